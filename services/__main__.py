@@ -1,0 +1,58 @@
+"""`make run`: the three services on one machine, each in its own process, until Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+SERVICES = [("case", 8001), ("obligations", 8002), ("reporting", 8003)]
+
+
+def main() -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
+                          "--port", str(port), "--log-level", "warning"])
+        for name, port in SERVICES
+    ]
+    try:
+        for name, port in SERVICES:
+            _wait_healthy(f"http://{host}:{port}/healthz", children)
+        mode = "PostgreSQL + Kafka" if os.environ.get("DATABASE_URL") else "embedded (SQLite files in var/, no broker)"
+        print(f"Frisag is running, {mode}:")
+        for name, port in SERVICES:
+            print(f"  {name:<12} http://{host}:{port}/docs")
+        print("Post events to http://%s:8001/events. Ctrl-C stops everything." % host, flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1  # a service died
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _wait_healthy(url: str, children: list[subprocess.Popen], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise SystemExit("a service failed to start")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

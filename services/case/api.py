@@ -1,0 +1,82 @@
+"""HTTP entrypoint of the case service: events in (../API.md), case histories out."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse
+
+from services.case.bootstrap import CaseService, bootstrap
+from services.case.settings import CaseSettings
+from shared import problems
+from shared.events import CASE_ID_PATTERN, parse_batch, parse_event
+from shared.problems import FieldError, Problem
+
+SINGLE_TYPES = ("application/cloudevents+json", "application/json")
+BATCH_TYPE = "application/cloudevents-batch+json"
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
+
+
+def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(CaseSettings())) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = service_factory()
+        yield
+        app.state.service.close()
+
+    app = FastAPI(
+        title="Frisag case service",
+        version="0.1.0",
+        description="Jobcenter systems post citizen-case events (CloudEvents 1.0); each is validated, "
+        "stored in the case's event-sourced history and published to the stream.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}})
+    async def post_events(request: Request) -> JSONResponse:
+        """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
+        (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,
+        200 when every event was a duplicate of one stored before."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in (*SINGLE_TYPES, BATCH_TYPE):
+            raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                          f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))}")
+        document = _parse_json(await request.body())
+        events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
+        service: CaseService = request.app.state.service
+        outcomes = await asyncio.wrap_future(service.ingest.submit(events))
+        status = 200 if all(o.duplicate for o in outcomes) else 201
+        body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/cases/{case_id}")
+    def get_case(case_id: CaseId, request: Request) -> dict[str, Any]:
+        """The case's history: every stored event in order, CPR number masked."""
+        history = request.app.state.service.cases.history(case_id)
+        if history is None:
+            raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
+        return {"case_id": case_id, "events": history}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "malformed-json", "Malformed JSON", str(exc), [FieldError("", "body is not valid JSON")]) from None
+
+
+app = create_app()

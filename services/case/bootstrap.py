@@ -1,0 +1,60 @@
+"""Wires the case service from its settings: store, ingest, and (with Kafka) the relay."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psycopg
+
+from services.case.application import Cases, Ingest
+from services.case.relay import Relay
+from services.case.settings import CaseSettings
+from shared.stream.kafka import KafkaPublisher, ensure_topic
+
+RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
+
+
+@dataclass
+class CaseService:
+    cases: Cases
+    ingest: Ingest
+    relay: Relay | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _relay_thread: threading.Thread | None = None
+
+    def start(self) -> "CaseService":
+        if self.relay is not None:
+            self._relay_thread = threading.Thread(target=self.relay.run, args=(self._stop,), name="relay", daemon=True)
+            self._relay_thread.start()
+        return self
+
+    def close(self) -> None:
+        self.ingest.close()
+        self._stop.set()
+        if self._relay_thread is not None:
+            self.relay.wake.set()
+            self._relay_thread.join(timeout=10)
+        self.cases.close()
+
+
+def bootstrap(settings: CaseSettings) -> CaseService:
+    cases = Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode())
+    relay = None
+    if settings.kafka_bootstrap_servers:
+        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        leadership = _advisory_lock(settings.database_url) if settings.database_url else None
+        relay = Relay(cases, publisher, settings.relay_batch_size, **({"leadership": leadership} if leadership else {}))
+    ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
+    return CaseService(cases, ingest, relay).start()
+
+
+def _advisory_lock(database_url: str):
+    @contextmanager
+    def leadership() -> Iterator[bool]:
+        # Held for as long as the connection lives: a relay that dies releases it.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            yield conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_ID,)).fetchone()[0]
+
+    return leadership

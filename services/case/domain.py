@@ -1,0 +1,89 @@
+"""The Case aggregate: one citizen's course in a jobcenter, as the posting systems reported it.
+
+Each posted event becomes one aggregate event. The aggregate keeps only what it needs to
+refuse an impossible history (nothing before `case.opened`, nothing after `case.closed`,
+benefits that end before they start or twice) and the idempotency keys it has stored.
+"""
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.events import IncomingEvent
+from shared.problems import FieldError, Problem
+
+_CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://frisag.dk/cases/")
+
+
+def conflict(reason: str, field: str = "type") -> Problem:
+    return Problem(409, "case-conflict", "Event conflicts with the case's history", errors=[FieldError(field, reason)])
+
+
+def invalid(field: str, reason: str) -> Problem:
+    return Problem(422, "invalid-event", "Invalid event", errors=[FieldError(field, reason)])
+
+
+class Case(Aggregate):
+    @staticmethod
+    def create_id(case_id: str) -> UUID:
+        return uuid5(_CASE_NAMESPACE, case_id)
+
+    @classmethod
+    def open(cls, incoming: IncomingEvent) -> "Case":
+        if incoming.name != "case.opened":
+            raise conflict("the case has not been opened: its first event must be case.opened")
+        return cls(case_id=incoming.case_id, envelope=_envelope(incoming), data=incoming.data)
+
+    @event("Opened")
+    def __init__(self, case_id: str, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+        self.case_id = case_id
+        self.municipality: str = data["municipality"]
+        self.closed_on: str | None = None
+        self.running_benefits: dict[str, str] = {}  # benefit -> start date of the running spell
+        self.keys: dict[tuple[str, str], int] = {(envelope["source"], envelope["id"]): 1}
+
+    def sequence_of(self, incoming: IncomingEvent) -> int | None:
+        """The sequence number this event was stored with, if it was stored before."""
+        return self.keys.get(incoming.key)
+
+    def append(self, incoming: IncomingEvent) -> None:
+        """Record a posted event, or raise a Problem saying why the history forbids it."""
+        data = incoming.data
+        if incoming.name == "case.opened":
+            raise conflict("the case is already open")
+        if self.closed_on is not None:
+            raise conflict(f"the case was closed on {self.closed_on}: nothing can follow case.closed")
+        if incoming.name == "benefit.started" and data["benefit"] in self.running_benefits:
+            started = self.running_benefits[data["benefit"]]
+            raise conflict(f"{data['benefit']} already runs since {started}", "data.benefit")
+        if incoming.name == "benefit.ended":
+            started = self.running_benefits.get(data["benefit"])
+            if started is None:
+                raise conflict(f"{data['benefit']} is not running: it never started or already ended", "data.benefit")
+            if data["date"] < started:
+                raise invalid("data.date", f"{data['benefit']} cannot end before it started on {started}")
+        self.record(envelope=_envelope(incoming), data=data)
+
+    @event("Recorded")
+    def record(self, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+        name = envelope["type"].removeprefix("dk.frisag.")
+        if name == "case.moved":
+            self.municipality = data["municipality"]
+        elif name == "case.closed":
+            self.closed_on = data["date"]
+        elif name == "benefit.started":
+            self.running_benefits[data["benefit"]] = data["date"]
+        elif name == "benefit.ended":
+            del self.running_benefits[data["benefit"]]
+        self.keys[(envelope["source"], envelope["id"])] = self.version + 1
+
+
+def _envelope(incoming: IncomingEvent) -> dict[str, Any]:
+    return {
+        "id": incoming.id,
+        "source": incoming.source,
+        "type": "dk.frisag." + incoming.name,
+        "subject": incoming.case_id,
+        "time": incoming.time,
+    }

@@ -1,0 +1,68 @@
+"""The outbox relay: publishes the case store's log to the stream, in order, from where it left off.
+
+Its position is a tracking record in the case store, written after the broker has acknowledged
+a batch. A crash between the two republishes at most that batch; consumers drop an event whose
+case sequence they have already applied, so nothing is lost and nothing is applied twice.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol
+
+from eventsourcing.persistence import Tracking
+
+from services.case.application import Cases
+from shared.events import StreamEvent
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, events: Sequence[StreamEvent]) -> None: ...
+
+
+class Relay:
+    TRACKING_NAME = "relay"
+
+    def __init__(
+        self,
+        cases: Cases,
+        publisher: Publisher,
+        batch_size: int = 5000,
+        leadership: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(True),
+    ) -> None:
+        self.cases = cases
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.leadership = leadership  # only one relay of several replicas publishes at a time
+        self.tracking = cases.factory.tracking_recorder()
+        self.wake = threading.Event()
+
+    def position(self) -> int:
+        return self.tracking.max_tracking_id(self.TRACKING_NAME) or 0
+
+    def publish_pending(self) -> int:
+        """Publish everything stored since the last position; return how many events."""
+        published = 0
+        position = self.position()
+        while events := self.cases.stream_events(position, self.batch_size):
+            self.publisher.publish(events)
+            position = events[-1].position
+            self.tracking.insert_tracking(Tracking(self.TRACKING_NAME, position))
+            published += len(events)
+        return published
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.5) -> None:
+        while not stop.is_set():
+            with self.leadership() as leading:
+                while leading and not stop.is_set():
+                    try:
+                        self.publish_pending()
+                    except Exception:
+                        log.exception("relay failed; retrying")
+                        stop.wait(1.0)
+                    self.wake.wait(idle_wait)
+                    self.wake.clear()
+            stop.wait(idle_wait)

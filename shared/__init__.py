@@ -1,0 +1,1 @@
+"""Frisag's common code: event schemas, identifiers, stream adapters."""

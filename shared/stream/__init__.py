@@ -1,0 +1,39 @@
+"""The event stream between the case service and its consumers: one interface, two adapters.
+
+- `shared.stream.log.LogStream`: the embedded default. Consumers read the case store's
+  notification log directly; one partition, offsets are log positions.
+- `shared.stream.kafka.KafkaStream`: production. The case service's relay publishes the log to
+  a Kafka topic, keyed by case; consumers join a consumer group.
+
+A consumer keeps its own positions (in the same transaction as what it derives from the
+events, for exactly-once effect) and tells the stream where to resume each partition.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.events import StreamEvent
+
+
+@dataclass(frozen=True)
+class Delivery:
+    partition: int
+    offset: int
+    event: StreamEvent
+
+
+# partition -> the next offset to read there, or None to read it from the beginning
+ResumeFrom = Callable[[int], int | None]
+
+
+class Subscription(Protocol):
+    def poll(self, timeout: float = 1.0, max_records: int = 1000) -> Sequence[Delivery]:
+        """The next deliveries (in order per partition), or an empty list after `timeout` s."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EventStream(Protocol):
+    def subscribe(self, group: str, resume_from: ResumeFrom) -> Subscription: ...

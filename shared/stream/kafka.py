@@ -1,0 +1,140 @@
+"""Kafka stream: CloudEvents in the Kafka protocol binding's binary mode, keyed by case id.
+
+The key keeps one case's events in one partition, in order. Context attributes travel as
+`ce_` headers, `data` as the JSON value. `sequence` (the event's number within its case) and
+`position` (its place in the case store's log) are extension attributes.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import TopicPartition
+
+from shared.events import StreamEvent
+from shared.stream import Delivery, ResumeFrom
+
+_ATTRIBUTES = ("id", "source", "type", "subject", "time")
+
+
+def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the Kafka message that carries `event`."""
+    headers = [("ce_specversion", b"1.0")]
+    headers += [(f"ce_{name}", getattr(event, name).encode()) for name in _ATTRIBUTES if getattr(event, name)]
+    headers += [
+        ("ce_sequence", str(event.sequence).encode()),
+        ("ce_position", str(event.position).encode()),
+        ("content-type", b"application/json"),
+    ]
+    return event.subject.encode(), json.dumps(event.data, separators=(",", ":")).encode(), headers
+
+
+def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEvent:
+    attributes = {name[3:]: raw.decode() for name, raw in headers if name.startswith("ce_")}
+    return StreamEvent(
+        id=attributes["id"],
+        source=attributes["source"],
+        type=attributes["type"],
+        subject=attributes["subject"],
+        time=attributes.get("time"),
+        data=json.loads(value),
+        sequence=int(attributes["sequence"]),
+        position=int(attributes["position"]),
+    )
+
+
+class KafkaPublisher:
+    """Publishes stored events; `publish` returns only when the broker has them all."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, **config: Any) -> None:
+        self.topic = topic
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            batch_size=256 * 1024,
+            # one request in flight per connection: a retried batch cannot overtake a later one
+            max_in_flight_requests_per_connection=1,
+            **config,
+        )
+
+    def publish(self, events: Sequence[StreamEvent]) -> None:
+        futures = []
+        for event in events:
+            key, value, headers = to_message(event)
+            futures.append(self._producer.send(self.topic, key=key, value=value, headers=headers))
+        self._producer.flush()
+        for future in futures:
+            future.get()  # raises if the broker refused any of them
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+class _Resume(ConsumerRebalanceListener):
+    def __init__(self, consumer: KafkaConsumer, resume_from: ResumeFrom) -> None:
+        self._consumer = consumer
+        self._resume_from = resume_from
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass  # positions live with the consumer's own data, not in Kafka
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:
+            offset = self._resume_from(tp.partition)
+            if offset is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
+
+class KafkaSubscription:
+    def __init__(self, bootstrap_servers: str, topic: str, group: str, resume_from: ResumeFrom, **config: Any) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **config,
+        )
+        self.consumer.subscribe([topic], listener=_Resume(self.consumer, resume_from))
+
+    def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[Delivery]:
+        batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        return [
+            Delivery(tp.partition, m.offset, from_message(m.value, m.headers))
+            for tp, messages in batches.items()
+            for m in messages
+        ]
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.consumer.assignment()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class KafkaStream:
+    def __init__(self, bootstrap_servers: str, topic: str, **consumer_config: Any) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.consumer_config = consumer_config
+
+    def subscribe(self, group: str, resume_from: ResumeFrom) -> KafkaSubscription:
+        return KafkaSubscription(self.bootstrap_servers, self.topic, group, resume_from, **self.consumer_config)
+
+
+def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
+    """Create the topic if the cluster does not have it (deployments usually create it first)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        if topic not in admin.list_topics():
+            admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
