@@ -10,7 +10,9 @@ in one transaction. A submission (one event or a batch) is all-or-nothing.
 import copy
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -128,7 +130,7 @@ class Ingest:
     """Stores submissions through one writer thread that commits whatever is waiting together."""
 
     MAX_GROUP = 500  # submissions per transaction
-    MAX_ATTEMPTS = 5  # per submission, when other writers keep changing its cases
+    MAX_ATTEMPTS = 50  # per submission, when other writers keep changing its cases
 
     def __init__(self, cases: Cases, on_stored: Callable[[], None] = lambda: None) -> None:
         self.cases = cases
@@ -137,11 +139,12 @@ class Ingest:
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()
 
-    def submit(self, events: list[IncomingEvent]) -> list[Outcome]:
-        """Store a submission all-or-nothing; raise Problem when it is refused."""
+    def submit(self, events: list[IncomingEvent]) -> "Future[list[Outcome]]":
+        """Queue a submission to be stored all-or-nothing. The future holds its outcomes, or
+        the Problem that refused it."""
         future: Future = Future()
         self._queue.put(_Submission(events, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         self._queue.put(None)
@@ -202,6 +205,7 @@ class Ingest:
                 return
             except IntegrityError:
                 self.cases.forget(set(working))
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other writer through
                 continue
             self._resolve([(submission, planned)], recordings)
             return

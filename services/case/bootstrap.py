@@ -35,19 +35,28 @@ class CaseService:
         if self._relay_thread is not None:
             self.relay.wake.set()
             self._relay_thread.join(timeout=10)
+            self.relay.close()
         self.cases.close()
 
 
 def bootstrap(settings: CaseSettings) -> CaseService:
-    cases = Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode())
-    relay = None
-    if settings.kafka_bootstrap_servers:
-        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
-        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
-        leadership = _advisory_lock(settings.database_url) if settings.database_url else None
-        relay = Relay(cases, publisher, settings.relay_batch_size, **({"leadership": leadership} if leadership else {}))
+    cases = build_cases(settings)
+    relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
     return CaseService(cases, ingest, relay).start()
+
+
+def build_cases(settings: CaseSettings) -> Cases:
+    return Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode())
+
+
+def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
+    assert settings.kafka_bootstrap_servers, "the relay publishes to Kafka"
+    ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    if settings.database_url:
+        return Relay(cases, publisher, settings.relay_batch_size, leadership=_advisory_lock(settings.database_url))
+    return Relay(cases, publisher, settings.relay_batch_size)
 
 
 def _advisory_lock(database_url: str):

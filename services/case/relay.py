@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 class Publisher(Protocol):
     def publish(self, events: Sequence[StreamEvent]) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class Relay:
     TRACKING_NAME = "relay"
@@ -54,6 +56,9 @@ class Relay:
             published += len(events)
         return published
 
+    def close(self) -> None:
+        self.publisher.close()
+
     def run(self, stop: threading.Event, idle_wait: float = 0.5) -> None:
         while not stop.is_set():
             with self.leadership() as leading:
@@ -66,3 +71,4 @@ class Relay:
                     self.wake.wait(idle_wait)
                     self.wake.clear()
             stop.wait(idle_wait)
+

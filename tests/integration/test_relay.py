@@ -1,0 +1,139 @@
+"""The outbox relay against PostgreSQL and a real Kafka-protocol broker: what is posted over
+HTTP reaches the topic as a CloudEvent, and a relay killed between store and publish loses
+nothing when it restarts."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from kafka import KafkaConsumer
+
+from services.case.api import create_app
+from services.case.application import Ingest
+from services.case.bootstrap import bootstrap, build_cases, build_relay
+from services.case.settings import CaseSettings
+from shared.events import parse_batch
+from shared.stream.kafka import from_message
+from tests.events import benefit_started, event, opened
+
+
+@pytest.fixture
+def settings(database_url, kafka, topic, tmp_path) -> CaseSettings:
+    return CaseSettings(database_url=database_url, kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                        kafka_topic_partitions=3, data_dir=tmp_path)
+
+
+def consume_all(kafka: str, topic: str, expected: int, timeout: float = 60) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1500)
+    messages = []
+    deadline = time.monotonic() + timeout
+    while len(messages) < expected and time.monotonic() < deadline:
+        messages += list(consumer)
+    consumer.close()
+    return messages
+
+
+def test_an_event_posted_over_http_arrives_as_a_cloudevent_keyed_by_case(settings, serve, kafka, topic):
+    with serve(create_app(lambda: bootstrap(settings))) as client:
+        assert client.post("/events", json=opened("case-42", cpr="0101901234")).status_code == 201
+        assert client.post("/events", json=benefit_started("case-42", id_="momentum-000123")).status_code == 201
+        messages = consume_all(kafka, topic, 2)
+    assert len(messages) == 2
+    assert {m.key for m in messages} == {b"case-42"} and len({m.partition for m in messages}) == 1
+    second = messages[1]
+    headers = dict(second.headers)
+    assert headers["ce_specversion"] == b"1.0" and headers["ce_id"] == b"momentum-000123"
+    assert headers["ce_type"] == b"dk.frisag.benefit.started" and headers["ce_subject"] == b"case-42"
+    assert headers["ce_source"] == b"jobcenter/851/momentum" and headers["ce_sequence"] == b"2"
+    assert headers["content-type"] == b"application/json"
+    for m in messages:
+        raw = m.value + b"".join(v for _, v in m.headers)
+        assert b"0101901234" not in raw and b"010190-1234" not in raw and b"cpr" not in raw
+    assert "citizen" in from_message(messages[0].value, messages[0].headers).data
+
+
+def store(settings: CaseSettings, cases: int, events_per_case: int) -> int:
+    documents = []
+    for i in range(cases):
+        documents.append(opened(f"c{i}", cpr=f"0101{i % 100:02d}-{i % 4000:04d}"))
+        documents += [event("conversation.held", f"c{i}", kind="jobsamtale", date=f"2019-02-{d + 1:02d}")
+                      for d in range(events_per_case - 1)]
+    store = build_cases(settings.model_copy(update={"kafka_bootstrap_servers": None}))
+    ingest = Ingest(store)
+    for start in range(0, len(documents), 2000):
+        ingest.submit(parse_batch(documents[start:start + 2000])).result()
+    ingest.close()
+    store.close()
+    return len(documents)
+
+
+def assert_every_event_published_once_after_dedup(messages, stored: int) -> Counter:
+    keys = Counter((m.key, int(dict(m.headers)["ce_sequence"])) for m in messages)
+    assert len(keys) == stored  # every stored event arrived
+    for key in {m.key for m in messages}:  # and per case, in sequence order
+        sequences = [int(dict(m.headers)["ce_sequence"]) for m in messages if m.key == key]
+        first_seen = list(dict.fromkeys(sequences))
+        assert first_seen == sorted(first_seen)
+    return keys
+
+
+class CrashAfterPublish:
+    """A publisher whose process 'dies' after the broker took a batch, before the relay
+    could record its position: the worst moment for a crash."""
+
+    def __init__(self, publisher, crash_on_batch: int) -> None:
+        self.publisher, self.batches, self.crash_on_batch = publisher, 0, crash_on_batch
+
+    def publish(self, events) -> None:
+        self.publisher.publish(events)
+        self.batches += 1
+        if self.batches == self.crash_on_batch:
+            raise SystemExit("relay killed")
+
+
+def test_a_relay_dying_after_publish_before_recording_republishes_only_that_batch(settings, kafka, topic):
+    stored = store(settings, cases=50, events_per_case=10)
+    cases = build_cases(settings)
+    relay = build_relay(settings.model_copy(update={"relay_batch_size": 100}), cases)
+    relay.publisher = CrashAfterPublish(relay.publisher, crash_on_batch=3)
+    with pytest.raises(SystemExit):
+        relay.publish_pending()
+    assert relay.position() == 200  # two batches recorded, the third published but not recorded
+
+    restarted = build_relay(settings.model_copy(update={"relay_batch_size": 100}), cases)
+    assert restarted.publish_pending() == stored - 200
+    messages = consume_all(kafka, topic, stored + 100)
+    keys = assert_every_event_published_once_after_dedup(messages, stored)
+    assert sum(keys.values()) == stored + 100  # exactly the crashed batch came twice
+    cases.close()
+
+
+def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(settings, kafka, topic):
+    stored = store(settings, cases=400, events_per_case=25)
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka,
+           "KAFKA_TOPIC": topic, "RELAY_BATCH_SIZE": "200"}
+    relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+    watcher = build_cases(settings)
+    position = watcher.factory.tracking_recorder()
+    deadline = time.monotonic() + 60
+    while (position.max_tracking_id("relay") or 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    relay.send_signal(signal.SIGKILL)
+    relay.wait()
+    killed_at = position.max_tracking_id("relay") or 0
+    assert 0 < killed_at < stored, "the relay must die mid-stream for this test to mean anything"
+
+    relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+    try:
+        messages = consume_all(kafka, topic, stored)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=20)
+    assert relay.returncode == 0
+    watcher.close()
+    assert_every_event_published_once_after_dedup(messages, stored)
