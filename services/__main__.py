@@ -14,7 +14,8 @@ def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     children = [
         subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
-                          "--port", str(port), "--log-level", "warning"])
+                          "--port", str(port), "--log-level", "warning"],
+                         start_new_session=True)  # Ctrl-C reaches them once, through us
         for name, port in SERVICES
     ]
     try:
@@ -31,6 +32,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)

@@ -60,15 +60,14 @@ class Relay:
         self.publisher.close()
 
     def run(self, stop: threading.Event, idle_wait: float = 0.5) -> None:
+        """Publish until `stop` is set; stand by while another relay holds the leadership."""
         while not stop.is_set():
-            with self.leadership() as leading:
-                while leading and not stop.is_set():
-                    try:
+            try:
+                with self.leadership() as leading:
+                    while leading and not stop.is_set():
                         self.publish_pending()
-                    except Exception:
-                        log.exception("relay failed; retrying")
-                        stop.wait(1.0)
-                    self.wake.wait(idle_wait)
-                    self.wake.clear()
+                        self.wake.wait(idle_wait)
+                        self.wake.clear()
+            except Exception:
+                log.exception("relay failed; retrying")
             stop.wait(idle_wait)
-

@@ -74,7 +74,7 @@ class KafkaPublisher:
             future.get()  # raises if the broker refused any of them
 
     def close(self) -> None:
-        self._producer.close()
+        self._producer.close(timeout=5)  # a broker that is gone must not hold up shutdown
 
 
 class _Resume(ConsumerRebalanceListener):

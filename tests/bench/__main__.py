@@ -93,15 +93,19 @@ def naive_save(database_url: str, n: int) -> float:
 
 
 class CaseServer:
-    """The case service as it runs in production: its own process, PostgreSQL and Kafka."""
+    """The case service as docker-compose runs it: the HTTP service and the relay in processes
+    of their own, on PostgreSQL and Kafka."""
 
     def __init__(self, database_url: str, kafka: str, topic: str) -> None:
         self.database_url = database_url
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic}
+        env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
+               "RUN_RELAY": "false"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "services.case.api:app", "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"], env=env)
+             "--log-level", "warning", "--no-access-log", "--workers", os.environ.get("BENCH_WORKERS", "1")], env=env)
+        self.relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env,
+                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -127,8 +131,9 @@ class CaseServer:
             time.sleep(0.01)
 
     def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
+        for process in (self.process, self.relay):
+            process.terminate()
+            process.wait(timeout=20)
 
 
 def batch_ingest(database_url: str, kafka: str, n: int, batch_size: int = 1000) -> float:

@@ -117,15 +117,18 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
     stored = store(settings, cases=400, events_per_case=25)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka,
            "KAFKA_TOPIC": topic, "RELAY_BATCH_SIZE": "200"}
-    relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
     watcher = build_cases(settings)
     position = watcher.factory.tracking_recorder()
-    deadline = time.monotonic() + 60
-    while (position.max_tracking_id("relay") or 0) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    relay.send_signal(signal.SIGKILL)
-    relay.wait()
+    relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while (position.max_tracking_id("relay") or 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        relay.send_signal(signal.SIGKILL)
+        relay.wait()
     killed_at = position.max_tracking_id("relay") or 0
+    watcher.close()
     assert 0 < killed_at < stored, "the relay must die mid-stream for this test to mean anything"
 
     relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
@@ -135,5 +138,4 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
         relay.terminate()
         relay.wait(timeout=20)
     assert relay.returncode == 0
-    watcher.close()
     assert_every_event_published_once_after_dedup(messages, stored)
