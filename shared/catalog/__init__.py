@@ -1,0 +1,183 @@
+"""The rule and trial catalogs: the law and its exemptions as data, OpenFisca-style.
+
+One YAML file per rule (`rules/`) and per trial (`trials/`). Every parameter value carries the
+date it takes effect and its legal reference; a value of `null` ends it. The schema below
+validates the files when they are loaded (and in CI, by the catalog tests). A lawyer corrects
+a number by editing a file; no code changes.
+"""
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.events import Benefit
+from shared.municipalities import municipalities
+
+CATALOG_DIR = Path(__file__).parent
+_DURATION = re.compile(r"^(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
+
+
+def parse_duration(text: str) -> tuple[int, int]:
+    """'3m' -> (3 months, 0 days); '8w' -> (0, 56); '1m15d' -> (1, 15)."""
+    m = _DURATION.match(text)
+    if not text or not m:
+        raise ValueError(f"{text!r} is not a duration like 7d, 8w, 3m or 1m15d")
+    months, weeks, days = (int(g) if g else 0 for g in m.groups())
+    return months, weeks * 7 + days
+
+
+def add_duration(start: date, text: str, sign: int = 1) -> date:
+    """`start` plus (or, with sign=-1, minus) a duration; months are calendar months."""
+    months, days = parse_duration(text)
+    if months:
+        month_index = start.month - 1 + sign * months
+        year, month = start.year + month_index // 12, month_index % 12 + 1
+        start = _clamped(year, month, start.day)
+    return start + sign * timedelta(days=days)
+
+
+def _clamped(year: int, month: int, day: int) -> date:
+    while True:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterValue(_Strict):
+    value: Any = None  # None: the parameter no longer applies from this date
+    reference: str
+
+
+class Parameter(_Strict):
+    description: str
+    values: dict[date, ParameterValue]
+
+    @cached_property
+    def _dates(self) -> list[date]:
+        return sorted(self.values)
+
+    def at(self, when: date) -> Any:
+        """The value in force on `when` (None before the first date or after a null)."""
+        i = bisect_right(self._dates, when)
+        return self.values[self._dates[i - 1]].value if i else None
+
+    def entry_at(self, when: date) -> tuple[date, ParameterValue] | None:
+        i = bisect_right(self._dates, when)
+        return (self._dates[i - 1], self.values[self._dates[i - 1]]) if i else None
+
+    def changes(self) -> list[date]:
+        return self._dates
+
+
+class CompletedBy(_Strict):
+    event: str  # the event type (without dk.frisag.) that fulfils an occurrence
+    kind: str | None = None  # data.kind, data.form, ... must equal this when set
+    field: str | None = None
+
+
+class Rule(_Strict):
+    id: str
+    title: str
+    kind: Literal["obligation", "permission"]
+    legal_reference: str
+    confidence: Literal["H", "M", "S", "M-H", "H / M"]
+    # how occurrences arise; the algorithms live in shared.obligations
+    schedule: Literal["recurring", "cumulative", "once_per_spell", "unobserved"] | None = None
+    applies_to: list[Benefit | str] = Field(default_factory=list)  # benefits, or offers for offer-based rules
+    while_receiving: Benefit | None = None  # only while this benefit runs too (e.g. førtidspension)
+    completed_by: CompletedBy | None = None
+    minutes_per_obligation: int | None = None  # caseworker time one occurrence takes (evaluation estimate)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _obligations_have_a_schedule(self) -> "Rule":
+        if self.kind == "obligation" and self.schedule is None:
+            raise ValueError(f"{self.id}: an obligation needs a schedule")
+        return self
+
+    def parameter(self, name: str, when: date) -> Any:
+        p = self.parameters.get(name)
+        return p.at(when) if p else None
+
+
+Effect = Literal["waive", "modify", "suspend", "permit"]
+
+
+class TrialEffect(_Strict):
+    rule: str
+    effect: Effect
+    parameter: str | None = None  # modify: which parameter
+    value: Any = None  # modify: its value under the trial
+    individually_agreed: bool = False  # modify: the cadence is agreed per citizen (cadence.agreed)
+    note: str | None = None
+
+
+class Period(_Strict):
+    start: date
+    end: date | None = None  # None: runs until further notice
+
+    def contains(self, when: date) -> bool:
+        return self.start <= when and (self.end is None or when <= self.end)
+
+
+class Trial(_Strict):
+    id: str
+    title: str
+    seeds: list[str]
+    municipalities: list[str]
+    period: Period
+    target_group: Literal["all", "assessed"]
+    target_group_description: str | None = None
+    effects: list[TrialEffect] = Field(default_factory=list)
+    note: str | None = None
+
+    @field_validator("municipalities")
+    @classmethod
+    def _known_municipalities(cls, codes: list[str]) -> list[str]:
+        unknown = [c for c in codes if c not in municipalities()]
+        if unknown:
+            raise ValueError(f"unknown kommunekoder {unknown}")
+        return codes
+
+    def effect_on(self, rule: str) -> TrialEffect | None:
+        return next((e for e in self.effects if e.rule == rule), None)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    rules: dict[str, Rule]
+    trials: dict[str, Trial]
+
+    @classmethod
+    def load(cls, directory: Path = CATALOG_DIR) -> "Catalog":
+        rules = {r.id: r for r in (Rule.model_validate(_read(p)) for p in sorted((directory / "rules").glob("*.yaml")))}
+        trials = {t.id: t for t in (Trial.model_validate(_read(p)) for p in sorted((directory / "trials").glob("*.yaml")))}
+        for trial in trials.values():
+            for effect in trial.effects:
+                if effect.rule not in rules:
+                    raise ValueError(f"{trial.id} names unknown rule {effect.rule}")
+        return cls(rules, trials)
+
+    def trials_touching(self, rule: str) -> list[Trial]:
+        return [t for t in self.trials.values() if t.effect_on(rule)]
+
+
+def _read(path: Path) -> dict:
+    with path.open(encoding="utf-8") as f:
+        document = yaml.safe_load(f)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not a mapping")
+    return document

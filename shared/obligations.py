@@ -1,0 +1,379 @@
+"""The obligations fold: a pure function of (a case's events, the catalogs, an as-of date) that
+yields the case's due tasks, each with its legal basis, any trial exemption, and why.
+
+Which occurrences a rule generates is decided by its `schedule` (see the rule files):
+- `recurring`: fixed first dates counted from the spell's start, then at most `then_every`
+  after the last one done (rolling). An open occurrence ends the chain: the next one depends on
+  when it is done. A trial can replace the schedule (modify) or let a cadence be agreed per
+  citizen (`cadence.agreed`).
+- `cumulative`: LAS § 74 c, due when the citizen has had `required_months` of the benefit
+  within `window_months`; counting starts again from each due date.
+- `once_per_spell`: once, `due_after` into each spell (and at its end, where the rule says so).
+
+Occurrences due up to the as-of date are listed, plus the next one after it. When an exemption
+ends (the trial's last day, or a move out of a trial municipality), an occurrence that the
+ordinary rule requires is due again from the next day.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from shared.catalog import Catalog, Rule, add_duration
+from shared.timeline import Applying, CaseEvent, Spell, Timeline, applying
+
+DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
+DAYS_PER_MONTH = 365.25 / 12
+MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
+
+
+@dataclass(frozen=True)
+class Exemption:
+    trial: str
+    title: str
+    effect: str
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Obligation:
+    rule: str
+    title: str
+    legal_reference: str
+    due: date
+    deadline: date  # the last day it is on time; the due date unless the rule gives a window
+    arises_on: date  # from when the law requires it (for as-of views)
+    basis: str  # required | waived | suspended
+    municipality: str | None  # responsible on the due date
+    done_on: date | None = None
+    exemption: Exemption | None = None
+    because: tuple[str, ...] = field(default=())
+
+    def status(self, as_of: date) -> str:
+        if self.basis != "required":
+            return self.basis
+        if self.done_on is not None and self.done_on <= as_of:
+            return "done"
+        if as_of > self.deadline:
+            return "overdue"
+        return "due" if as_of >= self.due - DUE_SOON else "upcoming"
+
+    def as_json(self, case_id: str, as_of: date) -> dict[str, Any]:
+        return {
+            "case_id": case_id,
+            "rule": self.rule,
+            "title": self.title,
+            "legal_reference": self.legal_reference,
+            "due": self.due.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "status": self.status(as_of),
+            "done_on": self.done_on.isoformat() if self.done_on and self.done_on <= as_of else None,
+            "municipality": self.municipality,
+            "exemption": self.exemption.as_json() if self.exemption else None,
+            "because": list(self.because),
+        }
+
+
+def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+    """The case's obligations as of `as_of` (events dated later are ignored). With
+    `trials=False`, the ordinary rules alone: what the law would have required."""
+    timeline = Timeline.build(events, as_of)
+    if timeline.opened is None:
+        return []
+    context = _Context(catalog, timeline, as_of, trials)
+    obligations = []
+    for rule in catalog.rules.values():
+        if rule.kind == "obligation" and rule.schedule in _GENERATORS:
+            obligations += _GENERATORS[rule.schedule](rule, context)
+    return sorted(obligations, key=lambda o: (o.due, o.rule))
+
+
+@dataclass
+class _Context:
+    catalog: Catalog
+    timeline: Timeline
+    as_of: date
+    trials: bool
+
+    def exemption(self, rule: Rule, day: date) -> Applying | None:
+        return applying(self.catalog, rule.id, self.timeline, day) if self.trials else None
+
+    def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
+        for name in rule.applies_to:
+            for spell in self.timeline.spells(name):
+                if rule.while_receiving is None:
+                    yield name, spell
+                else:
+                    for other in self.timeline.spells(rule.while_receiving):
+                        both = _intersection(spell, other)
+                        if both is not None:
+                            yield name, both
+
+    def make(self, rule: Rule, due: date, arises_on: date, because: list[str], *, deadline: date | None = None,
+             done_on: date | None = None, ex: Applying | None = None) -> Obligation:
+        basis = "required"
+        exemption = None
+        if ex is not None and ex.effect.effect in ("waive", "suspend"):
+            basis = "waived" if ex.effect.effect == "waive" else "suspended"
+        if ex is not None:
+            exemption = Exemption(ex.trial.id, ex.trial.title, ex.effect.effect, ex.effect.note)
+            because = [*because, ex.cite(self.timeline, due)]
+        return Obligation(
+            rule=rule.id, title=rule.title, legal_reference=rule.legal_reference, due=due,
+            deadline=deadline or due, arises_on=arises_on, basis=basis,
+            municipality=self.timeline.municipality_on(due), done_on=done_on if basis == "required" else None,
+            exemption=exemption, because=tuple(because),
+        )
+
+
+def _intersection(a: Spell, b: Spell) -> Spell | None:
+    start = max(a.start, b.start)
+    ends = [e for e in (a.end, b.end) if e is not None]
+    end = min(ends) if ends else None
+    if end is not None and end < start:
+        return None
+    return Spell(start, end, f"{a.started_by}; {b.started_by}", a.ended_by or b.ended_by)
+
+
+def _parameter_cited(rule: Rule, name: str, day: date, value: Any) -> str:
+    entry = rule.parameters[name].entry_at(day)
+    since, reference = (entry[0], entry[1].reference) if entry else (day, "")
+    return f"{rule.id}.{name} = {_short(value)} (in force from {since}; {reference})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and "first" in value:
+        first = ", ".join(value["first"])
+        then = f", then every {value['then_every']}" if value.get("then_every") else ", then as agreed"
+        return f"first at {first}{then}"
+    return str(value)
+
+
+def _next_completion(dates: list[date], after: date | None, not_before: date) -> date | None:
+    for d in dates:
+        if d >= not_before and (after is None or d > after):
+            return d
+    return None
+
+
+def _recurring(rule: Rule, ctx: _Context) -> list[Obligation]:
+    completions = ctx.timeline.dates_of(rule.completed_by)
+    agreements = ctx.timeline.cadences.get(rule.id, [])
+    out: list[Obligation] = []
+    for key, spell in ctx.spells(rule):
+        out += _recurring_in_spell(rule, ctx, key, spell, completions, agreements)
+    return out
+
+
+def _schedule(rule: Rule, ctx: _Context, key: str, day: date) -> tuple[dict | None, str]:
+    ex = ctx.exemption(rule, day)
+    if ex is not None and ex.effect.effect == "modify" and ex.effect.parameter == "schedule":
+        value = (ex.effect.value or {}).get(key)
+        return value, f"{ex.trial.id} sets {rule.id}.schedule = {_short(value)}"
+    value = (rule.parameter("schedule", day) or {}).get(key)
+    return value, _parameter_cited(rule, "schedule", day, value)
+
+
+def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> tuple[int, str] | None:
+    """The cadence agreed for this rule in force on `day`, where a trial lets it be agreed."""
+    for agreed_on, interval, cited in reversed(agreements):
+        if agreed_on <= day:
+            ex = ctx.exemption(rule, agreed_on)
+            if ex is not None and ex.effect.individually_agreed and ctx.exemption(rule, day) is not None:
+                return interval, f"{cited} under {ex.trial.id}"
+            return None
+    return None
+
+
+def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, completions: list[date],
+                        agreements: list) -> list[Obligation]:
+    out: list[Obligation] = []
+    anchor = spell.start  # rolling occurrences count from the last one done (or waived)
+    last_due: date | None = None
+    last_used: date | None = None
+    for _ in range(MAX_OCCURRENCES):
+        found = _next_due(rule, ctx, key, spell, agreements, anchor, last_due)
+        if found is None:
+            break
+        due, why, fixed = found
+        if spell.end is not None and due > spell.end:
+            break
+        if out and out[-1].basis == "required" and out[-1].done_on is None and not fixed:
+            break  # the last one is open: a rolling cadence goes on once it is done
+        done_on = _next_completion(completions, last_used, spell.start)
+        ex = ctx.exemption(rule, due)
+        occurrence = _done(ctx.make(rule, due, anchor if last_due else spell.start, [spell.started_by, why],
+                                    done_on=done_on, ex=ex), rule, done_on)
+        if occurrence.done_on is not None:
+            last_used = done_on
+        out.append(occurrence)
+        last_due = due
+        if due > ctx.as_of:
+            break  # the next one is listed; later ones depend on it
+        anchor = occurrence.done_on or due
+    return out
+
+
+def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list, anchor: date,
+              last_due: date | None) -> tuple[date, str, bool] | None:
+    """The next due date, why, and whether it is a fixed date (not counted from the last one)."""
+    agreed = _agreed(rule, ctx, agreements, anchor)
+    if agreed is not None:
+        return anchor + timedelta(days=agreed[0]), agreed[1], False
+    schedule, why = _schedule(rule, ctx, key, anchor)
+    found = _due_under(schedule, spell, anchor, last_due)
+    if found is None:
+        return None
+    later, later_why = _schedule(rule, ctx, key, found[0])
+    if later != schedule:  # the rule changed between the last occurrence and this one
+        change = _change_between(rule, anchor, found[0])
+        found = _due_under(later, spell, anchor, max(last_due or change, change - timedelta(days=1)))
+        if found is None or found[0] < change:
+            return None
+        why = later_why
+    return found[0], why, found[1]
+
+
+def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date | None) -> tuple[date, bool] | None:
+    if not schedule:
+        return None
+    for offset in schedule.get("first", []):
+        due = add_duration(spell.start, offset)
+        if last_due is None or due > last_due:
+            return due, True
+    every = schedule.get("then_every")
+    return (add_duration(anchor, every), False) if every else None
+
+
+def _change_between(rule: Rule, after: date, upto: date) -> date:
+    parameter = rule.parameters.get("schedule")
+    changes = [d for d in (parameter.changes() if parameter else []) if after < d <= upto]
+    return changes[0] if changes else upto  # a trial's modification starting in between
+
+
+def _with_because(o: Obligation, reason: str) -> Obligation:
+    return Obligation(**{**o.__dict__, "because": (*o.because, reason)})
+
+
+def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
+    spells = [s for name in rule.applies_to for s in ctx.timeline.spells(name)]
+    if not spells:
+        return []
+    completions = ctx.timeline.dates_of(rule.completed_by)
+    out: list[Obligation] = []
+    counting_from = spells[0].start
+    last_used: date | None = None
+    catch_ups = _exemption_ends(rule, ctx, spells)
+    for _ in range(MAX_OCCURRENCES):
+        required = round(rule.parameter("required_months", counting_from) * DAYS_PER_MONTH)
+        window = round(rule.parameter("window_months", counting_from) * DAYS_PER_MONTH)
+        due = _first_reaching(spells, counting_from, required, window)
+        catch_up = next((d for d in catch_ups if counting_from < d and (due is None or d < due)
+                         and any(s.covers(d) for s in spells)
+                         and sum(s.days_within(d - timedelta(days=window - 1), d - timedelta(days=1)) for s in spells) >= required), None)
+        if catch_up is not None:
+            due = catch_up
+        if due is None:
+            break
+        # done by the end of the window: as many calendar months after the due date as the
+        # window is longer than the required time
+        margin = f"{rule.parameter('window_months', due) - rule.parameter('required_months', due)}m"
+        deadline = add_duration(due, margin) - timedelta(days=1)
+        done_on = _next_completion(completions, last_used, add_duration(due, margin, sign=-1))
+        because = [s.started_by for s in spells if s.start <= due][-3:]
+        because.append(_parameter_cited(rule, "required_months", due, rule.parameter("required_months", due)))
+        if catch_up is not None:
+            because.append(f"exemption ended the day before {due}")
+        ex = ctx.exemption(rule, due)
+        occurrence = _done(ctx.make(rule, due, due, because, deadline=deadline, done_on=done_on, ex=ex), rule, done_on)
+        if occurrence.done_on is not None:
+            last_used = done_on
+        out.append(occurrence)
+        if due > ctx.as_of:
+            break
+        counting_from = due
+    return out
+
+
+def _first_reaching(spells: list[Spell], counting_from: date, required: int, window: int) -> date | None:
+    """The day after the first day on which the spells cover `required` days of the `window`
+    days ending that day, counting only days from `counting_from`."""
+    last_possible = max((s.end or date.max) for s in spells)
+    day = counting_from + timedelta(days=required - 1)
+    while day <= last_possible and day < date(9999, 1, 1):
+        lo = max(counting_from, day - timedelta(days=window - 1))
+        covered = sum(s.days_within(lo, day) for s in spells)
+        if covered >= required:
+            return day + timedelta(days=1)
+        day += timedelta(days=required - covered)  # coverage grows by a day a day at most
+    return None
+
+
+def _exemption_ends(rule: Rule, ctx: _Context, spells: list[Spell]) -> list[date]:
+    """Days on which a waiving trial stops applying to the case: its period ends, or the case
+    moves out of its municipalities."""
+    if not ctx.trials:
+        return []
+    candidates = set()
+    for trial in ctx.catalog.trials_touching(rule.id):
+        if trial.period.end is not None:
+            candidates.add(trial.period.end + timedelta(days=1))
+    candidates.update(day for day, _ in ctx.timeline.municipalities[1:])
+    ends = []
+    for day in sorted(candidates):
+        before, now = ctx.exemption(rule, day - timedelta(days=1)), ctx.exemption(rule, day)
+        if before is not None and before.effect.effect == "waive" and (now is None or now.effect.effect != "waive"):
+            ends.append(day)
+    return ends
+
+
+def _once_per_spell(rule: Rule, ctx: _Context) -> list[Obligation]:
+    completions = ctx.timeline.dates_of(rule.completed_by)
+    out: list[Obligation] = []
+    last_used: date | None = None
+    for key, spell in ctx.spells(rule):
+        due_after = (rule.parameter("due_after", spell.start) or {}).get(key)
+        moments = []
+        if due_after is not None:
+            moments.append((add_duration(spell.start, due_after), spell.started_by))
+        if spell.end is not None and rule.parameter("also_at_end", spell.end):
+            moments.append((spell.end, spell.ended_by))
+        lookback = rule.parameter("lookback", spell.start)
+        for due, cited in moments:
+            if spell.end is not None and due > spell.end:
+                continue  # the spell ended first: nothing was required
+            if rule.parameter("due_after", due) is None:
+                continue  # the rule no longer applies on that date
+            not_before = add_duration(due, lookback, sign=-1) if lookback else spell.start
+            done_on = _next_completion(completions, last_used, not_before)
+            because = [cited, _parameter_cited(rule, "due_after", due, due_after)]
+            ex = ctx.exemption(rule, due)
+            if ex is not None and ex.effect.effect == "suspend":
+                suspension = next((s for s in ctx.timeline.suspensions if s.covers(due)), None)
+                if suspension is None:
+                    ex = None  # the trial allows suspending; this duty was not suspended
+                else:
+                    because.append(suspension.started_by)
+                    if suspension.end is not None and (spell.end is None or suspension.end <= spell.end):
+                        resumed = ctx.make(rule, suspension.end, suspension.end,
+                                           [cited, f"{suspension.ended_by}: due again"], done_on=done_on)
+                        out.append(ctx.make(rule, due, spell.start, because, ex=ex))
+                        out.append(_done(resumed, rule, done_on))
+                        last_used = done_on or last_used
+                        continue
+            occurrence = _done(ctx.make(rule, due, spell.start, because, done_on=done_on, ex=ex), rule, done_on)
+            if occurrence.done_on is not None:
+                last_used = done_on
+            out.append(occurrence)
+    return out
+
+
+def _done(o: Obligation, rule: Rule, done_on: date | None) -> Obligation:
+    return _with_because(o, f"done: {rule.completed_by.event} {done_on}") if o.done_on is not None else o
+
+
+_GENERATORS = {"recurring": _recurring, "cumulative": _cumulative, "once_per_spell": _once_per_spell}
