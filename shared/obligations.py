@@ -178,13 +178,13 @@ def _schedule(rule: Rule, ctx: _Context, key: str, day: date) -> tuple[dict | No
     return value, _parameter_cited(rule, "schedule", day, value)
 
 
-def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> tuple[int, str] | None:
+def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> tuple[date, int, str] | None:
     """The cadence agreed for this rule in force on `day`, where a trial lets it be agreed."""
     for agreed_on, interval, cited in reversed(agreements):
         if agreed_on <= day:
             ex = ctx.exemption(rule, agreed_on)
             if ex is not None and ex.effect.individually_agreed and ctx.exemption(rule, day) is not None:
-                return interval, f"{cited} under {ex.trial.id}"
+                return agreed_on, interval, f"{cited} under {ex.trial.id}"
             return None
     return None
 
@@ -220,10 +220,19 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
 
 def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list, anchor: date,
               last_due: date | None) -> tuple[date, str, bool] | None:
-    """The next due date, why, and whether it is a fixed date (not counted from the last one)."""
-    agreed = _agreed(rule, ctx, agreements, anchor)
+    """The next due date, why, and whether it is a fixed date (not counted from the last one).
+    An agreed cadence in force on the ordinary date replaces it, counted from the later of
+    the last occurrence and the agreement."""
+    ordinary = _scheduled_due(rule, ctx, key, spell, anchor, last_due)
+    agreed = _agreed(rule, ctx, agreements, ordinary[0] if ordinary else date.max)
     if agreed is not None:
-        return anchor + timedelta(days=agreed[0]), agreed[1], False
+        agreed_on, interval, why = agreed
+        return max(anchor, agreed_on) + timedelta(days=interval), why, False
+    return ordinary
+
+
+def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: date,
+                   last_due: date | None) -> tuple[date, str, bool] | None:
     schedule, why = _schedule(rule, ctx, key, anchor)
     found = _due_under(schedule, spell, anchor, last_due)
     if found is None:

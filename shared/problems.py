@@ -24,6 +24,7 @@ class Problem(Exception):
     title: str
     detail: str = ""
     errors: list[FieldError] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # extension members, e.g. the rule that refused
 
     def body(self, instance: str | None = None) -> dict:
         body: dict = {
@@ -36,12 +37,12 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = [{"field": e.field, "reason": e.reason} for e in self.errors]
-        return body
+        return {**body, **self.extra}
 
     def prefixed(self, prefix: str) -> "Problem":
         """The same problem with each field located inside a larger document (a batch)."""
         errors = [FieldError(f"{prefix}.{e.field}" if e.field else prefix, e.reason) for e in self.errors]
-        return Problem(self.status, self.slug, self.title, self.detail and f"{prefix}: {self.detail}", errors)
+        return Problem(self.status, self.slug, self.title, self.detail and f"{prefix}: {self.detail}", errors, self.extra)
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:

@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from services.case.domain import Case
+from shared.catalog import Catalog
 from shared import cpr as cpr_numbers
 from shared.events import IncomingEvent, StreamEvent
 from shared.problems import Problem
@@ -36,9 +37,11 @@ class Cases(Application[UUID]):
     # version check on save catches that, and `Ingest` evicts and retries.
     env = {"AGGREGATE_CACHE_MAXSIZE": "50000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
 
-    def __init__(self, env: dict[str, str] | None = None, pseudonym_key: bytes = b"") -> None:
+    def __init__(self, env: dict[str, str] | None = None, pseudonym_key: bytes = b"",
+                 catalog: Catalog | None = None) -> None:
         super().__init__(env)
         self.pseudonym_key = pseudonym_key
+        self.catalog = catalog or Catalog.load()
 
     def get_case(self, case_id: str) -> Case | None:
         try:
@@ -228,7 +231,7 @@ class Ingest:
                     planned.append(Outcome(event, sequence, None, duplicate=True))
                     continue
                 else:
-                    case.append(event)
+                    case.append(event, self.cases.catalog)
             except Problem as problem:
                 raise (problem.prefixed(f"[{index}]") if len(events) > 1 else problem) from None
             touched[event.case_id] = case

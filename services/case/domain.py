@@ -1,19 +1,31 @@
 """The Case aggregate: one citizen's course in a jobcenter, as the posting systems reported it.
 
-Each posted event becomes one aggregate event. The aggregate keeps only what it needs to
-refuse an impossible history (nothing before `case.opened`, nothing after `case.closed`,
-benefits that end before they start or twice) and the idempotency keys it has stored.
+Each posted event becomes one aggregate event. The aggregate refuses an impossible history
+(nothing before `case.opened`, nothing after `case.closed`, benefits that end before they
+start or twice) and actions that only a trial permits outside that trial (`shared.permissions`,
+deciding from the catalogs), and it remembers the idempotency keys it has stored.
 """
 
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared import cpr as cpr_numbers
+from shared.catalog import Catalog
 from shared.events import IncomingEvent
+from shared.permissions import refusal
 from shared.problems import FieldError, Problem
 
 _CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://frisag.dk/cases/")
+
+
+class Happened(NamedTuple):
+    """What the case's history holds of each event, for the permission checks."""
+
+    name: str
+    data: dict[str, Any]
 
 
 def conflict(reason: str, field: str = "type") -> Problem:
@@ -42,13 +54,15 @@ class Case(Aggregate):
         self.closed_on: str | None = None
         self.running_benefits: dict[str, str] = {}  # benefit -> start date of the running spell
         self.keys: dict[tuple[str, str], int] = {(envelope["source"], envelope["id"]): 1}
+        self.birth_date: date = cpr_numbers.birth_date(data["cpr"])
+        self.history: list[Happened] = [Happened("case.opened", _without_cpr(data))]
 
     def sequence_of(self, incoming: IncomingEvent) -> int | None:
         """The sequence number this event was stored with, if it was stored before."""
         return self.keys.get(incoming.key)
 
-    def append(self, incoming: IncomingEvent) -> None:
-        """Record a posted event, or raise a Problem saying why the history forbids it."""
+    def append(self, incoming: IncomingEvent, catalog: Catalog) -> None:
+        """Record a posted event, or raise a Problem saying why the history or the law forbids it."""
         data = incoming.data
         if incoming.name == "case.opened":
             raise conflict("the case is already open")
@@ -63,6 +77,9 @@ class Case(Aggregate):
                 raise conflict(f"{data['benefit']} is not running: it never started or already ended", "data.benefit")
             if data["date"] < started:
                 raise invalid("data.date", f"{data['benefit']} cannot end before it started on {started}")
+        problem = refusal(self.history, incoming, catalog, self.birth_date)
+        if problem is not None:
+            raise problem
         self.record(envelope=_envelope(incoming), data=data)
 
     @event("Recorded")
@@ -77,6 +94,11 @@ class Case(Aggregate):
         elif name == "benefit.ended":
             del self.running_benefits[data["benefit"]]
         self.keys[(envelope["source"], envelope["id"])] = self.version + 1
+        self.history.append(Happened(name, data))
+
+
+def _without_cpr(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "cpr"}
 
 
 def _envelope(incoming: IncomingEvent) -> dict[str, Any]:

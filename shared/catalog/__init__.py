@@ -122,6 +122,7 @@ class TrialEffect(_Strict):
     parameter: str | None = None  # modify: which parameter
     value: Any = None  # modify: its value under the trial
     individually_agreed: bool = False  # modify: the cadence is agreed per citizen (cadence.agreed)
+    for_offers: list[str] | None = None  # permit: which offers it allows (rules about offer types)
     note: str | None = None
 
 

@@ -85,7 +85,7 @@ def naive_save(database_url: str, n: int) -> float:
         if case is None:
             case = Case.open(incoming)
         else:
-            case.append(incoming)
+            case.append(incoming, cases.catalog)
         cases.save(case)
     elapsed = time.perf_counter() - start
     cases.close()

@@ -3,23 +3,27 @@
 import pytest
 
 from services.case.domain import Case
+from shared.catalog import Catalog
 from shared.events import parse_event
 from shared.problems import Problem
 from tests.events import benefit_ended, benefit_started, event, opened
+
+
+CATALOG = Catalog.load()
 
 
 def case_with(*documents) -> Case:
     first, *rest = [parse_event(d) for d in documents]
     case = Case.open(first)
     for incoming in rest:
-        case.append(incoming)
+        case.append(incoming, CATALOG)
     return case
 
 
 def refused(case: Case, document) -> Problem:
     version = case.version
     with pytest.raises(Problem) as caught:
-        case.append(parse_event(document))
+        case.append(parse_event(document), CATALOG)
     assert case.version == version  # nothing recorded
     return caught.value
 
@@ -55,8 +59,8 @@ def test_a_benefit_cannot_end_twice_or_without_starting():
 def test_a_running_benefit_cannot_start_again_but_can_after_it_ended():
     case = case_with(opened("c"), benefit_started("c"))
     assert refused(case, benefit_started("c", date="2019-02-01")).status == 409
-    case.append(parse_event(benefit_ended("c")))
-    case.append(parse_event(benefit_started("c", date="2019-09-01")))
+    case.append(parse_event(benefit_ended("c")), CATALOG)
+    case.append(parse_event(benefit_started("c", date="2019-09-01")), CATALOG)
     assert case.running_benefits == {"ledighedsydelse": "2019-09-01"}
 
 

@@ -1,0 +1,167 @@
+"""The obligations fold, without I/O: each scenario of issue 3, with dates worked out by hand."""
+
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.catalog import Catalog
+from shared.obligations import _first_reaching, fold
+from shared.timeline import Spell
+from tests.fold_events import ended, ev, opened, started
+
+CATALOG = Catalog.load()
+AALBORG, AARHUS, HILLEROED, VESTHIMMERLAND = "851", "751", "219", "820"
+
+
+def of(rule: str, events, as_of: str, *, trials: bool = True):
+    return [o for o in fold(events, CATALOG, date.fromisoformat(as_of), trials=trials) if o.rule == rule]
+
+
+def dues(obligations) -> list[str]:
+    return [o.due.isoformat() for o in obligations]
+
+
+def test_ly_reassessment_is_due_after_12_months_within_18_counting_across_gaps():
+    # 181 days (Jan-Jun 2019), a gap, then again from 1 Sep: 184 more days reach 365 on 2 Mar 2020
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
+              ended("ledighedsydelse", "2019-06-30"), started("ledighedsydelse", "2019-09-01")]
+    [first, *_] = of("LAS-74c", events, "2020-03-10")
+    assert first.due == date(2020, 3, 3)
+    assert first.deadline == date(2020, 9, 2)  # done by the end of the 18-month window
+    assert first.status(date(2020, 3, 10)) == "due" and first.exemption is None
+    assert "benefit.started ledighedsydelse 2019-09-01" in first.because
+
+
+def test_days_that_fall_out_of_the_18_month_window_no_longer_count():
+    # 90 days in early 2019 are outside the window by the time the 2020 spell has 275 days
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
+              ended("ledighedsydelse", "2019-03-31"), started("ledighedsydelse", "2020-01-01")]
+    assert dues(of("LAS-74c", events, "2021-01-10"))[0] == "2020-12-31"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(1, 400)), min_size=1, max_size=5))
+def test_the_cumulative_count_equals_counting_day_by_day(gaps_and_lengths):
+    spells, day = [], date(2019, 1, 1)
+    for gap, length in gaps_and_lengths:
+        start = day + timedelta(days=gap)
+        spells.append(Spell(start, start + timedelta(days=length - 1), "s"))
+        day = start + timedelta(days=length)
+    required, window = 365, 548
+    expected, d = None, spells[0].start
+    while d <= spells[-1].end:
+        if sum(s.days_within(d - timedelta(days=window - 1), d) for s in spells) >= required:
+            expected = d + timedelta(days=1)
+            break
+        d += timedelta(days=1)
+    assert _first_reaching(spells, spells[0].start, required, window) == expected
+
+
+def ly_from_2019(municipality: str):
+    return [opened(municipality, "2019-01-01"), started("ledighedsydelse", "2019-01-01")]
+
+
+def test_t11_waives_the_reassessment_in_aalborg_but_not_in_aarhus():
+    [aalborg] = of("LAS-74c", ly_from_2019(AALBORG), "2019-12-31")
+    [aarhus] = of("LAS-74c", ly_from_2019(AARHUS), "2019-12-31")
+    assert aalborg.due == aarhus.due == date(2020, 1, 1)  # as in the contract's example
+    assert aalborg.status(date(2020, 2, 1)) == "waived" and aalborg.exemption.trial == "T11"
+    assert any(b.startswith("T11 waives LAS-74c on 2020-01-01") for b in aalborg.because)
+    assert aarhus.status(date(2020, 2, 1)) == "due" and aarhus.exemption is None
+
+
+def test_the_ordinary_rule_is_due_again_the_day_after_t11_ends():
+    events = [opened(AALBORG, "2018-03-15"), started("ledighedsydelse", "2018-03-15")]
+    obligations = of("LAS-74c", events, "2023-01-02")
+    waived = [o for o in obligations if o.basis == "waived"]
+    assert waived and all(o.due <= date(2022, 12, 31) for o in waived)
+    after = [o for o in obligations if o.due > date(2022, 12, 31)]
+    assert after[0].due == date(2023, 1, 1) and after[0].exemption is None
+    assert after[0].status(date(2023, 1, 2)) == "due"
+    # without trials the same citizen would have had every one of them required
+    assert all(o.basis == "required" for o in of("LAS-74c", events, "2023-01-02", trials=False))
+
+
+def test_a_back_dated_benefit_end_removes_the_obligation():
+    events = [opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01")]
+    assert dues(of("LAB-tilbud", events, "2019-05-01")) == ["2019-07-01"]
+    # posted later, dated before the deadline: the spell ended first, no offer was required
+    assert of("LAB-tilbud", [*events, ended("dagpenge", "2019-05-31", "job")], "2019-08-01") == []
+
+
+def test_the_jobsamtale_parameters_change_on_2020_01_01():
+    events = [opened(AARHUS, "2019-10-01"), started("dagpenge", "2019-10-01")]
+    events += [ev("conversation.held", d, kind="jobsamtale") for d in ("2019-10-30", "2019-11-28", "2020-02-10", "2020-03-30")]
+    obligations = of("LAB-jobsamtale", events, "2020-12-31")
+    # old rules: monthly in months 1-6 (Nov, Dec); from 2020: 4 in the first 6 months, counted
+    # from the spell's start (day 136 and 182 fall in 2020), then as individually agreed
+    assert dues(obligations) == ["2019-11-01", "2019-12-01", "2020-02-14", "2020-03-31"]
+    assert [o.status(date(2020, 12, 31)) for o in obligations] == ["done"] * 4
+    assert any("in force from 2015-01-01" in b for b in obligations[0].because)
+    assert any("in force from 2020-01-01" in b for b in obligations[2].because)
+
+
+def test_t23_lets_hilleroed_agree_an_individual_cadence():
+    events = [opened(HILLEROED, "2018-01-01"), started("kontanthjaelp", "2018-01-01"),
+              ev("conversation.held", "2018-01-05", kind="jobsamtale"),
+              ev("target-group.assessed", "2018-02-01", trial="T23", in_target_group=True),
+              ev("cadence.agreed", "2018-02-01", rule="LAB-jobsamtale", interval_days=180)]
+    obligations = of("LAB-jobsamtale", events, "2018-06-01")
+    assert dues(obligations) == ["2018-01-08", "2018-07-31"]  # 7 days, then 180 days after 1 Feb
+    assert obligations[1].exemption.trial == "T23" and obligations[1].exemption.effect == "modify"
+    # the same history in Aarhus: the agreement is void, the ordinary 3 months apply
+    elsewhere = [opened(AARHUS, "2018-01-01"), *events[1:]]
+    assert dues(of("LAB-jobsamtale", elsewhere, "2018-03-01")) == ["2018-01-08", "2018-04-05"]
+
+
+def fp_in_wage_subsidy(municipality: str):
+    return [opened(municipality, "2019-01-01"), started("foertidspension", "2019-01-01"),
+            ev("offer.started", "2019-01-01", offer="loentilskud"),
+            ev("conversation.held", "2019-06-20", kind="opfoelgningssamtale")]
+
+
+def test_t19_follows_up_every_30_months_in_vesthimmerland_and_every_12_elsewhere():
+    assert dues(of("FP-loentilskud-opfoelgning", fp_in_wage_subsidy(VESTHIMMERLAND), "2020-01-01")) == ["2019-07-01", "2021-12-20"]
+    assert dues(of("FP-loentilskud-opfoelgning", fp_in_wage_subsidy(AALBORG), "2020-01-01")) == ["2019-07-01", "2020-06-20"]
+
+
+def test_a_move_out_of_a_trial_municipality_brings_back_the_ordinary_rule():
+    moved_before = [*ly_from_2019(AALBORG), ev("case.moved", "2019-10-01", municipality=AARHUS)]
+    [o] = of("LAS-74c", moved_before, "2019-12-31")
+    assert o.due == date(2020, 1, 1) and o.basis == "required" and o.municipality == AARHUS
+    moved_after = [*ly_from_2019(AALBORG), ev("case.moved", "2020-06-01", municipality=AARHUS)]
+    waived, again, *_ = of("LAS-74c", moved_after, "2020-06-02")
+    assert (waived.due, waived.basis) == (date(2020, 1, 1), "waived")
+    assert (again.due, again.basis, again.municipality) == (date(2020, 6, 1), "required", AARHUS)
+    moved_in = [*ly_from_2019(AARHUS), ev("case.moved", "2019-10-01", municipality=AALBORG)]
+    assert of("LAS-74c", moved_in, "2019-12-31")[0].basis == "waived"
+
+
+def test_events_after_the_as_of_date_are_ignored():
+    events = [*ly_from_2019(AARHUS), ev("assessment.completed", "2020-02-01", kind="revurdering-ledighedsydelse")]
+    assert of("LAS-74c", events, "2020-01-15")[0].status(date(2020, 1, 15)) == "due"
+    assert of("LAS-74c", events, "2020-02-01")[0].status(date(2020, 2, 1)) == "done"
+
+
+def test_a_closed_case_has_no_obligations_after_it_closed():
+    events = [*ly_from_2019(AARHUS), ev("case.closed", "2019-06-30", reason="job")]
+    assert of("LAS-74c", events, "2020-06-01") == []
+
+
+def test_t6_waives_the_medical_certificate_and_2020_made_it_optional():
+    sick = lambda m, d: [opened(m, d), started("sygedagpenge", d)]
+    [morsoe] = of("SDP-LAE285", sick("773", "2019-03-01"), "2019-06-01")
+    assert morsoe.due == date(2019, 4, 26) and morsoe.basis == "waived" and morsoe.exemption.trial == "T6"
+    [aarhus] = of("SDP-LAE285", sick(AARHUS, "2019-03-01"), "2019-06-01")
+    assert aarhus.basis == "required"
+    assert of("SDP-LAE285", sick(AARHUS, "2020-03-01"), "2020-06-01") == []
+
+
+def test_t22_suspends_the_offer_duty_and_it_is_due_again_when_resumed():
+    events = [opened(HILLEROED, "2018-01-01"), started("kontanthjaelp", "2018-01-01"),
+              ev("target-group.assessed", "2018-02-01", trial="T22", in_target_group=True),
+              ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", "2018-09-01")]
+    suspended, resumed = of("LAB-tilbud", events, "2018-10-01")
+    assert (suspended.due, suspended.status(date(2018, 10, 1)), suspended.exemption.trial) == (date(2018, 4, 1), "suspended", "T22")
+    assert (resumed.due, resumed.status(date(2018, 10, 1))) == (date(2018, 9, 1), "overdue")
