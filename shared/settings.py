@@ -40,3 +40,12 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
         }
+
+
+def sqlalchemy_url(settings: ServiceSettings, sqlite_file: str) -> str:
+    """The SQLAlchemy URL of a service's own store (projection tables)."""
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{settings.data_dir / sqlite_file}"
+    scheme, rest = settings.database_url.split("://", 1)
+    return f"postgresql+psycopg://{rest}"

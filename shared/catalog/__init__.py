@@ -8,7 +8,8 @@ a number by editing a file; no code changes.
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ CATALOG_DIR = Path(__file__).parent
 _DURATION = re.compile(r"^(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
 
 
+@cache
 def parse_duration(text: str) -> tuple[int, int]:
     """'3m' -> (3 months, 0 days); '8w' -> (0, 56); '1m15d' -> (1, 15)."""
     m = _DURATION.match(text)
@@ -161,6 +163,14 @@ class Trial(_Strict):
 class Catalog:
     rules: dict[str, Rule]
     trials: dict[str, Trial]
+    _touching: dict[str, list[Trial]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        touching: dict[str, list[Trial]] = {rule: [] for rule in self.rules}
+        for trial in self.trials.values():
+            for effect in trial.effects:
+                touching.setdefault(effect.rule, []).append(trial)
+        object.__setattr__(self, "_touching", touching)
 
     @classmethod
     def load(cls, directory: Path = CATALOG_DIR) -> "Catalog":
@@ -173,7 +183,7 @@ class Catalog:
         return cls(rules, trials)
 
     def trials_touching(self, rule: str) -> list[Trial]:
-        return [t for t in self.trials.values() if t.effect_on(rule)]
+        return self._touching.get(rule, [])
 
 
 def _read(path: Path) -> dict:
