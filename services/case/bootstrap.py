@@ -10,7 +10,11 @@ import psycopg
 from services.case.application import Cases, Ingest
 from services.case.relay import Relay
 from services.case.settings import CaseSettings
-from shared.stream.kafka import KafkaPublisher, ensure_topic
+from shared.catalog import Catalog
+from shared.settings import ServiceSettings
+from shared.stream import EventStream
+from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
+from shared.stream.log import LogStream
 
 RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
 
@@ -46,8 +50,18 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     return CaseService(cases, ingest, relay).start()
 
 
-def build_cases(settings: CaseSettings) -> Cases:
-    return Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode())
+def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:
+    return Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode(),
+                 catalog)
+
+
+def open_stream(settings: ServiceSettings, **consumer_config) -> tuple[EventStream, Cases | None]:
+    """The stream the other services consume: Kafka when configured, otherwise the case
+    store's log read directly (the returned Cases is that store, for the caller to close)."""
+    if settings.kafka_bootstrap_servers:
+        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, **consumer_config), None
+    store = build_cases(settings)
+    return LogStream(store.stream_events), store
 
 
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:

@@ -1,21 +1,100 @@
-"""HTTP entrypoint of the obligations service. Its fold and projection are not built yet: the
-contract's endpoints answer 501 so that clients can be wired against the final paths."""
+"""HTTP entrypoint of the obligations service: due tasks per case and worklists (../API.md)."""
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Annotated, Any, Literal
 
+from fastapi import FastAPI, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from services.obligations.bootstrap import ObligationsService, bootstrap
+from services.obligations.settings import ObligationsSettings
 from shared import problems
-from shared.problems import Problem
+from shared.events import CASE_ID_PATTERN
+from shared.problems import FieldError, Problem
 
-app = FastAPI(title="Frisag obligations service", version="0.1.0")
-problems.install(app)
-
-
-@app.get("/cases/{case_id}/obligations")
-@app.get("/obligations")
-def not_yet() -> None:
-    raise Problem(501, "not-implemented", "Not implemented yet", "the obligations projection is not built yet")
+Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
+AsOf = Annotated[date | None, Query(description="The date to answer for (default: today); later events are ignored")]
 
 
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def create_app(service_factory: Callable[[], ObligationsService] = lambda: bootstrap(ObligationsSettings())) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = service_factory()
+        yield
+        app.state.service.close()
+
+    app = FastAPI(
+        title="Frisag obligations service",
+        version="0.1.0",
+        description="The tasks the law requires of a jobcenter for each case, on a date, with every "
+        "trial exemption applied and the reasons.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.get("/cases/{case_id}/obligations")
+    def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None) -> dict[str, Any]:
+        """The case's obligations as of a date, folded from its events up to that date."""
+        when = as_of or date.today()
+        found = request.app.state.service.projection.for_case(case_id, when)
+        if found is None:
+            raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])
+        return {"case_id": case_id, "as_of": when.isoformat(), "obligations": found}
+
+    @app.get("/obligations")
+    def worklist(
+        request: Request,
+        municipality: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
+        caseworker: str | None = None,
+        status: Status | None = None,
+        due_before: date | None = None,
+        due_after: date | None = None,
+        as_of: AsOf = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """A worklist: obligations of the cases a municipality (or caseworker) is responsible
+        for on `as_of`, ordered by due date, `limit` at a time; pass `next_cursor` back as
+        `cursor` for the next page."""
+        when = as_of or date.today()
+        items = request.app.state.service.projection.worklist(
+            as_of=when, municipality=municipality, caseworker=caseworker, status=status,
+            due_before=due_before, due_after=due_after, limit=limit, after=_cursor(cursor))
+        return {"as_of": when.isoformat(), "items": items,
+                "next_cursor": items[-1]["cursor"] if len(items) == limit else None}
+
+    @app.post("/catalog/reload", status_code=202)
+    async def reload_catalog(request: Request) -> dict[str, int]:
+        """Read the rule and trial catalogs again; every case the change touches is
+        re-evaluated in the background (`GET /status` shows how many are left)."""
+        try:
+            marked = await run_in_threadpool(request.app.state.service.reload_catalog)
+        except ValueError as exc:
+            raise Problem(422, "invalid-catalog", "The catalog does not validate", str(exc)) from None
+        return {"cases_to_reevaluate": marked}
+
+    @app.get("/status")
+    def status(request: Request) -> dict[str, int]:
+        return request.app.state.service.projection.counts()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _cursor(cursor: str | None) -> tuple[date, str, int] | None:
+    if cursor is None:
+        return None
+    try:
+        due, case_id, n = cursor.split("|")
+        return date.fromisoformat(due), case_id, int(n)
+    except ValueError:
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("cursor", "not a cursor from this API")]) from None
+
+
+app = create_app()

@@ -1,0 +1,62 @@
+"""Wires the obligations service: projection store, catalog, stream consumer."""
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import create_engine
+
+from services.case.application import Cases
+from services.case.bootstrap import open_stream
+from services.obligations.consumer import Consumer
+from services.obligations.projection import ObligationsProjection
+from services.obligations.settings import ObligationsSettings
+from shared.catalog import Catalog
+from shared.settings import sqlalchemy_url
+
+
+@dataclass
+class ObligationsService:
+    settings: ObligationsSettings
+    projection: ObligationsProjection
+    consumer: Consumer | None
+    case_store: Cases | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "ObligationsService":
+        if self.consumer is not None:
+            self._thread = threading.Thread(target=self.consumer.run, args=(self._stop,), name="obligations-consumer", daemon=True)
+            self._thread.start()
+        return self
+
+    def reload_catalog(self) -> int:
+        """Load the catalog files again; mark the cases the change touches for re-evaluation."""
+        old, new = self.projection.catalog, Catalog.load(self.settings.catalog_dir)
+        self.projection.catalog = new
+        if old.rules != new.rules:
+            return self.projection.mark_stale()
+        touched = set()
+        for trial_id in set(old.trials) | set(new.trials):
+            before, after = old.trials.get(trial_id), new.trials.get(trial_id)
+            if before != after:
+                touched.update(before.municipalities if before else [])
+                touched.update(after.municipalities if after else [])
+        return self.projection.mark_stale(touched) if touched else 0
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=20)
+        self.projection.engine.dispose()
+        if self.case_store is not None:
+            self.case_store.close()
+
+
+def bootstrap(settings: ObligationsSettings, **consumer_config) -> ObligationsService:
+    engine = create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
+    projection = ObligationsProjection(engine, Catalog.load(settings.catalog_dir), settings.consumer_group)
+    consumer, case_store = None, None
+    if settings.run_consumer:
+        stream, case_store = open_stream(settings, **consumer_config)
+        consumer = Consumer(projection, stream, settings.consumer_group)
+    return ObligationsService(settings, projection, consumer, case_store).start()

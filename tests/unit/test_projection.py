@@ -1,0 +1,73 @@
+"""Property: folding a case's events in one go equals folding them one at a time through the
+projection, whatever is redelivered on the way. (SQLite in memory; no files, no network.)"""
+
+from datetime import date
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.obligations.projection import HORIZON, ObligationsProjection, obligations
+from shared.catalog import Catalog
+from shared.events import StreamEvent
+from shared.obligations import fold
+from shared.stream import Delivery
+
+CATALOG = Catalog.load()
+TODAY = date(2021, 6, 1)
+MUNICIPALITIES = ["851", "751", "219", "820", "849"]
+BENEFITS = ["dagpenge", "kontanthjaelp", "ledighedsydelse", "sygedagpenge", "ressourceforloeb"]
+
+
+@st.composite
+def histories(draw):
+    """A plausible case history: opened, then benefits, conversations, moves and more, with
+    dates that may go back in time (back-dated events)."""
+    day = date(2018, 1, 1).toordinal() + draw(st.integers(0, 600))
+    events = [("case.opened", {"date": date.fromordinal(day).isoformat(), "municipality": draw(st.sampled_from(MUNICIPALITIES)), "citizen": "p"})]
+    running = set()
+    for _ in range(draw(st.integers(0, 14))):
+        day += draw(st.integers(-20, 120))
+        when = date.fromordinal(max(day, date(2018, 1, 1).toordinal())).isoformat()
+        kind = draw(st.sampled_from(["start", "end", "talk", "move", "assess", "contact", "plan"]))
+        benefit = draw(st.sampled_from(BENEFITS))
+        if kind == "start" and benefit not in running:
+            running.add(benefit)
+            events.append(("benefit.started", {"date": when, "benefit": benefit}))
+        elif kind == "end" and running:
+            ended = sorted(running)[0]
+            running.discard(ended)
+            events.append(("benefit.ended", {"date": when, "benefit": ended, "reason": "job"}))
+        elif kind == "talk":
+            events.append(("conversation.held", {"date": when, "kind": draw(st.sampled_from(["jobsamtale", "opfoelgningssamtale"]))}))
+        elif kind == "move":
+            events.append(("case.moved", {"date": when, "municipality": draw(st.sampled_from(MUNICIPALITIES))}))
+        elif kind == "assess":
+            events.append(("assessment.completed", {"date": when, "kind": "revurdering-ledighedsydelse"}))
+        elif kind == "plan":
+            events.append(("plan.updated", {"date": when}))
+    return [StreamEvent(id=f"e{i}", source="s", type=f"dk.frisag.{name}", subject="case-1", time=None, data=data,
+                        sequence=i + 1, position=i + 1) for i, (name, data) in enumerate(events)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.lists(st.integers(0, 3), min_size=20, max_size=20))
+def test_one_at_a_time_with_redeliveries_equals_one_go(events, redeliver):
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    projection = ObligationsProjection(engine, CATALOG, today=lambda: TODAY)
+    offset = 0
+    for i, event in enumerate(events):
+        batch = [Delivery(0, offset, event)]
+        # a redelivery of up to three earlier events (a consumer restart, a relay republishing)
+        batch += [Delivery(0, offset + 1 + k, events[max(0, i - k - 1)]) for k in range(redeliver[i % 20])]
+        projection.store(batch)
+        offset += len(batch)
+        projection.refresh()
+    horizon = max(max(date.fromisoformat(e.data["date"]) for e in events), TODAY) + HORIZON
+    expected = fold(events, CATALOG, horizon)
+    with engine.connect() as conn:
+        stored = conn.execute(obligations.select().order_by(obligations.c.n)).mappings().all()
+    assert [(o["rule"], o["due"], o["basis"], o["done_on"], o["municipality"]) for o in stored] == \
+        [(o.rule, o.due, o.basis, o.done_on, o.municipality) for o in expected]
+    assert projection.for_case("case-1", TODAY) == [o.as_json("case-1", TODAY) for o in fold(events, CATALOG, TODAY)]
