@@ -22,6 +22,8 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     kafka_topic: str = "frisag.case-events"
     kafka_topic_partitions: int = 6
+    # how soon the group notices a consumer is gone; a join also takes about half of it
+    kafka_session_timeout_ms: int = 10000
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
 
     def eventsourcing_env(self, sqlite_file: str) -> dict[str, str]:

@@ -55,11 +55,13 @@ def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Ca
                  catalog)
 
 
-def open_stream(settings: ServiceSettings, **consumer_config) -> tuple[EventStream, Cases | None]:
+def open_stream(settings: ServiceSettings) -> tuple[EventStream, Cases | None]:
     """The stream the other services consume: Kafka when configured, otherwise the case
     store's log read directly (the returned Cases is that store, for the caller to close)."""
     if settings.kafka_bootstrap_servers:
-        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, **consumer_config), None
+        timeout = settings.kafka_session_timeout_ms
+        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, session_timeout_ms=timeout,
+                           heartbeat_interval_ms=max(timeout // 6, 500)), None
     store = build_cases(settings)
     return LogStream(store.stream_events), store
 

@@ -52,11 +52,11 @@ class ObligationsService:
             self.case_store.close()
 
 
-def bootstrap(settings: ObligationsSettings, **consumer_config) -> ObligationsService:
+def bootstrap(settings: ObligationsSettings) -> ObligationsService:
     engine = create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
     projection = ObligationsProjection(engine, Catalog.load(settings.catalog_dir), settings.consumer_group)
     consumer, case_store = None, None
     if settings.run_consumer:
-        stream, case_store = open_stream(settings, **consumer_config)
-        consumer = Consumer(projection, stream, settings.consumer_group)
+        stream, case_store = open_stream(settings)
+        consumer = Consumer(projection, stream, settings.consumer_group, settings.consumer_batch_size)
     return ObligationsService(settings, projection, consumer, case_store).start()

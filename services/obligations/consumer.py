@@ -11,13 +11,14 @@ log = logging.getLogger(__name__)
 
 
 class Consumer:
-    MAX_RECORDS = 5000
     REFRESH_EVERY = 10.0  # seconds: while replaying a long history, re-fold at least this often
 
-    def __init__(self, projection: ObligationsProjection, stream: EventStream, group: str = "obligations") -> None:
+    def __init__(self, projection: ObligationsProjection, stream: EventStream, group: str = "obligations",
+                 batch_size: int = 5000) -> None:
         self.projection = projection
         self.stream = stream
         self.group = group
+        self.batch_size = batch_size
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -32,9 +33,9 @@ class Consumer:
         try:
             refreshed = time.monotonic()
             while not stop.is_set():
-                deliveries = subscription.poll(timeout=0.2, max_records=self.MAX_RECORDS)
+                deliveries = subscription.poll(timeout=0.2, max_records=self.batch_size)
                 self.projection.store(deliveries)
-                caught_up = len(deliveries) < self.MAX_RECORDS
+                caught_up = len(deliveries) < self.batch_size
                 if caught_up or time.monotonic() - refreshed > self.REFRESH_EVERY:
                     self.projection.refresh()
                     refreshed = time.monotonic()

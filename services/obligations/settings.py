@@ -8,3 +8,4 @@ class ObligationsSettings(ServiceSettings):
     catalog_dir: Path = CATALOG_DIR
     consumer_group: str = "obligations"
     run_consumer: bool = True
+    consumer_batch_size: int = 5000  # deliveries stored per transaction

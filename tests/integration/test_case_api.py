@@ -84,6 +84,17 @@ REFUSALS = {
     "benefit ends before it started": ([opened("r"), benefit_started("r", date="2019-03-01")], benefit_ended("r", date="2019-02-01"), 422, "data.date"),
     "benefit ends twice": ([opened("r"), benefit_started("r"), benefit_ended("r")], benefit_ended("r", date="2019-08-01"), 409, "data.benefit"),
     "benefit ends without starting": ([opened("r")], benefit_ended("r"), 409, "data.benefit"),
+    # actions only a trial permits, outside it (422 with the rule)
+    "offer duty suspended outside T22": ([opened("r", municipality="751")], event("offer-duty.suspended", "r", date="2019-02-01"), 422, "type"),
+    "cadence agreed outside T2/T16/T23": ([opened("r", municipality="751")], event("cadence.agreed", "r", rule="LAB-jobsamtale", interval_days=90, date="2019-02-01"), 422, "data.rule"),
+    "IGU over 40 outside T15": ([opened("r", municipality="751", cpr="010170-1234")], event("offer.started", "r", offer="igu", date="2019-02-01"), 422, "data.offer"),
+    "wage subsidy before 26 weeks outside T12": ([opened("r", municipality="751"), benefit_started("r", benefit="dagpenge")], event("offer.started", "r", offer="loentilskud", date="2019-03-01"), 422, "data.offer"),
+    "psychologist outside T7": ([opened("r", municipality="751")], event("offer.started", "r", offer="psykologbehandling", date="2019-02-01"), 422, "data.offer"),
+}
+PERMISSION_RULES = {
+    "offer duty suspended outside T22": "LAB-tilbud", "cadence agreed outside T2/T16/T23": "LAB-jobsamtale",
+    "IGU over 40 outside T15": "IGU-alder", "wage subsidy before 26 weeks outside T12": "LAB-loentilskud-26uger",
+    "psychologist outside T7": "LAB-tilbudstyper",
 }
 
 
@@ -93,8 +104,18 @@ def test_each_refusal_is_a_problem_and_changes_nothing(case_api, name):
     for e in before:
         assert case_api.post("/events", json=e, headers=CE).status_code == 201
     stored = history(case_api, "r")
-    assert_problem(case_api.post("/events", json=refused_event, headers=CE), status, field)
+    body = assert_problem(case_api.post("/events", json=refused_event, headers=CE), status, field)
+    assert body.get("rule") == PERMISSION_RULES.get(name)
     assert history(case_api, "r") == stored
+
+
+def test_what_a_trial_permits_is_accepted_inside_it(case_api):
+    case_api.post("/events", json=opened("h", municipality="219", date="2018-01-01"), headers=CE)
+    case_api.post("/events", json=event("target-group.assessed", "h", trial="T23", in_target_group=True, date="2018-01-10"), headers=CE)
+    agreed = event("cadence.agreed", "h", rule="LAB-jobsamtale", interval_days=90, date="2018-02-01")
+    assert case_api.post("/events", json=agreed, headers=CE).status_code == 201
+    case_api.post("/events", json=opened("j", municipality="849", cpr="010170-1234"), headers=CE)  # Jammerbugt, T15
+    assert case_api.post("/events", json=event("offer.started", "j", offer="igu", date="2019-02-01"), headers=CE).status_code == 201
 
 
 def test_a_batch_with_one_bad_event_stores_none_of_it(case_api):

@@ -1,0 +1,106 @@
+"""Exactly-once effect against PostgreSQL and the real broker: a consumer killed mid-batch and
+restarted leaves the same projection as a rebuild from scratch."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from sqlalchemy import create_engine, func, select
+
+from services.case.application import Ingest
+from services.case.bootstrap import build_cases, build_relay, open_stream
+from services.case.settings import CaseSettings
+from services.obligations.consumer import Consumer
+from services.obligations.projection import ObligationsProjection, positions
+from shared.catalog import Catalog
+from shared.events import parse_batch
+from shared.settings import ServiceSettings
+from tests.events import benefit_started, event, opened
+
+
+def history(cases: int) -> list[dict]:
+    documents = []
+    for i in range(cases):
+        c = f"case-{i}"
+        municipality = ("851", "751", "219", "820")[i % 4]
+        documents += [opened(c, municipality=municipality, date="2019-01-01"),
+                      benefit_started(c, benefit=("ledighedsydelse", "dagpenge", "sygedagpenge")[i % 3], date="2019-01-01"),
+                      event("conversation.held", c, kind="jobsamtale", date="2019-02-01"),
+                      event("case.assigned", c, caseworker=f"cw-{i % 5}", date="2019-02-01"),
+                      event("conversation.held", c, kind="opfoelgningssamtale", date="2019-03-01"),
+                      event("case.moved", c, municipality="849", date="2019-06-01") if i % 7 == 0 else
+                      event("plan.updated", c, date="2019-06-01")]
+    return documents
+
+
+def consumed(engine, group: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.coalesce(func.sum(positions.c.next_offset), 0))
+                            .where(positions.c.consumer_group == group)).scalar()
+
+
+def wait_until(condition, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_consumer_killed_mid_batch_leaves_what_a_rebuild_makes(database_url, pg_admin, kafka, topic, tmp_path):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                            kafka_topic_partitions=3, data_dir=tmp_path)
+    store = build_cases(settings)
+    ingest = Ingest(store)
+    documents = history(400)
+    ingest.submit(parse_batch(documents)).result()
+    ingest.close()
+    relay = build_relay(settings, store)
+    assert relay.publish_pending() == len(documents)
+    relay.close()
+
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
+           "KAFKA_SESSION_TIMEOUT_MS": "6000", "CONSUMER_BATCH_SIZE": "50"}
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    projection = ObligationsProjection(engine, Catalog.load())  # creates the tables
+    consumer = subprocess.Popen([sys.executable, "-m", "services.obligations.run_consumer"], env=env)
+    try:
+        assert wait_until(lambda: consumed(engine, "obligations") > 0)
+    finally:
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait()
+    assert consumed(engine, "obligations") < len(documents), "killed after the end: the test proves nothing"
+
+    consumer = subprocess.Popen([sys.executable, "-m", "services.obligations.run_consumer"], env=env)
+    try:
+        assert wait_until(lambda: consumed(engine, "obligations") == len(documents))
+        assert wait_until(lambda: projection.counts()["stale"] == 0)
+    finally:
+        consumer.terminate()
+        consumer.wait(timeout=30)
+
+    # a rebuild from scratch: a new database, a new consumer group, the whole topic again
+    with pg_admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{database_url.rsplit("/", 1)[1]}_rebuild"')
+    rebuild_engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://") + "_rebuild")
+    rebuild = ObligationsProjection(rebuild_engine, Catalog.load(), group="rebuild")
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stop = threading.Event()
+    thread = threading.Thread(target=Consumer(rebuild, stream, "rebuild").run, args=(stop,))
+    thread.start()
+    try:
+        assert wait_until(lambda: consumed(rebuild_engine, "rebuild") == len(documents) and rebuild.counts()["stale"] == 0)
+    finally:
+        stop.set()
+        thread.join()
+    assert projection.snapshot() == rebuild.snapshot()
+    assert projection.counts()["obligations"] > len(documents) // 6
+    store.close()
+    engine.dispose()
+    rebuild_engine.dispose()
+    with pg_admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE "{database_url.rsplit("/", 1)[1]}_rebuild" WITH (FORCE)')

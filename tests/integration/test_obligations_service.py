@@ -1,0 +1,142 @@
+"""The obligations service over HTTP, fed by the case service through the embedded log and
+through the real broker: waived obligations with their trial and reasons, worklists,
+catalog changes."""
+
+import shutil
+import time
+
+import httpx
+import pytest
+
+from services.case.api import create_app as case_app
+from services.case.bootstrap import bootstrap as case_bootstrap
+from services.case.settings import CaseSettings
+from services.obligations.api import create_app as obligations_app
+from services.obligations.bootstrap import bootstrap as obligations_bootstrap
+from services.obligations.settings import ObligationsSettings
+from shared.catalog import CATALOG_DIR
+from tests.events import benefit_started, event, opened
+
+CE = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+def settings_for(request, tmp_path, mode: str) -> dict:
+    if mode == "embedded":
+        return {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path}
+    return {"database_url": request.getfixturevalue("database_url"),
+            "kafka_bootstrap_servers": request.getfixturevalue("kafka"),
+            "kafka_topic": request.getfixturevalue("topic"), "kafka_topic_partitions": 3,
+            "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}
+
+
+@pytest.fixture
+def services(request, tmp_path, serve):
+    """(case client, obligations client, catalog dir) for one mode, both served over HTTP."""
+    mode = getattr(request, "param", "embedded")
+    common = settings_for(request, tmp_path, mode)
+    catalog_dir = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, catalog_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common)))) as case, \
+            serve(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common, catalog_dir=catalog_dir)))) as obligations:
+        yield case, obligations, catalog_dir
+
+
+def wait_for(probe, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def obligations_of(client: httpx.Client, case_id: str, as_of: str, rule: str | None = None) -> list[dict]:
+    answer = client.get(f"/cases/{case_id}/obligations", params={"as_of": as_of})
+    if answer.status_code != 200:
+        return []
+    return [o for o in answer.json()["obligations"] if rule is None or o["rule"] == rule]
+
+
+def post(client, *documents):
+    answer = client.post("/events", json=list(documents), headers=BATCH)
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.parametrize("services", ["embedded", "kafka"], indirect=True)
+def test_a_waived_obligation_reaches_the_caseworker_with_its_trial_and_reasons(services):
+    case, obligations, _ = services
+    post(case, opened("ly-aalborg", municipality="851"), benefit_started("ly-aalborg", date="2019-01-01"),
+         opened("ly-aarhus", municipality="751"), benefit_started("ly-aarhus", date="2019-01-01"))
+    waived, *_ = wait_for(lambda: obligations_of(obligations, "ly-aalborg", "2020-02-01", "LAS-74c"))
+    assert waived["status"] == "waived" and waived["due"] == "2020-01-01"
+    assert waived["exemption"]["trial"] == "T11" and waived["exemption"]["effect"] == "waive"
+    assert waived["legal_reference"] == "LAS § 74 c"
+    assert "benefit.started ledighedsydelse 2019-01-01" in waived["because"]
+    assert any(b.startswith("T11 waives LAS-74c") for b in waived["because"])
+    required, *_ = wait_for(lambda: obligations_of(obligations, "ly-aarhus", "2020-02-01", "LAS-74c"))
+    assert required["status"] == "due" and required["exemption"] is None
+
+    post(case, event("assessment.completed", "ly-aarhus", kind="revurdering-ledighedsydelse", date="2020-02-15"))
+    done = wait_for(lambda: [o for o in obligations_of(obligations, "ly-aarhus", "2020-03-01", "LAS-74c") if o["status"] == "done"])
+    assert done and done[0]["done_on"] == "2020-02-15"
+
+    worklist = obligations.get("/obligations", params={"municipality": "851", "status": "waived", "as_of": "2020-02-01"}).json()
+    assert [(o["case_id"], o["rule"]) for o in worklist["items"]] == [("ly-aalborg", "LAS-74c")]
+
+
+def test_worklists_follow_a_move_and_page(services):
+    case, obligations, _ = services
+    post(case, opened("mover", municipality="851", date="2019-01-01"), benefit_started("mover", benefit="dagpenge"),
+         event("case.moved", "mover", municipality="751", date="2019-04-01"),
+         event("case.assigned", "mover", caseworker="cw-7", date="2019-04-01"))
+    wait_for(lambda: obligations_of(obligations, "mover", "2019-03-01"))
+    wait_for(lambda: obligations.get("/obligations", params={"municipality": "751", "as_of": "2019-05-01"}).json()["items"])
+
+    def cases_of(municipality, as_of, **extra):
+        answer = obligations.get("/obligations", params={"municipality": municipality, "as_of": as_of, **extra})
+        assert answer.status_code == 200, answer.text
+        return {o["case_id"] for o in answer.json()["items"]}
+
+    assert cases_of("851", "2019-03-01") == {"mover"} and cases_of("751", "2019-03-01") == set()
+    assert cases_of("751", "2019-05-01") == {"mover"} and cases_of("851", "2019-05-01") == set()
+    assert cases_of("751", "2019-05-01", caseworker="cw-7") == {"mover"}
+    overdue = obligations.get("/obligations", params={"municipality": "751", "status": "overdue", "as_of": "2019-05-01"}).json()
+    assert {o["rule"] for o in overdue["items"]} == {"LAB-jobsamtale"}  # monthly in months 1-6, none held
+    first = obligations.get("/obligations", params={"municipality": "751", "as_of": "2019-05-01", "limit": 2}).json()
+    second = obligations.get("/obligations", params={"municipality": "751", "as_of": "2019-05-01", "limit": 2,
+                                                     "cursor": first["next_cursor"]}).json()
+    assert len(first["items"]) == 2 and second["items"]
+    assert first["items"][-1]["due"] <= second["items"][0]["due"]
+    assert not {o["cursor"] for o in first["items"]} & {o["cursor"] for o in second["items"]}
+
+
+def test_bad_queries_are_problems(services):
+    _, obligations, _ = services
+    for params in ({"status": "lost"}, {"as_of": "yesterday"}, {"limit": 0}, {"cursor": "x"}, {"municipality": "8510"}):
+        answer = obligations.get("/obligations", params=params)
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
+    assert obligations.get("/cases/nobody/obligations").status_code == 404
+
+
+def test_changing_a_trial_in_the_catalog_re_evaluates_the_cases_it_touches(services):
+    case, obligations, catalog_dir = services
+    t11 = catalog_dir / "trials" / "T11.yaml"
+    t11.write_text(t11.read_text().replace("end: '2022-12-31'", "end: '2020-12-31'"))
+    assert obligations.post("/catalog/reload").status_code == 202
+    post(case, opened("aal", municipality="851"), benefit_started("aal", date="2019-01-01"),
+         opened("aar", municipality="751"), benefit_started("aar", date="2019-01-01"))
+
+    def statuses(case_id):
+        return [(o["due"], o["status"]) for o in obligations_of(obligations, case_id, "2021-02-01", "LAS-74c")]
+
+    assert wait_for(lambda: statuses("aal")) == [("2020-01-01", "waived"), ("2020-12-31", "waived"), ("2021-01-01", "due"),
+                                                 ("2022-01-01", "upcoming")]
+    # the trial is extended, and Aarhus joins it
+    t11.write_text(t11.read_text().replace("end: '2020-12-31'", "end: '2022-12-31'").replace("- '840'", "- '840'\n- '751'"))
+    assert obligations.post("/catalog/reload").json()["cases_to_reevaluate"] == 2
+    assert statuses("aal") == [("2020-01-01", "waived"), ("2020-12-31", "waived"), ("2021-12-31", "waived")]
+    assert statuses("aar")[0] == ("2020-01-01", "waived")
+    worklist = lambda: obligations.get("/obligations", params={"municipality": "751", "status": "waived", "as_of": "2021-02-01"}).json()["items"]
+    assert wait_for(lambda: {o["case_id"] for o in worklist()} == {"aar"})
+    assert wait_for(lambda: obligations.get("/status").json()["stale"] == 0)
