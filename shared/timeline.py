@@ -127,7 +127,9 @@ class Timeline:
 
     def spells(self, name: str) -> list[Spell]:
         """Benefit or offer spells of that name, cut off where the case closed."""
-        spells = self.benefits.get(name) or self.offers.get(name) or []
+        spells = self.benefits.get(name) or self.offers.get(name)
+        if not spells:
+            return []
         return [s for s in (spell.clipped(self.closed) for spell in spells) if s is not None]
 
     def running(self, benefit: str, day: date) -> Spell | None:

@@ -9,14 +9,15 @@ is caught up, so caseworkers see a posted event within a second; once at the end
 replays a long history).
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, Engine, Integer, MetaData, String, Table, and_, delete, func, insert, or_,
-    select, update,
+    JSON, Boolean, Column, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, delete, func, insert,
+    or_, select, update,
 )
 
 from shared.catalog import Catalog
@@ -119,14 +120,13 @@ class ObligationsProjection:
                         last = e.sequence
                 if last != known.get(case_id, 0):
                     changed[case_id] = last
-            if rows:
-                conn.execute(insert(case_events), rows)
-            for case_id, last in changed.items():
-                if case_id in known:
-                    conn.execute(update(cases).where(cases.c.case_id == case_id).values(last_sequence=last, stale=True))
+            _insert_many(conn, case_events, rows)
+            updated = [{"id": c, "last": s} for c, s in changed.items() if c in known]
+            if updated:
+                conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
+                             .values(last_sequence=bindparam("last"), stale=True), updated)
             new_cases = [{"case_id": c, "last_sequence": s, "stale": True} for c, s in changed.items() if c not in known]
-            if new_cases:
-                conn.execute(insert(cases), new_cases)
+            _insert_many(conn, cases, new_cases)
             advanced = {}
             for d in deliveries:
                 advanced[d.partition] = max(advanced.get(d.partition, 0), d.offset + 1)
@@ -189,10 +189,8 @@ class ObligationsProjection:
             for n, o in enumerate(fold(events, self.catalog, max(last, today) + HORIZON)):
                 rows.append(_row(case_id, n, o, caseworker))
             periods += _responsibility(case_id, events)
-        if rows:
-            conn.execute(insert(obligations), rows)
-        if periods:
-            conn.execute(insert(responsibility), periods)
+        _insert_many(conn, obligations, rows)
+        _insert_many(conn, responsibility, periods)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -248,6 +246,22 @@ class ObligationsProjection:
             rows = conn.execute(select(obligations).order_by(obligations.c.case_id, obligations.c.n)).all()
             events = conn.execute(select(case_events).order_by(case_events.c.case_id, case_events.c.sequence)).all()
         return [tuple(r) for r in rows] + [tuple(e) for e in events]
+
+
+def _insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert in the open transaction: PostgreSQL's COPY (an executemany sends a statement
+    per row), the driver's executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    columns = [c.name for c in table.columns]
+    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row.get(c)) if c in as_json else row.get(c) for c in columns])
 
 
 def _status_is(status: str, as_of: date):

@@ -1,0 +1,106 @@
+"""Obligations projection: rebuild speed from a synthetic history of over a million events,
+next to the raw consume rate of the same topic, and the time to re-evaluate 100,000 cases
+after a trial changes. Targets (issue 3): rebuild >= 20,000 events/s; re-evaluation < 60 s.
+"""
+
+import os
+import threading
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import create_engine
+
+from services.obligations.consumer import Consumer
+from services.obligations.projection import ObligationsProjection
+from shared import cpr
+from shared.catalog import Catalog
+from shared.events import StreamEvent
+from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
+from tests.bench.steal import CpuSteal
+from tests.infra import connect_admin, fresh_database, kafka_broker
+from tests.population import Population
+
+CASES = int(os.environ.get("BENCH_CASES", "100000"))
+TOPIC, PARTITIONS = "bench-history", 6
+
+
+def publish_history(kafka: str, cases: int) -> int:
+    """The synthetic population as the relay would publish it; returns the event count."""
+    ensure_topic(kafka, TOPIC, PARTITIONS)
+    publisher = KafkaPublisher(kafka, TOPIC)
+    key, position, batch, total = b"bench", 0, [], 0
+    for documents in Population(seed=7).cases(cases):
+        for sequence, d in enumerate(documents, start=1):
+            data = dict(d["data"])
+            if "cpr" in data:
+                data["citizen"] = cpr.pseudonym(data.pop("cpr"), key)
+            position += 1
+            batch.append(StreamEvent(d["id"], d["source"], d["type"], d["subject"], d["time"], data, sequence, position))
+        if len(batch) >= 20000:
+            publisher.publish(batch)
+            total += len(batch)
+            batch = []
+    publisher.publish(batch)
+    publisher.close()
+    return total + len(batch)
+
+
+def raw_consume(kafka: str, expected: int) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False, max_poll_records=5000)
+    partitions = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    start, count = time.perf_counter(), 0
+    while count < expected:
+        for messages in consumer.poll(timeout_ms=1000, max_records=5000).values():
+            count += len(messages)
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return count / elapsed
+
+
+def rebuild(database_url: str, kafka: str, expected: int) -> tuple[float, ObligationsProjection]:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    projection = ObligationsProjection(engine, Catalog.load(), group="bench")
+    stream = KafkaStream(kafka, TOPIC, session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_records=5000)
+    stop = threading.Event()
+    consumer = threading.Thread(target=Consumer(projection, stream, "bench").run, args=(stop,))
+    start = time.perf_counter()
+    consumer.start()
+    while True:
+        time.sleep(0.5)
+        if sum(projection.resume_from(p) or 0 for p in range(PARTITIONS)) >= expected and projection.counts()["stale"] == 0:
+            break
+    elapsed = time.perf_counter() - start
+    stop.set()
+    consumer.join()
+    return expected / elapsed, projection
+
+
+def reevaluate(projection: ObligationsProjection) -> tuple[int, float]:
+    """A trial change that touches every case: all of them folded again."""
+    start = time.perf_counter()
+    marked = projection.mark_stale()
+    projection.refresh()
+    return marked, time.perf_counter() - start
+
+
+def main() -> None:
+    with connect_admin() as admin, kafka_broker() as kafka, fresh_database(admin) as url:
+        started = time.perf_counter()
+        events = publish_history(kafka, CASES)
+        print(f"\nobligations projection: {CASES:,} synthetic cases, {events:,} events "
+              f"(published in {time.perf_counter() - started:.0f} s)")
+        with CpuSteal() as steal:
+            raw = raw_consume(kafka, events)
+            rate, projection = rebuild(url, kafka, events)
+            cases, seconds = reevaluate(projection)
+        counts = projection.counts()
+        projection.engine.dispose()
+    print(f"{'measure':<55}{'value':>12}{'x raw':>8}  target")
+    print(f"{'raw kafka-python consume, events/s':<55}{raw:>12,.0f}{1:>8.2f}")
+    print(f"{'rebuild from scratch (store + fold), events/s':<55}{rate:>12,.0f}{rate / raw:>8.2f}  "
+          f">= 20,000: {'met' if rate >= 20000 else 'MISSED'}")
+    print(f"{f're-evaluate {cases:,} cases after a trial change, s':<55}{seconds:>12.1f}{'':>8}  "
+          f"< 60 s for 100,000: {'met' if seconds * 100000 / max(cases, 1) < 60 else 'MISSED'}")
+    print(f"projection: {counts['cases']:,} cases, {counts['obligations']:,} obligations; cpu steal during the run: {steal.share:.0%}")
