@@ -1,6 +1,9 @@
 """Wires the obligations service: projection store, catalog, stream consumer."""
 
+import multiprocessing
+import os
 import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import create_engine
@@ -20,6 +23,7 @@ class ObligationsService:
     projection: ObligationsProjection
     consumer: Consumer | None
     case_store: Cases | None = None
+    pool: Executor | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -47,6 +51,8 @@ class ObligationsService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=20)
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
         self.projection.engine.dispose()
         if self.case_store is not None:
             self.case_store.close()
@@ -55,8 +61,14 @@ class ObligationsService:
 def bootstrap(settings: ObligationsSettings) -> ObligationsService:
     engine = create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
     projection = ObligationsProjection(engine, Catalog.load(settings.catalog_dir), settings.consumer_group)
-    consumer, case_store = None, None
+    consumer, case_store, pool = None, None, None
     if settings.run_consumer:
+        workers = settings.refold_workers
+        if workers is None:
+            workers = (os.cpu_count() or 1) if settings.database_url else 0
+        if workers:
+            # spawned, not forked: this process runs threads (consumer, server) a fork would copy mid-flight
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         stream, case_store = open_stream(settings)
-        consumer = Consumer(projection, stream, settings.consumer_group, settings.consumer_batch_size)
-    return ObligationsService(settings, projection, consumer, case_store).start()
+        consumer = Consumer(projection, stream, settings.consumer_group, settings.consumer_batch_size, pool)
+    return ObligationsService(settings, projection, consumer, case_store, pool).start()

@@ -1,8 +1,14 @@
-"""Feeds the obligations projection from the stream until stopped."""
+"""Feeds the obligations projection from the stream until stopped.
+
+Two loops: one stores deliveries (with their positions), the other re-folds the cases they
+made stale, in worker processes when given a pool. While a long history replays, storing
+goes on as re-folding catches up; in normal load a posted event is re-folded within a
+fraction of a second.
+"""
 
 import logging
 import threading
-import time
+from concurrent.futures import Executor
 
 from services.obligations.projection import ObligationsProjection
 from shared.stream import EventStream
@@ -11,33 +17,40 @@ log = logging.getLogger(__name__)
 
 
 class Consumer:
-    REFRESH_EVERY = 10.0  # seconds: while replaying a long history, re-fold at least this often
+    IDLE_WAIT = 0.1  # seconds between looks for stale cases
 
     def __init__(self, projection: ObligationsProjection, stream: EventStream, group: str = "obligations",
-                 batch_size: int = 5000) -> None:
+                 batch_size: int = 5000, pool: Executor | None = None) -> None:
         self.projection = projection
         self.stream = stream
         self.group = group
         self.batch_size = batch_size
+        self.pool = pool
 
     def run(self, stop: threading.Event) -> None:
+        refresher = threading.Thread(target=self._keep_refolding, args=(stop,), name="obligations-refold", daemon=True)
+        refresher.start()
         while not stop.is_set():
             try:
                 self._consume(stop)
             except Exception:
                 log.exception("obligations consumer failed; restarting")
                 stop.wait(1.0)
+        refresher.join()
 
     def _consume(self, stop: threading.Event) -> None:
         subscription = self.stream.subscribe(self.group, self.projection.resume_from)
         try:
-            refreshed = time.monotonic()
             while not stop.is_set():
-                deliveries = subscription.poll(timeout=0.2, max_records=self.batch_size)
-                self.projection.store(deliveries)
-                caught_up = len(deliveries) < self.batch_size
-                if caught_up or time.monotonic() - refreshed > self.REFRESH_EVERY:
-                    self.projection.refresh()
-                    refreshed = time.monotonic()
+                self.projection.store(subscription.poll(timeout=0.2, max_records=self.batch_size))
         finally:
             subscription.close()
+
+    def _keep_refolding(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if not self.projection.refresh(pool=self.pool):
+                    stop.wait(self.IDLE_WAIT)
+            except Exception:
+                log.exception("re-folding failed; retrying")
+                stop.wait(1.0)

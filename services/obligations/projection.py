@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from concurrent.futures import Executor
+
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, delete, func, insert,
-    or_, select, update,
+    JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, delete, func, insert,
+    create_engine, or_, select, update,
 )
 
 from shared.catalog import Catalog
@@ -45,9 +47,12 @@ cases = Table(
     "obligations_cases", metadata,
     Column("case_id", String(64), primary_key=True),
     Column("last_sequence", Integer, nullable=False),
-    Column("caseworker", String(64)),
-    Column("stale", Boolean, nullable=False, index=True),
+    # bumped by every change (new events, a catalog change); the obligations are current when
+    # they were folded at the case's version
+    Column("version", Integer, nullable=False),
+    Column("folded_version", Integer, nullable=False),
 )
+STALE = cases.c.version > cases.c.folded_version
 responsibility = Table(  # which municipality is responsible for a case, from when
     "obligations_responsibility", metadata,
     Column("case_id", String(64), primary_key=True),
@@ -124,8 +129,9 @@ class ObligationsProjection:
             updated = [{"id": c, "last": s} for c, s in changed.items() if c in known]
             if updated:
                 conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
-                             .values(last_sequence=bindparam("last"), stale=True), updated)
-            new_cases = [{"case_id": c, "last_sequence": s, "stale": True} for c, s in changed.items() if c not in known]
+                             .values(last_sequence=bindparam("last"), version=cases.c.version + 1), updated)
+            new_cases = [{"case_id": c, "last_sequence": s, "version": 1, "folded_version": 0}
+                         for c, s in changed.items() if c not in known]
             _insert_many(conn, cases, new_cases)
             advanced = {}
             for d in deliveries:
@@ -149,48 +155,35 @@ class ObligationsProjection:
 
     # -- deriving obligations --------------------------------------------------------------
 
-    def refresh(self, limit: int = 2000) -> int:
-        """Re-fold stale cases, `limit` at a time; return how many were re-folded."""
+    def refresh(self, chunk: int = 2000, pool: Executor | None = None) -> int:
+        """Re-fold stale cases, `chunk` to a transaction, in `pool`'s worker processes when
+        given (cases are independent: the fold is pure); return how many were re-folded."""
         total = 0
+        width = chunk * (getattr(pool, "_max_workers", 1) if pool else 1)
         while True:
-            with self.engine.begin() as conn:
-                stale = conn.execute(select(cases.c.case_id).where(cases.c.stale).limit(limit)).scalars().all()
-                if not stale:
-                    return total
-                self._refold(conn, stale)
-                conn.execute(update(cases).where(cases.c.case_id.in_(stale)).values(stale=False))
-                total += len(stale)
+            with self.engine.connect() as conn:
+                stale = [tuple(r) for r in conn.execute(select(cases.c.case_id, cases.c.version).where(STALE).limit(width))]
+            if not stale:
+                return total
+            chunks = [stale[i:i + chunk] for i in range(0, len(stale), chunk)]
+            today = self.today()
+            if pool is None:
+                for part in chunks:
+                    refold(self.engine, self.catalog, today, part)
+            else:
+                url = self.engine.url.render_as_string(hide_password=False)
+                list(pool.map(refold_in_worker, [(url, self.catalog, today, part) for part in chunks]))
+            total += len(stale)
 
     def mark_stale(self, municipalities: Iterable[str] | None = None) -> int:
         """Mark cases for re-folding after a catalog change: those ever responsible in one of
         `municipalities`, or all of them."""
         with self.engine.begin() as conn:
-            statement = update(cases).values(stale=True)
+            statement = update(cases).values(version=cases.c.version + 1)
             if municipalities is not None:
                 statement = statement.where(cases.c.case_id.in_(
                     select(responsibility.c.case_id).where(responsibility.c.municipality.in_(list(municipalities)))))
             return conn.execute(statement).rowcount
-
-    def _refold(self, conn, case_ids: Sequence[str]) -> None:
-        histories: dict[str, list[StoredEvent]] = defaultdict(list)
-        for case_id, name, data in conn.execute(
-            select(case_events.c.case_id, case_events.c.name, case_events.c.data)
-            .where(case_events.c.case_id.in_(case_ids)).order_by(case_events.c.case_id, case_events.c.sequence)
-        ):
-            histories[case_id].append(StoredEvent(name, data))
-        conn.execute(delete(obligations).where(obligations.c.case_id.in_(case_ids)))
-        conn.execute(delete(responsibility).where(responsibility.c.case_id.in_(case_ids)))
-        today = self.today()
-        rows, periods, caseworkers = [], [], {}
-        for case_id, events in histories.items():
-            last = max(date.fromisoformat(e.data["date"]) for e in events)
-            caseworker = _caseworker(events)
-            caseworkers[case_id] = caseworker
-            for n, o in enumerate(fold(events, self.catalog, max(last, today) + HORIZON)):
-                rows.append(_row(case_id, n, o, caseworker))
-            periods += _responsibility(case_id, events)
-        _insert_many(conn, obligations, rows)
-        _insert_many(conn, responsibility, periods)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -236,7 +229,7 @@ class ObligationsProjection:
         with self.engine.connect() as conn:
             return {
                 "cases": conn.execute(select(func.count()).select_from(cases)).scalar(),
-                "stale": conn.execute(select(func.count()).select_from(cases).where(cases.c.stale)).scalar(),
+                "stale": conn.execute(select(func.count()).select_from(cases).where(STALE)).scalar(),
                 "obligations": conn.execute(select(func.count()).select_from(obligations)).scalar(),
             }
 
@@ -246,6 +239,43 @@ class ObligationsProjection:
             rows = conn.execute(select(obligations).order_by(obligations.c.case_id, obligations.c.n)).all()
             events = conn.execute(select(case_events).order_by(case_events.c.case_id, case_events.c.sequence)).all()
         return [tuple(r) for r in rows] + [tuple(e) for e in events]
+
+
+def refold(engine: Engine, catalog: Catalog, today: date, stale: Sequence[tuple[str, int]]) -> None:
+    """Fold these cases again from their stored events, in one transaction. A case changed
+    after its version was read stays stale and is folded again in a later round."""
+    case_ids = [case_id for case_id, _ in stale]
+    with engine.begin() as conn:
+        histories: dict[str, list[StoredEvent]] = defaultdict(list)
+        for case_id, name, data in conn.execute(
+            select(case_events.c.case_id, case_events.c.name, case_events.c.data)
+            .where(case_events.c.case_id.in_(case_ids)).order_by(case_events.c.case_id, case_events.c.sequence)
+        ):
+            histories[case_id].append(StoredEvent(name, data))
+        conn.execute(delete(obligations).where(obligations.c.case_id.in_(case_ids)))
+        conn.execute(delete(responsibility).where(responsibility.c.case_id.in_(case_ids)))
+        rows, periods = [], []
+        for case_id, events in histories.items():
+            last = max(date.fromisoformat(e.data["date"]) for e in events)
+            caseworker = _caseworker(events)
+            for n, o in enumerate(fold(events, catalog, max(last, today) + HORIZON)):
+                rows.append(_row(case_id, n, o, caseworker))
+            periods += _responsibility(case_id, events)
+        _insert_many(conn, obligations, rows)
+        _insert_many(conn, responsibility, periods)
+        conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(folded_version=bindparam("v")),
+                     [{"id": case_id, "v": version} for case_id, version in stale])
+
+
+_worker_engines: dict[str, Engine] = {}
+
+
+def refold_in_worker(job: tuple[str, Catalog, date, Sequence[tuple[str, int]]]) -> None:
+    """`refold` in a worker process, with an engine of its own per database."""
+    url, catalog, today, stale = job
+    if url not in _worker_engines:
+        _worker_engines[url] = create_engine(url)
+    refold(_worker_engines[url], catalog, today, stale)
 
 
 def _insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -9,3 +9,5 @@ class ObligationsSettings(ServiceSettings):
     consumer_group: str = "obligations"
     run_consumer: bool = True
     consumer_batch_size: int = 5000  # deliveries stored per transaction
+    # processes that re-fold cases; None: one per core on PostgreSQL, none on SQLite
+    refold_workers: int | None = None
