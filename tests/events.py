@@ -5,6 +5,17 @@ from typing import Any
 
 _ids = itertools.count(1)
 
+# the example event of the integration contract (../API.md)
+CONTRACT_EXAMPLE = {
+    "specversion": "1.0",
+    "id": "momentum-000123",
+    "source": "jobcenter/851/momentum",
+    "type": "dk.frisag.benefit.started",
+    "subject": "case-42",
+    "time": "2019-01-02T08:00:00Z",
+    "data": {"benefit": "ledighedsydelse", "date": "2019-01-01"},
+}
+
 
 def event(type_: str, subject: str, source: str = "jobcenter/851/momentum", id_: str | None = None, **data: Any) -> dict[str, Any]:
     return {

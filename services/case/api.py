@@ -2,8 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from services.case.bootstrap import CaseService, bootstrap
 from services.case.settings import CaseSettings
-from shared import problems
+from shared.app import service_app
 from shared.events import CASE_ID_PATTERN, parse_batch, parse_event
 from shared.problems import FieldError, Problem
 
@@ -21,20 +20,12 @@ CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 
 
 def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(CaseSettings())) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service_factory()
-        yield
-        app.state.service.close()
-
-    app = FastAPI(
-        title="Frisag case service",
-        version="0.1.0",
-        description="Jobcenter systems post citizen-case events (CloudEvents 1.0); each is validated, "
+    app = service_app(
+        "Frisag case service",
+        "Jobcenter systems post citizen-case events (CloudEvents 1.0); each is validated, "
         "stored in the case's event-sourced history and published to the stream.",
-        lifespan=lifespan,
+        service_factory,
     )
-    problems.install(app)
 
     @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}})
     async def post_events(request: Request) -> JSONResponse:
@@ -61,9 +52,6 @@ def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(Ca
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
         return {"case_id": case_id, "events": history}
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

@@ -23,8 +23,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from services.case.domain import Case
-from shared.catalog import Catalog
 from shared import cpr as cpr_numbers
+from shared.catalog import Catalog
 from shared.events import IncomingEvent, StreamEvent
 from shared.problems import Problem
 

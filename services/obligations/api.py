@@ -1,7 +1,6 @@
 """HTTP entrypoint of the obligations service: due tasks per case and worklists (../API.md)."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -10,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.obligations.bootstrap import ObligationsService, bootstrap
 from services.obligations.settings import ObligationsSettings
-from shared import problems
+from shared.app import service_app
 from shared.events import CASE_ID_PATTERN
 from shared.problems import FieldError, Problem
 
@@ -20,20 +19,12 @@ AsOf = Annotated[date | None, Query(description="The date to answer for (default
 
 
 def create_app(service_factory: Callable[[], ObligationsService] = lambda: bootstrap(ObligationsSettings())) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service_factory()
-        yield
-        app.state.service.close()
-
-    app = FastAPI(
-        title="Frisag obligations service",
-        version="0.1.0",
-        description="The tasks the law requires of a jobcenter for each case, on a date, with every "
+    app = service_app(
+        "Frisag obligations service",
+        "The tasks the law requires of a jobcenter for each case, on a date, with every "
         "trial exemption applied and the reasons.",
-        lifespan=lifespan,
+        service_factory,
     )
-    problems.install(app)
 
     @app.get("/cases/{case_id}/obligations")
     def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None) -> dict[str, Any]:
@@ -80,9 +71,6 @@ def create_app(service_factory: Callable[[], ObligationsService] = lambda: boots
     def status(request: Request) -> dict[str, int]:
         return request.app.state.service.projection.counts()
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

@@ -4,22 +4,35 @@ Each batch of deliveries is stored in one transaction together with the consumer
 per partition, so a redelivered batch is recognised. Within a case, an event whose sequence
 was already stored is skipped: redelivery and a relay's republishing change nothing.
 Obligations are derived from the stored events by the pure fold; a case whose events changed
-is marked stale in the same transaction and re-folded afterwards (at once when the consumer
-is caught up, so caseworkers see a posted event within a second; once at the end when it
-replays a long history).
+gets a new version in the same transaction and is re-folded afterwards, by another loop,
+possibly in worker processes (`refresh`).
 """
 
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from datetime import date, timedelta
 from typing import Any
 
-from concurrent.futures import Executor
-
 from sqlalchemy import (
-    JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, delete, func, insert,
-    create_engine, or_, select, update,
+    JSON,
+    Column,
+    Date,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
 )
 
 from shared.catalog import Catalog

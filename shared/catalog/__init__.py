@@ -9,9 +9,8 @@ a number by editing a file; no code changes.
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 

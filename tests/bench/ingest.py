@@ -12,16 +12,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import psycopg
-from kafka import KafkaProducer
 
+from services.case.application import Ingest
 from services.case.bootstrap import build_cases
+from services.case.domain import Case
 from services.case.settings import CaseSettings
 from shared.events import parse_event
 from shared.stream.kafka import KafkaPublisher
@@ -57,9 +59,7 @@ def raw_produce(kafka: str, n: int) -> float:
     """kafka-python alone, with the relay's producer settings and a message of the same shape."""
     topic = "bench-raw"
     publisher = KafkaPublisher(kafka, topic)
-    cases = build_cases(CaseSettings(database_url=None, data_dir=_tmp()))
-    from services.case.application import Ingest
-
+    cases = build_cases(CaseSettings(database_url=None, data_dir=Path(tempfile.mkdtemp(prefix="frisag-bench-"))))
     ingest = Ingest(cases)
     ingest.submit([parse_event(d) for d in case_events("raw", 10, 10)]).result()
     sample = cases.stream_events(0, 100)
@@ -77,8 +77,6 @@ def raw_produce(kafka: str, n: int) -> float:
 def naive_save(database_url: str, n: int) -> float:
     """The eventsourcing application saving one event per transaction, no grouping."""
     cases = build_cases(CaseSettings(database_url=database_url))
-    from services.case.domain import Case
-
     documents = [parse_event(d) for d in case_events("naive", n // 10, 10)]
     start = time.perf_counter()
     for incoming in documents:
@@ -167,13 +165,6 @@ def single_posts(database_url: str, kafka: str, n: int, clients: int = CLIENTS) 
     elapsed = time.perf_counter() - start
     server.close()
     return sum(len(b) for b in bodies) / elapsed
-
-
-def _tmp() -> "os.PathLike":
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp(prefix="frisag-bench-"))
 
 
 def main() -> None:

@@ -3,20 +3,10 @@ stored once, and every refusal is problem+json naming the field, with nothing st
 
 import pytest
 
-from tests.events import benefit_ended, benefit_started, event, opened
+from tests.events import CONTRACT_EXAMPLE, benefit_ended, benefit_started, event, opened
 
 CE = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
-
-CONTRACT_EXAMPLE = {
-    "specversion": "1.0",
-    "id": "momentum-000123",
-    "source": "jobcenter/851/momentum",
-    "type": "dk.frisag.benefit.started",
-    "subject": "case-42",
-    "time": "2019-01-02T08:00:00Z",
-    "data": {"benefit": "ledighedsydelse", "date": "2019-01-01"},
-}
 
 
 def history(client, case_id):

@@ -8,7 +8,6 @@ from shared.events import parse_event
 from shared.problems import Problem
 from tests.events import benefit_ended, benefit_started, event, opened
 
-
 CATALOG = Catalog.load()
 
 

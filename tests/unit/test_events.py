@@ -2,17 +2,7 @@ import pytest
 
 from shared.events import parse_batch, parse_event
 from shared.problems import Problem
-from tests.events import event, opened
-
-CONTRACT_EXAMPLE = {
-    "specversion": "1.0",
-    "id": "momentum-000123",
-    "source": "jobcenter/851/momentum",
-    "type": "dk.frisag.benefit.started",
-    "subject": "case-42",
-    "time": "2019-01-02T08:00:00Z",
-    "data": {"benefit": "ledighedsydelse", "date": "2019-01-01"},
-}
+from tests.events import CONTRACT_EXAMPLE, event, opened
 
 
 def test_the_contract_example_parses():
