@@ -38,14 +38,14 @@ class ObligationsService:
         old, new = self.projection.catalog, Catalog.load(self.settings.catalog_dir)
         self.projection.catalog = new
         if old.rules != new.rules:
-            return self.projection.mark_stale()
+            return self.projection.mark_stale_in(None)
         touched = set()
         for trial_id in set(old.trials) | set(new.trials):
             before, after = old.trials.get(trial_id), new.trials.get(trial_id)
             if before != after:
                 touched.update(before.municipalities if before else [])
                 touched.update(after.municipalities if after else [])
-        return self.projection.mark_stale(touched) if touched else 0
+        return self.projection.mark_stale_in(touched) if touched else 0
 
     def close(self) -> None:
         self._stop.set()

@@ -14,9 +14,10 @@ from services.case.application import Ingest
 from services.case.bootstrap import build_cases, build_relay, open_stream
 from services.case.settings import CaseSettings
 from services.obligations.consumer import Consumer
-from services.obligations.projection import ObligationsProjection, positions
+from services.obligations.projection import ObligationsProjection
 from shared.catalog import Catalog
 from shared.events import parse_batch
+from shared.projection import store_tables
 from shared.settings import ServiceSettings
 from tests.events import benefit_started, event, opened
 
@@ -37,6 +38,7 @@ def history(cases: int) -> list[dict]:
 
 
 def consumed(engine, group: str) -> int:
+    positions = store_tables("obligations")[1]
     with engine.connect() as conn:
         return conn.execute(select(func.coalesce(func.sum(positions.c.next_offset), 0))
                             .where(positions.c.consumer_group == group)).scalar()

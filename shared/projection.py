@@ -1,0 +1,254 @@
+"""Projections of the case-event stream into SQL, with exactly-once effect; the obligations and
+reporting services each keep one.
+
+Each batch of deliveries is stored in one transaction together with the consumer's position
+per partition, so a redelivered batch is recognised. Within a case, an event whose sequence was
+already stored is skipped: redelivery and a relay's republishing change nothing. What a service
+derives from a case (its `Derivation`) is computed from the stored events: a case whose events
+changed gets a new version in the same transaction and is derived again afterwards
+(`refresh`), possibly in worker processes, since cases are independent.
+"""
+
+import json
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from functools import cache
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from shared.stream import Delivery
+
+
+class StoredEvent:
+    """A stored event as a derivation reads it."""
+
+    __slots__ = ("name", "data")
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        self.name, self.data = name, data
+
+
+class Derivation(ABC):
+    """What a projection derives from one case's events: rows of its own tables, each with a
+    `case_id` column. Instances travel to worker processes, so they hold only picklable data."""
+
+    tables: ClassVar[tuple[Table, ...]]
+
+    @abstractmethod
+    def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]: ...
+
+
+@cache
+def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table]:
+    """The tables every projection keeps: positions, the cases' events, and the cases."""
+    metadata = MetaData()
+    positions = Table(
+        f"{prefix}_positions", metadata,
+        Column("consumer_group", String(100), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("next_offset", Integer, nullable=False),
+    )
+    case_events = Table(
+        f"{prefix}_case_events", metadata,
+        Column("case_id", String(64), primary_key=True),
+        Column("sequence", Integer, primary_key=True, autoincrement=False),
+        Column("name", String(64), nullable=False),
+        Column("data", JSON, nullable=False),
+    )
+    cases = Table(
+        f"{prefix}_cases", metadata,
+        Column("case_id", String(64), primary_key=True),
+        Column("last_sequence", Integer, nullable=False),
+        # bumped by every change (new events, a catalog change); what is derived is current
+        # when it was derived at the case's version
+        Column("version", Integer, nullable=False),
+        Column("derived_version", Integer, nullable=False),
+    )
+    return metadata, positions, case_events, cases
+
+
+class CaseProjection:
+    def __init__(self, engine: Engine, prefix: str, group: str, derivation: Derivation,
+                 derived_metadata: MetaData) -> None:
+        self.engine, self.prefix, self.group, self.derivation = engine, prefix, group, derivation
+        metadata, self.positions, self.case_events, self.cases = store_tables(prefix)
+        metadata.create_all(engine)
+        derived_metadata.create_all(engine)
+
+    @property
+    def stale(self):
+        return self.cases.c.version > self.cases.c.derived_version
+
+    def resume_from(self, partition: int) -> int | None:
+        p = self.positions
+        with self.engine.connect() as conn:
+            return conn.execute(select(p.c.next_offset).where(p.c.consumer_group == self.group,
+                                                              p.c.partition == partition)).scalar()
+
+    def store(self, deliveries: Sequence[Delivery]) -> int:
+        """Store a batch exactly once, with the positions it advances; return how many events
+        were new."""
+        if not deliveries:
+            return 0
+        cases = self.cases
+        with self.engine.begin() as conn:
+            offsets = self._positions(conn)
+            by_case: dict[str, list] = defaultdict(list)
+            for d in deliveries:
+                if d.offset >= offsets.get(d.partition, 0):
+                    by_case[d.event.subject].append(d.event)
+            known = dict(conn.execute(
+                select(cases.c.case_id, cases.c.last_sequence).where(cases.c.case_id.in_(list(by_case)))
+            ).all()) if by_case else {}
+            rows, changed = [], {}
+            for case_id, events in by_case.items():
+                last = known.get(case_id, 0)
+                for e in sorted(events, key=lambda e: e.sequence):
+                    if e.sequence > last:  # earlier sequences were applied already
+                        rows.append({"case_id": case_id, "sequence": e.sequence, "name": e.name, "data": e.data})
+                        last = e.sequence
+                if last != known.get(case_id, 0):
+                    changed[case_id] = last
+            insert_many(conn, self.case_events, rows)
+            updated = [{"id": c, "last": s} for c, s in changed.items() if c in known]
+            if updated:
+                conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
+                             .values(last_sequence=bindparam("last"), version=cases.c.version + 1), updated)
+            insert_many(conn, cases, [{"case_id": c, "last_sequence": s, "version": 1, "derived_version": 0}
+                                      for c, s in changed.items() if c not in known])
+            advanced: dict[int, int] = {}
+            for d in deliveries:
+                advanced[d.partition] = max(advanced.get(d.partition, 0), d.offset + 1)
+            self._save_positions(conn, offsets, advanced)
+            return len(rows)
+
+    def _positions(self, conn) -> dict[int, int]:
+        p = self.positions
+        return dict(conn.execute(select(p.c.partition, p.c.next_offset).where(p.c.consumer_group == self.group)).all())
+
+    def _save_positions(self, conn, current: dict[int, int], advanced: dict[int, int]) -> None:
+        p = self.positions
+        for partition, next_offset in advanced.items():
+            if partition not in current:
+                conn.execute(insert(p).values(consumer_group=self.group, partition=partition, next_offset=next_offset))
+            elif next_offset > current[partition]:
+                conn.execute(update(p).where(p.c.consumer_group == self.group, p.c.partition == partition)
+                             .values(next_offset=next_offset))
+
+    def refresh(self, chunk: int = 2000, pool: Executor | None = None) -> int:
+        """Derive stale cases again, `chunk` to a transaction, in `pool`'s worker processes when
+        given; return how many were derived."""
+        total = 0
+        width = chunk * (getattr(pool, "_max_workers", 1) if pool else 1)
+        while True:
+            with self.engine.connect() as conn:
+                stale = [tuple(r) for r in conn.execute(
+                    select(self.cases.c.case_id, self.cases.c.version).where(self.stale).limit(width))]
+            if not stale:
+                return total
+            chunks = [stale[i:i + chunk] for i in range(0, len(stale), chunk)]
+            if pool is None:
+                for part in chunks:
+                    derive(self.engine, self.prefix, self.derivation, part)
+            else:
+                url = self.engine.url.render_as_string(hide_password=False)
+                list(pool.map(derive_in_worker, [(url, self.prefix, self.derivation, part) for part in chunks]))
+            total += len(stale)
+
+    def mark_stale(self, case_ids: Select | None = None) -> int:
+        """Have these cases (all, by default) derived again, e.g. after a catalog change."""
+        statement = update(self.cases).values(version=self.cases.c.version + 1)
+        if case_ids is not None:
+            statement = statement.where(self.cases.c.case_id.in_(case_ids))
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
+
+    def history(self, case_id: str) -> list[StoredEvent] | None:
+        e = self.case_events
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(e.c.name, e.c.data).where(e.c.case_id == case_id).order_by(e.c.sequence)).all()
+        return [StoredEvent(name, data) for name, data in rows] or None
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "cases": conn.execute(select(func.count()).select_from(self.cases)).scalar(),
+                "stale": conn.execute(select(func.count()).select_from(self.cases).where(self.stale)).scalar(),
+            }
+
+    def snapshot(self) -> list[tuple]:
+        """Everything stored and derived, in a stable order: to compare with a rebuild."""
+        with self.engine.connect() as conn:
+            rows = []
+            for table in (self.case_events, *self.derivation.tables):
+                rows += [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+        return rows
+
+
+def derive(engine: Engine, prefix: str, derivation: Derivation, stale: Sequence[tuple[str, int]]) -> None:
+    """Derive these cases again from their stored events, in one transaction. A case changed
+    after its version was read stays stale and is derived again in a later round."""
+    _, _, case_events, cases = store_tables(prefix)
+    case_ids = [case_id for case_id, _ in stale]
+    with engine.begin() as conn:
+        histories: dict[str, list[StoredEvent]] = defaultdict(list)
+        for case_id, name, data in conn.execute(
+            select(case_events.c.case_id, case_events.c.name, case_events.c.data)
+            .where(case_events.c.case_id.in_(case_ids)).order_by(case_events.c.case_id, case_events.c.sequence)
+        ):
+            histories[case_id].append(StoredEvent(name, data))
+        rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        for case_id, events in histories.items():
+            for table, derived in derivation.derive(case_id, events).items():
+                rows[table] += derived
+        for table in derivation.tables:
+            conn.execute(delete(table).where(table.c.case_id.in_(case_ids)))
+            insert_many(conn, table, rows[table])
+        conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
+                     [{"id": case_id, "v": version} for case_id, version in stale])
+
+
+_worker_engines: dict[str, Engine] = {}
+
+
+def derive_in_worker(job: tuple[str, str, Derivation, Sequence[tuple[str, int]]]) -> None:
+    """`derive` in a worker process, with an engine of its own per database."""
+    url, prefix, derivation, stale = job
+    if url not in _worker_engines:
+        _worker_engines[url] = create_engine(url)
+    derive(_worker_engines[url], prefix, derivation, stale)
+
+
+def insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert in the open transaction: PostgreSQL's COPY (an executemany sends a statement
+    per row), the driver's executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    columns = [c.name for c in table.columns]
+    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row.get(c)) if c in as_json else row.get(c) for c in columns])
