@@ -33,6 +33,7 @@ class Spell:
     end: date | None  # the last day, inclusive; None while it runs
     started_by: str
     ended_by: str | None = None
+    end_reason: str | None = None  # benefit.ended's reason
 
     def covers(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
@@ -101,7 +102,7 @@ class Timeline:
         elif name in ("benefit.ended", "offer.ended"):
             spells = (self.benefits if name == "benefit.ended" else self.offers)[data.get("benefit") or data["offer"]]
             if spells and spells[-1].end is None:
-                spells[-1].end, spells[-1].ended_by = day, cited
+                spells[-1].end, spells[-1].ended_by, spells[-1].end_reason = day, cited, data.get("reason")
         elif name == "offer-duty.suspended":
             if not self.suspensions or self.suspensions[-1].end is not None:
                 self.suspensions.append(Spell(day, None, cited))

@@ -13,10 +13,10 @@ from concurrent.futures import ProcessPoolExecutor
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, select
 
-from services.obligations.consumer import Consumer
 from services.obligations.projection import ObligationsProjection, obligations
 from shared import cpr
 from shared.catalog import Catalog
+from shared.consumer import Consumer
 from shared.events import StreamEvent
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
 from tests.bench.steal import CpuSteal

@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, func, select
 from services.case.application import Ingest
 from services.case.bootstrap import build_cases, build_relay, open_stream
 from services.case.settings import CaseSettings
-from services.obligations.consumer import Consumer
 from services.obligations.projection import ObligationsProjection
 from shared.catalog import Catalog
+from shared.consumer import Consumer
 from shared.events import parse_batch
 from shared.projection import store_tables
 from shared.settings import ServiceSettings

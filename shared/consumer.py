@@ -1,4 +1,4 @@
-"""Feeds the obligations projection from the stream until stopped.
+"""Feeds a projection (`shared.projection`) from the stream until stopped.
 
 Two loops: one stores deliveries (with their positions), the other re-folds the cases they
 made stale, in worker processes when given a pool. While a long history replays, storing
@@ -7,10 +7,12 @@ fraction of a second.
 """
 
 import logging
+import multiprocessing
+import os
 import threading
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
-from services.obligations.projection import ObligationsProjection
+from shared.projection import CaseProjection
 from shared.stream import EventStream
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 class Consumer:
     IDLE_WAIT = 0.1  # seconds between looks for stale cases
 
-    def __init__(self, projection: ObligationsProjection, stream: EventStream, group: str = "obligations",
+    def __init__(self, projection: CaseProjection, stream: EventStream, group: str,
                  batch_size: int = 5000, pool: Executor | None = None) -> None:
         self.projection = projection
         self.stream = stream
@@ -28,13 +30,13 @@ class Consumer:
         self.pool = pool
 
     def run(self, stop: threading.Event) -> None:
-        refresher = threading.Thread(target=self._keep_refolding, args=(stop,), name="obligations-refold", daemon=True)
+        refresher = threading.Thread(target=self._keep_refolding, args=(stop,), name="refold", daemon=True)
         refresher.start()
         while not stop.is_set():
             try:
                 self._consume(stop)
             except Exception:
-                log.exception("obligations consumer failed; restarting")
+                log.exception("consumer failed; restarting")
                 stop.wait(1.0)
         refresher.join()
 
@@ -54,3 +56,14 @@ class Consumer:
             except Exception:
                 log.exception("re-folding failed; retrying")
                 stop.wait(1.0)
+
+
+def worker_pool(workers: int | None, database_url: str | None) -> Executor | None:
+    """Processes that derive cases: by default one per core on PostgreSQL, none on SQLite
+    (one writer at a time there anyway)."""
+    if workers is None:
+        workers = (os.cpu_count() or 1) if database_url else 0
+    if not workers:
+        return None
+    # spawned, not forked: the caller runs threads (consumer, server) a fork would copy mid-flight
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))

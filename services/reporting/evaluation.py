@@ -1,0 +1,249 @@
+"""A trial's evaluation numbers, computed from the reporting store's facts.
+
+Every number is a row `{metric, group, period, municipality, rule, value, n, suppressed}`:
+`group` is `trial` (the trial's municipalities) or `comparison`, `period` is `baseline` or
+`trial`, `municipality` null for the whole group, `n` the number of distinct citizens behind
+the value. A value over fewer than 5 citizens is suppressed (`value: null`), as Danish
+statistics practice requires; those citizens still count in the group's total.
+
+Where a fact belongs: an obligation to the municipality responsible on its due date; a spell's
+end, a conversation or an exit to the one responsible on that day; a day on benefit to the one
+responsible that day.
+"""
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from services.reporting.store import citizens, obligations, occurrences, responsibility, spells
+from shared.catalog import Catalog, Trial, add_duration
+
+SUPPRESS_BELOW = 5
+DAYS_PER_MONTH = 365.25 / 12
+PERMISSION_EVENTS = {"cadence.agreed", "offer-duty.suspended"}
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    group: str
+    period: str
+    municipality: str | None
+    value: float | None
+    n: int
+    suppressed: bool
+    rule: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Cell:
+    kind: str  # count | mean | share | citizen_share | per_100_months
+    numerator: float = 0
+    denominator: float = 0
+    who: set = field(default_factory=set)
+    hit: set = field(default_factory=set)  # citizen_share: the citizens counted in the numerator
+
+    def add(self, citizen: str, numerator: float = 1, denominator: float = 0) -> None:
+        self.numerator += numerator
+        self.denominator += denominator
+        self.who.add(citizen)
+
+    def merge(self, other: "_Cell") -> None:
+        self.numerator += other.numerator
+        self.denominator += other.denominator
+        self.who |= other.who
+        self.hit |= other.hit
+
+    def value(self) -> float | None:
+        if self.kind == "count":
+            return self.numerator
+        if self.kind == "citizen_share":
+            return round(len(self.hit & self.who) / len(self.who), 4) if self.who else None
+        if not self.denominator:
+            return None
+        if self.kind == "per_100_months":
+            return round(100 * self.numerator / (self.denominator / DAYS_PER_MONTH), 4)
+        return round(self.numerator / self.denominator, 4)
+
+
+@dataclass
+class Facts:
+    """Everything the evaluation reads, per case."""
+
+    citizen: dict[str, str]
+    responsibility: dict[str, list[tuple[date, date | None, str]]]
+    obligations: list[dict[str, Any]]
+    spells: list[dict[str, Any]]
+    occurrences: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls, engine: Engine) -> "Facts":
+        with engine.connect() as conn:
+            periods: dict[str, list] = defaultdict(list)
+            for r in conn.execute(select(responsibility).order_by(responsibility.c.case_id, responsibility.c.valid_from)):
+                periods[r.case_id].append((r.valid_from, r.valid_to, r.municipality))
+            return cls(
+                citizen=dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen)).all()),
+                responsibility=dict(periods),
+                obligations=[dict(r) for r in conn.execute(select(obligations)).mappings()],
+                spells=[dict(r) for r in conn.execute(select(spells)).mappings()],
+                occurrences=[dict(r) for r in conn.execute(select(occurrences)).mappings()],
+            )
+
+    def municipality(self, case_id: str, day: date) -> str | None:
+        periods = self.responsibility.get(case_id, [])
+        i = bisect_right(periods, day, key=lambda p: p[0])
+        if not i:
+            return None
+        start, end, municipality = periods[i - 1]
+        return municipality if end is None or day < end else None
+
+    def days_by_municipality(self, case_id: str, start: date, end: date) -> dict[str, int]:
+        """Days of [start, end] per municipality responsible on them."""
+        days: dict[str, int] = defaultdict(int)
+        for valid_from, valid_to, municipality in self.responsibility.get(case_id, []):
+            lo, hi = max(start, valid_from), min(end, (valid_to - timedelta(days=1)) if valid_to else end)
+            if lo <= hi:
+                days[municipality] += (hi - lo).days + 1
+        return days
+
+
+def periods_for(trial: Trial, start: date | None, end: date | None, today: date) -> dict[str, tuple[date, date]]:
+    """The evaluated period (default: the trial's own, up to today) and the baseline: as long,
+    just before the trial starts."""
+    lo = start or trial.period.start
+    hi = end or min(trial.period.end or today, today)
+    if hi < lo:
+        raise ValueError("the period ends before it starts")
+    baseline_end = trial.period.start - timedelta(days=1)
+    return {"baseline": (baseline_end - (hi - lo), baseline_end), "trial": (lo, hi)}
+
+
+def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
+             comparison: Iterable[str]) -> list[Row]:
+    groups = {"trial": set(trial.municipalities), "comparison": set(comparison)}
+    rows: list[Row] = []
+    for group, members in groups.items():
+        for period, (lo, hi) in periods.items():
+            cells = _cells(facts, catalog, trial, members, lo, hi)
+            rows += _rows(cells, group, period, catalog)
+    return rows
+
+
+def comparison_default(facts: Facts, trial: Trial) -> list[str]:
+    """All municipalities outside the trial that have data."""
+    seen = {m for periods in facts.responsibility.values() for _, _, m in periods}
+    return sorted(seen - set(trial.municipalities))
+
+
+Key = tuple[str, str | None, str]  # metric, rule, municipality
+
+
+def _cells(facts: Facts, catalog: Catalog, trial: Trial, members: set[str], lo: date, hi: date) -> dict[Key, _Cell]:
+    cells: dict[Key, _Cell] = {}
+
+    def cell(metric: str, kind: str, municipality: str, rule: str | None = None) -> _Cell:
+        return cells.setdefault((metric, rule, municipality), _Cell(kind))
+
+    for o in facts.obligations:
+        if not (lo <= o["due"] <= hi) or o["municipality"] not in members:
+            continue
+        who, m = facts.citizen.get(o["case_id"], o["case_id"]), o["municipality"]
+        if o["regime"] == "ordinary":
+            cell("obligations_required_ordinary", "count", m, o["rule"]).add(who)
+        elif o["basis"] == "required":
+            cell("obligations_required", "count", m, o["rule"]).add(who)
+            on_time = o["done_on"] is not None and o["done_on"] <= o["deadline"]
+            cell("obligations_on_time_share", "share", m).add(who, int(on_time), 1)
+    for s in facts.spells:
+        who = facts.citizen.get(s["case_id"], s["case_id"])
+        end = s["end"] or hi
+        for m, days in facts.days_by_municipality(s["case_id"], max(s["start"], lo), min(end, hi)).items():
+            if m in members:
+                cell("conversations_held_per_100_months", "per_100_months", m).add(who, 0, days)
+                cell("exits_to_job_share", "citizen_share", m).add(who)
+                if s["benefit"] == "ressourceforloeb":
+                    cell("exits_to_job_share_ressourceforloeb", "citizen_share", m).add(who)
+        if s["benefit"] != "ledighedsydelse":
+            continue
+        if s["end"] is not None and lo <= s["end"] <= hi and (m := facts.municipality(s["case_id"], s["end"])) in members:
+            cell("ly_spells_ended", "count", m).add(who)
+            cell("ly_avg_spell_days", "mean", m).add(who, (s["end"] - s["start"]).days + 1, 1)
+        for metric, day in (("ly_over_18m_at_start", lo), ("ly_over_18m_at_end", hi)):
+            running = s["start"] <= day and (s["end"] is None or day <= s["end"])
+            if running and s["start"] < add_duration(day, "18m", sign=-1):
+                if (m := facts.municipality(s["case_id"], day)) in members:
+                    cell(metric, "count", m).add(who)
+    _exits_and_talks(facts, cells, members, lo, hi, trial)
+    return cells
+
+
+def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], lo: date, hi: date, trial: Trial) -> None:
+    permitted = {e.rule for e in trial.effects if e.effect in ("modify", "suspend", "permit")}
+    for o in facts.occurrences:
+        if not (lo <= o["day"] <= hi):
+            continue
+        m = facts.municipality(o["case_id"], o["day"])
+        if m not in members:
+            continue
+        who = facts.citizen.get(o["case_id"], o["case_id"])
+        if o["name"] == "conversation.held" and ("conversations_held_per_100_months", None, m) in cells:
+            cells[("conversations_held_per_100_months", None, m)].numerator += 1
+        if o["name"] in ("benefit.ended", "case.closed") and o["reason"] == "job":
+            metrics = ["exits_to_job_share"]
+            if o["name"] == "benefit.ended" and o["detail"] == "ressourceforloeb":
+                metrics.append("exits_to_job_share_ressourceforloeb")
+            for metric in metrics:
+                if (metric, None, m) in cells:
+                    cells[(metric, None, m)].hit.add(who)
+        is_permission = (o["name"] in PERMISSION_EVENTS and (o["name"] != "cadence.agreed" or o["detail"] in permitted)) \
+            or (o["name"] == "offer.started" and o["detail"] == "psykologbehandling")
+        if is_permission and m in trial.municipalities:
+            cells.setdefault(("permitted_actions", None, m), _Cell("count")).add(who)
+
+
+def _rows(cells: dict[Key, _Cell], group: str, period: str, catalog: Catalog) -> list[Row]:
+    by_metric: dict[tuple[str, str | None], dict[str, _Cell]] = defaultdict(dict)
+    for (metric, rule, m), c in cells.items():
+        by_metric[(metric, rule)][m] = c
+    _waived(by_metric, catalog)
+    rows = []
+    for (metric, rule), per_municipality in sorted(by_metric.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        total = _Cell(next(iter(per_municipality.values())).kind)
+        for m, c in sorted(per_municipality.items()):
+            total.merge(c)
+            rows.append(_row(metric, group, period, m, rule, c))
+        rows.append(_row(metric, group, period, None, rule, total))
+    return rows
+
+
+def _waived(by_metric: dict[tuple[str, str | None], dict[str, _Cell]], catalog: Catalog) -> None:
+    """obligations_waived = ordinary - required, per rule and municipality; and the caseworker
+    hours that frees, from the rule catalog's minutes per obligation."""
+    hours: dict[str, _Cell] = {}
+    for (metric, rule), ordinary in list(by_metric.items()):
+        if metric != "obligations_required_ordinary":
+            continue
+        required = by_metric.get(("obligations_required", rule), {})
+        minutes = catalog.rules[rule].minutes_per_obligation or 0
+        for m, c in ordinary.items():
+            waived = c.numerator - (required[m].numerator if m in required else 0)
+            cell = _Cell("count", waived, 0, set(c.who))
+            by_metric[("obligations_waived", rule)][m] = cell
+            hours.setdefault(m, _Cell("count")).merge(_Cell("count", round(waived * minutes / 60, 2), 0, set(c.who)))
+    for m, c in hours.items():
+        by_metric[("caseworker_hours_freed", None)][m] = c
+
+
+def _row(metric: str, group: str, period: str, municipality: str | None, rule: str | None, c: _Cell) -> Row:
+    n = len(c.who)
+    suppressed = n < SUPPRESS_BELOW
+    return Row(metric, group, period, municipality, None if suppressed else c.value(), n, suppressed, rule)

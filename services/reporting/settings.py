@@ -1,0 +1,12 @@
+from pathlib import Path
+
+from shared.catalog import CATALOG_DIR
+from shared.settings import ServiceSettings
+
+
+class ReportingSettings(ServiceSettings):
+    catalog_dir: Path = CATALOG_DIR
+    reporting_group: str = "reporting"
+    run_consumer: bool = True
+    consumer_batch_size: int = 5000
+    refold_workers: int | None = None  # as for the obligations service

@@ -1,0 +1,111 @@
+"""The reporting store: the stream stored exactly once (`shared.projection`), and per case the
+facts the evaluation numbers are computed from. Only pseudonyms: nothing here names a citizen."""
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
+
+from shared.catalog import Catalog
+from shared.obligations import fold
+from shared.projection import CaseProjection, Derivation, StoredEvent
+from shared.timeline import Timeline
+
+HORIZON = timedelta(days=400)
+
+metadata = MetaData()
+citizens = Table(
+    "reporting_citizens", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("citizen", String(64), nullable=False, index=True),
+)
+responsibility = Table(
+    "reporting_responsibility", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date),  # exclusive; None while it lasts
+    Column("municipality", String(3), nullable=False, index=True),
+)
+obligations = Table(  # each obligation twice: under the ordinary rules, and with the trials applied
+    "reporting_obligations", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("regime", String(8), primary_key=True),  # ordinary | trials
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("rule", String(64), nullable=False),
+    Column("due", Date, nullable=False, index=True),
+    Column("deadline", Date, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("done_on", Date),
+    Column("trial", String(8)),
+    Column("municipality", String(3)),
+)
+spells = Table(
+    "reporting_spells", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("benefit", String(32), nullable=False, index=True),
+    Column("start", Date, nullable=False),
+    Column("end", Date),
+    Column("end_reason", String(16)),
+)
+occurrences = Table(  # dated events the metrics count: conversations, exits, permitted actions
+    "reporting_occurrences", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(64), nullable=False),
+    Column("day", Date, nullable=False, index=True),
+    Column("detail", String(64)),  # kind, benefit, offer or rule
+    Column("reason", String(16)),
+)
+COUNTED = {"conversation.held", "benefit.ended", "case.closed", "cadence.agreed", "offer-duty.suspended", "offer.started"}
+
+
+class ReportingDerivation(Derivation):
+    tables = (citizens, responsibility, obligations, spells, occurrences)
+
+    def __init__(self, catalog: Catalog, today: Callable[[], date]) -> None:
+        self.catalog, self.today = catalog, today
+
+    def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
+        timeline = Timeline.build(events)
+        horizon = max(timeline.last_date or self.today(), self.today()) + HORIZON
+        rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in self.tables}
+        if timeline.citizen:
+            rows[citizens].append({"case_id": case_id, "citizen": timeline.citizen})
+        for i, (start, municipality) in enumerate(timeline.municipalities):
+            following = timeline.municipalities[i + 1][0] if i + 1 < len(timeline.municipalities) else None
+            if following != start:
+                rows[responsibility].append({"case_id": case_id, "valid_from": start, "valid_to": following,
+                                             "municipality": municipality})
+        for regime, with_trials in (("ordinary", False), ("trials", True)):
+            for n, o in enumerate(fold(events, self.catalog, horizon, trials=with_trials)):
+                rows[obligations].append({
+                    "case_id": case_id, "regime": regime, "n": n, "rule": o.rule, "due": o.due, "deadline": o.deadline,
+                    "basis": o.basis, "done_on": o.done_on, "trial": o.exemption.trial if o.exemption else None,
+                    "municipality": o.municipality})
+        n = 0
+        for benefit, benefit_spells in timeline.benefits.items():
+            for spell in benefit_spells:
+                clipped = spell.clipped(timeline.closed)
+                if clipped is not None:
+                    rows[spells].append({"case_id": case_id, "n": n, "benefit": benefit, "start": clipped.start,
+                                         "end": clipped.end, "end_reason": spell.end_reason})
+                    n += 1
+        for n, e in enumerate(e for e in events if e.name in COUNTED):
+            data = e.data
+            rows[occurrences].append({
+                "case_id": case_id, "n": n, "name": e.name, "day": date.fromisoformat(data["date"]),
+                "detail": data.get("kind") or data.get("benefit") or data.get("offer") or data.get("rule"),
+                "reason": data.get("reason")})
+        return rows
+
+
+class ReportingStore(CaseProjection):
+    def __init__(self, engine: Engine, catalog: Catalog, group: str = "reporting",
+                 today: Callable[[], date] = date.today) -> None:
+        super().__init__(engine, "reporting", group, ReportingDerivation(catalog, today), metadata)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.derivation.catalog

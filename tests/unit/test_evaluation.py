@@ -1,0 +1,201 @@
+"""The evaluation numbers against a plain-Python recomputation from the generated events of a
+synthetic population (the reporting store in SQLite in memory; no files, no network)."""
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.reporting.evaluation import Facts, comparison_default, evaluate, periods_for
+from services.reporting.store import ReportingStore
+from shared import cpr
+from shared.catalog import Catalog, add_duration
+from shared.events import StreamEvent
+from shared.obligations import fold
+from shared.stream import Delivery
+from tests.population import Population
+
+CATALOG = Catalog.load()
+TODAY = date(2023, 6, 1)
+T11 = CATALOG.trials["T11"]
+
+
+def stream_events(documents: list[dict]) -> list[StreamEvent]:
+    events = []
+    for sequence, d in enumerate(documents, start=1):
+        data = dict(d["data"])
+        if "cpr" in data:
+            data["citizen"] = cpr.pseudonym(data.pop("cpr"), b"test")
+        events.append(StreamEvent(d["id"], d["source"], d["type"], d["subject"], d["time"], data, sequence, 0))
+    return events
+
+
+@pytest.fixture(scope="module")
+def world():
+    histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    deliveries = [Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)]
+    for start in range(0, len(deliveries), 5000):
+        store.store(deliveries[start:start + 5000])
+    store.refresh()
+    facts = Facts.load(engine)
+    periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    comparison = comparison_default(facts, T11)
+    rows = evaluate(facts, CATALOG, T11, periods, comparison)
+    return histories, periods, comparison, {(r.metric, r.rule, r.group, r.period, r.municipality): r for r in rows}
+
+
+def responsible(history, day: date) -> str | None:
+    """Plain recomputation: the municipality of the latest opening or move on or before `day`."""
+    moves = sorted((e.data["date"], i, e.data["municipality"]) for i, e in enumerate(history)
+                   if e.name in ("case.opened", "case.moved"))
+    current = None
+    for when, _, municipality in moves:
+        if date.fromisoformat(when) <= day:
+            current = municipality
+    return current
+
+
+def ly_spells(history):
+    spells, start = [], None
+    closed = next((date.fromisoformat(e.data["date"]) for e in history if e.name == "case.closed"), None)
+    for e in history:
+        if e.data.get("benefit") == "ledighedsydelse":
+            if e.name == "benefit.started":
+                start = date.fromisoformat(e.data["date"])
+            elif e.name == "benefit.ended" and start:
+                spells.append((start, date.fromisoformat(e.data["date"])))
+                start = None
+    if start:
+        spells.append((start, closed))
+    return spells
+
+
+def groups(comparison):
+    return {"trial": set(T11.municipalities), "comparison": set(comparison)}
+
+
+def expect(rows, metric, group, period, value, n, rule=None):
+    row = rows[(metric, rule, group, period, None)]
+    assert row.n == n, (metric, group, period)
+    if n < 5:
+        assert row.value is None and row.suppressed
+    else:
+        assert row.value == pytest.approx(value, abs=0.01), (metric, group, period)
+
+
+def test_ly_spells_ended_and_their_mean_length(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            lengths, who = [], set()
+            for h in histories:
+                for start, end in ly_spells(h):
+                    if end and lo <= end <= hi and responsible(h, end) in members:
+                        lengths.append((end - start).days + 1)
+                        who.add(h[0].data["citizen"])
+            expect(rows, "ly_spells_ended", group, period, len(lengths), len(who))
+            if lengths:
+                expect(rows, "ly_avg_spell_days", group, period, sum(lengths) / len(lengths), len(who))
+
+
+def test_ly_over_18_months_at_start_and_end(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            for metric, day in (("ly_over_18m_at_start", lo), ("ly_over_18m_at_end", hi)):
+                who = {h[0].data["citizen"] for h in histories for start, end in ly_spells(h)
+                       if start <= day and (end is None or day <= end) and start < add_duration(day, "18m", sign=-1)
+                       and responsible(h, day) in members}
+                if who or (metric, None, group, period, None) in rows:
+                    expect(rows, metric, group, period, len(who), len(who))
+
+
+def test_reassessments_required_ordinary_required_and_waived(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            counts, who = defaultdict(int), defaultdict(set)
+            for h in histories:
+                horizon = max(max(date.fromisoformat(e.data["date"]) for e in h), TODAY) + timedelta(days=400)
+                for regime, trials in (("ordinary", False), ("trials", True)):
+                    for o in fold(h, CATALOG, horizon, trials=trials):
+                        if o.rule == "LAS-74c" and lo <= o.due <= hi and o.municipality in members:
+                            if regime == "ordinary" or o.basis == "required":
+                                counts[regime] += 1
+                                who[regime].add(h[0].data["citizen"])
+            if who["ordinary"]:
+                expect(rows, "obligations_required_ordinary", group, period, counts["ordinary"], len(who["ordinary"]), "LAS-74c")
+                expect(rows, "obligations_waived", group, period, counts["ordinary"] - counts["trials"],
+                       len(who["ordinary"]), "LAS-74c")
+    waived = rows[("obligations_waived", "LAS-74c", "trial", "trial", None)]
+    assert waived.value and waived.value > 0  # T11 waived re-assessments in its municipalities
+    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", None)].value == 0
+
+
+def test_exits_to_job_share(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            on_benefit, exited = set(), set()
+            for h in histories:
+                citizen = h[0].data["citizen"]
+                starts = {}
+                closed = next((date.fromisoformat(e.data["date"]) for e in h if e.name == "case.closed"), None)
+                spells = []
+                for e in h:
+                    if e.name == "benefit.started":
+                        starts[e.data["benefit"]] = date.fromisoformat(e.data["date"])
+                    elif e.name == "benefit.ended" and e.data["benefit"] in starts:
+                        spells.append((starts.pop(e.data["benefit"]), date.fromisoformat(e.data["date"])))
+                spells += [(s, closed or hi) for s in starts.values()]
+                days = [max(s, lo) + timedelta(days=k) for s, end in spells for k in range((min(end, hi) - max(s, lo)).days + 1)
+                        if max(s, lo) <= min(end, hi)]
+                if any(responsible(h, d) in members for d in days):
+                    on_benefit.add(citizen)
+                    for e in h:
+                        day = date.fromisoformat(e.data["date"])
+                        if e.name in ("benefit.ended", "case.closed") and e.data.get("reason") == "job" \
+                                and lo <= day <= hi and responsible(h, day) in members:
+                            exited.add(citizen)
+            expect(rows, "exits_to_job_share", group, period, len(exited & on_benefit) / len(on_benefit), len(on_benefit))
+
+
+def test_every_row_under_5_citizens_is_suppressed(world):
+    _, _, _, rows = world
+    assert rows
+    for row in rows.values():
+        assert row.suppressed == (row.n < 5)
+        assert row.suppressed <= (row.value is None)
+
+
+def ly_citizen(case_id: str, municipality: str, serial: int) -> list[StreamEvent]:
+    return stream_events([
+        {"id": f"{case_id}-{i}", "source": "t", "type": f"dk.frisag.{name}", "subject": case_id, "time": None, "data": data}
+        for i, (name, data) in enumerate([
+            ("case.opened", {"cpr": f"010170-{serial:04d}", "municipality": municipality, "date": "2019-01-01"}),
+            ("benefit.started", {"benefit": "ledighedsydelse", "date": "2019-01-01"}),
+            ("benefit.ended", {"benefit": "ledighedsydelse", "date": "2019-06-30", "reason": "job"}),
+        ])])
+
+
+def test_a_municipality_with_3_citizens_is_suppressed_and_they_count_in_a_total_of_5_or_more():
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [ly_citizen(f"rebild-{i}", "840", i) for i in range(3)] + [ly_citizen(f"aalborg-{i}", "851", 10 + i) for i in range(3)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
+    store.refresh()
+    periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
+    rows = {(r.metric, r.group, r.period, r.municipality): r for r in evaluate(Facts.load(engine), CATALOG, T11, periods, ["751"])}
+    rebild = rows[("ly_spells_ended", "trial", "trial", "840")]
+    assert (rebild.value, rebild.n, rebild.suppressed) == (None, 3, True)
+    total = rows[("ly_spells_ended", "trial", "trial", None)]
+    assert (total.value, total.n, total.suppressed) == (6, 6, False)
+    assert rows[("ly_avg_spell_days", "trial", "trial", None)].value == 181
+    # with only the 3 in Rebild, the total is suppressed too
+    only_rebild = {(r.metric, r.group, r.period, r.municipality): r for r in evaluate(
+        Facts.load(engine), CATALOG, CATALOG.trials["T11"].model_copy(update={"municipalities": ["840"]}), periods, ["751"])}
+    assert only_rebild[("ly_spells_ended", "trial", "trial", None)].suppressed
