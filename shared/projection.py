@@ -248,7 +248,8 @@ def insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:
         return
     columns = [c.name for c in table.columns]
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    quote = conn.dialect.identifier_preparer.quote
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([json.dumps(row.get(c)) if c in as_json else row.get(c) for c in columns])

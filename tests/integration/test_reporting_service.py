@@ -1,0 +1,92 @@
+"""The reporting service over HTTP, fed through the embedded log and through the real broker:
+the T11 scenario, LY citizens in Aalborg (in the trial) and Aarhus (not)."""
+
+import csv
+import io
+import time
+
+import pytest
+
+from services.case.api import create_app as case_app
+from services.case.bootstrap import bootstrap as case_bootstrap
+from services.case.settings import CaseSettings
+from services.reporting.api import create_app as reporting_app
+from services.reporting.bootstrap import bootstrap as reporting_bootstrap
+from services.reporting.settings import ReportingSettings
+from tests.events import benefit_ended, benefit_started, event, opened
+
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def services(request, tmp_path, serve):
+    if request.param == "embedded":
+        common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path}
+    else:
+        common = {"database_url": request.getfixturevalue("database_url"),
+                  "kafka_bootstrap_servers": request.getfixturevalue("kafka"),
+                  "kafka_topic": request.getfixturevalue("topic"), "kafka_topic_partitions": 3,
+                  "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}
+    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common)))) as case, \
+            serve(reporting_app(lambda: reporting_bootstrap(ReportingSettings(**common)))) as reporting:
+        yield case, reporting
+
+
+def ly_citizens(prefix: str, municipality: str, count: int) -> list[dict]:
+    documents = []
+    for i in range(count):
+        c = f"{prefix}-{i}"
+        documents += [opened(c, municipality=municipality, date="2017-01-01", cpr=f"0101{60 + i:02d}-{1000 + i}"),
+                      benefit_started(c, date="2017-01-01"),
+                      event("conversation.held", c, kind="jobsamtale", date="2019-03-01")]
+        if i % 2 == 0:
+            documents.append(benefit_ended(c, date="2020-06-30", reason="job"))
+    return documents
+
+
+def test_the_t11_evaluation_over_http(services):
+    case, reporting = services
+    batch = ly_citizens("aal", "851", 6) + ly_citizens("aar", "751", 6)
+    assert case.post("/events", json=batch, headers=BATCH).status_code == 201
+
+    def evaluation():
+        answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2020-12-31"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return body if any(r["metric"] == "ly_spells_ended" for r in body["rows"]) else None
+
+    deadline = time.monotonic() + 60
+    while (body := evaluation()) is None or reporting.get("/status").json()["stale"]:
+        assert time.monotonic() < deadline, "the reporting service did not catch up"
+        time.sleep(0.2)
+    assert body["groups"] == {"trial": ["851", "849", "787", "840"], "comparison": ["751"]}
+    assert body["periods"]["baseline"] == {"from": "2016-06-30", "to": "2018-06-30"}  # as long, just before 2018-07-01
+    rows = {(r["metric"], r["rule"], r["group"], r["period"], r["municipality"]): r for r in body["rows"]}
+    waived = rows[("obligations_waived", "LAS-74c", "trial", "trial", "851")]
+    # due 2019-01-01, 2020-01-01 and 2020-12-31 for the three still on LY, the first two for the
+    # three whose LY ended on 2020-06-30: 15 re-assessments, all waived in Aalborg
+    assert waived["value"] == 15 and waived["n"] == 6
+    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", "751")]["value"] == 0
+    assert rows[("obligations_required", "LAS-74c", "comparison", "trial", "751")]["value"] == 15
+    ended = rows[("ly_spells_ended", None, "trial", "trial", None)]
+    assert (ended["value"], ended["n"], ended["suppressed"]) == (None, 3, True)  # three citizens: suppressed
+    over = rows[("ly_over_18m_at_start", None, "trial", "trial", None)]
+    assert (over["value"], over["n"]) == (6, 6)  # on LY since 2017-01-01, 24 months at 2019-01-01
+    hours = rows[("caseworker_hours_freed", None, "trial", "trial", None)]
+    assert hours["value"] == 15 * 120 / 60
+
+    answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2020-12-31"},
+                           headers={"accept": "text/csv"})
+    assert answer.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(table) == len(body["rows"]) and set(table[0]) == {"metric", "rule", "group", "period", "municipality",
+                                                                 "value", "n", "suppressed"}
+
+
+def test_bad_requests_are_problems(services):
+    _, reporting = services
+    assert reporting.get("/trials/T99/evaluation").status_code == 404
+    for params in ({"from": "2020-01-01", "to": "2019-01-01"}, {"comparison": "999"}, {"from": "soon"}):
+        answer = reporting.get("/trials/T11/evaluation", params=params)
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
+    assert {t["id"] for t in reporting.get("/trials").json()} == {f"T{i}" for i in range(1, 25)}
