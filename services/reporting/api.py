@@ -16,7 +16,7 @@ from shared.app import service_app
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
 
-CSV_COLUMNS = ["metric", "rule", "group", "period", "municipality", "value", "n", "suppressed"]
+CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
 
 
 def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstrap(ReportingSettings())) -> FastAPI:
@@ -57,7 +57,10 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
             out = io.StringIO()
             writer = csv.DictWriter(out, CSV_COLUMNS)
             writer.writeheader()
-            writer.writerows({k: ("" if r[k] is None else r[k]) for k in CSV_COLUMNS} for r in rows)
+            for r in rows:
+                low, high = r.pop("ci95", None) or (None, None)
+                flat = {**r, "ci95_low": low, "ci95_high": high}
+                writer.writerow({k: "" if flat.get(k) is None else flat[k] for k in CSV_COLUMNS})
             return Response(out.getvalue(), media_type="text/csv")
         return {
             "trial": trial,

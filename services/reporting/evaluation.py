@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, select
 
 from services.reporting.store import citizens, obligations, occurrences, responsibility, spells
@@ -26,6 +27,10 @@ from shared.catalog import Catalog, Trial, add_duration
 SUPPRESS_BELOW = 5
 DAYS_PER_MONTH = 365.25 / 12
 PERMISSION_EVENTS = {"cadence.agreed", "offer-duty.suspended"}
+DID_METRICS = ("ly_avg_spell_days", "obligations_on_time_share", "exits_to_job_share",
+               "exits_to_job_share_ressourceforloeb", "conversations_held_per_100_months")
+DID_CELLS = (("trial", "trial"), ("trial", "baseline"), ("comparison", "trial"), ("comparison", "baseline"))
+BOOTSTRAP_REPLICATES = 400
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,14 @@ class Row:
     n: int
     suppressed: bool
     rule: str | None = None
+    of: str | None = None  # did_estimate: the metric it compares
+    ci95: tuple[float, float] | None = None  # did_estimate: 95 % bootstrap interval
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        row = dict(self.__dict__)
+        if self.metric != "did_estimate":
+            del row["of"], row["ci95"]
+        return row
 
 
 @dataclass
@@ -50,17 +60,31 @@ class _Cell:
     denominator: float = 0
     who: set = field(default_factory=set)
     hit: set = field(default_factory=set)  # citizen_share: the citizens counted in the numerator
+    per_citizen: dict = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))  # for the bootstrap
 
     def add(self, citizen: str, numerator: float = 1, denominator: float = 0) -> None:
         self.numerator += numerator
         self.denominator += denominator
         self.who.add(citizen)
+        mine = self.per_citizen[citizen]
+        mine[0] += numerator
+        mine[1] += denominator
 
     def merge(self, other: "_Cell") -> None:
         self.numerator += other.numerator
         self.denominator += other.denominator
         self.who |= other.who
         self.hit |= other.hit
+        for citizen, (numerator, denominator) in other.per_citizen.items():
+            mine = self.per_citizen[citizen]
+            mine[0] += numerator
+            mine[1] += denominator
+
+    def contributions(self) -> "np.ndarray":
+        """Each citizen's (numerator, denominator), the value being their sums' ratio."""
+        if self.kind == "citizen_share":
+            return np.array([(float(c in self.hit), 1.0) for c in self.who]).reshape(-1, 2)
+        return np.array(list(self.per_citizen.values()), dtype=float).reshape(-1, 2)
 
     def value(self) -> float | None:
         if self.kind == "count":
@@ -131,11 +155,13 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
              comparison: Iterable[str]) -> list[Row]:
     groups = {"trial": set(trial.municipalities), "comparison": set(comparison)}
     rows: list[Row] = []
+    totals: dict[tuple[str, str], dict[tuple[str, str | None], _Cell]] = {}
     for group, members in groups.items():
         for period, (lo, hi) in periods.items():
             cells = _cells(facts, catalog, trial, members, lo, hi)
-            rows += _rows(cells, group, period, catalog)
-    return rows
+            more, totals[(group, period)] = _rows(cells, group, period, catalog)
+            rows += more
+    return rows + _differences_in_differences(totals)
 
 
 def comparison_default(facts: Facts, trial: Trial) -> list[str]:
@@ -196,7 +222,7 @@ def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], l
             continue
         who = facts.citizen.get(o["case_id"], o["case_id"])
         if o["name"] == "conversation.held" and ("conversations_held_per_100_months", None, m) in cells:
-            cells[("conversations_held_per_100_months", None, m)].numerator += 1
+            cells[("conversations_held_per_100_months", None, m)].add(who, 1, 0)
         if o["name"] in ("benefit.ended", "case.closed") and o["reason"] == "job":
             metrics = ["exits_to_job_share"]
             if o["name"] == "benefit.ended" and o["detail"] == "ressourceforloeb":
@@ -210,19 +236,59 @@ def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], l
             cells.setdefault(("permitted_actions", None, m), _Cell("count")).add(who)
 
 
-def _rows(cells: dict[Key, _Cell], group: str, period: str, catalog: Catalog) -> list[Row]:
+def _rows(cells: dict[Key, _Cell], group: str, period: str, catalog: Catalog
+          ) -> tuple[list[Row], dict[tuple[str, str | None], _Cell]]:
     by_metric: dict[tuple[str, str | None], dict[str, _Cell]] = defaultdict(dict)
     for (metric, rule, m), c in cells.items():
         by_metric[(metric, rule)][m] = c
     _waived(by_metric, catalog)
-    rows = []
+    rows, totals = [], {}
     for (metric, rule), per_municipality in sorted(by_metric.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        total = _Cell(next(iter(per_municipality.values())).kind)
+        total = totals[(metric, rule)] = _Cell(next(iter(per_municipality.values())).kind)
         for m, c in sorted(per_municipality.items()):
             total.merge(c)
             rows.append(_row(metric, group, period, m, rule, c))
         rows.append(_row(metric, group, period, None, rule, total))
+    return rows, totals
+
+
+def _differences_in_differences(totals: dict[tuple[str, str], dict[tuple[str, str | None], _Cell]]) -> list[Row]:
+    """(trial group: trial - baseline) - (comparison group: trial - baseline), for each metric
+    that is a rate or share over citizens, with a 95 % interval from resampling the citizens of
+    each of the four cells (percentile bootstrap, a fixed seed so answers repeat)."""
+    rows = []
+    for metric in DID_METRICS:
+        cells = [totals.get(key, {}).get((metric, None)) for key in DID_CELLS]
+        if any(c is None for c in cells):
+            continue
+        n = min(len(c.who) for c in cells)
+        estimate = _did([c.value() for c in cells])
+        if n < SUPPRESS_BELOW or estimate is None:
+            rows.append(Row("did_estimate", "trial", "trial", None, None, n, True, of=metric))
+            continue
+        rng = np.random.default_rng(2016)
+        replicates = np.zeros(BOOTSTRAP_REPLICATES)
+        for sign, cell in zip((1, -1, -1, 1), cells):
+            values = cell.contributions()
+            draws = rng.integers(0, len(values), (BOOTSTRAP_REPLICATES, len(values)))
+            sums = values[draws].sum(axis=1)  # (replicates, 2)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                replicates += sign * sums[:, 0] / sums[:, 1] * _scale(cell)
+        low, high = np.nanpercentile(replicates, [2.5, 97.5])
+        rows.append(Row("did_estimate", "trial", "trial", None, round(estimate, 4), n, False, of=metric,
+                        ci95=(round(float(low), 4), round(float(high), 4))))
     return rows
+
+
+def _did(values: list[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    trial_now, trial_before, comparison_now, comparison_before = values
+    return (trial_now - trial_before) - (comparison_now - comparison_before)
+
+
+def _scale(cell: _Cell) -> float:
+    return 100 * DAYS_PER_MONTH if cell.kind == "per_100_months" else 1.0
 
 
 def _waived(by_metric: dict[tuple[str, str | None], dict[str, _Cell]], catalog: Catalog) -> None:

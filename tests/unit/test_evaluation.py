@@ -45,7 +45,7 @@ def world():
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
     comparison = comparison_default(facts, T11)
     rows = evaluate(facts, CATALOG, T11, periods, comparison)
-    return histories, periods, comparison, {(r.metric, r.rule, r.group, r.period, r.municipality): r for r in rows}
+    return histories, periods, comparison, {(r.metric, r.rule or r.of, r.group, r.period, r.municipality): r for r in rows}
 
 
 def responsible(history, day: date) -> str | None:
@@ -162,6 +162,21 @@ def test_exits_to_job_share(world):
                                 and lo <= day <= hi and responsible(h, day) in members:
                             exited.add(citizen)
             expect(rows, "exits_to_job_share", group, period, len(exited & on_benefit) / len(on_benefit), len(on_benefit))
+
+
+def test_difference_in_differences_with_a_bootstrap_interval(world):
+    _, _, _, rows = world
+    did = {key[1]: r for key, r in rows.items() if key[0] == "did_estimate"}
+    assert set(did) >= {"ly_avg_spell_days", "exits_to_job_share", "conversations_held_per_100_months"}
+    for metric, row in did.items():
+        if row.suppressed:
+            continue
+        v = {key: rows[(metric, None, *key, None)].value for key in (("trial", "trial"), ("trial", "baseline"),
+                                                                   ("comparison", "trial"), ("comparison", "baseline"))}
+        expected = (v[("trial", "trial")] - v[("trial", "baseline")]) - (v[("comparison", "trial")] - v[("comparison", "baseline")])
+        assert row.value == pytest.approx(expected, abs=0.01), metric
+        low, high = row.ci95
+        assert low < high and low - 0.05 <= row.value <= high + 0.05, metric
 
 
 def test_every_row_under_5_citizens_is_suppressed(world):
