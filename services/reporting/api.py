@@ -3,19 +3,25 @@
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
+from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
-from services.reporting.evaluation import Facts, comparison_default, evaluate, periods_for
+from services.reporting.evaluation import METRICS, Facts, comparison_default, evaluate, periods_for, series
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
+from shared.catalog import Catalog, Trial
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
 
+From = Annotated[date | None, Query(alias="from", description="default: the trial's start")]
+To = Annotated[date | None, Query(description="default: the trial's end, or today")]
+Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: all outside the trial with data")]
 CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
 
 
@@ -33,26 +39,11 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
         return [t.model_dump(mode="json") for t in request.app.state.service.projection.catalog.trials.values()]
 
     @app.get("/trials/{trial}/evaluation", responses={200: {"content": {"text/csv": {}}}})
-    def evaluation(
-        trial: str,
-        request: Request,
-        from_: Annotated[date | None, Query(alias="from", description="default: the trial's start")] = None,
-        to: Annotated[date | None, Query(description="default: the trial's end, or today")] = None,
-        comparison: Annotated[str | None, Query(description="kommunekoder, comma-separated; default: all outside the trial with data")] = None,
-    ) -> Any:
-        """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`;
-        CSV with `Accept: text/csv`."""
-        store = request.app.state.service.projection
-        found = store.catalog.trials.get(trial)
-        if found is None:
-            raise Problem(404, "trial-not-found", "No such trial", errors=[FieldError("trial", f"{trial} is not in the catalog")])
-        try:
-            periods = periods_for(found, from_, to, date.today())
-        except ValueError as exc:
-            raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", str(exc))]) from None
-        facts = Facts.load(store.engine)
-        group = _comparison(comparison) if comparison else comparison_default(facts, found)
-        rows = [r.as_json() for r in evaluate(facts, store.catalog, found, periods, group)]
+    def evaluation(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None) -> Any:
+        """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
+        (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
+        asked = _asked(request, trial, from_, to, comparison)
+        rows = [r.as_json() for r in evaluate(asked.facts, asked.catalog, asked.trial, asked.periods, asked.comparison)]
         if "text/csv" in request.headers.get("accept", ""):
             out = io.StringIO()
             writer = csv.DictWriter(out, CSV_COLUMNS)
@@ -62,18 +53,65 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
                 flat = {**r, "ci95_low": low, "ci95_high": high}
                 writer.writerow({k: "" if flat.get(k) is None else flat[k] for k in CSV_COLUMNS})
             return Response(out.getvalue(), media_type="text/csv")
-        return {
-            "trial": trial,
-            "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in periods.items()},
-            "groups": {"trial": found.municipalities, "comparison": group},
-            "rows": rows,
-        }
+        return {**asked.describe(), "rows": rows}
+
+    @app.get("/trials/{trial}/series")
+    def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
+                comparison: Comparison = None) -> dict[str, Any]:
+        """One metric month by month for the trial group and the comparison group, for charts."""
+        if metric not in METRICS:
+            raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
+        asked = _asked(request, trial, from_, to, comparison)
+        lo, hi = asked.periods["trial"]
+        rows = series(asked.facts, asked.catalog, asked.trial, metric, lo, hi, asked.comparison)
+        return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
+
+    @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
+    def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None,
+                        comparison: Comparison = None) -> Response:
+        """The Ministry's evaluation form, fields 1-10: HTML, or Markdown with `Accept: text/markdown`."""
+        asked = _asked(request, trial, from_, to, comparison)
+        rows = evaluate(asked.facts, asked.catalog, asked.trial, asked.periods, asked.comparison)
+        lo, hi = asked.periods["trial"]
+        monthly_rows = series(asked.facts, asked.catalog, asked.trial, asked.trial.headline_metric, lo, hi, asked.comparison)
+        if "text/markdown" in request.headers.get("accept", ""):
+            return Response(form.markdown(asked.trial, asked.catalog, asked.periods, rows, monthly_rows),
+                            media_type="text/markdown")
+        return HTMLResponse(form.html_page(asked.trial, asked.catalog, asked.periods, rows, monthly_rows))
 
     @app.get("/status")
     def status(request: Request) -> dict[str, int]:
         return request.app.state.service.projection.counts()
 
     return app
+
+
+@dataclass
+class _Asked:
+    trial: Trial
+    catalog: Catalog
+    periods: dict[str, tuple[date, date]]
+    facts: Facts
+    comparison: list[str]
+
+    def describe(self) -> dict[str, Any]:
+        return {"trial": self.trial.id,
+                "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in self.periods.items()},
+                "groups": {"trial": self.trial.municipalities, "comparison": self.comparison}}
+
+
+def _asked(request: Request, trial: str, start: date | None, end: date | None, comparison: str | None) -> _Asked:
+    store = request.app.state.service.projection
+    found = store.catalog.trials.get(trial)
+    if found is None:
+        raise Problem(404, "trial-not-found", "No such trial", errors=[FieldError("trial", f"{trial} is not in the catalog")])
+    try:
+        periods = periods_for(found, start, end, date.today())
+    except ValueError as exc:
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", str(exc))]) from None
+    facts = Facts.load(store.engine)
+    group = _comparison(comparison) if comparison else comparison_default(facts, found)
+    return _Asked(found, store.catalog, periods, facts, group)
 
 
 def _comparison(text: str) -> list[str]:

@@ -164,6 +164,38 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
     return rows + _differences_in_differences(totals)
 
 
+METRICS = ("obligations_required_ordinary", "obligations_required", "obligations_waived", "caseworker_hours_freed",
+           "obligations_on_time_share", "ly_spells_ended", "ly_avg_spell_days", "ly_over_18m_at_start",
+           "ly_over_18m_at_end", "conversations_held_per_100_months", "exits_to_job_share",
+           "exits_to_job_share_ressourceforloeb", "permitted_actions")
+
+
+def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
+           comparison: Iterable[str]) -> list[Row]:
+    """The metric month by month (each month its own period, named YYYY-MM), for the whole
+    trial group and the whole comparison group; rules summed."""
+    rows = []
+    groups = {"trial": set(trial.municipalities), "comparison": set(comparison)}
+    month = start.replace(day=1)
+    while month <= end:
+        last = add_duration(month, "1m") - timedelta(days=1)
+        for group, members in groups.items():
+            total = _Cell("count")
+            cells = _cells(facts, catalog, trial, members, max(month, start), min(last, end))
+            by_metric: dict[tuple[str, str | None], dict[str, _Cell]] = defaultdict(dict)
+            for (name, rule, m), c in cells.items():
+                by_metric[(name, rule)][m] = c
+            _waived(by_metric, catalog)
+            parts = [c for (name, _), per in by_metric.items() if name == metric for c in per.values()]
+            if parts:
+                total = _Cell(parts[0].kind)
+                for c in parts:
+                    total.merge(c)
+            rows.append(_row(metric, group, month.strftime("%Y-%m"), None, None, total))
+        month = add_duration(month, "1m")
+    return rows
+
+
 def comparison_default(facts: Facts, trial: Trial) -> list[str]:
     """All municipalities outside the trial that have data."""
     seen = {m for periods in facts.responsibility.values() for _, _, m in periods}

@@ -135,6 +135,13 @@ class Period(_Strict):
         return self.start <= when and (self.end is None or when <= self.end)
 
 
+class TrialForm(_Strict):
+    purpose: str | None = None
+    goals: str | None = None
+    design: str | None = None
+    compliance: str | None = None
+
+
 class Trial(_Strict):
     id: str
     title: str
@@ -145,6 +152,9 @@ class Trial(_Strict):
     target_group_description: str | None = None
     effects: list[TrialEffect] = Field(default_factory=list)
     note: str | None = None
+    # the Ministry's evaluation form (seed 002), fields 2-5, where a seed gives them
+    form: "TrialForm | None" = None
+    headline_metric: str = "exits_to_job_share"  # charted month by month on the form
 
     @field_validator("municipalities")
     @classmethod

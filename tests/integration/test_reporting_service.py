@@ -84,6 +84,35 @@ def test_the_t11_evaluation_over_http(services):
                              "ci95_low", "ci95_high"}
 
 
+def test_monthly_series_and_the_evaluation_form(services):
+    case, reporting = services
+    assert case.post("/events", json=ly_citizens("aal", "851", 6) + ly_citizens("aar", "751", 5), headers=BATCH).status_code == 201
+    params = {"metric": "ly_over_18m_at_end", "from": "2019-01-01", "to": "2020-12-31"}
+
+    def june_2020():
+        rows = reporting.get("/trials/T11/series", params=params).json()["rows"]
+        return {r["group"]: r for r in rows if r["period"] == "2020-06"}
+
+    deadline = time.monotonic() + 60
+    while june_2020().get("trial", {}).get("value") != 6:
+        assert time.monotonic() < deadline, "the reporting service did not catch up"
+        time.sleep(0.2)
+    june = june_2020()
+    assert (june["comparison"]["value"], june["comparison"]["n"]) == (5, 5)  # all still on LY on 30 June
+    july = {r["group"]: r for r in reporting.get("/trials/T11/series", params=params).json()["rows"] if r["period"] == "2020-07"}
+    assert july["trial"]["value"] is None and july["trial"]["suppressed"]  # three left LY on 30 June
+    assert len(reporting.get("/trials/T11/series", params=params).json()["rows"]) == 2 * 24
+
+    page = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "7. Forsøgets resultater" in page.text and "<svg" in page.text and "polyline" in page.text
+    assert "Forsøget er godkendt af ministeren" in page.text  # field 5, from the catalog
+    text = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"},
+                         headers={"accept": "text/markdown"}).text
+    assert text.startswith("# Evalueringsskema: T11") and "## 10. Bemærkninger i øvrigt" in text
+    assert "| 2020-06 | 6 | 5 |" in text
+
+
 def test_bad_requests_are_problems(services):
     _, reporting = services
     assert reporting.get("/trials/T99/evaluation").status_code == 404
@@ -91,3 +120,4 @@ def test_bad_requests_are_problems(services):
         answer = reporting.get("/trials/T11/evaluation", params=params)
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
     assert {t["id"] for t in reporting.get("/trials").json()} == {f"T{i}" for i in range(1, 25)}
+    assert reporting.get("/trials/T11/series", params={"metric": "happiness"}).status_code == 422
