@@ -276,7 +276,8 @@ def parse_batch(documents: Any) -> list[IncomingEvent]:
 class StreamEvent:
     """An event as consumers see it: the posted CloudEvent with the CPR number pseudonymised,
     plus `sequence` (its number within the case, from 1) and `position` (in the case store's
-    log, increasing). Consumers apply an event only if its sequence is the case's next one."""
+    log, increasing), and `permitted_by` where only a trial permits it. Consumers apply an
+    event only if its sequence is later than the last they applied for its case."""
 
     id: str
     source: str
@@ -286,6 +287,7 @@ class StreamEvent:
     data: dict[str, Any]
     sequence: int
     position: int
+    permitted_by: str | None = None  # the trial whose permission the event needed
 
     @property
     def name(self) -> str:

@@ -2,6 +2,7 @@
 with the rule and the reason; the catalogs decide, so a new trial needs no code change."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.catalog import Catalog
@@ -12,52 +13,62 @@ UNEMPLOYMENT_BENEFITS = ("dagpenge", "kontanthjaelp", "uddannelseshjaelp", "inte
 CHECKED = frozenset({"offer-duty.suspended", "offer-duty.resumed", "cadence.agreed", "offer.started"})
 
 
-def refusal(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, birth_date: date | None) -> Problem | None:
-    """Why `event` is not permitted for the case with this history, or None if it is."""
+@dataclass(frozen=True)
+class Decision:
+    """Whether an event is permitted, and which trial's permission it needed, if any."""
+
+    refusal: Problem | None = None
+    permitted_by: str | None = None
+
+
+ALLOWED = Decision()
+
+
+def decide(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, birth_date: date | None) -> Decision:
+    """Whether `event` is permitted for the case with this history: a refusal saying why not,
+    or the trial that permits it where the ordinary law would not."""
     if event.name not in CHECKED:
-        return None
+        return ALLOWED
     day = date.fromisoformat(event.data["date"])
     timeline = Timeline.build(history, as_of=day)
     name, data = event.name, event.data
 
-    def permitted(rule: str, effect: str, *, individually_agreed: bool = False, offer: str | None = None) -> bool:
+    def needs(rule: str, effect: str, field: str, reason: str, *, individually_agreed: bool = False,
+              offer: str | None = None) -> Decision:
         found = applying(catalog, rule, timeline, day)
-        return (
-            found is not None
-            and found.effect.effect == effect
-            and (not individually_agreed or found.effect.individually_agreed)
-            and (offer is None or offer in (found.effect.for_offers or []))
-        )
-
-    def refuse(rule: str, field: str, reason: str) -> Problem:
+        if (found is not None and found.effect.effect == effect
+                and (not individually_agreed or found.effect.individually_agreed)
+                and (offer is None or offer in (found.effect.for_offers or []))):
+            return Decision(permitted_by=found.trial.id)
         trials = ", ".join(t.id for t in catalog.trials_touching(rule)) or "none"
-        return Problem(422, "not-permitted", "Not permitted for this case",
-                       errors=[FieldError(field, f"{reason} ({catalog.rules[rule].legal_reference}; "
-                                                 f"trials that permit it: {trials})")],
-                       extra={"rule": rule})
+        return Decision(Problem(422, "not-permitted", "Not permitted for this case",
+                                errors=[FieldError(field, f"{reason} ({catalog.rules[rule].legal_reference}; "
+                                                          f"trials that permit it: {trials})")],
+                                extra={"rule": rule}))
 
-    if name in ("offer-duty.suspended", "offer-duty.resumed") and not permitted("LAB-tilbud", "suspend"):
-        return refuse("LAB-tilbud", "type", f"no trial lets this case's right-and-duty offers be suspended on {day}")
+    if name in ("offer-duty.suspended", "offer-duty.resumed"):
+        return needs("LAB-tilbud", "suspend", "type", f"no trial lets this case's right-and-duty offers be suspended on {day}")
     if name == "cadence.agreed":
         rule = data["rule"]
         if rule not in catalog.rules:
-            return Problem(422, "invalid-event", "Invalid event", errors=[FieldError("data.rule", "is not a rule in the catalog")])
-        if not permitted(rule, "modify", individually_agreed=True):
-            return refuse(rule, "data.rule", f"no trial lets {rule}'s cadence be agreed individually for this case on {day}")
-    if name == "offer.started":
-        offer = data["offer"]
-        age = _age(birth_date, day)
-        if offer == "igu" and age is not None:
-            limit = catalog.rules["IGU-alder"].parameter("max_age", day)
-            if limit is not None and age > limit and not permitted("IGU-alder", "permit"):
-                return refuse("IGU-alder", "data.offer", f"the citizen is {age} at the start; IGU is for ages up to {limit}")
-        if offer in ("loentilskud", "jobrotation"):
-            problem = _wage_subsidy(catalog, timeline, day, age, offer)
-            if problem and not permitted("LAB-loentilskud-26uger", "permit"):
-                return refuse("LAB-loentilskud-26uger", "data.offer", problem)
-        if offer == "psykologbehandling" and not permitted("LAB-tilbudstyper", "permit", offer=offer):
-            return refuse("LAB-tilbudstyper", "data.offer", "psychologist treatment is not an offer the law knows")
-    return None
+            return Decision(Problem(422, "invalid-event", "Invalid event",
+                                    errors=[FieldError("data.rule", "is not a rule in the catalog")]))
+        return needs(rule, "modify", "data.rule",
+                     f"no trial lets {rule}'s cadence be agreed individually for this case on {day}", individually_agreed=True)
+    offer = data["offer"]  # offer.started
+    age = _age(birth_date, day)
+    if offer == "igu" and age is not None:
+        limit = catalog.rules["IGU-alder"].parameter("max_age", day)
+        if limit is not None and age > limit:
+            return needs("IGU-alder", "permit", "data.offer", f"the citizen is {age} at the start; IGU is for ages up to {limit}")
+    if offer in ("loentilskud", "jobrotation"):
+        problem = _wage_subsidy(catalog, timeline, day, age, offer)
+        if problem:
+            return needs("LAB-loentilskud-26uger", "permit", "data.offer", problem)
+    if offer == "psykologbehandling":
+        return needs("LAB-tilbudstyper", "permit", "data.offer", "psychologist treatment is not an offer the law knows",
+                     offer=offer)
+    return ALLOWED
 
 
 def _wage_subsidy(catalog: Catalog, timeline: Timeline, day: date, age: int | None, offer: str) -> str | None:

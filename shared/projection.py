@@ -41,10 +41,10 @@ from shared.stream import Delivery
 class StoredEvent:
     """A stored event as a derivation reads it."""
 
-    __slots__ = ("name", "data")
+    __slots__ = ("name", "data", "permitted_by")
 
-    def __init__(self, name: str, data: dict[str, Any]) -> None:
-        self.name, self.data = name, data
+    def __init__(self, name: str, data: dict[str, Any], permitted_by: str | None = None) -> None:
+        self.name, self.data, self.permitted_by = name, data, permitted_by
 
 
 class Derivation(ABC):
@@ -73,6 +73,7 @@ def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table]:
         Column("sequence", Integer, primary_key=True, autoincrement=False),
         Column("name", String(64), nullable=False),
         Column("data", JSON, nullable=False),
+        Column("permitted_by", String(8)),
     )
     cases = Table(
         f"{prefix}_cases", metadata,
@@ -124,7 +125,8 @@ class CaseProjection:
                 last = known.get(case_id, 0)
                 for e in sorted(events, key=lambda e: e.sequence):
                     if e.sequence > last:  # earlier sequences were applied already
-                        rows.append({"case_id": case_id, "sequence": e.sequence, "name": e.name, "data": e.data})
+                        rows.append({"case_id": case_id, "sequence": e.sequence, "name": e.name, "data": e.data,
+                                     "permitted_by": e.permitted_by})
                         last = e.sequence
                 if last != known.get(case_id, 0):
                     changed[case_id] = last
@@ -185,8 +187,9 @@ class CaseProjection:
     def history(self, case_id: str) -> list[StoredEvent] | None:
         e = self.case_events
         with self.engine.connect() as conn:
-            rows = conn.execute(select(e.c.name, e.c.data).where(e.c.case_id == case_id).order_by(e.c.sequence)).all()
-        return [StoredEvent(name, data) for name, data in rows] or None
+            rows = conn.execute(select(e.c.name, e.c.data, e.c.permitted_by)
+                                .where(e.c.case_id == case_id).order_by(e.c.sequence)).all()
+        return [StoredEvent(*row) for row in rows] or None
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -211,11 +214,11 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, stale: Sequence[
     case_ids = [case_id for case_id, _ in stale]
     with engine.begin() as conn:
         histories: dict[str, list[StoredEvent]] = defaultdict(list)
-        for case_id, name, data in conn.execute(
-            select(case_events.c.case_id, case_events.c.name, case_events.c.data)
+        for case_id, name, data, permitted_by in conn.execute(
+            select(case_events.c.case_id, case_events.c.name, case_events.c.data, case_events.c.permitted_by)
             .where(case_events.c.case_id.in_(case_ids)).order_by(case_events.c.case_id, case_events.c.sequence)
         ):
-            histories[case_id].append(StoredEvent(name, data))
+            histories[case_id].append(StoredEvent(name, data, permitted_by))
         rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         for case_id, events in histories.items():
             for table, derived in derivation.derive(case_id, events).items():

@@ -94,6 +94,7 @@ class Cases(Application[UUID]):
             data=data,
             sequence=stored.originator_version,
             position=position,
+            permitted_by=envelope.get("permittedby"),
         )
 
 

@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate, event
 from shared import cpr as cpr_numbers
 from shared.catalog import Catalog
 from shared.events import IncomingEvent
-from shared.permissions import refusal
+from shared.permissions import decide
 from shared.problems import FieldError, Problem
 
 _CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://frisag.dk/cases/")
@@ -77,10 +77,13 @@ class Case(Aggregate):
                 raise conflict(f"{data['benefit']} is not running: it never started or already ended", "data.benefit")
             if data["date"] < started:
                 raise invalid("data.date", f"{data['benefit']} cannot end before it started on {started}")
-        problem = refusal(self.history, incoming, catalog, self.birth_date)
-        if problem is not None:
-            raise problem
-        self.record(envelope=_envelope(incoming), data=data)
+        decision = decide(self.history, incoming, catalog, self.birth_date)
+        if decision.refusal is not None:
+            raise decision.refusal
+        envelope = _envelope(incoming)
+        if decision.permitted_by:
+            envelope["permittedby"] = decision.permitted_by  # a CloudEvents extension attribute
+        self.record(envelope=envelope, data=data)
 
     @event("Recorded")
     def record(self, envelope: dict[str, Any], data: dict[str, Any]) -> None:

@@ -26,7 +26,6 @@ from shared.catalog import Catalog, Trial, add_duration
 
 SUPPRESS_BELOW = 5
 DAYS_PER_MONTH = 365.25 / 12
-PERMISSION_EVENTS = {"cadence.agreed", "offer-duty.suspended"}
 DID_METRICS = ("ly_avg_spell_days", "obligations_on_time_share", "exits_to_job_share",
                "exits_to_job_share_ressourceforloeb", "conversations_held_per_100_months")
 DID_CELLS = (("trial", "trial"), ("trial", "baseline"), ("comparison", "trial"), ("comparison", "baseline"))
@@ -245,7 +244,6 @@ def _cells(facts: Facts, catalog: Catalog, trial: Trial, members: set[str], lo: 
 
 
 def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], lo: date, hi: date, trial: Trial) -> None:
-    permitted = {e.rule for e in trial.effects if e.effect in ("modify", "suspend", "permit")}
     for o in facts.occurrences:
         if not (lo <= o["day"] <= hi):
             continue
@@ -262,9 +260,7 @@ def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], l
             for metric in metrics:
                 if (metric, None, m) in cells:
                     cells[(metric, None, m)].hit.add(who)
-        is_permission = (o["name"] in PERMISSION_EVENTS and (o["name"] != "cadence.agreed" or o["detail"] in permitted)) \
-            or (o["name"] == "offer.started" and o["detail"] == "psykologbehandling")
-        if is_permission and m in trial.municipalities:
+        if o["permitted_by"] == trial.id:
             cells.setdefault(("permitted_actions", None, m), _Cell("count")).add(who)
 
 

@@ -57,8 +57,9 @@ occurrences = Table(  # dated events the metrics count: conversations, exits, pe
     Column("day", Date, nullable=False, index=True),
     Column("detail", String(64)),  # kind, benefit, offer or rule
     Column("reason", String(16)),
+    Column("permitted_by", String(8)),  # the trial whose permission it needed
 )
-COUNTED = {"conversation.held", "benefit.ended", "case.closed", "cadence.agreed", "offer-duty.suspended", "offer.started"}
+COUNTED = {"conversation.held", "benefit.ended", "case.closed"}
 
 
 class ReportingDerivation(Derivation):
@@ -92,12 +93,12 @@ class ReportingDerivation(Derivation):
                     rows[spells].append({"case_id": case_id, "n": n, "benefit": benefit, "start": clipped.start,
                                          "end": clipped.end, "end_reason": spell.end_reason})
                     n += 1
-        for n, e in enumerate(e for e in events if e.name in COUNTED):
+        for n, e in enumerate(e for e in events if e.name in COUNTED or e.permitted_by):
             data = e.data
             rows[occurrences].append({
                 "case_id": case_id, "n": n, "name": e.name, "day": date.fromisoformat(data["date"]),
                 "detail": data.get("kind") or data.get("benefit") or data.get("offer") or data.get("rule"),
-                "reason": data.get("reason")})
+                "reason": data.get("reason"), "permitted_by": e.permitted_by})
         return rows
 
 

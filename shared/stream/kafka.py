@@ -2,7 +2,8 @@
 
 The key keeps one case's events in one partition, in order. Context attributes travel as
 `ce_` headers, `data` as the JSON value. `sequence` (the event's number within its case) and
-`position` (its place in the case store's log) are extension attributes.
+`position` (its place in the case store's log) are extension attributes, as is `permittedby`
+(the trial whose permission the event needed).
 """
 
 import json
@@ -30,6 +31,8 @@ def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]
         ("ce_position", str(event.position).encode()),
         ("content-type", b"application/json"),
     ]
+    if event.permitted_by:
+        headers.append(("ce_permittedby", event.permitted_by.encode()))
     return event.subject.encode(), json.dumps(event.data, separators=(",", ":")).encode(), headers
 
 
@@ -44,6 +47,7 @@ def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEv
         data=json.loads(value),
         sequence=int(attributes["sequence"]),
         position=int(attributes["position"]),
+        permitted_by=attributes.get("permittedby"),
     )
 
 

@@ -113,6 +113,26 @@ def test_monthly_series_and_the_evaluation_form(services):
     assert "| 2020-06 | 6 | 5 |" in text
 
 
+def test_actions_only_a_trial_permits_are_counted_for_it(services):
+    case, reporting = services
+    documents = []
+    for i in range(5):  # IGU for citizens over 40, in Jammerbugt under T15
+        documents += [opened(f"igu-{i}", municipality="849", date="2019-01-01", cpr=f"0101{65 + i:02d}-{2000 + i}"),
+                      event("offer.started", f"igu-{i}", offer="igu", date="2019-03-01")]
+    assert case.post("/events", json=documents, headers=BATCH).status_code == 201
+    assert case.get("/cases/igu-0").json()["events"][1]["permittedby"] == "T15"
+
+    def permitted():
+        rows = reporting.get("/trials/T15/evaluation", params={"from": "2019-01-01", "to": "2019-12-31"}).json()["rows"]
+        return next((r for r in rows if r["metric"] == "permitted_actions" and r["municipality"] is None), None)
+
+    deadline = time.monotonic() + 60
+    while (row := permitted()) is None:
+        assert time.monotonic() < deadline, "the reporting service did not catch up"
+        time.sleep(0.2)
+    assert (row["group"], row["value"], row["n"]) == ("trial", 5, 5)
+
+
 def test_bad_requests_are_problems(services):
     _, reporting = services
     assert reporting.get("/trials/T99/evaluation").status_code == 404

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from shared.catalog import Catalog
-from shared.permissions import refusal
+from shared.permissions import decide
 from tests.fold_events import ev, opened, started
 
 CATALOG = Catalog.load()
@@ -13,7 +13,11 @@ BORN_1970 = date(1970, 5, 1)
 
 
 def check(history, event, birth_date=BORN_1970):
-    return refusal(history, event, CATALOG, birth_date)
+    return decide(history, event, CATALOG, birth_date).refusal
+
+
+def permitted_by(history, event, birth_date=BORN_1970):
+    return decide(history, event, CATALOG, birth_date).permitted_by
 
 
 def assert_refused(problem, rule):
@@ -27,6 +31,7 @@ HILLEROED_T22 = [opened("219", "2018-01-01"), started("kontanthjaelp", "2018-01-
 
 def test_offer_duty_may_be_suspended_only_under_t22():
     assert check(HILLEROED_T22, ev("offer-duty.suspended", "2018-02-01")) is None
+    assert permitted_by(HILLEROED_T22, ev("offer-duty.suspended", "2018-02-01")) == "T22"
     assert_refused(check(HILLEROED_T22, ev("offer-duty.suspended", "2020-08-01")), "LAB-tilbud")  # after T22 ended
     assert_refused(check(HILLEROED_T22[:2], ev("offer-duty.suspended", "2018-02-01")), "LAB-tilbud")  # not in its target group
     aarhus = [opened("751", "2018-01-01"), started("kontanthjaelp", "2018-01-01")]
@@ -53,7 +58,9 @@ def test_igu_over_40_only_under_t15():
     offer = ev("offer.started", "2019-03-01", offer="igu")
     assert_refused(check([opened("751", "2019-01-01")], offer), "IGU-alder")
     assert check([opened("849", "2019-01-01")], offer) is None  # Jammerbugt, T15
+    assert permitted_by([opened("849", "2019-01-01")], offer) == "T15"
     assert check([opened("751", "2019-01-01")], offer, birth_date=date(1990, 1, 1)) is None  # 29
+    assert permitted_by([opened("849", "2019-01-01")], offer, birth_date=date(1990, 1, 1)) is None  # no trial needed
 
 
 def test_wage_subsidy_before_26_weeks_only_for_t12s_groups():
