@@ -214,3 +214,66 @@ def test_a_municipality_with_3_citizens_is_suppressed_and_they_count_in_a_total_
     only_rebild = {(r.metric, r.group, r.period, r.municipality): r for r in evaluate(
         Facts.load(engine), CATALOG, CATALOG.trials["T11"].model_copy(update={"municipalities": ["840"]}), periods, ["751"])}
     assert only_rebild[("ly_spells_ended", "trial", "trial", None)].suppressed
+
+
+def benefit_days(history, lo: date, hi: date, members: set[str]) -> dict[str, int]:
+    """Plain recomputation: days on any benefit in [lo, hi], per responsible municipality."""
+    closed = next((date.fromisoformat(e.data["date"]) for e in history if e.name == "case.closed"), None)
+    starts, spells = {}, []
+    for e in history:
+        if e.name == "benefit.started":
+            starts[e.data["benefit"]] = date.fromisoformat(e.data["date"])
+        elif e.name == "benefit.ended" and e.data["benefit"] in starts:
+            spells.append((starts.pop(e.data["benefit"]), date.fromisoformat(e.data["date"])))
+    spells += [(s, closed or hi) for s in starts.values()]
+    days: dict[str, int] = defaultdict(int)
+    for s, end in spells:
+        day = max(s, lo)
+        while day <= min(end, hi):
+            if (m := responsible(history, day)) in members:
+                days[m] += 1
+            day += timedelta(days=1)
+    return days
+
+
+def test_conversations_per_100_months_on_benefit(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            per_case = {h[0].subject: benefit_days(h, lo, hi, members) for h in histories}
+            places = {m for days in per_case.values() for m in days}
+            total_days = sum(sum(d.values()) for d in per_case.values())
+            who = {h[0].data["citizen"] for h in histories if per_case[h[0].subject]}
+            talks = sum(1 for h in histories for e in h if e.name == "conversation.held"
+                        and lo <= date.fromisoformat(e.data["date"]) <= hi
+                        and responsible(h, date.fromisoformat(e.data["date"])) in places)
+            expect(rows, "conversations_held_per_100_months", group, period,
+                   100 * talks / (total_days / (365.25 / 12)), len(who))
+
+
+def test_obligations_required_on_time_and_the_hours_freed(world):
+    histories, periods, comparison, rows = world
+    for group, members in groups(comparison).items():
+        for period, (lo, hi) in periods.items():
+            required, on_time, who_on_time, waived_minutes = defaultdict(int), 0, set(), 0.0
+            who_required = defaultdict(set)
+            ordinary = defaultdict(int)
+            for h in histories:
+                horizon = max(max(date.fromisoformat(e.data["date"]) for e in h), TODAY) + timedelta(days=400)
+                for o in fold(h, CATALOG, horizon, trials=False):
+                    if lo <= o.due <= hi and o.municipality in members:
+                        ordinary[o.rule] += 1
+                for o in fold(h, CATALOG, horizon):
+                    if lo <= o.due <= hi and o.municipality in members and o.basis == "required":
+                        required[o.rule] += 1
+                        who_required[o.rule].add(h[0].data["citizen"])
+                        on_time += o.done_on is not None and o.done_on <= o.deadline
+                        who_on_time.add(h[0].data["citizen"])
+            for rule, count in required.items():
+                expect(rows, "obligations_required", group, period, count, len(who_required[rule]), rule)
+            if who_on_time:
+                expect(rows, "obligations_on_time_share", group, period, on_time / sum(required.values()), len(who_on_time))
+            hours = sum((ordinary[r] - required.get(r, 0)) * (CATALOG.rules[r].minutes_per_obligation or 0) / 60
+                        for r in ordinary)
+            row = rows[("caseworker_hours_freed", None, group, period, None)]
+            assert row.suppressed or row.value == pytest.approx(hours, abs=0.01)
