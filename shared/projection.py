@@ -198,6 +198,13 @@ class CaseProjection:
                 "stale": conn.execute(select(func.count()).select_from(self.cases).where(self.stale)).scalar(),
             }
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever anything is stored or derived."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.coalesce(func.sum(self.cases.c.version), 0),
+                                      func.coalesce(func.sum(self.cases.c.derived_version), 0))).one()
+        return int(row[0]), int(row[1])
+
     def snapshot(self) -> list[tuple]:
         """Everything stored and derived, in a stable order: to compare with a rebuild."""
         with self.engine.connect() as conn:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
-from services.reporting.evaluation import METRICS, Facts, comparison_default, evaluate, periods_for, series
+from services.reporting.evaluation import METRICS, Row, comparison_default, evaluate, periods_for, series
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.catalog import Catalog, Trial
@@ -43,7 +43,7 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
         """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
         (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows = [r.as_json() for r in evaluate(asked.facts, asked.catalog, asked.trial, asked.periods, asked.comparison)]
+        rows = [r.as_json() for r in asked.evaluation()]
         if "text/csv" in request.headers.get("accept", ""):
             out = io.StringIO()
             writer = csv.DictWriter(out, CSV_COLUMNS)
@@ -62,8 +62,7 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
-        lo, hi = asked.periods["trial"]
-        rows = series(asked.facts, asked.catalog, asked.trial, metric, lo, hi, asked.comparison)
+        rows = asked.series(metric)
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
 
     @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
@@ -71,9 +70,7 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
                         comparison: Comparison = None) -> Response:
         """The Ministry's evaluation form, fields 1-10: HTML, or Markdown with `Accept: text/markdown`."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows = evaluate(asked.facts, asked.catalog, asked.trial, asked.periods, asked.comparison)
-        lo, hi = asked.periods["trial"]
-        monthly_rows = series(asked.facts, asked.catalog, asked.trial, asked.trial.headline_metric, lo, hi, asked.comparison)
+        rows, monthly_rows = asked.evaluation(), asked.series(asked.trial.headline_metric)
         if "text/markdown" in request.headers.get("accept", ""):
             return Response(form.markdown(asked.trial, asked.catalog, asked.periods, rows, monthly_rows),
                             media_type="text/markdown")
@@ -88,11 +85,20 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
 
 @dataclass
 class _Asked:
+    service: ReportingService
     trial: Trial
     catalog: Catalog
     periods: dict[str, tuple[date, date]]
-    facts: Facts
     comparison: list[str]
+
+    def evaluation(self) -> list[Row]:
+        key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
+        return self.service.cached(key, lambda facts: evaluate(facts, self.catalog, self.trial, self.periods, self.comparison))
+
+    def series(self, metric: str) -> list[Row]:
+        lo, hi = self.periods["trial"]
+        key = ("series", self.trial.id, metric, lo, hi, tuple(self.comparison))
+        return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 
     def describe(self) -> dict[str, Any]:
         return {"trial": self.trial.id,
@@ -109,9 +115,10 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
         periods = periods_for(found, start, end, date.today())
     except ValueError as exc:
         raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", str(exc))]) from None
-    facts = Facts.load(store.engine)
-    group = _comparison(comparison) if comparison else comparison_default(facts, found)
-    return _Asked(found, store.catalog, periods, facts, group)
+    service = request.app.state.service
+    group = _comparison(comparison) if comparison else \
+        service.cached(("comparison", found.id), lambda facts: comparison_default(facts, found))
+    return _Asked(service, found, store.catalog, periods, group)
 
 
 def _comparison(text: str) -> list[str]:

@@ -1,10 +1,13 @@
 """Wires the reporting service: its store of facts, the catalog, the stream consumer."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import create_engine
 
 from services.consuming import ConsumingService, consuming
+from services.reporting.evaluation import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
@@ -14,6 +17,17 @@ from shared.settings import sqlalchemy_url
 @dataclass
 class ReportingService(ConsumingService):
     projection: ReportingStore
+    _cache: dict = field(default_factory=dict)
+
+    def cached(self, key: tuple, compute: Callable[[Facts], Any]) -> Any:
+        """`compute(facts)`, remembered until the store changes: evaluating a large population
+        takes seconds, and the store changes only as events arrive."""
+        version = self.projection.version()
+        if self._cache.get("version") != version:
+            self._cache = {"version": version, "facts": Facts.load(self.projection.engine)}
+        if key not in self._cache:
+            self._cache[key] = compute(self._cache["facts"])
+        return self._cache[key]
 
 
 def bootstrap(settings: ReportingSettings) -> ReportingService:
