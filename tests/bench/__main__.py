@@ -2,9 +2,9 @@
 
 import sys
 
-from tests.bench import ingest, obligations
+from tests.bench import ingest, obligations, reporting
 
-BENCHMARKS = {"ingest": ingest.main, "obligations": obligations.main}
+BENCHMARKS = {"ingest": ingest.main, "obligations": obligations.main, "reporting": reporting.main}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

@@ -255,7 +255,7 @@ def test_obligations_required_on_time_and_the_hours_freed(world):
     histories, periods, comparison, rows = world
     for group, members in groups(comparison).items():
         for period, (lo, hi) in periods.items():
-            required, on_time, who_on_time, waived_minutes = defaultdict(int), 0, set(), 0.0
+            required, on_time, who_on_time = defaultdict(int), 0, set()
             who_required = defaultdict(set)
             ordinary = defaultdict(int)
             for h in histories:
