@@ -44,8 +44,10 @@ class Cases(Application[UUID]):
         self.catalog = catalog or Catalog.load()
 
     def get_case(self, case_id: str) -> Case | None:
+        """The cached case itself, not a copy (copying each request's case costs more than the
+        rest of its work): whoever changes it and does not save it must `forget` it."""
         try:
-            return self.repository.get(Case.create_id(case_id))
+            return self.repository.get(Case.create_id(case_id), deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
 
@@ -173,6 +175,7 @@ class Ingest:
                 self._commit(group)
             except Exception as exc:  # the store failed: every waiting request hears so
                 log.exception("ingest failed")
+                self.cases.forget({e.case_id for submission in group for e in submission.events})
                 for submission in group:
                     if not submission.future.done():
                         submission.future.set_exception(
@@ -217,8 +220,9 @@ class Ingest:
             Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers"))
 
     def _check(self, events: list[IncomingEvent], working: dict[str, Case]) -> list[Outcome | IncomingEvent]:
-        """Apply a submission to copies of its cases; on success the copies join `working`.
-        Returns, per event, an Outcome for a duplicate or the event itself (stored on save)."""
+        """Apply a submission to its cases; on success they join `working`, on refusal the ones
+        it changed are forgotten. Returns, per event, an Outcome for a duplicate or the event
+        itself (stored on save)."""
         touched: dict[str, Case] = {}
         planned: list[Outcome | IncomingEvent] = []
         for index, event in enumerate(events):
@@ -234,6 +238,7 @@ class Ingest:
                 else:
                     case.append(event, self.cases.catalog)
             except Problem as problem:
+                self.cases.forget(set(touched))
                 raise (problem.prefixed(f"[{index}]") if len(events) > 1 else problem) from None
             touched[event.case_id] = case
             planned.append(event)

@@ -108,6 +108,15 @@ def test_what_a_trial_permits_is_accepted_inside_it(case_api):
     assert case_api.post("/events", json=event("offer.started", "j", offer="igu", date="2019-02-01"), headers=CE).status_code == 201
 
 
+def test_after_a_refused_batch_the_case_goes_on_from_what_was_stored(case_api):
+    case_api.post("/events", json=opened("z1"), headers=CE)
+    refused = [benefit_started("z1"), benefit_ended("z1", benefit="dagpenge")]
+    assert_problem(case_api.post("/events", json=refused, headers=BATCH), 409)
+    answer = case_api.post("/events", json=benefit_started("z1", benefit="dagpenge"), headers=CE)
+    assert answer.status_code == 201 and answer.json()["sequence"] == 2
+    assert [e["type"] for e in history(case_api, "z1")] == ["dk.frisag.case.opened", "dk.frisag.benefit.started"]
+
+
 def test_a_batch_with_one_bad_event_stores_none_of_it(case_api):
     batch = [opened("x1"), benefit_started("x1"), opened("x2"), benefit_started("x2", benefit="lottery")]
     assert_problem(case_api.post("/events", json=batch, headers=BATCH), 422, "[3].data.benefit")

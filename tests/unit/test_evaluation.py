@@ -136,7 +136,9 @@ def test_reassessments_required_ordinary_required_and_waived(world):
     assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", None)].value == 0
 
 
-def test_exits_to_job_share(world):
+@pytest.mark.parametrize("benefits, metric", [(None, "exits_to_job_share"),
+                                               ({"ressourceforloeb"}, "exits_to_job_share_ressourceforloeb")])
+def test_exits_to_job_share(world, benefits, metric):
     histories, periods, comparison, rows = world
     for group, members in groups(comparison).items():
         for period, (lo, hi) in periods.items():
@@ -147,7 +149,7 @@ def test_exits_to_job_share(world):
                 closed = next((date.fromisoformat(e.data["date"]) for e in h if e.name == "case.closed"), None)
                 spells = []
                 for e in h:
-                    if e.name == "benefit.started":
+                    if e.name == "benefit.started" and (benefits is None or e.data["benefit"] in benefits):
                         starts[e.data["benefit"]] = date.fromisoformat(e.data["date"])
                     elif e.name == "benefit.ended" and e.data["benefit"] in starts:
                         spells.append((starts.pop(e.data["benefit"]), date.fromisoformat(e.data["date"])))
@@ -158,10 +160,12 @@ def test_exits_to_job_share(world):
                     on_benefit.add(citizen)
                     for e in h:
                         day = date.fromisoformat(e.data["date"])
-                        if e.name in ("benefit.ended", "case.closed") and e.data.get("reason") == "job" \
-                                and lo <= day <= hi and responsible(h, day) in members:
+                        counted = (e.name == "case.closed" and benefits is None) or \
+                            (e.name == "benefit.ended" and (benefits is None or e.data["benefit"] in benefits))
+                        if counted and e.data.get("reason") == "job" and lo <= day <= hi and responsible(h, day) in members:
                             exited.add(citizen)
-            expect(rows, "exits_to_job_share", group, period, len(exited & on_benefit) / len(on_benefit), len(on_benefit))
+            if on_benefit:
+                expect(rows, metric, group, period, len(exited & on_benefit) / len(on_benefit), len(on_benefit))
 
 
 def test_difference_in_differences_with_a_bootstrap_interval(world):
