@@ -114,6 +114,16 @@ class Timeline:
         elif name == "cadence.agreed":
             self.cadences[data["rule"]].append((day, data["interval_days"], cited))
 
+    def responsibility(self) -> list[tuple[date, date | None, str]]:
+        """(from, until exclusive or None, municipality): who was responsible for the case when.
+        Of two changes on one day, the later one counts."""
+        periods = []
+        for i, (start, municipality) in enumerate(self.municipalities):
+            following = self.municipalities[i + 1][0] if i + 1 < len(self.municipalities) else None
+            if following != start:
+                periods.append((start, following, municipality))
+        return periods
+
     def municipality_on(self, day: date) -> str | None:
         i = bisect_right(self.municipalities, (day, "\uffff"))
         return self.municipalities[i - 1][1] if i else None

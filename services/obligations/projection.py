@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Ta
 from shared.catalog import Catalog
 from shared.obligations import DUE_SOON, Obligation, fold
 from shared.projection import CaseProjection, Derivation, StoredEvent
+from shared.timeline import Timeline
 
 HORIZON = timedelta(days=400)  # stored obligations reach this far past today and the last event
 
@@ -48,8 +49,10 @@ class ObligationsDerivation(Derivation):
         last = max(date.fromisoformat(e.data["date"]) for e in events)
         caseworker = _caseworker(events)
         folded = fold(events, self.catalog, max(last, self.today()) + HORIZON)
+        periods = Timeline.build(events).responsibility()
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
-                responsibility: _responsibility(case_id, events)}
+                responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
+                                 for start, until, m in periods]}
 
 
 class ObligationsProjection(CaseProjection):
@@ -148,18 +151,3 @@ def _from_row(row, as_of: date) -> dict[str, Any]:
 def _caseworker(events: list[StoredEvent]) -> str | None:
     assigned = [e for e in events if e.name == "case.assigned"]
     return max(assigned, key=lambda e: e.data["date"]).data["caseworker"] if assigned else None
-
-
-def _responsibility(case_id: str, events: list[StoredEvent]) -> list[dict[str, Any]]:
-    moves = sorted((e.data["date"], i, e.data["municipality"]) for i, e in enumerate(events)
-                   if e.name in ("case.opened", "case.moved"))
-    periods: list[dict[str, Any]] = []
-    for day, _, municipality in moves:
-        start = date.fromisoformat(day)
-        if periods and periods[-1]["valid_from"] == start:
-            periods[-1]["municipality"] = municipality  # two on one day: the later one counts
-            continue
-        if periods:
-            periods[-1]["valid_to"] = start
-        periods.append({"case_id": case_id, "valid_from": start, "valid_to": None, "municipality": municipality})
-    return periods

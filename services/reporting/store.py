@@ -74,11 +74,8 @@ class ReportingDerivation(Derivation):
         rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in self.tables}
         if timeline.citizen:
             rows[citizens].append({"case_id": case_id, "citizen": timeline.citizen})
-        for i, (start, municipality) in enumerate(timeline.municipalities):
-            following = timeline.municipalities[i + 1][0] if i + 1 < len(timeline.municipalities) else None
-            if following != start:
-                rows[responsibility].append({"case_id": case_id, "valid_from": start, "valid_to": following,
-                                             "municipality": municipality})
+        rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
+                                for start, until, m in timeline.responsibility()]
         for regime, with_trials in (("ordinary", False), ("trials", True)):
             for n, o in enumerate(fold(events, self.catalog, horizon, trials=with_trials)):
                 rows[obligations].append({
