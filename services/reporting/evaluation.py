@@ -11,11 +11,12 @@ end, a conversation or an exit to the one responsible on that day; a day on bene
 responsible that day.
 """
 
-from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections import defaultdict, namedtuple
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -103,9 +104,9 @@ class Facts:
 
     citizen: dict[str, str]
     responsibility: dict[str, list[tuple[date, date | None, str]]]
-    obligations: list[dict[str, Any]]
-    spells: list[dict[str, Any]]
-    occurrences: list[dict[str, Any]]
+    obligations: Sequence[Any]  # rows of the store's tables, by attribute
+    spells: Sequence[Any]
+    occurrences: Sequence[Any]
 
     @classmethod
     def load(cls, engine: Engine) -> "Facts":
@@ -116,9 +117,9 @@ class Facts:
             return cls(
                 citizen=dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen)).all()),
                 responsibility=dict(periods),
-                obligations=[dict(r) for r in conn.execute(select(obligations)).mappings()],
-                spells=[dict(r) for r in conn.execute(select(spells)).mappings()],
-                occurrences=[dict(r) for r in conn.execute(select(occurrences)).mappings()],
+                obligations=_rows_of(conn, obligations, "due"),
+                spells=_rows_of(conn, spells),
+                occurrences=_rows_of(conn, occurrences, "day"),
             )
 
     def municipality(self, case_id: str, day: date) -> str | None:
@@ -137,6 +138,18 @@ class Facts:
             if lo <= hi:
                 days[municipality] += (hi - lo).days + 1
         return days
+
+
+def _rows_of(conn, table, order_by: str | None = None) -> list:
+    """The table's rows as named tuples (attribute access at C speed), in date order if asked."""
+    row = namedtuple(table.name, [c.name for c in table.columns])
+    query = select(table).order_by(table.c[order_by]) if order_by else select(table)
+    return [row._make(r) for r in conn.execute(query)]
+
+
+def _dated(rows: Sequence[Any], field: str, lo: date, hi: date) -> Sequence[Any]:
+    """The rows (in `field` order) dated within [lo, hi]."""
+    return rows[bisect_left(rows, lo, key=attrgetter(field)):bisect_right(rows, hi, key=attrgetter(field))]
 
 
 def periods_for(trial: Trial, start: date | None, end: date | None, today: date) -> dict[str, tuple[date, date]]:
@@ -208,59 +221,60 @@ def _cells(facts: Facts, catalog: Catalog, trial: Trial, members: set[str], lo: 
     cells: dict[Key, _Cell] = {}
 
     def cell(metric: str, kind: str, municipality: str, rule: str | None = None) -> _Cell:
-        return cells.setdefault((metric, rule, municipality), _Cell(kind))
+        found = cells.get((metric, rule, municipality))
+        if found is None:
+            found = cells[(metric, rule, municipality)] = _Cell(kind)
+        return found
 
-    for o in facts.obligations:
-        if not (lo <= o["due"] <= hi) or o["municipality"] not in members:
+    for o in _dated(facts.obligations, "due", lo, hi):
+        if o.municipality not in members:
             continue
-        who, m = facts.citizen.get(o["case_id"], o["case_id"]), o["municipality"]
-        if o["regime"] == "ordinary":
-            cell("obligations_required_ordinary", "count", m, o["rule"]).add(who)
-        elif o["basis"] == "required":
-            cell("obligations_required", "count", m, o["rule"]).add(who)
-            on_time = o["done_on"] is not None and o["done_on"] <= o["deadline"]
+        who, m = facts.citizen.get(o.case_id, o.case_id), o.municipality
+        if o.regime == "ordinary":
+            cell("obligations_required_ordinary", "count", m, o.rule).add(who)
+        elif o.basis == "required":
+            cell("obligations_required", "count", m, o.rule).add(who)
+            on_time = o.done_on is not None and o.done_on <= o.deadline
             cell("obligations_on_time_share", "share", m).add(who, int(on_time), 1)
     for s in facts.spells:
-        who = facts.citizen.get(s["case_id"], s["case_id"])
-        end = s["end"] or hi
-        for m, days in facts.days_by_municipality(s["case_id"], max(s["start"], lo), min(end, hi)).items():
+        who = facts.citizen.get(s.case_id, s.case_id)
+        end = s.end or hi
+        for m, days in facts.days_by_municipality(s.case_id, max(s.start, lo), min(end, hi)).items():
             if m in members:
                 cell("conversations_held_per_100_months", "per_100_months", m).add(who, 0, days)
                 cell("exits_to_job_share", "citizen_share", m).add(who)
-                if s["benefit"] == "ressourceforloeb":
+                if s.benefit == "ressourceforloeb":
                     cell("exits_to_job_share_ressourceforloeb", "citizen_share", m).add(who)
-        if s["benefit"] != "ledighedsydelse":
+        if s.benefit != "ledighedsydelse":
             continue
-        if s["end"] is not None and lo <= s["end"] <= hi and (m := facts.municipality(s["case_id"], s["end"])) in members:
+        if s.end is not None and lo <= s.end <= hi and (m := facts.municipality(s.case_id, s.end)) in members:
             cell("ly_spells_ended", "count", m).add(who)
-            cell("ly_avg_spell_days", "mean", m).add(who, (s["end"] - s["start"]).days + 1, 1)
+            cell("ly_avg_spell_days", "mean", m).add(who, (s.end - s.start).days + 1, 1)
         for metric, day in (("ly_over_18m_at_start", lo), ("ly_over_18m_at_end", hi)):
-            running = s["start"] <= day and (s["end"] is None or day <= s["end"])
-            if running and s["start"] < add_duration(day, "18m", sign=-1):
-                if (m := facts.municipality(s["case_id"], day)) in members:
+            running = s.start <= day and (s.end is None or day <= s.end)
+            if running and s.start < add_duration(day, "18m", sign=-1):
+                if (m := facts.municipality(s.case_id, day)) in members:
                     cell(metric, "count", m).add(who)
     _exits_and_talks(facts, cells, members, lo, hi, trial)
     return cells
 
 
 def _exits_and_talks(facts: Facts, cells: dict[Key, _Cell], members: set[str], lo: date, hi: date, trial: Trial) -> None:
-    for o in facts.occurrences:
-        if not (lo <= o["day"] <= hi):
-            continue
-        m = facts.municipality(o["case_id"], o["day"])
+    for o in _dated(facts.occurrences, "day", lo, hi):
+        m = facts.municipality(o.case_id, o.day)
         if m not in members:
             continue
-        who = facts.citizen.get(o["case_id"], o["case_id"])
-        if o["name"] == "conversation.held" and ("conversations_held_per_100_months", None, m) in cells:
+        who = facts.citizen.get(o.case_id, o.case_id)
+        if o.name == "conversation.held" and ("conversations_held_per_100_months", None, m) in cells:
             cells[("conversations_held_per_100_months", None, m)].add(who, 1, 0)
-        if o["name"] in ("benefit.ended", "case.closed") and o["reason"] == "job":
+        if o.name in ("benefit.ended", "case.closed") and o.reason == "job":
             metrics = ["exits_to_job_share"]
-            if o["name"] == "benefit.ended" and o["detail"] == "ressourceforloeb":
+            if o.name == "benefit.ended" and o.detail == "ressourceforloeb":
                 metrics.append("exits_to_job_share_ressourceforloeb")
             for metric in metrics:
                 if (metric, None, m) in cells:
                     cells[(metric, None, m)].hit.add(who)
-        if o["permitted_by"] == trial.id:
+        if o.permitted_by == trial.id:
             cells.setdefault(("permitted_actions", None, m), _Cell("count")).add(who)
 
 
