@@ -81,7 +81,11 @@ class Obligation:
 def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
     """The case's obligations as of `as_of` (events dated later are ignored). With
     `trials=False`, the ordinary rules alone: what the law would have required."""
-    timeline = Timeline.build(events, as_of)
+    return fold_timeline(Timeline.build(events, as_of), catalog, as_of, trials=trials)
+
+
+def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+    """`fold` of a timeline already built from every event up to `as_of`."""
     if timeline.opened is None:
         return []
     context = _Context(catalog, timeline, as_of, trials)

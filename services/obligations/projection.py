@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, func, or_, select
 
 from shared.catalog import Catalog
-from shared.obligations import DUE_SOON, Obligation, fold
+from shared.obligations import DUE_SOON, Obligation, fold, fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
 
@@ -46,13 +46,12 @@ class ObligationsDerivation(Derivation):
         self.catalog, self.today = catalog, today
 
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
-        last = max(date.fromisoformat(e.data["date"]) for e in events)
-        caseworker = _caseworker(events)
-        folded = fold(events, self.catalog, max(last, self.today()) + HORIZON)
-        periods = Timeline.build(events).responsibility()
+        timeline = Timeline.build(events)  # once, for the fold and for who is responsible when
+        folded = fold_timeline(timeline, self.catalog, max(timeline.last_date, self.today()) + HORIZON)
+        caseworker = timeline.caseworker
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
                 responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
-                                 for start, until, m in periods]}
+                                 for start, until, m in timeline.responsibility()]}
 
 
 class ObligationsProjection(CaseProjection):
@@ -146,8 +145,3 @@ def _from_row(row, as_of: date) -> dict[str, Any]:
     answer["caseworker"] = row["caseworker"]
     answer["cursor"] = f"{row['due'].isoformat()}|{row['case_id']}|{row['n']}"
     return answer
-
-
-def _caseworker(events: list[StoredEvent]) -> str | None:
-    assigned = [e for e in events if e.name == "case.assigned"]
-    return max(assigned, key=lambda e: e.data["date"]).data["caseworker"] if assigned else None

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
 
 from shared.catalog import Catalog
-from shared.obligations import fold
+from shared.obligations import fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
 
@@ -77,7 +77,7 @@ class ReportingDerivation(Derivation):
         rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
                                 for start, until, m in timeline.responsibility()]
         for regime, with_trials in (("ordinary", False), ("trials", True)):
-            for n, o in enumerate(fold(events, self.catalog, horizon, trials=with_trials)):
+            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials)):
                 rows[obligations].append({
                     "case_id": case_id, "regime": regime, "n": n, "rule": o.rule, "due": o.due, "deadline": o.deadline,
                     "basis": o.basis, "done_on": o.done_on, "trial": o.exemption.trial if o.exemption else None,
