@@ -1,5 +1,7 @@
 """What the obligations and reporting services have in common: a projection of the stream
-and, unless turned off, the consumer that feeds it in a thread of the service's process."""
+and, unless turned off, the consumer that feeds it in a thread of the service's process.
+Every replica, consuming or not, reports the projection's lag: its stored positions (the
+consumer group's, kept with the projection) against the stream's end."""
 
 import threading
 from concurrent.futures import Executor
@@ -8,16 +10,20 @@ from dataclasses import dataclass, field
 from services.case.application import Cases
 from services.case.bootstrap import open_stream
 from shared.consumer import Consumer, worker_pool
+from shared.metrics import Sample
 from shared.projection import CaseProjection
 from shared.settings import ServiceSettings
+from shared.stream import EventStream
 
 
 @dataclass
 class ConsumingService:
     projection: CaseProjection
-    consumer: Consumer | None = None
+    stream: EventStream
+    consumer: Consumer | None = None  # None: an API replica; other processes consume
     case_store: Cases | None = None  # embedded: the case store whose log is the stream
     pool: Executor | None = None
+    max_lag: int = 10000  # readiness: at most this many events behind
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -27,6 +33,37 @@ class ConsumingService:
                                             name=f"{self.consumer.group}-consumer", daemon=True)
             self._thread.start()
         return self
+
+    def lag(self) -> dict[int, int]:
+        return self.stream.lag(self.projection.stored_positions())
+
+    def readiness(self) -> dict[str, str]:
+        """The checks that fail, with why: database reachable, consumer assigned and caught up."""
+        try:
+            self.projection.counts()
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
+            return {"database": f"unreachable: {type(exc).__name__}"}
+        if self.consumer is None:
+            return {}
+        subscription = self.consumer.subscription
+        if subscription is None or not subscription.assignment():
+            return {"consumer": "holds no partitions (starting, or the group is rebalancing)"}
+        behind = sum(self.lag().values())
+        return {"consumer": f"{behind} events behind (READY_MAX_LAG {self.max_lag})"} if behind > self.max_lag else {}
+
+    def metrics(self) -> list[Sample]:
+        counts = self.projection.counts()
+        samples = [Sample("frisag_projection_cases", "Cases in the projection", "gauge", counts["cases"]),
+                   Sample("frisag_projection_stale_cases", "Cases whose events changed and are not derived yet",
+                          "gauge", counts["stale"])]
+        positions = self.projection.stored_positions()
+        for partition, behind in sorted(self.stream.lag(positions).items()):
+            labels = {"group": self.projection.group, "partition": str(partition)}
+            samples += [Sample("frisag_consumer_position", "Next offset the consumer group reads", "gauge",
+                               positions.get(partition, 0), labels),
+                        Sample("frisag_consumer_lag", "Events on the stream the consumer group has not stored yet",
+                               "gauge", behind, labels)]
+        return samples
 
     def close(self) -> None:
         self._stop.set()
@@ -42,9 +79,9 @@ class ConsumingService:
 def consuming(service: type[ConsumingService], projection: CaseProjection, settings: ServiceSettings, *,
               run: bool, group: str, batch_size: int, workers: int | None, **extra) -> ConsumingService:
     """`service` over `projection`, fed from the stream when `run`."""
-    if not run:
-        return service(projection, **extra).start()
-    pool = worker_pool(workers, settings.database_url)
     stream, case_store = open_stream(settings)
+    if not run:
+        return service(projection, stream, None, case_store, None, settings.ready_max_lag, **extra).start()
+    pool = worker_pool(workers, settings.database_url)
     consumer = Consumer(projection, stream, group, batch_size, pool)
-    return service(projection, consumer, case_store, pool, **extra).start()
+    return service(projection, stream, consumer, case_store, pool, settings.ready_max_lag, **extra).start()

@@ -1,13 +1,18 @@
 """The FastAPI application every service starts from: its service object built at start-up and
-closed at shutdown, problem+json for every error, and a health check."""
+closed at shutdown, problem+json for every error, liveness (`/healthz`), readiness (`/readyz`:
+the service's `readiness()`, each failing check with its reason) and Prometheus `/metrics` (the
+service's `metrics()` and the requests answered)."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 
 from shared import problems
+from shared.metrics import CountRequests, Requests, render
+from shared.problems import FieldError, Problem
 
 
 def service_app(title: str, description: str, service_factory: Callable[[], Any] | None = None) -> FastAPI:
@@ -22,9 +27,25 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
 
     app = FastAPI(title=title, version="0.1.0", description=description, lifespan=lifespan)
     problems.install(app)
+    requests = Requests()
+    app.add_middleware(CountRequests, requests=requests)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "Not ready: the failing checks"}})
+    def readyz(request: Request) -> dict[str, str]:
+        service = request.app.state.service
+        failing = service.readiness() if hasattr(service, "readiness") else {}
+        if failing:
+            raise Problem(503, "not-ready", "Not ready", errors=[FieldError(check, reason) for check, reason in failing.items()])
+        return {"status": "ready"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics(request: Request) -> PlainTextResponse:
+        service = request.app.state.service
+        samples = (service.metrics() if hasattr(service, "metrics") else []) + requests.samples()
+        return PlainTextResponse(render(samples), media_type="text/plain; version=0.0.4")
 
     return app

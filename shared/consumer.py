@@ -12,10 +12,14 @@ import os
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+from opentelemetry import trace
+
+from shared import tracing
 from shared.projection import CaseProjection
-from shared.stream import EventStream
+from shared.stream import EventStream, Subscription
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("frisag.consumer")
 
 
 class Consumer:
@@ -28,6 +32,7 @@ class Consumer:
         self.group = group
         self.batch_size = batch_size
         self.pool = pool
+        self.subscription: Subscription | None = None  # while subscribed
 
     def run(self, stop: threading.Event) -> None:
         refresher = threading.Thread(target=self._keep_refolding, args=(stop,), name="refold", daemon=True)
@@ -42,10 +47,14 @@ class Consumer:
 
     def _consume(self, stop: threading.Event) -> None:
         subscription = self.stream.subscribe(self.group, self.projection.resume_from)
+        self.subscription = subscription
         try:
             while not stop.is_set():
-                self.projection.store(subscription.poll(timeout=0.2, max_records=self.batch_size))
+                deliveries = subscription.poll(timeout=0.2, max_records=self.batch_size)
+                with tracing.processing(_tracer, self.stream.topic, [d.event for d in deliveries], self.group):
+                    self.projection.store(deliveries)
         finally:
+            self.subscription = None
             subscription.close()
 
     def _keep_refolding(self, stop: threading.Event) -> None:

@@ -208,6 +208,7 @@ class IncomingEvent:
     case_id: str
     time: str | None
     data: dict[str, Any]  # JSON-ready: dates as ISO strings
+    traceparent: str | None = None  # W3C trace context the event came with, if any
 
     @property
     def key(self) -> tuple[str, str]:
@@ -256,6 +257,7 @@ def parse_event(document: Any) -> IncomingEvent:
         case_id=envelope.subject,
         time=envelope.time.isoformat() if envelope.time else None,
         data=data.model_dump(mode="json"),
+        traceparent=envelope.traceparent,
     )
 
 
@@ -288,6 +290,7 @@ class StreamEvent:
     sequence: int
     position: int
     permitted_by: str | None = None  # the trial whose permission the event needed
+    traceparent: str | None = None  # W3C trace context of the request that stored it
 
     @property
     def name(self) -> str:

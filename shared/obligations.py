@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from shared.catalog import Catalog, Rule, add_duration
+from shared.catalog import Catalog, Rule, Trial, add_duration
 from shared.timeline import Applying, CaseEvent, Spell, Timeline, applying
 
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
@@ -103,8 +103,23 @@ class _Context:
     as_of: date
     trials: bool
 
+    def __post_init__(self) -> None:
+        self._candidates: dict[str, list[Trial]] = {}
+
+    def candidates(self, rule: Rule) -> list[Trial]:
+        """The trials touching `rule` in a municipality the case has ever been in: most cases
+        have none, and the fold asks for every occurrence."""
+        if not self.trials:
+            return []
+        if rule.id not in self._candidates:
+            places = {m for _, m in self.timeline.municipalities}
+            self._candidates[rule.id] = [t for t in self.catalog.trials_touching(rule.id)
+                                         if not places.isdisjoint(t.municipalities)]
+        return self._candidates[rule.id]
+
     def exemption(self, rule: Rule, day: date) -> Applying | None:
-        return applying(self.catalog, rule.id, self.timeline, day) if self.trials else None
+        trials = self.candidates(rule)
+        return applying(trials, rule.id, self.timeline, day) if trials else None
 
     def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
         for name in rule.applies_to:
@@ -173,13 +188,18 @@ def _recurring(rule: Rule, ctx: _Context) -> list[Obligation]:
     return out
 
 
-def _schedule(rule: Rule, ctx: _Context, key: str, day: date) -> tuple[dict | None, str]:
+def _schedule(rule: Rule, ctx: _Context, key: str, day: date) -> tuple[dict | None, Applying | None]:
+    """The schedule in force on `day`, and the trial that sets it, if one does."""
     ex = ctx.exemption(rule, day)
     if ex is not None and ex.effect.effect == "modify" and ex.effect.parameter == "schedule":
-        value = (ex.effect.value or {}).get(key)
-        return value, f"{ex.trial.id} sets {rule.id}.schedule = {_short(value)}"
-    value = (rule.parameter("schedule", day) or {}).get(key)
-    return value, _parameter_cited(rule, "schedule", day, value)
+        return (ex.effect.value or {}).get(key), ex
+    return (rule.parameter("schedule", day) or {}).get(key), None
+
+
+def _schedule_cited(rule: Rule, key: str, day: date, value: dict | None, ex: Applying | None) -> str:
+    if ex is not None:
+        return f"{ex.trial.id} sets {rule.id}.schedule = {_short(value)}"
+    return _parameter_cited(rule, "schedule", day, value)
 
 
 def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> tuple[date, int, str] | None:
@@ -237,18 +257,22 @@ def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: lis
 
 def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: date,
                    last_due: date | None) -> tuple[date, str, bool] | None:
-    schedule, why = _schedule(rule, ctx, key, anchor)
+    schedule, ex = _schedule(rule, ctx, key, anchor)
     found = _due_under(schedule, spell, anchor, last_due)
     if found is None:
         return None
-    later, later_why = _schedule(rule, ctx, key, found[0])
-    if later != schedule:  # the rule changed between the last occurrence and this one
-        change = _change_between(rule, anchor, found[0])
-        found = _due_under(later, spell, anchor, max(last_due or change, change - timedelta(days=1)))
-        if found is None or found[0] < change:
-            return None
-        why = later_why
-    return found[0], why, found[1]
+    cited_on = anchor
+    # a fixed date can fall before the anchor: it is the same schedule only if nothing changed between
+    if ctx.candidates(rule) or _changes_between(rule, min(anchor, found[0]), max(anchor, found[0])):
+        later_on = found[0]
+        later, later_ex = _schedule(rule, ctx, key, later_on)
+        if later != schedule:  # the rule changed between the last occurrence and this one
+            change = _change_between(rule, anchor, later_on)
+            found = _due_under(later, spell, anchor, max(last_due or change, change - timedelta(days=1)))
+            if found is None or found[0] < change:
+                return None
+            schedule, ex, cited_on = later, later_ex, later_on
+    return found[0], _schedule_cited(rule, key, cited_on, schedule, ex), found[1]
 
 
 def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date | None) -> tuple[date, bool] | None:
@@ -262,9 +286,13 @@ def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date
     return (add_duration(anchor, every), False) if every else None
 
 
-def _change_between(rule: Rule, after: date, upto: date) -> date:
+def _changes_between(rule: Rule, after: date, upto: date) -> list[date]:
     parameter = rule.parameters.get("schedule")
-    changes = [d for d in (parameter.changes() if parameter else []) if after < d <= upto]
+    return [d for d in (parameter.changes() if parameter else []) if after < d <= upto]
+
+
+def _change_between(rule: Rule, after: date, upto: date) -> date:
+    changes = _changes_between(rule, after, upto)
     return changes[0] if changes else upto  # a trial's modification starting in between
 
 

@@ -35,7 +35,7 @@ def decide(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, bir
 
     def needs(rule: str, effect: str, field: str, reason: str, *, individually_agreed: bool = False,
               offer: str | None = None) -> Decision:
-        found = applying(catalog, rule, timeline, day)
+        found = applying(catalog.trials_touching(rule), rule, timeline, day)
         if (found is not None and found.effect.effect == effect
                 and (not individually_agreed or found.effect.individually_agreed)
                 and (offer is None or offer in (found.effect.for_offers or []))):

@@ -21,6 +21,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Engine,
+    Index,
     Integer,
     MetaData,
     Select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 
+from shared.migrations import upgrade
 from shared.stream import Delivery
 
 
@@ -84,16 +86,27 @@ def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table]:
         Column("version", Integer, nullable=False),
         Column("derived_version", Integer, nullable=False),
     )
+    # the few stale cases among many, for refresh (migration 0002)
+    stale = cases.c.version > cases.c.derived_version
+    Index(f"ix_{prefix}_cases_stale", cases.c.case_id, postgresql_where=stale, sqlite_where=stale)
     return metadata, positions, case_events, cases
 
 
+def service_metadata(prefix: str, derived: MetaData) -> MetaData:
+    """All of a projection's tables in one MetaData, as its migrations describe them: the store
+    tables and the derived ones."""
+    metadata = MetaData()
+    for part in (store_tables(prefix)[0], derived):
+        for table in part.tables.values():
+            table.to_metadata(metadata)
+    return metadata
+
+
 class CaseProjection:
-    def __init__(self, engine: Engine, prefix: str, group: str, derivation: Derivation,
-                 derived_metadata: MetaData) -> None:
+    def __init__(self, engine: Engine, prefix: str, group: str, derivation: Derivation) -> None:
         self.engine, self.prefix, self.group, self.derivation = engine, prefix, group, derivation
-        metadata, self.positions, self.case_events, self.cases = store_tables(prefix)
-        metadata.create_all(engine)
-        derived_metadata.create_all(engine)
+        _, self.positions, self.case_events, self.cases = store_tables(prefix)
+        upgrade(engine, prefix)  # the service's tables are the projection's, named by its prefix
 
     @property
     def stale(self):
@@ -143,6 +156,11 @@ class CaseProjection:
             self._save_positions(conn, offsets, advanced)
             return len(rows)
 
+    def stored_positions(self) -> dict[int, int]:
+        """Per partition, the next offset to read."""
+        with self.engine.connect() as conn:
+            return self._positions(conn)
+
     def _positions(self, conn) -> dict[int, int]:
         p = self.positions
         return dict(conn.execute(select(p.c.partition, p.c.next_offset).where(p.c.consumer_group == self.group)).all())
@@ -163,18 +181,16 @@ class CaseProjection:
         width = chunk * (getattr(pool, "_max_workers", 1) if pool else 1)
         while True:
             with self.engine.connect() as conn:
-                stale = [tuple(r) for r in conn.execute(
-                    select(self.cases.c.case_id, self.cases.c.version).where(self.stale).limit(width))]
-            if not stale:
-                return total
+                stale = list(conn.execute(select(self.cases.c.case_id).where(self.stale).limit(width)).scalars())
             chunks = [stale[i:i + chunk] for i in range(0, len(stale), chunk)]
             if pool is None:
-                for part in chunks:
-                    derive(self.engine, self.prefix, self.derivation, part)
+                derived = sum(derive(self.engine, self.prefix, self.derivation, part) for part in chunks)
             else:
                 url = self.engine.url.render_as_string(hide_password=False)
-                list(pool.map(derive_in_worker, [(url, self.prefix, self.derivation, part) for part in chunks]))
-            total += len(stale)
+                derived = sum(pool.map(derive_in_worker, [(url, self.prefix, self.derivation, part) for part in chunks]))
+            if not derived:  # none stale, or another replica is deriving them
+                return total
+            total += derived
 
     def mark_stale(self, case_ids: Select | None = None) -> int:
         """Have these cases (all, by default) derived again, e.g. after a catalog change."""
@@ -214,12 +230,18 @@ class CaseProjection:
         return rows
 
 
-def derive(engine: Engine, prefix: str, derivation: Derivation, stale: Sequence[tuple[str, int]]) -> None:
-    """Derive these cases again from their stored events, in one transaction. A case changed
-    after its version was read stays stale and is derived again in a later round."""
+def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequence[str]) -> int:
+    """Derive these cases again from their stored events, in one transaction. Each case is
+    locked first: of several consumer processes (replicas) that found it stale, one derives it
+    and the others skip it. Returns how many it derived."""
     _, _, case_events, cases = store_tables(prefix)
-    case_ids = [case_id for case_id, _ in stale]
     with engine.begin() as conn:
+        stale = conn.execute(select(cases.c.case_id, cases.c.version)
+                             .where(cases.c.case_id.in_(case_ids), cases.c.version > cases.c.derived_version)
+                             .with_for_update(skip_locked=True)).all()
+        if not stale:
+            return 0
+        case_ids = [case_id for case_id, _ in stale]
         histories: dict[str, list[StoredEvent]] = defaultdict(list)
         for case_id, name, data, permitted_by in conn.execute(
             select(case_events.c.case_id, case_events.c.name, case_events.c.data, case_events.c.permitted_by)
@@ -235,17 +257,18 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, stale: Sequence[
             insert_many(conn, table, rows[table])
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
+    return len(stale)
 
 
 _worker_engines: dict[str, Engine] = {}
 
 
-def derive_in_worker(job: tuple[str, str, Derivation, Sequence[tuple[str, int]]]) -> None:
+def derive_in_worker(job: tuple[str, str, Derivation, Sequence[str]]) -> int:
     """`derive` in a worker process, with an engine of its own per database."""
-    url, prefix, derivation, stale = job
+    url, prefix, derivation, case_ids = job
     if url not in _worker_engines:
         _worker_engines[url] = create_engine(url)
-    derive(_worker_engines[url], prefix, derivation, stale)
+    return derive(_worker_engines[url], prefix, derivation, case_ids)
 
 
 def insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:

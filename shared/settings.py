@@ -6,17 +6,23 @@ KAFKA_BOOTSTRAP_SERVERS the stream to Kafka.
 """
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
 
 
 class ServiceSettings(BaseSettings):
+    """Every option is an environment variable of the same name in upper case; the README's
+    configuration table lists them all."""
+
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
+    # production refuses development secrets and the embedded stores
+    environment: Literal["development", "production"] = "development"
     database_url: str | None = None
     data_dir: Path = Path("var")
     kafka_bootstrap_servers: str | None = None
@@ -25,6 +31,21 @@ class ServiceSettings(BaseSettings):
     # how soon the group notices a consumer is gone; a join also takes about half of it
     kafka_session_timeout_ms: int = 10000
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    # traces go to this OTLP/HTTP endpoint (e.g. http://otel-collector:4318); none when unset
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None  # defaults to the service's own name
+    # /readyz fails while a consumer is further behind than this many events
+    ready_max_lag: int = 10000
+
+    @model_validator(mode="after")
+    def _production_needs_real_parts(self) -> "ServiceSettings":
+        if self.environment == "production":
+            if self.pseudonym_key.get_secret_value() in (DEV_PSEUDONYM_KEY, "") or len(self.pseudonym_key) < 32:
+                raise ValueError("PSEUDONYM_KEY: production needs a secret key of at least 32 characters, "
+                                 "not the development default")
+            if not self.database_url or not self.kafka_bootstrap_servers:
+                raise ValueError("production needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (no embedded stores)")
+        return self
 
     def eventsourcing_env(self, sqlite_file: str) -> dict[str, str]:
         """The `eventsourcing` library's persistence settings for this configuration."""

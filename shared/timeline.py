@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from shared.catalog import Catalog, CompletedBy, Trial, TrialEffect
+from shared.catalog import CompletedBy, Trial, TrialEffect
 
 
 class CaseEvent(Protocol):
@@ -168,9 +168,10 @@ def trial_applies(trial: Trial, timeline: Timeline, day: date) -> bool:
     )
 
 
-def applying(catalog: Catalog, rule: str, timeline: Timeline, day: date) -> Applying | None:
-    """The trial whose effect on `rule` applies to this case on `day`, if any."""
-    for trial in catalog.trials_touching(rule):
+def applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: date) -> Applying | None:
+    """The first of `trials` (those touching `rule`) whose effect on it applies to this case on
+    `day`, if any."""
+    for trial in trials:
         if trial_applies(trial, timeline, day):
             return Applying(trial, trial.effect_on(rule))
     return None

@@ -73,3 +73,13 @@ def kafka_broker() -> Iterator[str]:
     finally:
         broker.terminate()
         broker.wait(timeout=10)
+
+
+def wait_until(condition, timeout: float = 90) -> bool:
+    """Whether `condition()` came true within `timeout` seconds, asking every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

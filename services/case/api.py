@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.case.bootstrap import CaseService, bootstrap
 from services.case.settings import CaseSettings
+from shared import tracing
 from shared.app import service_app
 from shared.events import CASE_ID_PATTERN, parse_batch, parse_event
 from shared.problems import FieldError, Problem
@@ -38,6 +40,9 @@ def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(Ca
                           f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))}")
         document = _parse_json(await request.body())
         events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
+        traceparent = tracing.current_traceparent()
+        if traceparent:  # the relay's publish span will be a child of this request's
+            events = [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]
         service: CaseService = request.app.state.service
         outcomes = await asyncio.wrap_future(service.ingest.submit(events))
         status = 200 if all(o.duplicate for o in outcomes) else 201

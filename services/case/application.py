@@ -76,6 +76,10 @@ class Cases(Application[UUID]):
             for e in events
         ]
 
+    def last_position(self) -> int:
+        """The log position of the last stored event (0 when none)."""
+        return self.recorder.max_notification_id() or 0
+
     def stream_events(self, after: int, limit: int) -> list[StreamEvent]:
         """Stored events after a log position, as consumers see them: CPR pseudonymised."""
         notifications = self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
@@ -97,6 +101,7 @@ class Cases(Application[UUID]):
             sequence=stored.originator_version,
             position=position,
             permitted_by=envelope.get("permittedby"),
+            traceparent=envelope.get("traceparent"),
         )
 
 

@@ -10,7 +10,9 @@ import psycopg
 from services.case.application import Cases, Ingest
 from services.case.relay import Relay
 from services.case.settings import CaseSettings
+from shared import tracing
 from shared.catalog import Catalog
+from shared.metrics import Sample
 from shared.settings import ServiceSettings
 from shared.stream import EventStream
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
@@ -33,6 +35,22 @@ class CaseService:
             self._relay_thread.start()
         return self
 
+    def readiness(self) -> dict[str, str]:
+        try:
+            self.cases.last_position()
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
+            return {"database": f"unreachable: {type(exc).__name__}"}
+        return {}
+
+    def metrics(self) -> list[Sample]:
+        stored = self.cases.last_position()
+        samples = [Sample("frisag_events_stored", "Events in the case store (its log's last position)", "gauge", stored)]
+        if self.relay is not None:  # else the relay runs as its own process
+            published = self.relay.position()
+            samples += [Sample("frisag_events_published", "Events the relay has published to Kafka", "gauge", published),
+                        Sample("frisag_relay_lag", "Stored events not yet published", "gauge", stored - published)]
+        return samples
+
     def close(self) -> None:
         self.ingest.close()
         self._stop.set()
@@ -44,6 +62,7 @@ class CaseService:
 
 
 def bootstrap(settings: CaseSettings) -> CaseService:
+    tracing.configure(settings, "frisag-case")
     cases = build_cases(settings)
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
@@ -63,7 +82,7 @@ def open_stream(settings: ServiceSettings) -> tuple[EventStream, Cases | None]:
         return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, session_timeout_ms=timeout,
                            heartbeat_interval_ms=max(timeout // 6, 500)), None
     store = build_cases(settings)
-    return LogStream(store.stream_events), store
+    return LogStream(store.stream_events, store.last_position), store
 
 
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:

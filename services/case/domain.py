@@ -111,4 +111,5 @@ def _envelope(incoming: IncomingEvent) -> dict[str, Any]:
         "type": "dk.frisag." + incoming.name,
         "subject": incoming.case_id,
         "time": incoming.time,
+        **({"traceparent": incoming.traceparent} if incoming.traceparent else {}),
     }

@@ -1,7 +1,8 @@
 """The outbox relay: publishes the case store's log to the stream, in order, from where it left off.
 
-Its position is a tracking record in the case store, written after the broker has acknowledged
-a batch. A crash between the two republishes at most that batch; consumers drop an event whose
+Its position is a tracking record in the case store, one per topic, written after the broker
+has acknowledged a batch: a relay pointed at a new topic publishes the whole log into it (to
+replay the stream with more partitions or a new pseudonym key; deploy/OPERATIONS.md). A crash between the two republishes at most that batch; consumers drop an event whose
 case sequence they have already applied, so nothing is lost and nothing is applied twice.
 """
 
@@ -20,14 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
+    topic: str
+
     def publish(self, events: Sequence[StreamEvent]) -> None: ...
 
     def close(self) -> None: ...
 
 
 class Relay:
-    TRACKING_NAME = "relay"
-
     def __init__(
         self,
         cases: Cases,
@@ -40,10 +41,11 @@ class Relay:
         self.batch_size = batch_size
         self.leadership = leadership  # only one relay of several replicas publishes at a time
         self.tracking = cases.factory.tracking_recorder()
+        self.tracking_name = f"relay {publisher.topic}"
         self.wake = threading.Event()
 
     def position(self) -> int:
-        return self.tracking.max_tracking_id(self.TRACKING_NAME) or 0
+        return self.tracking.max_tracking_id(self.tracking_name) or 0
 
     def publish_pending(self) -> int:
         """Publish everything stored since the last position; return how many events."""
@@ -52,7 +54,7 @@ class Relay:
         while events := self.cases.stream_events(position, self.batch_size):
             self.publisher.publish(events)
             position = events[-1].position
-            self.tracking.insert_tracking(Tracking(self.TRACKING_NAME, position))
+            self.tracking.insert_tracking(Tracking(self.tracking_name, position))
             published += len(events)
         return published
 

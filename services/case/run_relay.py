@@ -6,11 +6,13 @@ import threading
 
 from services.case.bootstrap import build_cases, build_relay
 from services.case.settings import CaseSettings
+from shared import tracing
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     settings = CaseSettings()
+    tracing.configure(settings, "frisag-relay")
     cases = build_cases(settings)
     relay = build_relay(settings, cases)
     stop = threading.Event()

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from services.consuming import ConsumingService, consuming
 from services.obligations.projection import ObligationsProjection
 from services.obligations.settings import ObligationsSettings
+from shared import tracing
 from shared.catalog import CATALOG_DIR, Catalog
 from shared.settings import sqlalchemy_url
 
@@ -32,8 +33,13 @@ class ObligationsService(ConsumingService):
         return self.projection.mark_stale_in(touched) if touched else 0
 
 
+def projection_engine(settings: ObligationsSettings) -> Engine:
+    return create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
+
+
 def bootstrap(settings: ObligationsSettings) -> ObligationsService:
-    engine = create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
+    tracing.configure(settings, "frisag-obligations")
+    engine = projection_engine(settings)
     projection = ObligationsProjection(engine, Catalog.load(settings.catalog_dir), settings.consumer_group)
     return consuming(ObligationsService, projection, settings, run=settings.run_consumer,
                      group=settings.consumer_group, batch_size=settings.consumer_batch_size,

@@ -57,7 +57,7 @@ class ObligationsDerivation(Derivation):
 class ObligationsProjection(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "obligations",
                  today: Callable[[], date] = date.today) -> None:
-        super().__init__(engine, "obligations", group, ObligationsDerivation(catalog, today), metadata)
+        super().__init__(engine, "obligations", group, ObligationsDerivation(catalog, today))
 
     @property
     def catalog(self) -> Catalog:

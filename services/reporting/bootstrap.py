@@ -4,12 +4,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from services.consuming import ConsumingService, consuming
 from services.reporting.evaluation import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
+from shared import tracing
 from shared.catalog import Catalog
 from shared.settings import sqlalchemy_url
 
@@ -30,8 +31,13 @@ class ReportingService(ConsumingService):
         return self._cache[key]
 
 
+def projection_engine(settings: ReportingSettings) -> Engine:
+    return create_engine(sqlalchemy_url(settings, "reporting.sqlite"))
+
+
 def bootstrap(settings: ReportingSettings) -> ReportingService:
-    engine = create_engine(sqlalchemy_url(settings, "reporting.sqlite"))
+    tracing.configure(settings, "frisag-reporting")
+    engine = projection_engine(settings)
     store = ReportingStore(engine, Catalog.load(settings.catalog_dir), settings.reporting_group)
     return consuming(ReportingService, store, settings, run=settings.run_consumer, group=settings.reporting_group,
                      batch_size=settings.consumer_batch_size, workers=settings.refold_workers)

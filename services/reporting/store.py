@@ -102,7 +102,7 @@ class ReportingDerivation(Derivation):
 class ReportingStore(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "reporting",
                  today: Callable[[], date] = date.today) -> None:
-        super().__init__(engine, "reporting", group, ReportingDerivation(catalog, today), metadata)
+        super().__init__(engine, "reporting", group, ReportingDerivation(catalog, today))
 
     @property
     def catalog(self) -> Catalog:

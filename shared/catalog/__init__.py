@@ -183,13 +183,22 @@ class Catalog:
 
     @classmethod
     def load(cls, directory: Path = CATALOG_DIR) -> "Catalog":
-        rules = {r.id: r for r in (Rule.model_validate(_read(p)) for p in sorted((directory / "rules").glob("*.yaml")))}
-        trials = {t.id: t for t in (Trial.model_validate(_read(p)) for p in sorted((directory / "trials").glob("*.yaml")))}
-        for trial in trials.values():
+        """The catalog in `directory`; a file that does not validate raises a ValueError that
+        names it."""
+        files: dict[str, dict[Path, Any]] = {"rules": {}, "trials": {}}
+        for model, folder in ((Rule, "rules"), (Trial, "trials")):
+            for path in sorted((directory / folder).glob("*.yaml")):
+                document = _read(path)  # its YAML and mapping errors name the file already
+                try:
+                    files[folder][path] = model.model_validate(document)
+                except ValueError as exc:  # pydantic's ValidationError names only the model
+                    raise ValueError(f"{path}: {exc}") from None
+        rules = {r.id: r for r in files["rules"].values()}
+        for path, trial in files["trials"].items():
             for effect in trial.effects:
                 if effect.rule not in rules:
-                    raise ValueError(f"{trial.id} names unknown rule {effect.rule}")
-        return cls(rules, trials)
+                    raise ValueError(f"{path}: {trial.id} names unknown rule {effect.rule}")
+        return cls(rules, {t.id: t for t in files["trials"].values()})
 
     def trials_touching(self, rule: str) -> list[Trial]:
         return self._touching.get(rule, [])

@@ -9,9 +9,9 @@ A consumer keeps its own positions (in the same transaction as what it derives f
 events, for exactly-once effect) and tells the stream where to resume each partition.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.events import StreamEvent
 
@@ -32,8 +32,18 @@ class Subscription(Protocol):
         """The next deliveries (in order per partition), or an empty list after `timeout` s."""
         ...
 
+    def assignment(self) -> Collection[Any]:
+        """The partitions this subscriber holds now (none while a group rebalances)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class EventStream(Protocol):
+    topic: str  # where the events come from: the Kafka topic, or the case store's log
+
     def subscribe(self, group: str, resume_from: ResumeFrom) -> Subscription: ...
+
+    def lag(self, positions: dict[int, int]) -> dict[int, int]:
+        """Per partition, how many events lie beyond a consumer's `positions` (next offsets)."""
+        ...

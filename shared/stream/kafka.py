@@ -7,6 +7,7 @@ The key keeps one case's events in one partition, in order. Context attributes t
 """
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,9 +16,14 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import TopicPartition
+from opentelemetry import trace
 
+from shared import tracing
 from shared.events import StreamEvent
 from shared.stream import Delivery, ResumeFrom
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("frisag.relay")
 
 _ATTRIBUTES = ("id", "source", "type", "subject", "time")
 
@@ -33,21 +39,29 @@ def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]
     ]
     if event.permitted_by:
         headers.append(("ce_permittedby", event.permitted_by.encode()))
+    if event.traceparent:
+        headers.append(("traceparent", event.traceparent.encode()))
     return event.subject.encode(), json.dumps(event.data, separators=(",", ":")).encode(), headers
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEvent:
-    attributes = {name[3:]: raw.decode() for name, raw in headers if name.startswith("ce_")}
+    # on the consumers' hot path: a rebuild decodes every message of the topic
+    attributes = dict(headers)
+    time, permitted_by, traceparent = (attributes.get(h) for h in ("ce_time", "ce_permittedby", "traceparent"))
     return StreamEvent(
-        id=attributes["id"],
-        source=attributes["source"],
-        type=attributes["type"],
-        subject=attributes["subject"],
-        time=attributes.get("time"),
-        data=json.loads(value),
-        sequence=int(attributes["sequence"]),
-        position=int(attributes["position"]),
-        permitted_by=attributes.get("permittedby"),
+        id=attributes["ce_id"].decode(),
+        source=attributes["ce_source"].decode(),
+        type=attributes["ce_type"].decode(),
+        subject=attributes["ce_subject"].decode(),
+        time=time.decode() if time else None,
+        data=_decode_json(value.decode()),
+        sequence=int(attributes["ce_sequence"]),
+        position=int(attributes["ce_position"]),
+        permitted_by=permitted_by.decode() if permitted_by else None,
+        traceparent=traceparent.decode() if traceparent else None,
     )
 
 
@@ -69,13 +83,12 @@ class KafkaPublisher:
         )
 
     def publish(self, events: Sequence[StreamEvent]) -> None:
-        futures = []
-        for event in events:
-            key, value, headers = to_message(event)
-            futures.append(self._producer.send(self.topic, key=key, value=value, headers=headers))
-        self._producer.flush()
-        for future in futures:
-            future.get()  # raises if the broker refused any of them
+        with tracing.publishing(_tracer, self.topic, events) as traced:
+            futures = [self._producer.send(self.topic, key=key, value=value, headers=headers)
+                       for key, value, headers in map(to_message, traced)]
+            self._producer.flush()
+            for future in futures:
+                future.get()  # raises if the broker refused any of them
 
     def close(self) -> None:
         self._producer.close(timeout=5)  # a broker that is gone must not hold up shutdown
@@ -90,6 +103,7 @@ class _Resume(ConsumerRebalanceListener):
         pass  # positions live with the consumer's own data, not in Kafka
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
         for tp in assigned:
             offset = self._resume_from(tp.partition)
             if offset is None:
@@ -133,6 +147,9 @@ class KafkaStream:
     def subscribe(self, group: str, resume_from: ResumeFrom) -> KafkaSubscription:
         return KafkaSubscription(self.bootstrap_servers, self.topic, group, resume_from, **self.consumer_config)
 
+    def lag(self, positions: dict[int, int]) -> dict[int, int]:
+        return {p: end - positions.get(p, 0) for p, end in end_offsets(self.bootstrap_servers, self.topic).items()}
+
 
 def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
     """Create the topic if the cluster does not have it (deployments usually create it first)."""
@@ -144,3 +161,14 @@ def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
         pass
     finally:
         admin.close()
+
+
+def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Per partition, the offset the next message will get: a consumer's lag is this minus its
+    position. Empty when the topic does not exist."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)  # no group: it only asks
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()} if partitions else {}
+    finally:
+        consumer.close()

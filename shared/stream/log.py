@@ -30,13 +30,23 @@ class LogSubscription:
                 return []
             time.sleep(min(self.IDLE_WAIT, remaining))
 
+    def assignment(self) -> set[int]:
+        return {0}
+
     def close(self) -> None:
         pass
 
 
 class LogStream:
-    def __init__(self, read_log: ReadLog) -> None:
+    topic = "case-store-log"
+
+    def __init__(self, read_log: ReadLog, last_position: Callable[[], int]) -> None:
         self._read_log = read_log
+        self._last_position = last_position
+
+    def lag(self, positions: dict[int, int]) -> dict[int, int]:
+        consumed = positions.get(0, 1) - 1  # log positions start at 1
+        return {0: self._last_position() - consumed}
 
     def subscribe(self, group: str, resume_from: ResumeFrom) -> LogSubscription:
         # One reader per process; the group name matters only to a broker.

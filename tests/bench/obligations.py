@@ -18,10 +18,10 @@ from shared import cpr
 from shared.catalog import Catalog
 from shared.consumer import Consumer
 from shared.events import StreamEvent
+from shared.population import Population
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
 from tests.bench.steal import CpuSteal
 from tests.infra import connect_admin, fresh_database, kafka_broker
-from tests.population import Population
 
 CASES = int(os.environ.get("BENCH_CASES", "100000"))
 TOPIC, PARTITIONS = "bench-history", 6

@@ -18,7 +18,13 @@ from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
 from shared.consumer import Consumer, worker_pool
 from shared.stream.kafka import KafkaStream
-from tests.bench.obligations import CASES, PARTITIONS, TOPIC, publish_history, raw_consume
+from tests.bench.obligations import (
+    CASES,
+    PARTITIONS,
+    TOPIC,
+    publish_history,
+    raw_consume,
+)
 from tests.bench.steal import CpuSteal
 from tests.infra import connect_admin, free_port, fresh_database, kafka_broker
 

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -22,6 +21,7 @@ from shared.events import parse_batch
 from shared.projection import store_tables
 from shared.settings import ServiceSettings
 from tests.events import benefit_started, event, opened
+from tests.infra import wait_until
 
 
 def history(cases: int) -> list[dict]:
@@ -47,15 +47,6 @@ def consumed(engine, prefix: str, group: str) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.coalesce(func.sum(positions.c.next_offset), 0))
                             .where(positions.c.consumer_group == group)).scalar()
-
-
-def wait_until(condition, timeout: float = 90) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.parametrize("service", PROJECTIONS)

@@ -113,6 +113,22 @@ def test_a_relay_dying_after_publish_before_recording_republishes_only_that_batc
     cases.close()
 
 
+def test_a_relay_pointed_at_a_new_topic_publishes_the_whole_log_into_it(settings, kafka, topic):
+    stored = store(settings, cases=20, events_per_case=5)
+    cases = build_cases(settings)
+    assert build_relay(settings, cases).publish_pending() == stored
+    assert build_relay(settings, cases).publish_pending() == 0  # the same topic: nothing new
+
+    replay = settings.model_copy(update={"kafka_topic": f"{topic}-v2", "kafka_topic_partitions": 6})
+    relay = build_relay(replay, cases)
+    assert relay.position() == 0 and relay.publish_pending() == stored
+    assert build_relay(settings, cases).position() == stored  # the old topic's position is its own
+    messages = consume_all(kafka, f"{topic}-v2", stored)
+    assert_every_event_published_once_after_dedup(messages, stored)
+    assert max(m.partition for m in messages) >= 3  # spread over the new topic's partitions
+    cases.close()
+
+
 def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(settings, kafka, topic):
     stored = store(settings, cases=400, events_per_case=25)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -122,12 +138,12 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
     relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
     try:
         deadline = time.monotonic() + 60
-        while (position.max_tracking_id("relay") or 0) == 0 and time.monotonic() < deadline:
+        while (position.max_tracking_id(f"relay {topic}") or 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         relay.send_signal(signal.SIGKILL)
         relay.wait()
-    killed_at = position.max_tracking_id("relay") or 0
+    killed_at = position.max_tracking_id(f"relay {topic}") or 0
     watcher.close()
     assert 0 < killed_at < stored, "the relay must die mid-stream for this test to mean anything"
 

@@ -23,7 +23,7 @@ def system(request, tmp_path):
     if request.param == "embedded":
         settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
         service = bootstrap(settings)
-        stream = LogStream(service.cases.stream_events)
+        stream = LogStream(service.cases.stream_events, service.cases.last_position)
     else:
         kafka, topic = request.getfixturevalue("kafka"), request.getfixturevalue("topic")
         settings = CaseSettings(

@@ -8,14 +8,19 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from services.reporting.evaluation import Facts, comparison_default, evaluate, periods_for
+from services.reporting.evaluation import (
+    Facts,
+    comparison_default,
+    evaluate,
+    periods_for,
+)
 from services.reporting.store import ReportingStore
 from shared import cpr
 from shared.catalog import Catalog, add_duration
 from shared.events import StreamEvent
 from shared.obligations import fold
+from shared.population import Population
 from shared.stream import Delivery
-from tests.population import Population
 
 CATALOG = Catalog.load()
 TODAY = date(2023, 6, 1)

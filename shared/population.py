@@ -5,6 +5,8 @@ Trajectories: dagpenge (most find a job within a year), kontanthjælp and uddann
 (some move on to ressourceforløb), sygedagpenge (most return to work), ledighedsydelse with
 gaps (some get a flexjob), revalidering, and førtidspension in a wage-subsidy job. Caseworkers
 hold most conversations, late or not at all now and then; some cases move; most close.
+
+The benchmarks, the evaluation tests and `python -m services.admin load-demo` use it.
 """
 
 import random

@@ -1,0 +1,205 @@
+"""The operators' command line: `python -m services.admin <subcommand>` (`--help` lists them).
+
+Each subcommand reads the same environment variables as the services (README, Configuration)
+and delegates to the services' own code: the catalog loader, the projections as the services'
+bootstrap builds them, and the stream as the consuming services open it.
+"""
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+
+from services.consuming import ConsumingService
+from services.obligations import bootstrap as obligations
+from services.obligations.settings import ObligationsSettings
+from services.reporting import bootstrap as reporting
+from services.reporting.settings import ReportingSettings
+from shared.catalog import Catalog
+from shared.consumer import worker_pool
+from shared.migrations import upgrade
+from shared.population import Population
+from shared.settings import ServiceSettings
+
+SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (ReportingSettings, reporting)}
+BATCH_TYPE = "application/cloudevents-batch+json"
+BATCH_EVENTS = 1000  # load-demo: whole cases per batch, about this many events
+DEMO_SEED = 42  # the same demo every time: case ids are syn-0, syn-1, ... whatever the seed
+PROGRESS_EVERY = 10.0  # seconds between a rebuild's progress lines
+
+
+def check_catalog(args: argparse.Namespace) -> int:
+    directory = args.dir or ObligationsSettings().catalog_dir
+    if not (directory / "rules").is_dir() or not (directory / "trials").is_dir():
+        print(f"{directory}: no rules/ and trials/ folders here", file=sys.stderr)
+        return 1
+    try:
+        catalog = Catalog.load(directory)
+    except ValueError as exc:
+        print(f"invalid catalog: {exc}", file=sys.stderr)
+        return 1
+    open_ended = sorted((t.id for t in catalog.trials.values() if t.period.end is None), key=lambda t: (len(t), t))
+    print(f"{directory}: {len(catalog.rules)} rules, {len(catalog.trials)} trials valid; "
+          f"no end date: {', '.join(open_ended) or 'none'}")
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    settings_type, module = SERVICES[args.service]
+    engine = module.projection_engine(settings_type())
+    try:
+        upgrade(engine, args.service)
+    finally:
+        engine.dispose()
+    print(f"{args.service}: tables at the newest revision")
+    return 0
+
+
+def positions(args: argparse.Namespace) -> int:
+    settings, service = _projection_of(args.service)
+    try:
+        stored = service.projection.stored_positions()
+        lag = service.lag()
+        print(f"{args.service}: consumer group {service.projection.group}, stream {service.stream.topic}")
+        if not lag:
+            print(f"topic {settings.kafka_topic} has no partitions: does it exist?")
+        print(f"{'partition':>9} {'position':>12} {'lag':>12}")
+        for partition, behind in sorted(lag.items()):
+            print(f"{partition:>9} {stored.get(partition, '-'):>12} {behind:>12}")
+        print(f"lag: {sum(lag.values())} events")
+        return 0
+    finally:
+        service.close()
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    settings, service = _projection_of(args.service)
+    projection = service.projection
+    pool = worker_pool(settings.refold_workers, settings.database_url)
+    try:
+        with projection.engine.begin() as conn:
+            for table in (*projection.derivation.tables, projection.cases, projection.case_events,
+                          projection.positions):
+                conn.execute(delete(table))
+        started = progress = time.monotonic()
+        events = 0
+        subscription = service.stream.subscribe(projection.group, projection.resume_from)  # from the start
+        try:
+            while True:
+                deliveries = subscription.poll(timeout=1.0, max_records=settings.consumer_batch_size)
+                projection.store(deliveries)
+                events += len(deliveries)
+                # a short batch: perhaps at the end (asking the broker each batch would cost more)
+                if len(deliveries) < settings.consumer_batch_size and not sum(service.lag().values()):
+                    break
+                if time.monotonic() - progress >= PROGRESS_EVERY:  # stuck here: is a replica still in the group?
+                    print(f"stored {events} events", file=sys.stderr)
+                    progress = time.monotonic()
+        finally:
+            subscription.close()
+        stored = time.monotonic()
+        cases = projection.refresh(pool=pool)
+        elapsed = time.monotonic() - started
+        print(f"{args.service}: rebuilt {cases} cases from {events} events in {elapsed:.1f} s "
+              f"(storing {stored - started:.1f} s, deriving {elapsed - (stored - started):.1f} s): "
+              f"{events / elapsed if elapsed else 0:,.0f} events/s")
+        return 0
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        service.close()
+
+
+def load_demo(args: argparse.Namespace) -> int:
+    stored = duplicates = 0
+    for batch in _batches(Population(DEMO_SEED).cases(args.cases), BATCH_EVENTS):
+        request = urllib.request.Request(f"{args.url.rstrip('/')}/events", data=json.dumps(batch).encode(),
+                                         headers={"Content-Type": BATCH_TYPE}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                outcomes = json.load(answer)
+        except urllib.error.URLError as exc:  # an HTTPError too: the batch was refused, with a problem
+            reason = exc.read().decode(errors="replace") if isinstance(exc, urllib.error.HTTPError) else exc.reason
+            print(f"{args.url}: {reason}", file=sys.stderr)
+            print(f"{stored} events stored before that")
+            return 1
+        stored += sum(o["status"] == "stored" for o in outcomes)
+        duplicates += sum(o["status"] == "duplicate" for o in outcomes)
+    print(f"{stored} events stored ({args.cases} cases; {duplicates} were stored before)")
+    return 0
+
+
+def _projection_of(name: str) -> tuple[ServiceSettings, ConsumingService]:
+    settings_type, module = SERVICES[name]
+    settings = settings_type(run_consumer=False)  # the projection alone: no consumer thread, no workers
+    return settings, module.bootstrap(settings)
+
+
+def _batches(cases: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Whole cases, in order: each case's `case.opened` comes first in the batch that has it."""
+    batch: list[dict[str, Any]] = []
+    for documents in cases:
+        batch += documents
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m services.admin", description="Frisag's admin command line. It reads the same environment variables as "
+                                               "the services (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, CATALOG_DIR, ...).")
+    commands = main.add_subparsers(dest="command", required=True, metavar="<subcommand>")
+
+    check = commands.add_parser("check-catalog", help="validate the rule and trial catalogs and summarise them",
+                                description="Load and validate the rule and trial files; exit 1 naming the "
+                                            "file and the reason when one is invalid.")
+    check.add_argument("dir", nargs="?", type=Path, help="the catalog folder (default: CATALOG_DIR, else the packaged one)")
+    check.set_defaults(run=check_catalog)
+
+    upgrade = commands.add_parser("migrate", help="migrate a projection's tables to the newest revision",
+                                  description="Run the service's schema migrations (Alembic), as the service "
+                                              "does when it starts; replicas may start meanwhile.")
+    upgrade.add_argument("service", choices=SERVICES)
+    upgrade.set_defaults(run=migrate)
+
+    show = commands.add_parser("positions", help="a projection's stored stream positions, the stream's end and the lag",
+                               description="Per partition: where the projection will resume (stored in its own "
+                                           "database), the topic's end offset, and the lag; embedded, the case "
+                                           "store's log instead of the topic.")
+    show.add_argument("service", choices=SERVICES)
+    show.set_defaults(run=positions)
+
+    build = commands.add_parser("rebuild", help="rebuild a projection from the whole stream (offline: stop the service first)",
+                                description="Delete the projection's positions, events, cases and derived rows, "
+                                            "then consume the stream from the beginning until caught up, "
+                                            "derive every case, and print the rate. Offline: stop every replica "
+                                            "of that service (and its run_consumer processes) first; it uses "
+                                            "the service's own consumer group.")
+    build.add_argument("service", choices=SERVICES)
+    build.set_defaults(run=rebuild)
+
+    demo = commands.add_parser("load-demo", help="post a seeded synthetic demo population to the case service",
+                               description="Post the synthetic population (the same one every time; cases "
+                                           "syn-0, syn-1, ...) to the case service in batches.")
+    demo.add_argument("--cases", type=int, required=True, help="how many cases")
+    demo.add_argument("--url", default="http://localhost:8001", help="the case service (default: %(default)s)")
+    demo.set_defaults(run=load_demo)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

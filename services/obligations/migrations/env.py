@@ -1,0 +1,7 @@
+"""Alembic's environment of the obligations service's history (configured by shared.migrations)."""
+
+from services.obligations.projection import metadata
+from shared.migrations import run_migrations
+from shared.projection import service_metadata
+
+run_migrations("obligations", service_metadata("obligations", metadata))

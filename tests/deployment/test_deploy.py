@@ -1,0 +1,154 @@
+"""The Kubernetes manifests as Kustomize renders them (`kubectl kustomize`, no cluster): every
+container's environment is what its settings class reads, HTTP services are probed on
+/healthz and /readyz, everything asks for resources and runs as non-root, consumers have
+replicas within the topic's partitions, and the production overlay refuses the example secret."""
+
+import base64
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.case.settings import CaseSettings
+from services.obligations.settings import ObligationsSettings
+from services.reporting.settings import ReportingSettings
+from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "services.case.api:app": CaseSettings,
+    "services.case.run_relay": CaseSettings,
+    "services.obligations.api:app": ObligationsSettings,
+    "services.reporting.api:app": ReportingSettings,
+}
+KUBECTL = shutil.which("kubectl")
+
+
+def render(overlay: str, tmp_path: Path) -> list[dict]:
+    """The overlay's manifests; the production overlay with secrets.env made from its example,
+    as OPERATIONS.md tells the deployer to."""
+    assert KUBECTL, "kubectl (with its built-in kustomize) is needed to render deploy/"
+    deploy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", deploy, ignore=shutil.ignore_patterns("secrets.env"))
+    example = deploy / overlay / "secrets.env.example"
+    if example.exists():
+        shutil.copy(example, example.with_suffix(""))
+    answer = subprocess.run([KUBECTL, "kustomize", str(deploy / overlay)], capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    return [d for d in yaml.safe_load_all(answer.stdout) if d]
+
+
+def of_kind(documents: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+def environment(container: dict, documents: list[dict]) -> dict[str, str]:
+    """What the container's process finds in its environment: envFrom, then env."""
+    config_maps, secrets = of_kind(documents, "ConfigMap"), of_kind(documents, "Secret")
+    values: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            values.update(config_maps[source["configMapRef"]["name"]]["data"])
+        else:
+            # the base only refers to the Secret; an overlay makes it
+            data = secrets.get(source["secretRef"]["name"], {}).get("data", {})
+            values.update({k: base64.b64decode(v).decode().strip() for k, v in data.items()})
+    values.update({e["name"]: e["value"] for e in container.get("env", [])})
+    return values
+
+
+def settings_class(container: dict) -> type[ServiceSettings]:
+    (module,) = [part for part in container["command"] if part in SETTINGS]
+    return SETTINGS[module]
+
+
+@pytest.fixture(scope="module", params=["base", "overlays/production"])
+def rendered(request, tmp_path_factory) -> tuple[str, list[dict]]:
+    return request.param, render(request.param, tmp_path_factory.mktemp("kustomize"))
+
+
+def test_the_four_processes_of_the_one_image(rendered):
+    _, documents = rendered
+    deployments = of_kind(documents, "Deployment")
+    assert set(deployments) == {"case", "relay", "obligations", "reporting"}
+    for deployment in deployments.values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].rpartition(":")[2] not in ("", "latest")
+        assert settings_class(container)
+
+
+def test_every_environment_variable_is_a_setting_the_process_reads(rendered, monkeypatch):
+    overlay, documents = rendered
+    for name, deployment in of_kind(documents, "Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        cls = settings_class(container)
+        env = environment(container, documents)
+        assert set(env) <= {f.upper() for f in cls.model_fields}, f"{name}: not settings of {cls.__name__}"
+        assert env["ENVIRONMENT"] == ("production" if overlay.endswith("production") else "development")
+        for key in {f.upper() for f in cls.model_fields}:
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        if overlay.endswith("production"):
+            # the example's placeholder key must not get through: the deployer replaces it
+            with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
+                cls()
+            monkeypatch.setenv("PSEUDONYM_KEY", "k" * 48)
+        else:
+            monkeypatch.setenv("DATABASE_URL", "postgresql://frisag@postgres:5432/frisag")  # from the overlay
+        settings = cls()
+        assert settings.kafka_bootstrap_servers and settings.otel_exporter_otlp_endpoint
+
+
+def test_http_services_are_probed_and_reachable_through_their_service(rendered):
+    _, documents = rendered
+    services = of_kind(documents, "Service")
+    for name in ("case", "obligations", "reporting"):
+        (container,) = of_kind(documents, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        port = int(container["command"][container["command"].index("--port") + 1])
+        assert container["ports"] == [{"name": "http", "containerPort": port}]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert services[name]["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http"}]
+        assert services[name]["spec"]["selector"] == {"app.kubernetes.io/name": name}
+
+
+def test_every_container_asks_for_resources_and_runs_locked_down(rendered):
+    _, documents = rendered
+    for name, deployment in of_kind(documents, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (container,) = pod["containers"]
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_catalogs_come_from_config_maps_where_they_are_read(rendered):
+    _, documents = rendered
+    for name in ("obligations", "reporting"):
+        pod = of_kind(documents, "Deployment")[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        catalog = environment(container, documents)["CATALOG_DIR"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for part in ("rules", "trials"):
+            volume = volumes[mounts[f"{catalog}/{part}"]]
+            assert volume["configMap"]["name"] == f"frisag-catalog-{part}"
+
+
+def test_production_runs_replicas_of_the_consumers_within_the_partitions(tmp_path):
+    documents = render("overlays/production", tmp_path)
+    deployments = of_kind(documents, "Deployment")
+    (config,) = of_kind(documents, "ConfigMap").values()
+    partitions = int(config["data"]["KAFKA_TOPIC_PARTITIONS"])
+    for name in ("obligations", "reporting"):
+        assert 2 <= deployments[name]["spec"]["replicas"] <= partitions
+    assert deployments["case"]["spec"]["replicas"] >= 2
+    images = {c["image"] for d in deployments.values() for c in d["spec"]["template"]["spec"]["containers"]}
+    assert len(images) == 1 and not images.pop().startswith("frisag:")  # the partner's registry
+    budgets = of_kind(documents, "PodDisruptionBudget")
+    assert set(budgets) == set(deployments)

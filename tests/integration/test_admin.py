@@ -1,0 +1,185 @@
+"""The admin command line (`python -m services.admin`) against PostgreSQL and the real broker:
+the catalog check, consumer positions and lag, an offline rebuild, and the demo loader."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, delete, insert
+
+from services import admin
+from services.case.api import create_app
+from services.case.bootstrap import bootstrap as case_bootstrap
+from services.case.bootstrap import open_stream
+from services.case.settings import CaseSettings
+from services.obligations.projection import ObligationsProjection
+from services.reporting.store import ReportingStore
+from shared import cpr
+from shared.catalog import CATALOG_DIR, Catalog
+from shared.consumer import Consumer
+from shared.events import StreamEvent
+from shared.population import Population
+from shared.settings import ServiceSettings
+from shared.stream.kafka import KafkaPublisher, ensure_topic
+from tests.infra import wait_until
+
+PROJECTIONS = {"obligations": ObligationsProjection, "reporting": ReportingStore}
+PARTITIONS = 3
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = admin.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def publish_population(kafka: str, topic: str, cases: int) -> int:
+    """A synthetic population as the relay would publish it (in order per case, keyed by case);
+    returns the event count."""
+    ensure_topic(kafka, topic, PARTITIONS)
+    events, position = [], 0
+    for documents in Population(seed=3).cases(cases):
+        for sequence, d in enumerate(documents, start=1):
+            data = dict(d["data"])
+            if "cpr" in data:
+                data["citizen"] = cpr.pseudonym(data.pop("cpr"), b"test")
+            position += 1
+            events.append(StreamEvent(d["id"], d["source"], d["type"], d["subject"], d["time"], data, sequence, position))
+    publisher = KafkaPublisher(kafka, topic)
+    for e in events:
+        # one record per batch: the test broker (tansu) answers a ListOffsets for the end with
+        # the last batch's first offset + 1, Kafka with the offset after the last record
+        publisher.publish([e])
+    publisher.close()
+    return len(events)
+
+
+@pytest.fixture
+def kafka_env(monkeypatch, database_url, kafka, topic, tmp_path) -> dict[str, str]:
+    """The environment of a production-shaped deployment, for the command line in and out of process."""
+    env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
+           "KAFKA_SESSION_TIMEOUT_MS": "6000", "DATA_DIR": str(tmp_path)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def pg_engine(database_url: str):
+    return create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def test_the_help_lists_every_subcommand():
+    answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
+    for command in ("check-catalog", "positions", "rebuild", "load-demo"):
+        assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
+
+
+def test_check_catalog_accepts_the_catalog_and_names_a_broken_file(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("CATALOG_DIR", raising=False)
+    code, out, _ = run(capsys, "check-catalog")
+    catalog = Catalog.load()
+    assert code == 0
+    assert f"{len(catalog.rules)} rules, {len(catalog.trials)} trials" in out
+    assert "T11" not in out.split("no end date:")[1]  # T11 has an end date; most trials have none
+    assert "T1," in out
+
+    broken = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, broken, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    trial = broken / "trials" / "T11.yaml"
+    trial.write_text(trial.read_text().replace("target_group: ", "target_group: everybody  # ", 1))
+    code, out, err = run(capsys, "check-catalog", str(broken))
+    assert code == 1 and out == ""
+    assert str(trial) in err and "target_group" in err
+
+    trial.write_text(trial.read_text().replace("target_group: everybody  # ", "target_group: ", 1)
+                     .replace("rule: LAS-74c", "rule: LAS-74x", 1))
+    code, _, err = run(capsys, "check-catalog", str(broken))
+    assert code == 1 and str(trial) in err and "unknown rule LAS-74x" in err
+
+
+def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, kafka, topic):
+    published = publish_population(kafka, topic, 40)
+    projection = ObligationsProjection(pg_engine(database_url), Catalog.load(), group="obligations")
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    subscription = stream.subscribe("obligations", projection.resume_from)
+    try:
+        deadline, deliveries = time.monotonic() + 60, []
+        while not deliveries and time.monotonic() < deadline:
+            deliveries = subscription.poll(timeout=0.5, max_records=100)
+    finally:
+        subscription.close()
+    projection.store(deliveries)
+    assert 0 < len(deliveries) < published
+
+    code, out, _ = run(capsys, "positions", "obligations")
+    assert code == 0
+    assert f"lag: {published - len(deliveries)} events" in out
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s+\d+\s", line)]
+    assert [int(row[0]) for row in rows] == list(range(PARTITIONS))
+    assert sum(int(row[2]) for row in rows) == published - len(deliveries)
+    positions = projection.stored_positions()
+    assert [row[1] for row in rows] == [str(positions.get(p, "-")) for p in range(PARTITIONS)]
+    projection.engine.dispose()
+
+
+@pytest.mark.parametrize("service", PROJECTIONS)
+def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, database_url, kafka, topic):
+    published = publish_population(kafka, topic, 60)
+    projection = PROJECTIONS[service](pg_engine(database_url), Catalog.load(), group=service)
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stop = threading.Event()
+    thread = threading.Thread(target=Consumer(projection, stream, service).run, args=(stop,))
+    thread.start()
+    try:
+        assert wait_until(lambda: sum(projection.resume_from(p) or 0 for p in range(PARTITIONS)) == published
+                          and projection.counts()["stale"] == 0)
+    finally:
+        stop.set()
+        thread.join()
+    built = projection.snapshot()
+    assert len(built) > published  # something was derived
+
+    # damage it: a derived table emptied, an event that was never published
+    with projection.engine.begin() as conn:
+        conn.execute(delete(projection.derivation.tables[0]))
+        conn.execute(insert(projection.case_events).values(case_id="stray", sequence=1, name="case.opened", data={}))
+    assert projection.snapshot() != built
+
+    # as an operator runs it: its own process, worker processes deriving
+    answer = subprocess.run([sys.executable, "-m", "services.admin", "rebuild", service],
+                            env={**os.environ, **kafka_env, "REFOLD_WORKERS": "2"},
+                            capture_output=True, text=True, timeout=180)
+    assert answer.returncode == 0, answer.stderr
+    assert f"from {published} events" in answer.stdout and "events/s" in answer.stdout
+    assert projection.snapshot() == built
+    assert sum(projection.resume_from(p) or 0 for p in range(PARTITIONS)) == published
+    projection.engine.dispose()
+
+
+def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(capsys, monkeypatch, serve, database_url, tmp_path):
+    # embedded stream: no broker, the consumers read the case store's log (here on PostgreSQL)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("REFOLD_WORKERS", "0")  # derived in this process (the Kafka test uses workers)
+    expected = sum(len(documents) for documents in Population(admin.DEMO_SEED).cases(150))
+    assert expected > admin.BATCH_EVENTS  # more than one batch
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
+    with serve(create_app(lambda: case_bootstrap(settings))) as client:
+        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url))
+        assert code == 0 and out.startswith(f"{expected} events stored")
+        assert len(client.get("/cases/syn-0").json()["events"]) == len(Population(admin.DEMO_SEED).case("syn-0"))
+        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url))
+        assert code == 0 and out.startswith(f"0 events stored (150 cases; {expected} were stored before)")
+
+    code, out, _ = run(capsys, "positions", "reporting")
+    assert code == 0 and f"lag: {expected} events" in out and "stream case-store-log" in out
+    code, out, _ = run(capsys, "rebuild", "reporting")
+    assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
+    code, out, _ = run(capsys, "positions", "reporting")
+    assert code == 0 and "lag: 0 events" in out

@@ -1,0 +1,160 @@
+"""The projections' schema migrations, for both services, on SQLite and PostgreSQL: from an empty
+database, from the previous revision with rows in it, and from a database create_all made before
+there were migrations. At head the database is what the services' metadata describes."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select, text
+
+from services.obligations.projection import ObligationsProjection
+from services.obligations.projection import metadata as obligations_metadata
+from services.reporting.store import ReportingStore
+from services.reporting.store import metadata as reporting_metadata
+from shared.catalog import Catalog
+from shared.migrations import config, upgrade, version_table
+from shared.projection import service_metadata, store_tables
+
+SERVICES = ["obligations", "reporting"]
+DERIVED: dict[str, MetaData] = {"obligations": obligations_metadata, "reporting": reporting_metadata}
+PROJECTIONS = {"obligations": ObligationsProjection, "reporting": ReportingStore}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'projection.sqlite'}"
+    else:
+        url = request.getfixturevalue("database_url").replace("postgresql://", "postgresql+psycopg://")
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def differences(engine: Engine, service: str) -> list:
+    """What autogenerate would change to make the service's tables match its metadata."""
+    target = service_metadata(service, DERIVED[service])
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "version_table": version_table(service),
+            "include_name": lambda name, type_, _: type_ != "table" or name in target.tables})
+        return compare_metadata(context, target)
+
+
+def revision(engine: Engine, service: str) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": version_table(service)}).get_current_revision()
+
+
+def head(engine: Engine, service: str) -> str:
+    with engine.connect() as conn:
+        return ScriptDirectory.from_config(config(service, conn)).get_current_head()
+
+
+def insert_rows(engine: Engine, service: str) -> dict[str, list[tuple]]:
+    """A few rows in the store tables, as they read back ordered by primary key."""
+    _, positions, case_events, cases = store_tables(service)
+    rows = {
+        positions.name: [("group-a", 0, 17), ("group-a", 1, 4)],
+        case_events.name: [("case-1", 1, "case.opened", {"date": "2019-01-01", "municipality": "851"}, None),
+                           ("case-1", 2, "plan.updated", {"date": "2019-02-01"}, "T11"),
+                           ("case-2", 1, "case.opened", {"date": "2019-03-01", "municipality": "751"}, None)],
+        cases.name: [("case-1", 2, 3, 2), ("case-2", 1, 1, 1)],  # case-1 stale
+    }
+    with engine.begin() as conn:
+        for table in (positions, case_events, cases):
+            conn.execute(insert(table), [dict(zip(table.columns.keys(), row)) for row in rows[table.name]])
+    return rows
+
+
+def stored_rows(engine: Engine, service: str) -> dict[str, list[tuple]]:
+    with engine.connect() as conn:
+        return {table.name: [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                for table in store_tables(service)[1:]}
+
+
+def refresh_uses_the_stale_index(engine: Engine, service: str) -> bool:
+    query = f"SELECT case_id, version FROM {service}_cases WHERE version > derived_version LIMIT 10"
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL enable_seqscan = off"))  # the planner scans a tiny table otherwise
+            plan = conn.execute(text(f"EXPLAIN {query}")).scalars().all()
+        else:
+            plan = [row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {query}"))]
+    return any(f"ix_{service}_cases_stale" in line for line in plan)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+def test_an_empty_database_is_migrated_to_what_the_metadata_describes(service, engine):
+    upgrade(engine, service)
+    assert revision(engine, service) == head(engine, service)
+    assert differences(engine, service) == []
+    upgrade(engine, service)  # at head: nothing to do
+    assert revision(engine, service) == head(engine, service)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+def test_rows_stored_at_the_previous_revision_outlive_the_upgrade(service, engine):
+    with engine.begin() as conn:
+        command.upgrade(config(service, conn), "0001")
+    assert [(d[0], d[1].name) for d in differences(engine, service)] == [("add_index", f"ix_{service}_cases_stale")]
+    rows = insert_rows(engine, service)
+
+    upgrade(engine, service)
+
+    assert revision(engine, service) == head(engine, service)
+    assert stored_rows(engine, service) == rows
+    stale_index, = [i for i in inspect(engine).get_indexes(f"{service}_cases") if i["name"] == f"ix_{service}_cases_stale"]
+    assert stale_index["column_names"] == ["case_id"]
+    where = stale_index["dialect_options"][f"{engine.dialect.name}_where"]
+    assert "version > derived_version" in str(where)
+    assert refresh_uses_the_stale_index(engine, service)
+    counts = PROJECTIONS[service](engine, Catalog.load()).counts()
+    assert (counts["cases"], counts["stale"]) == (2, 1)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_database_create_all_made_is_stamped_and_upgraded_when_the_service_starts(service, engine):
+    with engine.begin() as conn:  # what the services made before there were migrations
+        service_metadata(service, DERIVED[service]).create_all(conn)
+        conn.execute(text(f"DROP INDEX ix_{service}_cases_stale"))
+    rows = insert_rows(engine, service)
+
+    PROJECTIONS[service](engine, Catalog.load())  # stamps the initial revision, then upgrades
+
+    assert revision(engine, service) == head(engine, service)
+    assert differences(engine, service) == []
+    assert stored_rows(engine, service) == rows
+
+
+@pytest.mark.integration
+def test_replicas_of_both_services_starting_together_on_one_database_do_not_race(database_url):
+    env = os.environ | {"DATABASE_URL": database_url}
+    commands = [subprocess.Popen([sys.executable, "-m", "services.admin", "migrate", service], env=env)
+                for service in SERVICES * 3]
+    assert [c.wait(timeout=60) for c in commands] == [0] * len(commands)
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    for service in SERVICES:
+        assert revision(engine, service) == head(engine, service)
+        assert differences(engine, service) == []
+    engine.dispose()
+
+
+@pytest.mark.integration
+def test_the_command_migrates_the_embedded_store(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATA_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "services.admin", "migrate", "reporting"], env=env, check=True)
+    engine = create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    assert revision(engine, "reporting") == head(engine, "reporting")
+    assert differences(engine, "reporting") == []
+    engine.dispose()

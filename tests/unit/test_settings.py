@@ -1,0 +1,63 @@
+"""The settings classes: production refuses development secrets and embedded stores, and the
+README's one configuration table lists every option of every service, and nothing else."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from services.case.settings import CaseSettings
+from services.obligations.settings import ObligationsSettings
+from services.reporting.settings import ReportingSettings
+from shared.settings import DEV_PSEUDONYM_KEY, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = [CaseSettings, ObligationsSettings, ReportingSettings]
+REAL = {"database_url": "postgresql://frisag@db:5432/frisag", "kafka_bootstrap_servers": "kafka:9092"}
+KEY = "k" * 32
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for cls in CLASSES:
+        for field in cls.model_fields:
+            monkeypatch.delenv(field.upper(), raising=False)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_production_with_real_parts_and_a_secret_key_starts(cls):
+    settings = cls(environment="production", pseudonym_key=KEY, **REAL)
+    assert settings.environment == "production" and settings.pseudonym_key.get_secret_value() == KEY
+
+
+@pytest.mark.parametrize("key", [DEV_PSEUDONYM_KEY, "", "k" * 31])
+def test_production_refuses_the_development_key_or_a_short_one(key):
+    with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
+        ServiceSettings(environment="production", pseudonym_key=key, **REAL)
+
+
+@pytest.mark.parametrize("missing", ["database_url", "kafka_bootstrap_servers"])
+def test_production_refuses_the_embedded_stores(missing):
+    with pytest.raises(ValueError, match="DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS"):
+        ServiceSettings(environment="production", pseudonym_key=KEY, **{**REAL, missing: None})
+
+
+def test_production_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
+        ObligationsSettings()
+
+
+def test_development_runs_embedded_with_the_development_key():
+    settings = ServiceSettings()
+    assert settings.environment == "development" and settings.database_url is None
+    assert settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY
+
+
+def test_the_readme_configuration_table_lists_every_option_and_only_those():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE)
+    options = {field.upper() for cls in CLASSES for field in cls.model_fields}
+    assert len(documented) == len(set(documented)), "an option is listed twice"
+    assert set(documented) == options
