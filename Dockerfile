@@ -5,7 +5,8 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY shared ./shared
 COPY services ./services
-RUN pip install . && useradd --system --uid 10001 frisag
+# var/auth: the development signing key and tokens (compose shares it between the services)
+RUN pip install . && useradd --system --uid 10001 frisag && mkdir -p var/auth && chown -R frisag var
 USER frisag
 EXPOSE 8001 8002 8003
 CMD ["uvicorn", "services.case.api:app", "--host", "0.0.0.0", "--port", "8001"]

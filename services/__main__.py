@@ -7,11 +7,16 @@ import sys
 import time
 import urllib.request
 
+from shared.auth import development_tokens
+from shared.settings import ServiceSettings
+
 SERVICES = [("case", 8001), ("obligations", 8002), ("reporting", 8003)]
 
 
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
+    settings = ServiceSettings()
+    tokens = None if settings.auth_jwks_url else development_tokens(settings)  # fresh ones each run
     children = [
         subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
                           "--port", str(port), "--log-level", "warning"],
@@ -25,6 +30,8 @@ def main() -> int:
         print(f"Frisag is running, {mode}:")
         for name, port in SERVICES:
             print(f"  {name:<12} http://{host}:{port}/docs")
+        if tokens:
+            print(f"Bearer tokens, one per role (integration, caseworker for Aalborg, evaluator, admin): {tokens}")
         print("Post events to http://%s:8001/events. Ctrl-C stops everything." % host, flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -7,6 +7,7 @@ bootstrap builds them, and the stream as the consuming services open it.
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -22,6 +23,7 @@ from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
 from services.reporting import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
+from shared.auth import INTEGRATION
 from shared.catalog import Catalog
 from shared.consumer import worker_pool
 from shared.migrations import upgrade
@@ -118,10 +120,12 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def load_demo(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get("FRISAG_TOKEN") or _development_token(INTEGRATION)
     stored = duplicates = 0
     for batch in _batches(Population(DEMO_SEED).cases(args.cases), BATCH_EVENTS):
         request = urllib.request.Request(f"{args.url.rstrip('/')}/events", data=json.dumps(batch).encode(),
-                                         headers={"Content-Type": BATCH_TYPE}, method="POST")
+                                         headers={"Content-Type": BATCH_TYPE, "Authorization": f"Bearer {token}"},
+                                         method="POST")
         try:
             with urllib.request.urlopen(request, timeout=120) as answer:
                 outcomes = json.load(answer)
@@ -134,6 +138,14 @@ def load_demo(args: argparse.Namespace) -> int:
         duplicates += sum(o["status"] == "duplicate" for o in outcomes)
     print(f"{stored} events stored ({args.cases} cases; {duplicates} were stored before)")
     return 0
+
+
+def _development_token(role: str) -> str:
+    """The role's token that `make run` wrote (development only)."""
+    tokens = ServiceSettings().data_dir / "auth" / "tokens.json"
+    if not tokens.exists():
+        raise SystemExit(f"no token: pass --token or set FRISAG_TOKEN ({tokens} exists only in development)")
+    return json.loads(tokens.read_text())[role]
 
 
 def _projection_of(name: str) -> tuple[ServiceSettings, ConsumingService]:
@@ -192,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
                                            "syn-0, syn-1, ...) to the case service in batches.")
     demo.add_argument("--cases", type=int, required=True, help="how many cases")
     demo.add_argument("--url", default="http://localhost:8001", help="the case service (default: %(default)s)")
+    demo.add_argument("--token", help="a bearer token with the integration role for every municipality "
+                                      "(default: FRISAG_TOKEN, else the development token make run wrote)")
     demo.set_defaults(run=load_demo)
     return main
 

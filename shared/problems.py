@@ -25,6 +25,7 @@ class Problem(Exception):
     detail: str = ""
     errors: list[FieldError] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # extension members, e.g. the rule that refused
+    headers: dict = field(default_factory=dict)  # e.g. WWW-Authenticate on a 401
 
     def body(self, instance: str | None = None) -> dict:
         body: dict = {
@@ -42,12 +43,14 @@ class Problem(Exception):
     def prefixed(self, prefix: str) -> "Problem":
         """The same problem with each field located inside a larger document (a batch)."""
         errors = [FieldError(f"{prefix}.{e.field}" if e.field else prefix, e.reason) for e in self.errors]
-        return Problem(self.status, self.slug, self.title, self.detail and f"{prefix}: {self.detail}", errors, self.extra)
+        return Problem(self.status, self.slug, self.title, self.detail and f"{prefix}: {self.detail}", errors,
+                       self.extra, self.headers)
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request else None
-    return JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON)
+    return JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON,
+                        headers=problem.headers or None)
 
 
 def install(app: FastAPI) -> None:

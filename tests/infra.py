@@ -7,11 +7,16 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
+from pathlib import Path
 
 import psycopg
+
+from shared.auth import ROLES, development_keys, sign
+from shared.municipalities import municipalities
+from shared.settings import ServiceSettings
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -83,3 +88,21 @@ def wait_until(condition, timeout: float = 90) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+class Issuer:
+    """A token issuer for the tests: its keys published as a JWKS file, which the services are
+    pointed at (AUTH_JWKS_URL), and tokens with any roles and municipalities."""
+
+    def __init__(self, folder: Path) -> None:
+        self.jwks_url = development_keys(folder).as_uri()
+        self._key = (folder / "auth" / "signing-key.pem").read_bytes()
+        self._settings = ServiceSettings()
+
+    def token(self, *roles: str, municipalities: Iterable[str] = (), subject: str = "test-user",
+              lifetime: int = 3600, **claims) -> str:
+        return sign(self._key, self._settings, subject, list(roles), list(municipalities), lifetime, **claims)
+
+    def everything(self) -> str:
+        """Every role, for every municipality: for tests about something else than access."""
+        return self.token(*ROLES, municipalities=municipalities(), subject="test-everything")

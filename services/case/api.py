@@ -6,14 +6,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 
 from services.case.bootstrap import CaseService, bootstrap
 from services.case.settings import CaseSettings
 from shared import tracing
 from shared.app import service_app
-from shared.events import CASE_ID_PATTERN, parse_batch, parse_event
+from shared.auth import CASEWORKER, INTEGRATION, Principal, forbidden, requires
+from shared.events import CASE_ID_PATTERN, IncomingEvent, parse_batch, parse_event
 from shared.problems import FieldError, Problem
 
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
@@ -30,7 +31,7 @@ def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(Ca
     )
 
     @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}})
-    async def post_events(request: Request) -> JSONResponse:
+    async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
         """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
         (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,
         200 when every event was a duplicate of one stored before."""
@@ -40,25 +41,53 @@ def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(Ca
                           f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))}")
         document = _parse_json(await request.body())
         events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
+        service: CaseService = request.app.state.service
+        _check_municipalities(caller, events, service.cases.municipality, batch=media_type == BATCH_TYPE)
         traceparent = tracing.current_traceparent()
         if traceparent:  # the relay's publish span will be a child of this request's
             events = [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]
-        service: CaseService = request.app.state.service
         outcomes = await asyncio.wrap_future(service.ingest.submit(events))
         status = 200 if all(o.duplicate for o in outcomes) else 201
         body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
     @app.get("/cases/{case_id}")
-    def get_case(case_id: CaseId, request: Request) -> dict[str, Any]:
-        """The case's history: every stored event in order, CPR number masked."""
-        history = request.app.state.service.cases.history(case_id)
-        if history is None:
+    def get_case(case_id: CaseId, request: Request,
+                 caller: Principal = Depends(requires(INTEGRATION, CASEWORKER))) -> dict[str, Any]:
+        """The case's history: every stored event in order, CPR number masked. For the
+        municipality responsible for the case now."""
+        cases = request.app.state.service.cases
+        municipality = cases.municipality(case_id)
+        if municipality is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
-        return {"case_id": case_id, "events": history}
+        if not caller.acts_for(municipality):
+            raise forbidden("the case belongs to a municipality this token does not act for")
+        return {"case_id": case_id, "events": cases.history(case_id)}
 
 
     return app
+
+
+def _check_municipalities(caller: Principal, events: list[IncomingEvent], municipality: Callable[[str], str | None],
+                          batch: bool) -> None:
+    """403 unless every event's case belongs to a municipality the caller acts for: the one it
+    is opened in, or moved to earlier in the batch, or the one responsible for it now."""
+    current: dict[str, str | None] = {}
+    refused = []
+    for i, e in enumerate(events):
+        if e.name == "case.opened":
+            current[e.case_id] = e.data["municipality"]
+        elif e.case_id not in current:
+            current[e.case_id] = municipality(e.case_id)
+        owner = current[e.case_id]
+        if owner is not None and not caller.acts_for(owner):  # no owner: no such case, refused later
+            refused.append(FieldError(f"[{i}].subject" if batch else "subject",
+                                      f"case {e.case_id} belongs to municipality {owner}, which this token "
+                                      "does not act for"))
+        if e.name == "case.moved":
+            current[e.case_id] = e.data["municipality"]
+    if refused:
+        raise Problem(403, "forbidden", "Forbidden", errors=refused)
 
 
 def _reject_constant(name: str) -> Any:

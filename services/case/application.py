@@ -51,6 +51,11 @@ class Cases(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
+    def municipality(self, case_id: str) -> str | None:
+        """The municipality responsible for the case now; None for no such case."""
+        case = self.get_case(case_id)
+        return case.municipality if case else None
+
     def forget(self, case_ids: set[str]) -> None:
         """Drop cached copies of cases that another writer may have changed."""
         if self.repository.cache is not None:

@@ -11,6 +11,7 @@ from services.case.application import Cases, Ingest
 from services.case.relay import Relay
 from services.case.settings import CaseSettings
 from shared import tracing
+from shared.auth import Authenticator, authenticator
 from shared.catalog import Catalog
 from shared.metrics import Sample
 from shared.settings import ServiceSettings
@@ -25,6 +26,7 @@ RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects o
 class CaseService:
     cases: Cases
     ingest: Ingest
+    authenticator: Authenticator
     relay: Relay | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _relay_thread: threading.Thread | None = None
@@ -66,7 +68,7 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     cases = build_cases(settings)
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
-    return CaseService(cases, ingest, relay).start()
+    return CaseService(cases, ingest, authenticator(settings), relay).start()
 
 
 def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:

@@ -4,12 +4,13 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from services.obligations.bootstrap import ObligationsService, bootstrap
 from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
+from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN
 from shared.problems import FieldError, Problem
 
@@ -27,18 +28,24 @@ def create_app(service_factory: Callable[[], ObligationsService] = lambda: boots
     )
 
     @app.get("/cases/{case_id}/obligations")
-    def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None) -> dict[str, Any]:
-        """The case's obligations as of a date, folded from its events up to that date."""
+    def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None,
+                         caller: Principal = Depends(requires(CASEWORKER))) -> dict[str, Any]:
+        """The case's obligations as of a date, folded from its events up to that date. For the
+        municipality responsible for the case on that date."""
         when = as_of or date.today()
         found = request.app.state.service.projection.for_case(case_id, when)
         if found is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])
-        return {"case_id": case_id, "as_of": when.isoformat(), "obligations": found}
+        municipality, obligations = found
+        if not caller.acts_for(municipality):
+            raise forbidden(f"on {when} the case is not the responsibility of a municipality this token acts for")
+        return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations}
 
     @app.get("/obligations")
     def worklist(
         request: Request,
-        municipality: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
+        caller: Annotated[Principal, Depends(requires(CASEWORKER))],
+        municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
         caseworker: str | None = None,
         status: Status | None = None,
         due_before: date | None = None,
@@ -50,6 +57,7 @@ def create_app(service_factory: Callable[[], ObligationsService] = lambda: boots
         """A worklist: obligations of the cases a municipality (or caseworker) is responsible
         for on `as_of`, ordered by due date, `limit` at a time; pass `next_cursor` back as
         `cursor` for the next page."""
+        municipality = _own_municipality(caller, municipality)
         when = as_of or date.today()
         items = request.app.state.service.projection.worklist(
             as_of=when, municipality=municipality, caseworker=caseworker, status=status,
@@ -57,7 +65,7 @@ def create_app(service_factory: Callable[[], ObligationsService] = lambda: boots
         return {"as_of": when.isoformat(), "items": items,
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None}
 
-    @app.post("/catalog/reload", status_code=202)
+    @app.post("/catalog/reload", status_code=202, dependencies=[Depends(requires(ADMIN))])
     async def reload_catalog(request: Request) -> dict[str, int]:
         """Read the rule and trial catalogs again; every case the change touches is
         re-evaluated in the background (`GET /status` shows how many are left)."""
@@ -67,12 +75,24 @@ def create_app(service_factory: Callable[[], ObligationsService] = lambda: boots
             raise Problem(422, "invalid-catalog", "The catalog does not validate", str(exc)) from None
         return {"cases_to_reevaluate": marked}
 
-    @app.get("/status")
+    @app.get("/status", dependencies=[Depends(requires(*ROLES))])
     def status(request: Request) -> dict[str, int]:
         return request.app.state.service.projection.counts()
 
 
     return app
+
+
+def _own_municipality(caller: Principal, municipality: str | None) -> str:
+    """The worklist's municipality: one the caller acts for; by default its only one."""
+    if municipality is None:
+        if len(caller.municipalities) != 1:
+            raise Problem(422, "invalid-request", "Invalid request", errors=[
+                FieldError("municipality", "required: the token acts for several municipalities, or none")])
+        (municipality,) = caller.municipalities
+    if not caller.acts_for(municipality):
+        raise forbidden(f"this token does not act for municipality {municipality}")
+    return municipality
 
 
 def _cursor(cursor: str | None) -> tuple[date, str, int] | None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, func, or_, select
 
 from shared.catalog import Catalog
-from shared.obligations import DUE_SOON, Obligation, fold, fold_timeline
+from shared.obligations import DUE_SOON, Obligation, fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
 
@@ -74,12 +74,15 @@ class ObligationsProjection(CaseProjection):
             return self.mark_stale()
         return self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.municipality.in_(list(municipalities))))
 
-    def for_case(self, case_id: str, as_of: date) -> list[dict[str, Any]] | None:
-        """Exact: folded from the case's stored events as of that date."""
+    def for_case(self, case_id: str, as_of: date) -> tuple[str | None, list[dict[str, Any]]] | None:
+        """Exact: folded from the case's stored events as of that date; with the municipality
+        responsible for the case then (None before it was opened). None for no such case."""
         events = self.history(case_id)
         if events is None:
             return None
-        return [o.as_json(case_id, as_of) for o in fold(events, self.catalog, as_of)]
+        timeline = Timeline.build(events, as_of)
+        return (timeline.municipality_on(as_of),
+                [o.as_json(case_id, as_of) for o in fold_timeline(timeline, self.catalog, as_of)])
 
     def worklist(self, *, as_of: date, municipality: str | None = None, caseworker: str | None = None,
                  status: str | None = None, due_before: date | None = None, due_after: date | None = None,

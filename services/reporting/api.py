@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.reporting import form
@@ -15,6 +15,7 @@ from services.reporting.bootstrap import ReportingService, bootstrap
 from services.reporting.evaluation import METRICS, Row, comparison_default, evaluate, periods_for, series
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
+from shared.auth import EVALUATOR, ROLES, requires
 from shared.catalog import Catalog, Trial
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
@@ -33,12 +34,14 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
         service_factory,
     )
 
-    @app.get("/trials")
+    evaluator = [Depends(requires(EVALUATOR))]
+
+    @app.get("/trials", dependencies=evaluator)
     def trials(request: Request) -> list[dict[str, Any]]:
         """The trial catalog."""
         return [t.model_dump(mode="json") for t in request.app.state.service.projection.catalog.trials.values()]
 
-    @app.get("/trials/{trial}/evaluation", responses={200: {"content": {"text/csv": {}}}})
+    @app.get("/trials/{trial}/evaluation", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
     def evaluation(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None) -> Any:
         """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
         (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
@@ -55,7 +58,7 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
             return Response(out.getvalue(), media_type="text/csv")
         return {**asked.describe(), "rows": rows}
 
-    @app.get("/trials/{trial}/series")
+    @app.get("/trials/{trial}/series", dependencies=evaluator)
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
                 comparison: Comparison = None) -> dict[str, Any]:
         """One metric month by month for the trial group and the comparison group, for charts."""
@@ -65,7 +68,8 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
         rows = asked.series(metric)
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
 
-    @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
+    @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
+             dependencies=evaluator)
     def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None,
                         comparison: Comparison = None) -> Response:
         """The Ministry's evaluation form, fields 1-10: HTML, or Markdown with `Accept: text/markdown`."""
@@ -76,7 +80,7 @@ def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstr
                             media_type="text/markdown")
         return HTMLResponse(form.html_page(asked.trial, asked.catalog, asked.periods, rows, monthly_rows))
 
-    @app.get("/status")
+    @app.get("/status", dependencies=[Depends(requires(*ROLES))])
     def status(request: Request) -> dict[str, int]:
         return request.app.state.service.projection.counts()
 

@@ -64,11 +64,14 @@ def test_each_environment_is_read_and_accepted_by_the_services_settings(name, mo
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.otel_exporter_otlp_endpoint.startswith("http://otel-collector:")
 
-    # as the file says: the demo key is for development; production refuses it
+    # as the file says: the demo key and the development signing key are for development only
     monkeypatch.setenv("ENVIRONMENT", "production")
     with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
         settings_class()
     monkeypatch.setenv("PSEUDONYM_KEY", "x" * 48)
+    with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
+        settings_class()
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example.dk/certs")
     assert settings_class().environment == "production"
 
 

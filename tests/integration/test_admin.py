@@ -161,7 +161,8 @@ def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, datab
     projection.engine.dispose()
 
 
-def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(capsys, monkeypatch, serve, database_url, tmp_path):
+def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(capsys, monkeypatch, serve, database_url,
+                                                                           tmp_path, issuer):
     # embedded stream: no broker, the consumers read the case store's log (here on PostgreSQL)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
@@ -171,10 +172,12 @@ def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(caps
     assert expected > admin.BATCH_EVENTS  # more than one batch
     settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
     with serve(create_app(lambda: case_bootstrap(settings))) as client:
-        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url))
+        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
+                             "--token", client.headers["authorization"].split()[1])
         assert code == 0 and out.startswith(f"{expected} events stored")
         assert len(client.get("/cases/syn-0").json()["events"]) == len(Population(admin.DEMO_SEED).case("syn-0"))
-        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url))
+        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
+                             "--token", client.headers["authorization"].split()[1])
         assert code == 0 and out.startswith(f"0 events stored (150 cases; {expected} were stored before)")
 
     code, out, _ = run(capsys, "positions", "reporting")

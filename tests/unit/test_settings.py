@@ -13,7 +13,8 @@ from shared.settings import DEV_PSEUDONYM_KEY, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = [CaseSettings, ObligationsSettings, ReportingSettings]
-REAL = {"database_url": "postgresql://frisag@db:5432/frisag", "kafka_bootstrap_servers": "kafka:9092"}
+REAL = {"database_url": "postgresql://frisag@db:5432/frisag", "kafka_bootstrap_servers": "kafka:9092",
+        "auth_jwks_url": "https://login.example.dk/realms/frisag/protocol/openid-connect/certs"}
 KEY = "k" * 32
 
 
@@ -40,6 +41,11 @@ def test_production_refuses_the_development_key_or_a_short_one(key):
 def test_production_refuses_the_embedded_stores(missing):
     with pytest.raises(ValueError, match="DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS"):
         ServiceSettings(environment="production", pseudonym_key=KEY, **{**REAL, missing: None})
+
+
+def test_production_refuses_the_development_signing_key():
+    with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
+        ServiceSettings(environment="production", pseudonym_key=KEY, **{**REAL, "auth_jwks_url": None})
 
 
 def test_production_is_read_from_the_environment(monkeypatch):

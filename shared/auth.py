@@ -1,0 +1,164 @@
+"""Who is calling, and what they may do: OAuth2 bearer tokens (JWT, RS256) checked against
+the issuer's published keys (JWKS), their issuer, audience and expiry.
+
+A token names its holder (`sub`), `roles` (of `ROLES`) and, for roles bound to a municipality,
+`municipalities` (kommunekoder). In production the keys come from `AUTH_JWKS_URL` (the
+identity provider's, e.g. Keycloak's `.../protocol/openid-connect/certs`; a `file://` URL for a
+mounted JWKS works too). In development, without it, a signing key is made once under
+`DATA_DIR/auth/` with one ready token per role (`tokens.json`, `{role: token}`).
+"""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Request
+
+from shared.municipalities import municipalities
+from shared.problems import Problem
+from shared.settings import ServiceSettings
+
+INTEGRATION, CASEWORKER, EVALUATOR, ADMIN = ROLES = ("integration", "caseworker", "evaluator", "admin")
+DEV_KEY_ID = "frisag-development"
+DEV_TOKEN_DAYS = 30
+# the development tokens: what each role's holder may act for
+DEV_PRINCIPALS = {
+    INTEGRATION: ("dev-integration", sorted(municipalities())),  # a jobcenter system serving them all
+    CASEWORKER: ("dev-caseworker-aalborg", ["851"]),
+    EVALUATOR: ("dev-evaluator", []),
+    ADMIN: ("dev-admin", []),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[str]
+    municipalities: frozenset[str]
+
+    def acts_for(self, municipality: str | None) -> bool:
+        return municipality in self.municipalities
+
+
+class Authenticator:
+    """Checks bearer tokens against the keys at `jwks_url`: over HTTP(S) fetched when a token
+    names a key not seen yet, then cached; a `file://` JWKS is read once."""
+
+    def __init__(self, jwks_url: str, issuer: str, audience: str) -> None:
+        self.issuer, self.audience = issuer, audience
+        if jwks_url.startswith("file://"):
+            keys = jwt.PyJWKSet.from_json(Path(urlsplit(jwks_url).path).read_text())
+            self._key_of = lambda token: keys[jwt.get_unverified_header(token).get("kid", "")]
+        else:
+            self._key_of = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=10).get_signing_key_from_jwt
+
+    def principal(self, token: str) -> Principal:
+        try:
+            key = self._key_of(token)
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=self.audience, issuer=self.issuer,
+                                options={"require": ["exp", "iss", "aud", "sub"]}, leeway=30)
+        except jwt.PyJWKClientConnectionError:
+            raise Problem(503, "keys-unavailable", "The identity provider's keys cannot be fetched") from None
+        except KeyError:
+            raise unauthenticated("invalid token: signed with a key the issuer does not publish") from None
+        except jwt.PyJWTError as exc:
+            raise unauthenticated(f"invalid token: {exc}") from None
+        roles, municipalities = claims.get("roles", []), claims.get("municipalities", [])
+        if not isinstance(roles, list) or not isinstance(municipalities, list):
+            raise unauthenticated("invalid token: roles and municipalities must be lists")
+        return Principal(str(claims["sub"]), frozenset(map(str, roles)) & set(ROLES),
+                         frozenset(map(str, municipalities)))
+
+
+def unauthenticated(reason: str) -> Problem:
+    return Problem(401, "unauthenticated", "Not authenticated", reason,
+                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def authenticator(settings: ServiceSettings) -> Authenticator:
+    if settings.auth_jwks_url:
+        return Authenticator(settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience)
+    jwks = development_keys(settings.data_dir)
+    if not (jwks.parent / "tokens.json").exists():
+        development_tokens(settings)
+    return Authenticator(jwks.as_uri(), settings.auth_issuer, settings.auth_audience)
+
+
+def requires(*roles: str):
+    """A FastAPI dependency: the caller's `Principal`, holding one of `roles`; else 401 or 403."""
+
+    def principal(request: Request) -> Principal:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(401, "unauthenticated", "Not authenticated", "send an OAuth2 bearer token",
+                          headers={"WWW-Authenticate": "Bearer"})
+        caller = request.app.state.service.authenticator.principal(token.strip())
+        if not caller.roles & set(roles):
+            raise Problem(403, "forbidden", "Forbidden", f"needs the role {' or '.join(roles)}")
+        request.state.principal = caller
+        return caller
+
+    return principal
+
+
+def forbidden(reason: str) -> Problem:
+    return Problem(403, "forbidden", "Forbidden", reason)
+
+
+# development: a key of our own, its JWKS as a file, and a token per role
+
+
+def development_keys(data_dir: Path) -> Path:
+    """The development JWKS file under `data_dir`, made with a new signing key the first time
+    (several processes starting together make it once)."""
+    folder = data_dir / "auth"
+    jwks = folder / "jwks.json"
+    if jwks.exists():
+        return jwks
+    folder.mkdir(parents=True, exist_ok=True)
+    private = folder / "signing-key.pem"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process is making it
+        for _ in range(100):
+            if jwks.exists():
+                return jwks
+            time.sleep(0.05)
+        raise
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    written = jwks.with_suffix(".tmp")
+    written.write_text(json.dumps({"keys": [{**public, "kid": DEV_KEY_ID, "use": "sig", "alg": "RS256"}]}))
+    written.replace(jwks)
+    return jwks
+
+
+def development_tokens(settings: ServiceSettings) -> Path:
+    """Write one fresh token per role, signed with the development key, to
+    `DATA_DIR/auth/tokens.json` ({role: token}); return its path."""
+    development_keys(settings.data_dir)
+    folder = settings.data_dir / "auth"
+    key = (folder / "signing-key.pem").read_bytes()
+    tokens = {role: sign(key, settings, subject, [role], municipalities, DEV_TOKEN_DAYS * 86400)
+              for role, (subject, municipalities) in DEV_PRINCIPALS.items()}
+    path, written = folder / "tokens.json", folder / f"tokens.{os.getpid()}.tmp"
+    written.write_text(json.dumps(tokens, indent=2) + "\n")
+    written.replace(path)
+    return path
+
+
+def sign(private_key: bytes, settings: ServiceSettings, subject: str, roles: list[str],
+         municipalities: list[str], lifetime: int, **claims) -> str:
+    now = int(time.time())
+    payload = {"iss": settings.auth_issuer, "aud": settings.auth_audience, "sub": subject, "iat": now,
+               "exp": now + lifetime, "roles": roles, "municipalities": municipalities, **claims}
+    return jwt.encode(payload, private_key, algorithm="RS256", headers={"kid": DEV_KEY_ID})
