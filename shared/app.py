@@ -8,27 +8,34 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 
 from shared import problems
+from shared.hardening import Hardening
 from shared.metrics import CountRequests, Requests, render
 from shared.problems import FieldError, Problem
+from shared.settings import ServiceSettings
 
 
-def service_app(title: str, description: str, service_factory: Callable[[], Any] | None = None) -> FastAPI:
-    """`app.state.service` is `service_factory()` while the app runs (closed afterwards)."""
+def service_app(title: str, description: str, service_factory: Callable[[], Any], settings: ServiceSettings) -> FastAPI:
+    """`app.state.service` is `service_factory()` while the app runs (closed afterwards);
+    `settings` gives the HTTP limits and the CORS origins."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service_factory() if service_factory else None
+        app.state.service = service_factory()
         yield
-        if app.state.service is not None:
-            app.state.service.close()
+        app.state.service.close()
 
     app = FastAPI(title=title, version="0.1.0", description=description, lifespan=lifespan)
     problems.install(app)
     requests = Requests()
     app.add_middleware(CountRequests, requests=requests)
+    if settings.cors_origins:  # browsers elsewhere may call only from these origins
+        app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "traceparent"])
+    app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes)  # outermost: sees every answer
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

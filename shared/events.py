@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -19,7 +19,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
+    create_model,
 )
 
 from shared import cpr as cpr_numbers
@@ -196,6 +198,29 @@ class Envelope(BaseModel):
     traceparent: Annotated[str, StringConstraints(strict=True, max_length=55)] | None = None
     tracestate: Annotated[str, StringConstraints(strict=True, max_length=512)] | None = None
     data: dict[str, Any]
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one posted event: the envelope with, per type, its data schema (for
+    the OpenAPI document; validation is `parse_event`'s)."""
+    variants = [
+        create_model(f"Event_{name}", __base__=Envelope, type=(Literal[TYPE_PREFIX + name], ...), data=(schema, ...))
+        for name, schema in DATA_SCHEMAS.items()
+    ]
+    adapter = TypeAdapter(Annotated[Union[tuple(variants)], Field(discriminator="type")])  # noqa: UP007
+    schema = adapter.json_schema()
+    return _inlined(schema, schema.pop("$defs", {}))
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with every `$ref` to `defs` replaced by the definition (our schemas have no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inlined(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+        return {k: _inlined(v, defs) for k, v in node.items() if k != "discriminator"}
+    if isinstance(node, list):
+        return [_inlined(v, defs) for v in node]
+    return node
 
 
 @dataclass(frozen=True)

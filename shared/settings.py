@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_issuer: str = "frisag-development"
     auth_audience: str = "frisag"
+    max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies are refused (413)
+    # origins (comma-separated) whose browser pages may call the service; none when empty
+    cors_origins: str = ""
 
     @model_validator(mode="after")
     def _production_needs_real_parts(self) -> "ServiceSettings":

@@ -14,7 +14,7 @@ from services.case.settings import CaseSettings
 from shared import tracing
 from shared.app import service_app
 from shared.auth import CASEWORKER, INTEGRATION, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN, IncomingEvent, parse_batch, parse_event
+from shared.events import CASE_ID_PATTERN, IncomingEvent, event_json_schema, parse_batch, parse_event
 from shared.problems import FieldError, Problem
 
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
@@ -22,15 +22,25 @@ BATCH_TYPE = "application/cloudevents-batch+json"
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 
 
-def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(CaseSettings())) -> FastAPI:
+def create_app(service_factory: Callable[[], CaseService] | None = None, settings: CaseSettings | None = None) -> FastAPI:
+    """The app over the service `service_factory` makes (default: from `settings`, which default
+    to the environment's)."""
+    settings = settings or CaseSettings()
     app = service_app(
         "Frisag case service",
         "Jobcenter systems post citizen-case events (CloudEvents 1.0); each is validated, "
         "stored in the case's event-sourced history and published to the stream.",
-        service_factory,
+        service_factory or (lambda: bootstrap(settings)),
+        settings,
     )
 
-    @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}})
+    event = event_json_schema()
+    body = {"required": True, "content": {
+        **{media_type: {"schema": event} for media_type in SINGLE_TYPES},
+        BATCH_TYPE: {"schema": {"type": "array", "items": event, "minItems": 1}}}}
+
+    @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}},
+              openapi_extra={"requestBody": body})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
         """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
         (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,
@@ -40,6 +50,9 @@ def create_app(service_factory: Callable[[], CaseService] = lambda: bootstrap(Ca
             raise Problem(415, "unsupported-media-type", "Unsupported media type",
                           f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))}")
         document = _parse_json(await request.body())
+        if media_type == BATCH_TYPE and isinstance(document, list) and len(document) > settings.max_batch_events:
+            raise Problem(413, "batch-too-large", "Batch too large", errors=[FieldError(
+                "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
         events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
         service: CaseService = request.app.state.service
         _check_municipalities(caller, events, service.cases.municipality, batch=media_type == BATCH_TYPE)
@@ -94,9 +107,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):  # which value was meant? refuse rather than guess
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice!r} is given twice")
+    return document
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed-json", "Malformed JSON", str(exc), [FieldError("", "body is not valid JSON")]) from None
 

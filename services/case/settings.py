@@ -6,3 +6,4 @@ class CaseSettings(ServiceSettings):
     # Each case-service process runs a relay; an advisory lock lets one publish at a time.
     # Set false to run the relay only as its own process (`python -m services.case.run_relay`).
     run_relay: bool = True
+    max_batch_events: int = 5000  # a larger batch is refused (413)

@@ -19,12 +19,16 @@ CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 AsOf = Annotated[date | None, Query(description="The date to answer for (default: today); later events are ignored")]
 
 
-def create_app(service_factory: Callable[[], ObligationsService] = lambda: bootstrap(ObligationsSettings())) -> FastAPI:
+def create_app(service_factory: Callable[[], ObligationsService] | None = None, settings: ObligationsSettings | None = None) -> FastAPI:
+    """The app over the service `service_factory` makes (default: from `settings`, which default
+    to the environment's)."""
+    settings = settings or ObligationsSettings()
     app = service_app(
         "Frisag obligations service",
         "The tasks the law requires of a jobcenter for each case, on a date, with every "
         "trial exemption applied and the reasons.",
-        service_factory,
+        service_factory or (lambda: bootstrap(settings)),
+        settings,
     )
 
     @app.get("/cases/{case_id}/obligations")

@@ -26,12 +26,16 @@ Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separa
 CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
 
 
-def create_app(service_factory: Callable[[], ReportingService] = lambda: bootstrap(ReportingSettings())) -> FastAPI:
+def create_app(service_factory: Callable[[], ReportingService] | None = None, settings: ReportingSettings | None = None) -> FastAPI:
+    """The app over the service `service_factory` makes (default: from `settings`, which default
+    to the environment's)."""
+    settings = settings or ReportingSettings()
     app = service_app(
         "Frisag reporting service",
         "The trials' evaluation numbers, computed from the same event stream: trial municipalities "
         "against a comparison group, baseline against trial period. Counts under 5 citizens are suppressed.",
-        service_factory,
+        service_factory or (lambda: bootstrap(settings)),
+        settings,
     )
 
     evaluator = [Depends(requires(EVALUATOR))]

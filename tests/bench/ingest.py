@@ -27,6 +27,7 @@ from services.case.domain import Case
 from services.case.settings import CaseSettings
 from shared.events import parse_event
 from shared.stream.kafka import KafkaPublisher
+from tests.bench.access import AUTHORIZATION
 from tests.bench.load import post_all
 from tests.bench.steal import CpuSteal
 from tests.infra import connect_admin, free_port, fresh_database, kafka_broker
@@ -96,7 +97,7 @@ class CaseServer:
     of their own, on PostgreSQL and Kafka."""
 
     def __init__(self, database_url: str, kafka: str, topic: str) -> None:
-        self.database_url = database_url
+        self.database_url, self.topic = database_url, topic
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
                "RUN_RELAY": "false"}
@@ -118,8 +119,8 @@ class CaseServer:
     def published_everything(self) -> bool:
         with psycopg.connect(self.database_url) as conn:
             stored = conn.execute("SELECT max(notification_id) FROM cases_events").fetchone()[0]
-            published = conn.execute(
-                "SELECT max(notification_id) FROM cases_tracking WHERE application_name = 'relay'").fetchone()[0]
+            published = conn.execute("SELECT max(notification_id) FROM cases_tracking WHERE application_name = %s",
+                                     (f"relay {self.topic}",)).fetchone()[0]
         return stored is not None and stored == published
 
     def wait_published(self, timeout: float = 120) -> None:
@@ -139,7 +140,7 @@ def batch_ingest(database_url: str, kafka: str, n: int, batch_size: int = 1000) 
     server = CaseServer(database_url, kafka, "bench-batch")
     documents = case_events("batch", n // 20, 20)
     bodies = [json.dumps(documents[i:i + batch_size]).encode() for i in range(0, len(documents), batch_size)]
-    headers = {"content-type": "application/cloudevents-batch+json"}
+    headers = {"content-type": "application/cloudevents-batch+json", "authorization": AUTHORIZATION}
     with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=60) as client:
         def post(body: bytes) -> None:
             answer = client.post("/events", content=body, headers=headers)
@@ -159,7 +160,7 @@ def single_posts(database_url: str, kafka: str, n: int, clients: int = CLIENTS) 
     per_client = [case_events(f"single{c}", n // clients // 10, 10) for c in range(clients)]
     bodies = [[json.dumps(d).encode() for d in documents] for documents in per_client]
     start = time.perf_counter()
-    statuses = asyncio.run(post_all(server.port, "/events", "application/cloudevents+json", bodies))
+    statuses = asyncio.run(post_all(server.port, "/events", "application/cloudevents+json", bodies, AUTHORIZATION))
     assert set(statuses) == {201}, set(statuses)
     server.wait_published()
     elapsed = time.perf_counter() - start

@@ -4,7 +4,8 @@ request than the service under test, which on a 2-core machine would measure the
 import asyncio
 
 
-async def post_all(port: int, path: str, content_type: str, bodies_per_client: list[list[bytes]]) -> list[int]:
+async def post_all(port: int, path: str, content_type: str, bodies_per_client: list[list[bytes]],
+                   authorization: str) -> list[int]:
     """Each client posts its bodies in order on one connection; returns every status code."""
     statuses: list[int] = []
 
@@ -13,6 +14,7 @@ async def post_all(port: int, path: str, content_type: str, bodies_per_client: l
         for body in bodies:
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                f"Authorization: {authorization}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body
             )
             status_line = await reader.readline()

@@ -1,0 +1,12 @@
+"""The benchmarks' identity provider: the services they start read its keys (AUTH_JWKS_URL is
+set on import, before any service starts) and accept `AUTHORIZATION`, valid for every role."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from tests.infra import Issuer
+
+_issuer = Issuer(Path(tempfile.mkdtemp(prefix="frisag-bench-issuer-")))
+os.environ["AUTH_JWKS_URL"] = _issuer.jwks_url
+AUTHORIZATION = f"Bearer {_issuer.everything()}"

@@ -1,0 +1,104 @@
+"""Input hardening over HTTP: body and batch size limits, strict JSON, paging limits, security
+headers, no stack traces, and CORS only for the origins configured."""
+
+import json
+
+import pytest
+
+from services.case.api import create_app as case_app
+from services.case.bootstrap import bootstrap as case_bootstrap
+from services.case.settings import CaseSettings
+from services.obligations.api import create_app as obligations_app
+from services.obligations.bootstrap import bootstrap as obligations_bootstrap
+from services.obligations.settings import ObligationsSettings
+from tests.events import opened
+
+SINGLE = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+@pytest.fixture
+def settings(tmp_path) -> CaseSettings:
+    return CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                        max_body_bytes=20_000, max_batch_events=10)
+
+
+def is_problem(answer, status: int) -> dict:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    return answer.json()
+
+
+def stored(settings: CaseSettings) -> int:
+    service = case_bootstrap(settings)
+    try:
+        return service.cases.last_position()
+    finally:
+        service.close()
+
+
+def test_bodies_and_batches_over_the_limits_are_refused_and_change_nothing(settings, serve):
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case:
+        big = opened("c-1") | {"padding": "x" * 30_000}
+        problem = is_problem(case.post("/events", content=json.dumps(big), headers=SINGLE), 413)
+        assert "20000 bytes" in problem["detail"]
+
+        def chunks():  # no Content-Length: counted as it arrives
+            yield json.dumps(opened("c-2"))[:-1].encode()
+            yield b', "padding": "' + b"x" * 30_000 + b'"}'
+
+        is_problem(case.post("/events", content=chunks(), headers=SINGLE), 413)
+        batch = [opened(f"c-{i}") for i in range(11)]
+        problem = is_problem(case.post("/events", json=batch, headers=BATCH), 413)
+        assert problem["errors"] == [{"field": "", "reason": "a batch holds at most 10 events; this one 11"}]
+        assert case.post("/events", json=batch[:10], headers=BATCH).status_code == 201  # at the limit: fine
+    assert stored(settings) == 10
+
+
+def test_json_is_parsed_strictly(settings, serve):
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case:
+        document = json.dumps(opened("c-1"))
+        twice = document[:-1] + ', "subject": "c-2"}'  # a key given twice: which one is meant?
+        problem = is_problem(case.post("/events", content=twice, headers=SINGLE), 400)
+        assert "subject" in problem["detail"] and "twice" in problem["detail"]
+        for bad in ('{"specversion": NaN}', "[1, 2", "\xff", '{"a": Infinity}'):
+            is_problem(case.post("/events", content=bad.encode("latin-1"), headers=SINGLE), 400)
+    assert stored(settings) == 0
+
+
+def test_answers_carry_security_headers_and_no_stack_traces(settings, serve):
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case:
+        for answer in (case.get("/healthz"), case.get("/cases/nobody"), case.post("/events", content=b"{",
+                                                                                  headers=SINGLE)):
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["cache-control"] == "no-store"
+            assert "default-src 'none'" in answer.headers["content-security-policy"]
+            assert "Traceback" not in answer.text and "File \"" not in answer.text
+        assert "access-control-allow-origin" not in case.get("/healthz", headers={"origin": "https://evil.example"}
+                                                            ).headers
+        assert case.get("/docs").status_code == 200  # Swagger UI: its scripts are allowed there
+
+
+def test_paging_is_limited(tmp_path, serve):
+    settings = ObligationsSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
+    with serve(obligations_app(lambda: obligations_bootstrap(settings), settings)) as obligations:
+        for limit in ("0", "501", "many"):
+            problem = is_problem(obligations.get("/obligations", params={"municipality": "851", "limit": limit}), 422)
+            assert problem["errors"][0]["field"] == "query.limit"
+        problem = is_problem(obligations.get("/obligations", params={"municipality": "851", "cursor": "x|y"}), 422)
+        assert problem["errors"][0]["field"] == "cursor"
+
+
+def test_cors_only_for_the_configured_origins(tmp_path, serve):
+    settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                            cors_origins="https://sag.aalborg.dk, https://sag.aarhus.dk")
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case:
+        preflight = {"access-control-request-method": "POST", "access-control-request-headers": "authorization"}
+        allowed = case.options("/events", headers={"origin": "https://sag.aarhus.dk", **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://sag.aarhus.dk"
+        refused = case.options("/events", headers={"origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in refused.headers
+        answer = case.get("/cases/nobody", headers={"origin": "https://sag.aalborg.dk"})
+        assert answer.headers["access-control-allow-origin"] == "https://sag.aalborg.dk"
