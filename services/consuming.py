@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from services.case.application import Cases
 from services.case.bootstrap import open_stream
+from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.consumer import Consumer, worker_pool
 from shared.metrics import Sample
@@ -22,6 +23,7 @@ class ConsumingService:
     projection: CaseProjection
     stream: EventStream
     authenticator: Authenticator
+    audit: AuditLog
     consumer: Consumer | None = None  # None: an API replica; other processes consume
     case_store: Cases | None = None  # embedded: the case store whose log is the stream
     pool: Executor | None = None
@@ -82,9 +84,11 @@ def consuming(service: type[ConsumingService], projection: CaseProjection, setti
               run: bool, group: str, batch_size: int, workers: int | None, **extra) -> ConsumingService:
     """`service` over `projection`, fed from the stream when `run`."""
     stream, case_store = open_stream(settings)
-    auth = authenticator(settings)
+    auth, audit = authenticator(settings), AuditLog(projection.engine, projection.prefix)
     if not run:
-        return service(projection, stream, auth, None, case_store, None, settings.ready_max_lag, **extra).start()
+        return service(projection, stream, auth, audit, None, case_store, None, settings.ready_max_lag,
+                       **extra).start()
     pool = worker_pool(workers, settings.database_url)
     consumer = Consumer(projection, stream, group, batch_size, pool)
-    return service(projection, stream, auth, consumer, case_store, pool, settings.ready_max_lag, **extra).start()
+    return service(projection, stream, auth, audit, consumer, case_store, pool, settings.ready_max_lag,
+                   **extra).start()

@@ -5,13 +5,17 @@ service's `metrics()` and the requests answered)."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 
 from shared import problems
+from shared.audit import AuditTrail, audited
+from shared.auth import ADMIN, requires
+from shared.events import CASE_ID_PATTERN
 from shared.hardening import Hardening
 from shared.metrics import CountRequests, Requests, render
 from shared.problems import FieldError, Problem
@@ -35,6 +39,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
     if settings.cors_origins:  # browsers elsewhere may call only from these origins
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "traceparent"])
+    app.add_middleware(AuditTrail)
     app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes)  # outermost: sees every answer
 
     @app.get("/healthz")
@@ -48,6 +53,24 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
         if failing:
             raise Problem(503, "not-ready", "Not ready", errors=[FieldError(check, reason) for check, reason in failing.items()])
         return {"status": "ready"}
+
+    @app.get("/audit", dependencies=[Depends(audited("read audit log")), Depends(requires(ADMIN))])
+    def audit(
+        request: Request,
+        subject: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
+        case_id: Annotated[str | None, Query(pattern=CASE_ID_PATTERN)] = None,
+        action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z ]+$")] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Annotated[int, Query(ge=0, le=2**31 - 1, description="the last `id` of the previous page")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """This service's audit log, oldest first: every read of a case's data and every admin
+        action, refusals included, with who (`subject`, `roles`), what, when (`at`) and from
+        where (`client`). Pass the last `id` as `after` for the next page."""
+        records = request.app.state.service.audit.query(subject=subject, case_id=case_id, action=action,
+                                                        since=since, until=until, after=after, limit=limit)
+        return {"records": records, "next_after": records[-1]["id"] if len(records) == limit else None}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(request: Request) -> PlainTextResponse:

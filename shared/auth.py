@@ -99,9 +99,9 @@ def requires(*roles: str):
             raise Problem(401, "unauthenticated", "Not authenticated", "send an OAuth2 bearer token",
                           headers={"WWW-Authenticate": "Bearer"})
         caller = request.app.state.service.authenticator.principal(token.strip())
+        request.state.principal = caller  # for the audit log, refusals included
         if not caller.roles & set(roles):
             raise Problem(403, "forbidden", "Forbidden", f"needs the role {' or '.join(roles)}")
-        request.state.principal = caller
         return caller
 
     return principal

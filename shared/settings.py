@@ -5,6 +5,7 @@ straight from the case store's log. DATABASE_URL switches the stores to PostgreS
 KAFKA_BOOTSTRAP_SERVERS the stream to Kafka.
 """
 
+import base64
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -13,6 +14,7 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
+DEV_CASE_STORE_KEY = base64.b64encode(b"development-only-case-store-key!").decode()
 
 
 class ServiceSettings(BaseSettings):
@@ -31,6 +33,9 @@ class ServiceSettings(BaseSettings):
     # how soon the group notices a consumer is gone; a join also takes about half of it
     kafka_session_timeout_ms: int = 10000
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    # AES-GCM key (base64 of 16, 24 or 32 bytes) of the case store's events at rest, CPR
+    # numbers included: `python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`
+    case_store_key: SecretStr = SecretStr(DEV_CASE_STORE_KEY)
     # traces go to this OTLP/HTTP endpoint (e.g. http://otel-collector:4318); none when unset
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str | None = None  # defaults to the service's own name
@@ -55,13 +60,25 @@ class ServiceSettings(BaseSettings):
             if not self.auth_jwks_url:
                 raise ValueError("AUTH_JWKS_URL: production needs the identity provider's keys, "
                                  "not the development signing key")
+            if self.case_store_key.get_secret_value() == DEV_CASE_STORE_KEY:
+                raise ValueError("CASE_STORE_KEY: production needs a secret key, not the development default")
+        try:
+            key_bytes = len(base64.b64decode(self.case_store_key.get_secret_value(), validate=True))
+        except ValueError:
+            key_bytes = 0
+        if key_bytes not in (16, 24, 32):
+            raise ValueError("CASE_STORE_KEY: base64 of a 16, 24 or 32 byte AES key")
         return self
 
     def eventsourcing_env(self, sqlite_file: str) -> dict[str, str]:
-        """The `eventsourcing` library's persistence settings for this configuration."""
+        """The `eventsourcing` library's persistence settings for this configuration: every
+        stored event encrypted (AES-GCM) under CASE_STORE_KEY."""
+        cipher = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+                  "CIPHER_KEY": self.case_store_key.get_secret_value()}
         if not self.database_url:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.data_dir / sqlite_file)}
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.data_dir / sqlite_file),
+                    **cipher}
         url = urlsplit(self.database_url)
         if url.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
@@ -72,6 +89,7 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
+            **cipher,
         }
 
 

@@ -13,6 +13,7 @@ from services.case.bootstrap import CaseService, bootstrap
 from services.case.settings import CaseSettings
 from shared import tracing
 from shared.app import service_app
+from shared.audit import audited
 from shared.auth import CASEWORKER, INTEGRATION, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN, IncomingEvent, event_json_schema, parse_batch, parse_event
 from shared.problems import FieldError, Problem
@@ -64,7 +65,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
-    @app.get("/cases/{case_id}")
+    @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))])
     def get_case(case_id: CaseId, request: Request,
                  caller: Principal = Depends(requires(INTEGRATION, CASEWORKER))) -> dict[str, Any]:
         """The case's history: every stored event in order, CPR number masked. For the

@@ -6,15 +6,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
+from sqlalchemy import create_engine
 
 from services.case.application import Cases, Ingest
 from services.case.relay import Relay
 from services.case.settings import CaseSettings
 from shared import tracing
+from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.catalog import Catalog
 from shared.metrics import Sample
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, sqlalchemy_url
 from shared.stream import EventStream
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
 from shared.stream.log import LogStream
@@ -27,6 +29,7 @@ class CaseService:
     cases: Cases
     ingest: Ingest
     authenticator: Authenticator
+    audit: AuditLog
     relay: Relay | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _relay_thread: threading.Thread | None = None
@@ -61,6 +64,7 @@ class CaseService:
             self._relay_thread.join(timeout=10)
             self.relay.close()
         self.cases.close()
+        self.audit.engine.dispose()
 
 
 def bootstrap(settings: CaseSettings) -> CaseService:
@@ -68,7 +72,8 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     cases = build_cases(settings)
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
-    return CaseService(cases, ingest, authenticator(settings), relay).start()
+    audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite")), "case")
+    return CaseService(cases, ingest, authenticator(settings), audit, relay).start()
 
 
 def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:

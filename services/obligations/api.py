@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from services.obligations.bootstrap import ObligationsService, bootstrap
 from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
+from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN
 from shared.problems import FieldError, Problem
@@ -31,7 +32,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         settings,
     )
 
-    @app.get("/cases/{case_id}/obligations")
+    @app.get("/cases/{case_id}/obligations", dependencies=[Depends(audited("read case obligations"))])
     def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None,
                          caller: Principal = Depends(requires(CASEWORKER))) -> dict[str, Any]:
         """The case's obligations as of a date, folded from its events up to that date. For the
@@ -45,7 +46,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
             raise forbidden(f"on {when} the case is not the responsibility of a municipality this token acts for")
         return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations}
 
-    @app.get("/obligations")
+    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))])
     def worklist(
         request: Request,
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],
@@ -69,7 +70,8 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         return {"as_of": when.isoformat(), "items": items,
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None}
 
-    @app.post("/catalog/reload", status_code=202, dependencies=[Depends(requires(ADMIN))])
+    @app.post("/catalog/reload", status_code=202,
+              dependencies=[Depends(audited("reload catalog")), Depends(requires(ADMIN))])
     async def reload_catalog(request: Request) -> dict[str, int]:
         """Read the rule and trial catalogs again; every case the change touches is
         re-evaluated in the background (`GET /status` shows how many are left)."""

@@ -2,6 +2,7 @@
 environment is what its settings class reads and accepts, images are pinned, start order waits
 on health checks that exist, and the ports are the ones the README tells people to open."""
 
+import base64
 import re
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def test_each_environment_is_read_and_accepted_by_the_services_settings(name, mo
     with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
         settings_class()
     monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example.dk/certs")
+    with pytest.raises(ValueError, match="CASE_STORE_KEY"):
+        settings_class()
+    monkeypatch.setenv("CASE_STORE_KEY", base64.b64encode(bytes(range(32))).decode())
     assert settings_class().environment == "production"
 
 

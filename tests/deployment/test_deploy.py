@@ -92,10 +92,13 @@ def test_every_environment_variable_is_a_setting_the_process_reads(rendered, mon
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         if overlay.endswith("production"):
-            # the example's placeholder key must not get through: the deployer replaces it
+            # the example's placeholder keys must not get through: the deployer replaces them
             with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
                 cls()
             monkeypatch.setenv("PSEUDONYM_KEY", "k" * 48)
+            with pytest.raises(ValueError, match="CASE_STORE_KEY"):
+                cls()
+            monkeypatch.setenv("CASE_STORE_KEY", base64.b64encode(bytes(range(32))).decode())
         else:
             monkeypatch.setenv("DATABASE_URL", "postgresql://frisag@postgres:5432/frisag")  # from the overlay
         settings = cls()

@@ -1,6 +1,7 @@
 """The settings classes: production refuses development secrets and embedded stores, and the
 README's one configuration table lists every option of every service, and nothing else."""
 
+import base64
 import re
 from pathlib import Path
 
@@ -9,12 +10,13 @@ import pytest
 from services.case.settings import CaseSettings
 from services.obligations.settings import ObligationsSettings
 from services.reporting.settings import ReportingSettings
-from shared.settings import DEV_PSEUDONYM_KEY, ServiceSettings
+from shared.settings import DEV_CASE_STORE_KEY, DEV_PSEUDONYM_KEY, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = [CaseSettings, ObligationsSettings, ReportingSettings]
 REAL = {"database_url": "postgresql://frisag@db:5432/frisag", "kafka_bootstrap_servers": "kafka:9092",
-        "auth_jwks_url": "https://login.example.dk/realms/frisag/protocol/openid-connect/certs"}
+        "auth_jwks_url": "https://login.example.dk/realms/frisag/protocol/openid-connect/certs",
+        "case_store_key": base64.b64encode(bytes(range(32))).decode()}
 KEY = "k" * 32
 
 
@@ -46,6 +48,17 @@ def test_production_refuses_the_embedded_stores(missing):
 def test_production_refuses_the_development_signing_key():
     with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
         ServiceSettings(environment="production", pseudonym_key=KEY, **{**REAL, "auth_jwks_url": None})
+
+
+def test_production_refuses_the_development_case_store_key():
+    with pytest.raises(ValueError, match="CASE_STORE_KEY"):
+        ServiceSettings(environment="production", pseudonym_key=KEY, **{**REAL, "case_store_key": DEV_CASE_STORE_KEY})
+
+
+@pytest.mark.parametrize("key", ["not base64!", base64.b64encode(b"15 bytes only..").decode()])
+def test_a_case_store_key_that_is_no_aes_key_is_refused(key):
+    with pytest.raises(ValueError, match="CASE_STORE_KEY: base64 of a 16, 24 or 32 byte AES key"):
+        ServiceSettings(case_store_key=key)
 
 
 def test_production_is_read_from_the_environment(monkeypatch):

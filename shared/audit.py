@@ -1,0 +1,140 @@
+"""The audit log: who read a case's data or took an admin action, what, when and from where,
+and how it was answered; append-only (the database refuses updates and deletes) and queryable
+by `admin`.
+
+Each service keeps its own table, `<service>_audit`, next to its other tables. A route is
+audited by the dependency `audited(action)`; the `AuditTrail` middleware writes the record once
+the answer is known, refusals included.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, event, insert, select, text
+from starlette.concurrency import run_in_threadpool
+
+_APPEND_ONLY = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION frisag_append_only() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""",
+        "CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION frisag_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+}
+
+
+class AuditLog:
+    def __init__(self, engine: Engine, service: str) -> None:
+        self.engine, self.service = engine, service
+        metadata = MetaData()
+        self.table = Table(
+            f"{service}_audit", metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("at", DateTime(timezone=True), nullable=False),
+            Column("subject", String(256)),  # the token's `sub`; null when no valid token came
+            Column("roles", JSON, nullable=False),
+            Column("action", String(64), nullable=False),
+            Column("method", String(8), nullable=False),
+            Column("path", String(512), nullable=False),
+            Column("query", String(1024), nullable=False),
+            Column("case_id", String(64), index=True),
+            Column("status", Integer, nullable=False),
+            Column("client", String(64)),  # the caller's address (behind a proxy: its forwarded one)
+        )
+        name = self.table.name
+        event.listen(self.table, "after_create", _triggers(name))
+        metadata.create_all(engine)
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(self.table).values(**record))
+
+    def query(self, *, subject: str | None = None, case_id: str | None = None, action: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, after: int = 0,
+              limit: int = 100) -> list[dict[str, Any]]:
+        t = self.table
+        q = select(t).where(t.c.id > after)
+        for column, value in ((t.c.subject, subject), (t.c.case_id, case_id), (t.c.action, action)):
+            if value is not None:
+                q = q.where(column == value)
+        if since is not None:
+            q = q.where(t.c.at >= since)
+        if until is not None:
+            q = q.where(t.c.at < until)
+        with self.engine.connect() as conn:
+            return [{**row, "at": _utc(row["at"]).isoformat()}
+                    for row in conn.execute(q.order_by(t.c.id).limit(limit)).mappings()]
+
+
+def _triggers(table: str) -> Callable:
+    def create(target, connection, **_) -> None:
+        for statement in _APPEND_ONLY.get(connection.dialect.name, []):
+            connection.execute(text(statement.format(table=table)))
+
+    return create
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite keeps no zone
+
+
+def audited(action: str) -> Callable[[Request], None]:
+    """A route dependency: record every request to this route in the audit log."""
+
+    def mark(request: Request) -> None:
+        request.state.audit_action = action
+
+    return mark
+
+
+class AuditTrail:
+    """ASGI middleware: when an audited route answers, append who asked what, and the status,
+    before the answer leaves (no data without its record; a failing log fails the request)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        recorded = False
+
+        async def record_then_send(message: dict) -> None:
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                recorded = True
+                await self._record(scope, message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_then_send)
+        except Exception:
+            if not recorded:  # answered 500 further out
+                await self._record(scope, 500)
+            raise
+
+    @staticmethod
+    async def _record(scope: dict, status: int) -> None:
+        state = scope.get("state", {})
+        if "audit_action" not in state:
+            return
+        principal = state.get("principal")
+        record = {
+            "at": datetime.now(UTC), "action": state["audit_action"], "status": status,
+            "subject": principal.subject if principal else None,
+            "roles": sorted(principal.roles) if principal else [],
+            "method": scope["method"], "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1")[:1024],
+            "case_id": scope.get("path_params", {}).get("case_id"),
+            "client": scope["client"][0] if scope.get("client") else None,
+        }
+        await run_in_threadpool(scope["app"].state.service.audit.append, record)

@@ -1,0 +1,89 @@
+"""The audit log on PostgreSQL: every read of a case's data and every admin action, refusals
+included, with who, what, when and from where; queryable by admin only; append-only."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import create_engine, delete, text, update
+
+from services.case.api import create_app as case_app
+from services.case.settings import CaseSettings
+from services.obligations.api import create_app as obligations_app
+from services.obligations.settings import ObligationsSettings
+from shared.audit import AuditLog
+from shared.auth import ADMIN, CASEWORKER, INTEGRATION
+from tests.events import benefit_started, opened
+from tests.infra import wait_until
+
+SINGLE = {"content-type": "application/cloudevents+json"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_reads_and_admin_actions_are_recorded_and_only_admin_reads_them(database_url, tmp_path, serve, issuer):
+    common = {"database_url": database_url, "kafka_bootstrap_servers": None, "data_dir": tmp_path}
+    integration = bearer(issuer.token(INTEGRATION, municipalities=["851", "751"], subject="momentum"))
+    worker = bearer(issuer.token(CASEWORKER, municipalities=["851"], subject="anna@aalborg"))
+    admin = bearer(issuer.token(ADMIN, subject="root@frisag"))
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with serve(case_app(settings=CaseSettings(**common)), token=None) as case, \
+            serve(obligations_app(settings=ObligationsSettings(**common, refold_workers=0)), token=None) as obligations:
+        for c, municipality in (("c-aal", "851"), ("c-aar", "751")):
+            for document in (opened(c, municipality=municipality), benefit_started(c, benefit="dagpenge")):
+                assert case.post("/events", json=document, headers={**SINGLE, **integration}).status_code == 201
+        assert wait_until(lambda: obligations.get("/status", headers=admin).json()["cases"] == 2, timeout=30)
+
+        assert obligations.get("/cases/c-aal/obligations", headers=worker).status_code == 200
+        assert obligations.get("/cases/c-aar/obligations", headers=worker).status_code == 403
+        assert obligations.get("/obligations", params={"as_of": "2019-06-01"}, headers=worker).status_code == 200
+        assert obligations.get("/cases/c-aal/obligations", headers=bearer("forged")).status_code == 401
+        assert obligations.post("/catalog/reload", headers=admin).status_code == 202
+        assert obligations.get("/audit", headers=worker).status_code == 403
+        assert case.get("/cases/c-aal", headers=worker).status_code == 200
+
+        records = obligations.get("/audit", headers=admin).json()["records"]
+        assert [(r["action"], r["subject"], r["case_id"], r["status"]) for r in records] == [
+            ("read case obligations", "anna@aalborg", "c-aal", 200),
+            ("read case obligations", "anna@aalborg", "c-aar", 403),
+            ("read worklist", "anna@aalborg", None, 200),
+            ("read case obligations", None, "c-aal", 401),  # no valid token: nobody known
+            ("reload catalog", "root@frisag", None, 202),
+            ("read audit log", "anna@aalborg", None, 403),
+        ]
+        first = records[0]
+        assert first["roles"] == ["caseworker"] and first["client"] == "127.0.0.1"
+        assert first["method"] == "GET" and first["path"] == "/cases/c-aal/obligations"
+        assert started <= datetime.fromisoformat(first["at"]) <= datetime.now(UTC)
+        assert records[2]["query"] == "as_of=2019-06-01"
+
+        # filtered and paged; and reading it is itself recorded
+        by_case = obligations.get("/audit", params={"case_id": "c-aar"}, headers=admin).json()["records"]
+        assert [r["status"] for r in by_case] == [403]
+        page = obligations.get("/audit", params={"limit": 2}, headers=admin).json()
+        assert [r["id"] for r in page["records"]] == [r["id"] for r in records[:2]]
+        rest = obligations.get("/audit", params={"after": page["next_after"], "subject": "root@frisag"},
+                               headers=admin).json()["records"]
+        assert [r["action"] for r in rest] == ["reload catalog", "read audit log", "read audit log", "read audit log"]
+
+        (history,) = case.get("/audit", headers=admin).json()["records"]  # the case service keeps its own
+        assert (history["action"], history["subject"], history["case_id"]) == ("read case history", "anna@aalborg",
+                                                                                "c-aal")
+
+
+@pytest.mark.parametrize("engine_of", ["sqlite", "postgres"])
+def test_the_log_refuses_changes_and_deletions(engine_of, database_url, tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.sqlite'}" if engine_of == "sqlite" else \
+        database_url.replace("postgresql://", "postgresql+psycopg://")
+    log = AuditLog(create_engine(url), "case")
+    log.append({"at": datetime.now(UTC), "action": "read case history", "status": 200, "subject": "a", "roles": [],
+                "method": "GET", "path": "/cases/c", "query": "", "case_id": "c", "client": "10.0.0.1"})
+    AuditLog(log.engine, "case")  # a restart: the table and its guard are kept
+    for change in (update(log.table).values(subject="someone else"), delete(log.table),
+                   text("UPDATE case_audit SET status = 200")):
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"), log.engine.begin() as conn:
+            conn.execute(change)
+    assert [r["subject"] for r in log.query()] == ["a"]
+    log.engine.dispose()

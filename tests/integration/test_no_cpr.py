@@ -1,0 +1,78 @@
+"""CPR numbers stay in the case store, encrypted: after events went through the case service,
+the relay, the real broker and both consumers on PostgreSQL, no topic message and no row of any
+table in the database (the case store's included: its events are encrypted at rest) holds a
+CPR number, with or without its dash."""
+
+import re
+
+from kafka import KafkaConsumer
+from sqlalchemy import column, create_engine, inspect, select, table
+
+from services.case.api import create_app as case_app
+from services.case.settings import CaseSettings
+from services.obligations.api import create_app as obligations_app
+from services.obligations.settings import ObligationsSettings
+from services.reporting.api import create_app as reporting_app
+from services.reporting.settings import ReportingSettings
+from tests.events import benefit_started, event, opened
+from tests.infra import wait_until
+
+CPRS = [f"{day:02d}0{month}8{year}-{serial:04d}" for day, month, year, serial in
+        ((1, 1, 0, 1234), (15, 3, 5, 4321), (28, 2, 9, 1017), (7, 7, 1, 2222), (30, 9, 3, 3871))]
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+def found_in(text: str) -> list[str]:
+    return [cpr for cpr in CPRS if cpr in text or cpr.replace("-", "") in text]
+
+
+def test_no_cpr_number_on_the_stream_or_in_any_store(database_url, kafka, topic, tmp_path, serve):
+    common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,
+              "kafka_topic_partitions": 2, "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}
+    documents = []
+    for i, cpr in enumerate(CPRS):
+        documents += [opened(f"c-{i}", cpr=cpr, municipality="851"), benefit_started(f"c-{i}", benefit="dagpenge"),
+                      event("conversation.held", f"c-{i}", kind="jobsamtale", date="2019-02-01")]
+    with serve(case_app(settings=CaseSettings(**common))) as case, \
+            serve(obligations_app(settings=ObligationsSettings(**common, refold_workers=0,
+                                                              consumer_group=f"obligations-{topic}"))) as obligations, \
+            serve(reporting_app(settings=ReportingSettings(**common, refold_workers=0,
+                                                          reporting_group=f"reporting-{topic}"))) as reporting:
+        assert case.post("/events", json=documents, headers=BATCH).status_code == 201
+        for client in (obligations, reporting):
+            assert wait_until(lambda: client.get("/status").json()["cases"] == len(CPRS)
+                              and client.get("/status").json()["stale"] == 0, timeout=60)
+        history = case.get("/cases/c-0").json()
+        assert history["events"][0]["data"]["cpr"] == "010180-****"  # what the API shows: masked
+        assert found_in(case.get("/audit").text) == []
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    messages = list(consumer)
+    consumer.close()
+    assert len(messages) == len(documents)
+    for m in messages:
+        everything = (m.key or b"") + m.value + b"".join(name.encode() + value for name, value in m.headers)
+        assert found_in(everything.decode("latin-1")) == [], m
+    assert b'"citizen":' in messages[0].value or any(b'"citizen":' in m.value for m in messages)
+
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    tables = inspect(engine).get_table_names()
+    assert {"cases_events", "obligations", "reporting_cases", "case_audit", "obligations_audit"} <= set(tables)
+    rows = 0
+    with engine.connect() as conn:
+        for name in tables:
+            columns = [column(c["name"]) for c in inspect(engine).get_columns(name)]
+            for row in conn.execute(select(*columns).select_from(table(name, *columns))):
+                rows += 1
+                text = " ".join(bytes(v).decode("latin-1") if isinstance(v, (bytes, memoryview)) else str(v)
+                                for v in row)
+                assert found_in(text) == [], (name, row)
+    assert rows > 50
+    engine.dispose()
+
+
+def test_the_cpr_pattern_would_be_found():
+    # the scan above is only as good as its matcher
+    assert found_in("x 010180-1234 y") == ["010180-1234"] and found_in("0101801234") == ["010180-1234"]
+    assert re.fullmatch(r"\d{6}-\d{4}", CPRS[1])
