@@ -106,3 +106,14 @@ class Issuer:
     def everything(self) -> str:
         """Every role, for every municipality: for tests about something else than access."""
         return self.token(*ROLES, municipalities=municipalities(), subject="test-everything")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def is_problem(answer, status: int) -> dict:
+    """The answer's problem+json body, after checking it is one, with this status."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    return answer.json()

@@ -18,7 +18,7 @@ from services.reporting.bootstrap import bootstrap as reporting_bootstrap
 from services.reporting.settings import ReportingSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, INTEGRATION
 from tests.events import benefit_started, event, opened
-from tests.infra import Issuer, wait_until
+from tests.infra import Issuer, bearer, is_problem, wait_until
 
 AALBORG, AARHUS = "851", "751"
 SINGLE = {"content-type": "application/cloudevents+json"}
@@ -35,18 +35,8 @@ def services(tmp_path, serve) -> Iterator[tuple[httpx.Client, httpx.Client, http
         yield case, obl, rep
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def as_(issuer: Issuer, role: str, *municipalities: str) -> dict[str, str]:
     return bearer(issuer.token(role, municipalities=municipalities, subject=f"{role}-{'-'.join(municipalities)}"))
-
-
-def is_problem(answer: httpx.Response, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    return answer.json()
 
 
 def post(case: httpx.Client, headers: dict, *documents: dict) -> httpx.Response:

@@ -14,13 +14,9 @@ from services.obligations.settings import ObligationsSettings
 from shared.audit import AuditLog
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION
 from tests.events import benefit_started, opened
-from tests.infra import wait_until
+from tests.infra import bearer, wait_until
 
 SINGLE = {"content-type": "application/cloudevents+json"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_reads_and_admin_actions_are_recorded_and_only_admin_reads_them(database_url, tmp_path, serve, issuer):

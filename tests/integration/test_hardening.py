@@ -12,6 +12,7 @@ from services.obligations.api import create_app as obligations_app
 from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
 from tests.events import opened
+from tests.infra import is_problem
 
 SINGLE = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -21,12 +22,6 @@ BATCH = {"content-type": "application/cloudevents-batch+json"}
 def settings(tmp_path) -> CaseSettings:
     return CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path,
                         max_body_bytes=20_000, max_batch_events=10)
-
-
-def is_problem(answer, status: int) -> dict:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    return answer.json()
 
 
 def stored(settings: CaseSettings) -> int:
