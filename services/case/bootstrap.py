@@ -1,7 +1,7 @@
 """Wires the case service from its settings: store, ingest, and (with Kafka) the relay."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -9,7 +9,7 @@ import psycopg
 from sqlalchemy import create_engine
 
 from services.case.application import Cases, Ingest
-from services.case.relay import Relay
+from services.case.relay import Relay, tracking_name
 from services.case.settings import CaseSettings
 from shared import tracing
 from shared.audit import AuditLog
@@ -30,7 +30,8 @@ class CaseService:
     ingest: Ingest
     authenticator: Authenticator
     audit: AuditLog
-    relay: Relay | None = None
+    relay: Relay | None = None  # None: no broker, or the relay runs as its own process
+    published: Callable[[], int] | None = None  # how far the relay has published, wherever it runs
     _stop: threading.Event = field(default_factory=threading.Event)
     _relay_thread: threading.Thread | None = None
 
@@ -50,8 +51,8 @@ class CaseService:
     def metrics(self) -> list[Sample]:
         stored = self.cases.last_position()
         samples = [Sample("frisag_events_stored", "Events in the case store (its log's last position)", "gauge", stored)]
-        if self.relay is not None:  # else the relay runs as its own process
-            published = self.relay.position()
+        if self.published is not None:
+            published = self.published()
             samples += [Sample("frisag_events_published", "Events the relay has published to Kafka", "gauge", published),
                         Sample("frisag_relay_lag", "Stored events not yet published", "gauge", stored - published)]
         return samples
@@ -73,7 +74,11 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
     audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite")), "case")
-    return CaseService(cases, ingest, authenticator(settings), audit, relay).start()
+    published = None
+    if settings.kafka_bootstrap_servers:
+        recorder, name = cases.factory.tracking_recorder(), tracking_name(settings.kafka_topic)
+        published = lambda: recorder.max_tracking_id(name) or 0  # noqa: E731
+    return CaseService(cases, ingest, authenticator(settings), audit, relay, published).start()
 
 
 def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:

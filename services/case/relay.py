@@ -28,6 +28,11 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
+def tracking_name(topic: str) -> str:
+    """The relay's position in the case store is recorded per topic, under this name."""
+    return f"relay {topic}"
+
+
 class Relay:
     def __init__(
         self,
@@ -41,7 +46,7 @@ class Relay:
         self.batch_size = batch_size
         self.leadership = leadership  # only one relay of several replicas publishes at a time
         self.tracking = cases.factory.tracking_recorder()
-        self.tracking_name = f"relay {publisher.topic}"
+        self.tracking_name = tracking_name(publisher.topic)
         self.wake = threading.Event()
 
     def position(self) -> int:

@@ -24,6 +24,7 @@ import psycopg
 from services.case.application import Ingest
 from services.case.bootstrap import build_cases
 from services.case.domain import Case
+from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
 from shared.events import parse_event
 from shared.stream.kafka import KafkaPublisher
@@ -120,7 +121,7 @@ class CaseServer:
         with psycopg.connect(self.database_url) as conn:
             stored = conn.execute("SELECT max(notification_id) FROM cases_events").fetchone()[0]
             published = conn.execute("SELECT max(notification_id) FROM cases_tracking WHERE application_name = %s",
-                                     (f"relay {self.topic}",)).fetchone()[0]
+                                     (tracking_name(self.topic),)).fetchone()[0]
         return stored is not None and stored == published
 
     def wait_published(self, timeout: float = 120) -> None:

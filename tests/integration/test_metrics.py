@@ -21,6 +21,7 @@ from tests.events import benefit_started, event, opened
 from tests.infra import wait_until
 
 PARTITIONS = 2
+SINGLE = {"content-type": "application/cloudevents+json"}
 
 
 def samples(client: httpx.Client, name: str) -> dict[str, float]:
@@ -40,7 +41,7 @@ def post_one_at_a_time(case: httpx.Client, documents: list[dict]) -> None:
     # one record per Kafka batch: the test broker (tansu) gives a partition's end offset as its
     # last batch's first offset + 1, where Kafka gives the offset after the last record
     for document in documents:
-        assert case.post("/events", json=document, headers={"content-type": "application/cloudevents+json"}
+        assert case.post("/events", json=document, headers=SINGLE
                          ).status_code == 201
         assert wait_until(lambda: samples(case, "frisag_relay_lag") == {"": 0})
 
@@ -89,6 +90,24 @@ def test_consumer_lag_rises_while_the_consumer_is_stopped_and_falls_to_zero_afte
             running.wait(timeout=30)
         requests = samples(case, "frisag_http_requests_total")
         assert requests['method="POST",route="/events",status="201"'] == len(first) + len(later)
+
+
+def test_the_case_service_reports_the_relay_lag_when_the_relay_runs_apart(database_url, kafka, topic, tmp_path,
+                                                                         serve):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                            kafka_topic_partitions=PARTITIONS, data_dir=tmp_path, run_relay=False)
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic}
+    with serve(case_app(settings=settings)) as case:
+        for i in range(3):
+            assert case.post("/events", json=opened(f"case-{i}"), headers=SINGLE).status_code == 201
+        assert samples(case, "frisag_relay_lag") == {"": 3}  # nobody publishes yet
+        relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+        try:
+            assert wait_until(lambda: samples(case, "frisag_relay_lag") == {"": 0})
+            assert samples(case, "frisag_events_published") == {"": 3}
+        finally:
+            relay.terminate()
+            relay.wait(timeout=30)
 
 
 def test_readiness_waits_for_the_partitions_and_names_an_unreachable_database(

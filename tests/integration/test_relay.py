@@ -15,6 +15,7 @@ from kafka import KafkaConsumer
 from services.case.api import create_app
 from services.case.application import Ingest
 from services.case.bootstrap import bootstrap, build_cases, build_relay
+from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
 from shared.stream.kafka import from_message
@@ -138,12 +139,12 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
     relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
     try:
         deadline = time.monotonic() + 60
-        while (position.max_tracking_id(f"relay {topic}") or 0) == 0 and time.monotonic() < deadline:
+        while (position.max_tracking_id(tracking_name(topic)) or 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         relay.send_signal(signal.SIGKILL)
         relay.wait()
-    killed_at = position.max_tracking_id(f"relay {topic}") or 0
+    killed_at = position.max_tracking_id(tracking_name(topic)) or 0
     watcher.close()
     assert 0 < killed_at < stored, "the relay must die mid-stream for this test to mean anything"
 
