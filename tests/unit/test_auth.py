@@ -1,0 +1,49 @@
+"""Token checks remembered: a valid token is verified once until it expires; an expired or
+invalid one is never remembered."""
+
+import pytest
+
+from shared.auth import CASEWORKER, Authenticator
+from shared.problems import Problem
+from tests.infra import Issuer
+
+
+@pytest.fixture
+def checks(tmp_path, monkeypatch) -> tuple[Issuer, Authenticator, list[str]]:
+    issuer = Issuer(tmp_path)
+    authenticator = Authenticator(issuer.jwks_url, "frisag-development", "frisag")
+    checked: list[str] = []
+    verify = authenticator._check
+
+    def counting(token: str):
+        checked.append(token)
+        return verify(token)
+
+    monkeypatch.setattr(authenticator, "_check", counting)
+    return issuer, authenticator, checked
+
+
+def test_a_valid_token_is_verified_once(checks):
+    issuer, authenticator, checked = checks
+    token = issuer.token(CASEWORKER, municipalities=["851"], subject="anna")
+    first, second = authenticator.principal(token), authenticator.principal(token)
+    assert first == second and first.subject == "anna" and first.municipalities == {"851"}
+    assert checked == [token]
+
+
+def test_a_token_past_its_expiry_is_verified_every_time(checks):
+    issuer, authenticator, checked = checks
+    late = issuer.token(CASEWORKER, lifetime=-10)  # expired, but within the 30 s clock leeway
+    authenticator.principal(late)
+    authenticator.principal(late)
+    assert checked == [late, late]
+
+
+def test_an_invalid_token_is_refused_every_time(checks, tmp_path):
+    _, authenticator, checked = checks
+    forged = Issuer(tmp_path / "forger").token(CASEWORKER)
+    for _ in range(2):
+        with pytest.raises(Problem) as refused:
+            authenticator.principal(forged)
+        assert refused.value.status == 401
+    assert checked == [forged, forged]
