@@ -101,7 +101,7 @@ def authenticator(settings: ServiceSettings) -> Authenticator:
     jwks = development_keys(settings.data_dir)
     if not (jwks.parent / "tokens.json").exists():
         development_tokens(settings)
-    return Authenticator(jwks.as_uri(), settings.auth_issuer, settings.auth_audience)
+    return Authenticator(jwks.resolve().as_uri(), settings.auth_issuer, settings.auth_audience)
 
 
 def requires(*roles: str):

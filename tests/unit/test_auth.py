@@ -1,10 +1,14 @@
 """Token checks remembered: a valid token is verified once until it expires; an expired or
 invalid one is never remembered."""
 
+import json
+from pathlib import Path
+
 import pytest
 
-from shared.auth import CASEWORKER, Authenticator
+from shared.auth import CASEWORKER, INTEGRATION, ROLES, Authenticator, authenticator, development_tokens
 from shared.problems import Problem
+from shared.settings import ServiceSettings
 from tests.infra import Issuer
 
 
@@ -47,3 +51,15 @@ def test_an_invalid_token_is_refused_every_time(checks, tmp_path):
             authenticator.principal(forged)
         assert refused.value.status == 401
     assert checked == [forged, forged]
+
+
+def test_development_keys_under_a_relative_data_dir_sign_tokens_the_services_accept(tmp_path, monkeypatch):
+    # as `make run` has it: DATA_DIR=var, relative to where it runs
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTH_JWKS_URL", raising=False)
+    settings = ServiceSettings(data_dir=Path("var"))
+    tokens = json.loads(development_tokens(settings).read_text())
+    assert set(tokens) == set(ROLES)
+    caseworker = authenticator(settings).principal(tokens[CASEWORKER])
+    assert caseworker.roles == {CASEWORKER} and caseworker.municipalities == {"851"}
+    assert len(authenticator(settings).principal(tokens[INTEGRATION]).municipalities) == 98
