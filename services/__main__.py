@@ -13,7 +13,12 @@ from shared.settings import ServiceSettings
 SERVICES = [("case", 8001), ("obligations", 8002), ("reporting", 8003)]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a supervisor, `timeout`) stops everything as Ctrl-C does
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     settings = ServiceSettings()
     tokens = None if settings.auth_jwks_url else development_tokens(settings)  # fresh ones each run

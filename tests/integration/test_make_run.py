@@ -1,0 +1,75 @@
+"""`make run` as the README tells it: `python -m services` in a fresh folder starts the three
+services embedded, prints where to look and where the tokens are, and answers the README's
+walk-through; Ctrl-C stops everything."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.infra import bearer
+
+
+def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
+    for port in (8001, 8002, 8003):  # make run's fixed ports
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: is a make run still going?"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
+                                                            "DATA_DIR")}
+    run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = []
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in printed) and time.monotonic() < deadline:
+            line = run.stdout.readline()
+            assert line, "make run stopped: " + "".join(printed)
+            printed.append(line)
+        text = "".join(printed)
+        for port in (8001, 8002, 8003):
+            assert f"http://127.0.0.1:{port}/docs" in text
+        (tokens_line,) = [line for line in printed if "Bearer tokens" in line]
+        tokens = json.loads((tmp_path / tokens_line.rsplit(": ", 1)[1].strip()).read_text())
+
+        opened = {"specversion": "1.0", "id": "m-1", "source": "jobcenter/851/momentum",
+                  "type": "dk.frisag.case.opened", "subject": "case-42",
+                  "data": {"cpr": "010190-1234", "municipality": "851", "date": "2019-01-01"}}
+        started = {**opened, "id": "m-2", "type": "dk.frisag.benefit.started",
+                   "data": {"benefit": "ledighedsydelse", "date": "2019-01-01"}}
+        for event in (opened, started):
+            answer = httpx.post("http://127.0.0.1:8001/events", json=event, headers={
+                **bearer(tokens["integration"]), "content-type": "application/cloudevents+json"})
+            assert answer.status_code == 201, answer.text
+
+        def las_74c() -> list[dict]:
+            answer = httpx.get("http://127.0.0.1:8002/cases/case-42/obligations", params={"as_of": "2020-02-01"},
+                               headers=bearer(tokens["caseworker"]))
+            return [o for o in answer.json().get("obligations", []) if o["rule"] == "LAS-74c"]
+
+        deadline = time.monotonic() + 30
+        while not las_74c() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = las_74c()[0]  # due after 12 months of ledighedsydelse, in Aalborg during T11
+        assert (first["due"], first["status"], first["exemption"]["trial"]) == ("2020-01-01", "waived", "T11")
+        assert httpx.get("http://127.0.0.1:8003/trials", headers=bearer(tokens["evaluator"])).status_code == 200
+    finally:
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=30) == 0
+
+
+def test_a_terminated_make_run_stops_its_services(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
+                                                            "DATA_DIR")}
+    run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    while "Ctrl-C stops everything" not in (line := run.stdout.readline()):
+        assert line, "make run stopped"
+    run.terminate()  # SIGTERM, as a supervisor or `timeout` sends it
+    assert run.wait(timeout=30) == 0
+    for port in (8001, 8002, 8003):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after make run stopped"
