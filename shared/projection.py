@@ -6,7 +6,9 @@ per partition, so a redelivered batch is recognised. Within a case, an event who
 already stored is skipped: redelivery and a relay's republishing change nothing. What a service
 derives from a case (its `Derivation`) is computed from the stored events: a case whose events
 changed gets a new version in the same transaction and is derived again afterwards
-(`refresh`), possibly in worker processes, since cases are independent.
+(`refresh`), possibly in worker processes, since cases are independent. When a case is erased
+(`case.erased`), its events are deleted once derived; what the derivation keeps of it is up to
+the derivation (`Derivation.erased`).
 """
 
 import json
@@ -49,6 +51,13 @@ class StoredEvent:
         self.name, self.data, self.permitted_by = name, data, permitted_by
 
 
+ERASED = "case.erased"  # the case service erased the case: drop its events (`derive`)
+
+
+class CaseErasedError(Exception):
+    """The case was erased: the projection keeps none of its events."""
+
+
 class Derivation(ABC):
     """What a projection derives from one case's events: rows of its own tables, each with a
     `case_id` column. Instances travel to worker processes, so they hold only picklable data."""
@@ -57,6 +66,10 @@ class Derivation(ABC):
 
     @abstractmethod
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]: ...
+
+    def erased(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
+        """What is kept of an erased case (`events` ends with its erasure): by default nothing."""
+        return {}
 
 
 @cache
@@ -201,10 +214,14 @@ class CaseProjection:
             return conn.execute(statement).rowcount
 
     def history(self, case_id: str) -> list[StoredEvent] | None:
+        """The case's stored events; None for no such case; CaseErasedError for an erased one."""
         e = self.case_events
         with self.engine.connect() as conn:
             rows = conn.execute(select(e.c.name, e.c.data, e.c.permitted_by)
                                 .where(e.c.case_id == case_id).order_by(e.c.sequence)).all()
+            known = bool(rows) or conn.execute(select(self.cases.c.case_id).where(self.cases.c.case_id == case_id)).first()
+        if (rows and rows[-1].name == ERASED) or (known and not rows):  # erased: soon, or already, without events
+            raise CaseErasedError(case_id)
         return [StoredEvent(*row) for row in rows] or None
 
     def counts(self) -> dict[str, int]:
@@ -249,12 +266,16 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         ):
             histories[case_id].append(StoredEvent(name, data, permitted_by))
         rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        erased = [case_id for case_id, events in histories.items() if events[-1].name == ERASED]
         for case_id, events in histories.items():
-            for table, derived in derivation.derive(case_id, events).items():
+            derive_case = derivation.erased if events[-1].name == ERASED else derivation.derive
+            for table, derived in derive_case(case_id, events).items():
                 rows[table] += derived
         for table in derivation.tables:
             conn.execute(delete(table).where(table.c.case_id.in_(case_ids)))
             insert_many(conn, table, rows[table])
+        # an erased case's row stays, events gone: redelivered events are known and skipped
+        conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
     return len(stale)

@@ -4,6 +4,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request
@@ -14,7 +15,7 @@ from services.case.settings import CaseSettings
 from shared import tracing
 from shared.app import service_app
 from shared.audit import audited
-from shared.auth import CASEWORKER, INTEGRATION, Principal, forbidden, requires
+from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN, IncomingEvent, event_json_schema, parse_batch, parse_event
 from shared.problems import FieldError, Problem
 
@@ -78,6 +79,16 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
             raise forbidden("the case belongs to a municipality this token does not act for")
         return {"case_id": case_id, "events": cases.history(case_id)}
 
+    @app.post("/cases/{case_id}/erasure", dependencies=[Depends(audited("erase case")), Depends(requires(ADMIN))])
+    def erase_case(case_id: CaseId, request: Request) -> dict[str, Any]:
+        """Erase the case's personal data now (crypto-shredding: its data key is destroyed, so
+        its stored events cannot be read) and tell the stream's consumers to drop it. Cases are
+        also erased automatically `RETENTION_AFTER_CLOSE_DAYS` after they close. Erasing again
+        answers with the same erasure."""
+        erasure = request.app.state.service.cases.erase(case_id, "request", date.today())
+        if erasure is None:
+            raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
+        return erasure
 
     return app
 

@@ -16,13 +16,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
+from sqlalchemy import Engine
 
-from services.case.domain import Case
+from services.case.domain import Case, erased
+from services.case.keys import ERASED_TOPIC, CaseErasedError, CaseMapper, DataKeys
 from shared import cpr as cpr_numbers
 from shared.catalog import Catalog
 from shared.events import IncomingEvent, StreamEvent
@@ -37,19 +40,32 @@ class Cases(Application[UUID]):
     # version check on save catches that, and `Ingest` evicts and retries.
     env = {"AGGREGATE_CACHE_MAXSIZE": "50000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
 
-    def __init__(self, env: dict[str, str] | None = None, pseudonym_key: bytes = b"",
+    def __init__(self, env: dict[str, str], keys_engine: Engine, pseudonym_key: bytes = b"",
                  catalog: Catalog | None = None) -> None:
+        self.keys_engine = keys_engine  # before the library builds the mapper, which needs it
         super().__init__(env)
         self.pseudonym_key = pseudonym_key
         self.catalog = catalog or Catalog.load()
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        # the library's cipher (CIPHER_KEY, the store key) wraps each case's own data key
+        self.keys = DataKeys(self.keys_engine, self.factory.cipher())
+        return CaseMapper(self.construct_transcoder(), self.keys, self.factory.compressor())
+
+    def save(self, *cases: Case, **kwargs: Any) -> list:
+        self.keys.prepare(cases)
+        return super().save(*cases, **kwargs)
+
     def get_case(self, case_id: str) -> Case | None:
         """The cached case itself, not a copy (copying each request's case costs more than the
-        rest of its work): whoever changes it and does not save it must `forget` it."""
+        rest of its work): whoever changes it and does not save it must `forget` it. None for no
+        such case; a 410 Problem for an erased one."""
         try:
             return self.repository.get(Case.create_id(case_id), deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
+        except CaseErasedError:
+            raise erased(case_id) from None
 
     def municipality(self, case_id: str) -> str | None:
         """The municipality responsible for the case now; None for no such case."""
@@ -67,7 +83,10 @@ class Cases(Application[UUID]):
 
     def history(self, case_id: str) -> list[dict[str, Any]] | None:
         """The case's events as posted, in order, with the CPR number masked."""
-        events = list(self.repository.event_store.get(Case.create_id(case_id)))
+        try:
+            events = list(self.repository.event_store.get(Case.create_id(case_id)))
+        except CaseErasedError:
+            raise erased(case_id) from None
         if not events:
             return None
         return [
@@ -86,9 +105,73 @@ class Cases(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
     def stream_events(self, after: int, limit: int) -> list[StreamEvent]:
-        """Stored events after a log position, as consumers see them: CPR pseudonymised."""
-        notifications = self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-        return [self._stream_event(self.mapper.to_domain_event(n), n.id) for n in notifications]
+        """Stored events after a log position, as consumers see them: CPR pseudonymised. An
+        erased case's events are left out (they cannot be read); its erasure, later in the log,
+        is not."""
+        while notifications := self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False):
+            self.keys.load(n.originator_id for n in notifications if n.topic != ERASED_TOPIC)
+            events = []
+            for n in notifications:
+                try:
+                    events.append(self._stream_event(self.mapper.to_domain_event(n), n.id))
+                except CaseErasedError:
+                    pass
+            if events:
+                return events
+            after = notifications[-1].id
+        return []
+
+    def erase(self, case_id: str, reason: str, today: date) -> dict[str, Any] | None:
+        """Erase a case: record its erasure (for the stream), then forget its data key. Once
+        more for an erased case finishes an erasure that was cut off, and answers as before.
+        None for no such case."""
+        case_uuid = Case.create_id(case_id)
+        for _ in range(Ingest.MAX_ATTEMPTS):
+            erasure = self._erasure(case_uuid)
+            if erasure is None:
+                try:
+                    case: Case = self.repository.get(case_uuid)  # a copy: the ingest's stays as it was
+                except AggregateNotFoundError:
+                    return None
+                case.erase(today, reason)
+                try:
+                    self.save(case)
+                except IntegrityError:  # an event came in meanwhile: erase the case as it is now
+                    self.forget({case_id})
+                    continue
+                erasure = self._erasure(case_uuid)
+            self.keys.erase(case_uuid)
+            self.forget({case_id})
+            return erasure
+        raise Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers")
+
+    def erase_expired(self, retention_days: int, today: date) -> int:
+        """Erase every case closed more than `retention_days` before `today`; return how many."""
+        cutoff = today - timedelta(days=retention_days)
+        count = 0
+        for case_uuid in self.keys.closed_before(cutoff):
+            try:
+                case: Case = self.repository.get(case_uuid)
+            except (AggregateNotFoundError, CaseErasedError):  # its first event was never stored; erased
+                continue
+            # the date beside the key was written before the closing event: the case decides
+            if case.closed_on is not None and date.fromisoformat(case.closed_on) < cutoff:
+                self.erase(case.case_id, "retention", today)
+                count += 1
+        return count
+
+    def close(self) -> None:
+        super().close()
+        self.keys_engine.dispose()
+
+    def _erasure(self, case_uuid: UUID) -> dict[str, Any] | None:
+        """The case's erasure, if it has one: always its last event."""
+        last = self.recorder.select_events(case_uuid, desc=True, limit=1)
+        if not last or last[0].topic != ERASED_TOPIC:
+            return None
+        stored = self.mapper.to_domain_event(last[0])
+        return {"case_id": stored.envelope["subject"], "erased_on": stored.data["date"], "reason": stored.data["reason"],
+                "sequence": stored.originator_version}
 
     def _stream_event(self, stored: Any, position: int) -> StreamEvent:
         data = stored.data
@@ -203,8 +286,8 @@ class Ingest:
             return
         try:
             recordings = self.cases.save(*working.values())
-        except IntegrityError:
-            # Another writer changed one of these cases: redo each submission on its own.
+        except (IntegrityError, CaseErasedError):
+            # Another writer changed (or erased) one of these cases: redo each submission on its own.
             self.cases.forget(set(working))
             for submission, _ in accepted:
                 self._commit_alone(submission)
@@ -220,7 +303,7 @@ class Ingest:
             except Problem as problem:
                 submission.future.set_exception(problem)
                 return
-            except IntegrityError:
+            except (IntegrityError, CaseErasedError):
                 self.cases.forget(set(working))
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other writer through
                 continue

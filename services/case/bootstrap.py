@@ -1,9 +1,11 @@
 """Wires the case service from its settings: store, ingest, and (with Kafka) the relay."""
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 
 import psycopg
 from sqlalchemy import create_engine
@@ -22,6 +24,7 @@ from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
 from shared.stream.log import LogStream
 
 RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +35,8 @@ class CaseService:
     audit: AuditLog
     relay: Relay | None = None  # None: no broker, or the relay runs as its own process
     published: Callable[[], int] | None = None  # how far the relay has published, wherever it runs
+    retention_days: int = 0  # erase cases this long after they closed; 0: keep them
+    retention_sweep_seconds: float = 3600
     _stop: threading.Event = field(default_factory=threading.Event)
     _relay_thread: threading.Thread | None = None
 
@@ -39,7 +44,21 @@ class CaseService:
         if self.relay is not None:
             self._relay_thread = threading.Thread(target=self.relay.run, args=(self._stop,), name="relay", daemon=True)
             self._relay_thread.start()
+        if self.retention_days:
+            threading.Thread(target=self._sweep, name="retention", daemon=True).start()
         return self
+
+    def _sweep(self) -> None:
+        """Erase the cases whose retention has run out, now and every `retention_sweep_seconds`."""
+        while True:
+            try:
+                erased = self.cases.erase_expired(self.retention_days, date.today())
+                if erased:
+                    log.info("retention: erased %d cases closed more than %d days ago", erased, self.retention_days)
+            except Exception:
+                log.exception("retention sweep failed; trying again at the next sweep")
+            if self._stop.wait(self.retention_sweep_seconds):
+                return
 
     def readiness(self) -> dict[str, str]:
         try:
@@ -78,12 +97,13 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     if settings.kafka_bootstrap_servers:
         recorder, name = cases.factory.tracking_recorder(), tracking_name(settings.kafka_topic)
         published = lambda: recorder.max_tracking_id(name) or 0  # noqa: E731
-    return CaseService(cases, ingest, authenticator(settings), audit, relay, published).start()
+    return CaseService(cases, ingest, authenticator(settings), audit, relay, published,
+                       settings.retention_after_close_days, settings.retention_sweep_seconds).start()
 
 
 def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:
-    return Cases(settings.eventsourcing_env("case.sqlite"), settings.pseudonym_key.get_secret_value().encode(),
-                 catalog)
+    return Cases(settings.eventsourcing_env("case.sqlite"), create_engine(sqlalchemy_url(settings, "case_keys.sqlite")),
+                 settings.pseudonym_key.get_secret_value().encode(), catalog)
 
 
 def open_stream(settings: ServiceSettings) -> tuple[EventStream, Cases | None]:

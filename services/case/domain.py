@@ -1,14 +1,14 @@
 """The Case aggregate: one citizen's course in a jobcenter, as the posting systems reported it.
 
 Each posted event becomes one aggregate event. The aggregate refuses an impossible history
-(nothing before `case.opened`, nothing after `case.closed`, benefits that end before they
-start or twice) and actions that only a trial permits outside that trial (`shared.permissions`,
+(nothing before `case.opened`, nothing after `case.closed` or an erasure, benefits that end
+before they start or twice) and actions that only a trial permits outside that trial (`shared.permissions`,
 deciding from the catalogs), and it remembers the idempotency keys it has stored.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -19,6 +19,7 @@ from shared.permissions import decide
 from shared.problems import FieldError, Problem
 
 _CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://frisag.dk/cases/")
+ERASURE_SOURCE = "urn:frisag:case-service"  # the CloudEvents source of erasures
 
 
 class Happened(NamedTuple):
@@ -52,6 +53,7 @@ class Case(Aggregate):
         self.case_id = case_id
         self.municipality: str = data["municipality"]
         self.closed_on: str | None = None
+        self.erased_on: str | None = None
         self.running_benefits: dict[str, str] = {}  # benefit -> start date of the running spell
         self.keys: dict[tuple[str, str], int] = {(envelope["source"], envelope["id"]): 1}
         self.birth_date: date = cpr_numbers.birth_date(data["cpr"])
@@ -64,6 +66,8 @@ class Case(Aggregate):
     def append(self, incoming: IncomingEvent, catalog: Catalog) -> None:
         """Record a posted event, or raise a Problem saying why the history or the law forbids it."""
         data = incoming.data
+        if self.erased_on is not None:
+            raise erased(self.case_id)
         if incoming.name == "case.opened":
             raise conflict("the case is already open")
         if self.closed_on is not None:
@@ -98,6 +102,22 @@ class Case(Aggregate):
             del self.running_benefits[data["benefit"]]
         self.keys[(envelope["source"], envelope["id"])] = self.version + 1
         self.history.append(Happened(name, data))
+
+    def erase(self, today: date, reason: str) -> None:
+        """Record that the case's personal data is erased (crypto-shredding, `services.case.keys`):
+        the stream tells its consumers to drop the case."""
+        envelope = {"id": str(uuid4()), "source": ERASURE_SOURCE, "type": "dk.frisag.case.erased",
+                    "subject": self.case_id, "time": datetime.now(UTC).isoformat()}
+        self.record_erasure(envelope=envelope, data={"date": today.isoformat(), "reason": reason})
+
+    @event("Erased")
+    def record_erasure(self, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+        self.erased_on = data["date"]
+
+
+def erased(case_id: str) -> Problem:
+    return Problem(410, "case-erased", "The case was erased",
+                   errors=[FieldError("subject", f"case {case_id} was erased: its data is gone")])
 
 
 def _without_cpr(data: dict[str, Any]) -> dict[str, Any]:

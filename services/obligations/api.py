@@ -14,6 +14,7 @@ from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN
 from shared.problems import FieldError, Problem
+from shared.projection import CaseErasedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
@@ -38,7 +39,11 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         """The case's obligations as of a date, folded from its events up to that date. For the
         municipality responsible for the case on that date."""
         when = as_of or date.today()
-        found = request.app.state.service.projection.for_case(case_id, when)
+        try:
+            found = request.app.state.service.projection.for_case(case_id, when)
+        except CaseErasedError:
+            raise Problem(410, "case-erased", "The case was erased",
+                          errors=[FieldError("case_id", "the case service erased it: its data is gone")]) from None
         if found is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])
         municipality, obligations = found

@@ -81,10 +81,13 @@ class _Cell:
             mine[1] += denominator
 
     def contributions(self) -> "np.ndarray":
-        """Each citizen's (numerator, denominator), the value being their sums' ratio."""
+        """Each citizen's (numerator, denominator), the value being their sums' ratio; sorted, so
+        that the bootstrap depends on what the citizens contribute, not on who they are."""
         if self.kind == "citizen_share":
-            return np.array([(float(c in self.hit), 1.0) for c in self.who]).reshape(-1, 2)
-        return np.array(list(self.per_citizen.values()), dtype=float).reshape(-1, 2)
+            pairs = [(float(c in self.hit), 1.0) for c in self.who]
+        else:
+            pairs = [(float(n), float(d)) for n, d in self.per_citizen.values()]
+        return np.array(sorted(pairs), dtype=float).reshape(-1, 2)
 
     def value(self) -> float | None:
         if self.kind == "count":

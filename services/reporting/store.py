@@ -4,6 +4,7 @@ facts the evaluation numbers are computed from. Only pseudonyms: nothing here na
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
 
@@ -96,6 +97,21 @@ class ReportingDerivation(Derivation):
                 "case_id": case_id, "n": n, "name": e.name, "day": date.fromisoformat(data["date"]),
                 "detail": data.get("kind") or data.get("benefit") or data.get("offer") or data.get("rule"),
                 "reason": data.get("reason"), "permitted_by": e.permitted_by})
+        return rows
+
+
+    def erased(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
+        """The facts of an erased case stay, so that the numbers of the periods it counted in
+        stay the same, but under a random id in place of the case and the citizen: nothing here
+        leads back to them. A case still open is taken as closed on the day it was erased."""
+        *history, erasure = events
+        if not history:
+            return {}
+        if not any(e.name == "case.closed" for e in history):
+            history.append(StoredEvent("case.closed", {"date": erasure.data["date"], "reason": "erased"}))
+        anonymous = f"erased-{uuid4().hex}"
+        rows = self.derive(anonymous, history)
+        rows[citizens] = [{"case_id": anonymous, "citizen": anonymous}]
         return rows
 
 

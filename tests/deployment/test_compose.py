@@ -76,6 +76,10 @@ def test_each_environment_is_read_and_accepted_by_the_services_settings(name, mo
     with pytest.raises(ValueError, match="CASE_STORE_KEY"):
         settings_class()
     monkeypatch.setenv("CASE_STORE_KEY", base64.b64encode(bytes(range(32))).decode())
+    if settings_class is CaseSettings:
+        with pytest.raises(ValueError, match="RETENTION_AFTER_CLOSE_DAYS"):
+            settings_class()
+        monkeypatch.setenv("RETENTION_AFTER_CLOSE_DAYS", "1826")
     assert settings_class().environment == "production"
 
 

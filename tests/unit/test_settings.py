@@ -18,6 +18,7 @@ REAL = {"database_url": "postgresql://frisag@db:5432/frisag", "kafka_bootstrap_s
         "auth_jwks_url": "https://login.example.dk/realms/frisag/protocol/openid-connect/certs",
         "case_store_key": base64.b64encode(bytes(range(32))).decode()}
 KEY = "k" * 32
+OWN = {CaseSettings: {"retention_after_close_days": 1826}}  # what production needs of one service
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +30,14 @@ def clean_environment(monkeypatch):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_production_with_real_parts_and_a_secret_key_starts(cls):
-    settings = cls(environment="production", pseudonym_key=KEY, **REAL)
+    settings = cls(environment="production", pseudonym_key=KEY, **REAL, **OWN.get(cls, {}))
     assert settings.environment == "production" and settings.pseudonym_key.get_secret_value() == KEY
+
+
+def test_production_refuses_to_keep_closed_cases_for_ever():
+    with pytest.raises(ValueError, match="RETENTION_AFTER_CLOSE_DAYS"):
+        CaseSettings(environment="production", pseudonym_key=KEY, **REAL)
+    assert CaseSettings().retention_after_close_days == 0  # development keeps them
 
 
 @pytest.mark.parametrize("key", [DEV_PSEUDONYM_KEY, "", "k" * 31])

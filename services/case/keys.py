@@ -1,0 +1,156 @@
+"""Crypto-shredding: each case's events are encrypted under a data key of its own, so erasing a
+case is forgetting its key. The keys are kept wrapped (encrypted under CASE_STORE_KEY) in a
+table beside the event store, `case_data_keys`, with the date each case was closed, which the
+retention sweep reads.
+
+Every replica caches the keys it used for `CACHE_SECONDS`: a key erased through one replica
+stops working in the others within that time.
+"""
+
+import threading
+import time
+from base64 import b64encode
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.persistence import Cipher, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Table,
+    Uuid,
+    bindparam,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from services.case.domain import Case
+
+# The erasure itself stays readable (under the store key): the stream must still tell the
+# consumers which case to drop.
+ERASED_TOPIC = get_topic(Case.Erased)
+
+metadata = MetaData()
+data_keys = Table(
+    "case_data_keys", metadata,
+    Column("case_uuid", Uuid, primary_key=True),  # the aggregate's id
+    Column("wrapped_key", LargeBinary),  # null once the case is erased
+    # as posted, before the closing event is stored: the sweep checks the case itself
+    Column("closed_on", Date, index=True),
+    Column("erased_at", DateTime(timezone=True)),
+)
+
+
+class CaseErasedError(Exception):
+    """The case's data key was erased: its events cannot be read any more."""
+
+
+class DataKeys:
+    CACHE_SECONDS = 60.0
+    CACHE_SIZE = 100_000
+
+    def __init__(self, engine: Engine, store_cipher: Cipher) -> None:
+        self.engine, self.store_cipher = engine, store_cipher
+        metadata.create_all(engine)
+        self._cache: dict[UUID, tuple[float, AESCipher]] = {}
+        self._lock = threading.Lock()
+
+    def cipher(self, case_uuid: UUID, topic: str) -> Cipher:
+        """The cipher of one stored event of this case."""
+        if topic == ERASED_TOPIC:
+            return self.store_cipher
+        cached = self._cached(case_uuid)
+        if cached is None:
+            self.load([case_uuid])
+            cached = self._cached(case_uuid)
+        if cached is None:
+            raise CaseErasedError(case_uuid)
+        return cached
+
+    def load(self, case_uuids: Iterable[UUID]) -> None:
+        """Read the keys of these cases into the cache, one query for all."""
+        wanted = [u for u in set(case_uuids) if self._cached(u) is None]
+        if not wanted:
+            return
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(data_keys.c.case_uuid, data_keys.c.wrapped_key)
+                                .where(data_keys.c.case_uuid.in_(wanted), data_keys.c.wrapped_key.is_not(None))).all()
+        fresh_until = time.monotonic() + self.CACHE_SECONDS
+        with self._lock:
+            if len(self._cache) + len(rows) > self.CACHE_SIZE:
+                self._cache.clear()
+            for case_uuid, wrapped in rows:
+                key = self.store_cipher.decrypt(wrapped)
+                self._cache[case_uuid] = (fresh_until, AESCipher({"CIPHER_KEY": b64encode(key).decode()}))
+
+    def prepare(self, cases: Iterable[Case]) -> None:
+        """Before these cases are saved: a key for each new one, and the date each closed one
+        was closed."""
+        cases = list(cases)
+        new = [c.id for c in cases if self._cached(c.id) is None]
+        with self.engine.begin() as conn:
+            if new:  # of two replicas creating a case's key, the first one's is kept
+                insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                conn.execute(insert(data_keys).on_conflict_do_nothing(), [
+                    {"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(AESCipher.random_bytes(32))} for u in new])
+            closed = [{"u": c.id, "on": date.fromisoformat(c.closed_on)} for c in cases if c.closed_on]
+            if closed:
+                conn.execute(update(data_keys).where(data_keys.c.case_uuid == bindparam("u"))
+                             .values(closed_on=bindparam("on")), closed)
+        self.load(new)
+
+    def erase(self, case_uuid: UUID) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(data_keys).where(data_keys.c.case_uuid == case_uuid, data_keys.c.erased_at.is_(None))
+                         .values(wrapped_key=None, erased_at=datetime.now(UTC)))
+        with self._lock:
+            self._cache.pop(case_uuid, None)
+
+    def closed_before(self, day: date, page: int = 1000) -> Iterator[UUID]:
+        """Cases not yet erased that were closed before `day`, oldest first."""
+        k = data_keys.c
+        after: tuple[date, UUID] | None = None
+        while True:
+            query = select(k.closed_on, k.case_uuid).where(k.closed_on < day, k.erased_at.is_(None))
+            if after is not None:
+                query = query.where(tuple_(k.closed_on, k.case_uuid) > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(k.closed_on, k.case_uuid).limit(page)).all()
+            yield from (case_uuid for _, case_uuid in rows)
+            if len(rows) < page:
+                return
+            after = tuple(rows[-1])
+
+    def _cached(self, case_uuid: UUID) -> AESCipher | None:
+        entry = self._cache.get(case_uuid)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+
+class CaseMapper(Mapper[UUID]):
+    """The library's mapper, encrypting each event under its case's data key."""
+
+    def __init__(self, transcoder, keys: DataKeys, compressor=None) -> None:
+        super().__init__(transcoder, compressor, cipher=None)
+        self.keys = keys
+
+    def to_stored_event(self, domain_event) -> StoredEvent:
+        stored = super().to_stored_event(domain_event)
+        cipher = self.keys.cipher(stored.originator_id, stored.topic)
+        return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, cipher.encrypt(stored.state))
+
+    def to_domain_event(self, stored: StoredEvent):
+        cipher = self.keys.cipher(stored.originator_id, stored.topic)
+        return super().to_domain_event(StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                                                   cipher.decrypt(stored.state)))
