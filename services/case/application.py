@@ -67,6 +67,14 @@ class Cases(Application[UUID]):
         except CaseErasedError:
             raise erased(case_id) from None
 
+    def unknown(self, case_ids: set[str]) -> set[str]:
+        """Those of these cases that certainly have no stored events (no data key), found with
+        one query: the store need not be asked for each (the first event of a case is stored
+        after its key)."""
+        uuids = {Case.create_id(case_id): case_id for case_id in case_ids}
+        known = self.keys.load(uuids)
+        return {case_id for case_uuid, case_id in uuids.items() if case_uuid not in known}
+
     def municipality(self, case_id: str) -> str | None:
         """The municipality responsible for the case now; None for no such case."""
         case = self.get_case(case_id)
@@ -277,9 +285,10 @@ class Ingest:
     def _commit(self, group: list[_Submission]) -> None:
         working: dict[str, Case] = {}
         accepted: list[tuple[_Submission, list[Outcome | IncomingEvent]]] = []
+        unknown = self.cases.unknown({e.case_id for submission in group for e in submission.events})
         for submission in group:
             try:
-                accepted.append((submission, self._check(submission.events, working)))
+                accepted.append((submission, self._check(submission.events, working, unknown)))
             except Problem as problem:
                 submission.future.set_exception(problem)
         if not accepted:
@@ -312,16 +321,20 @@ class Ingest:
         submission.future.set_exception(
             Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers"))
 
-    def _check(self, events: list[IncomingEvent], working: dict[str, Case]) -> list[Outcome | IncomingEvent]:
-        """Apply a submission to its cases; on success they join `working`, on refusal the ones
-        it changed are forgotten. Returns, per event, an Outcome for a duplicate or the event
-        itself (stored on save)."""
+    def _check(self, events: list[IncomingEvent], working: dict[str, Case],
+               unknown: frozenset[str] | set[str] = frozenset()) -> list[Outcome | IncomingEvent]:
+        """Apply a submission to its cases (`unknown`: cases known to have no events yet); on
+        success they join `working`, on refusal the ones it changed are forgotten. Returns, per
+        event, an Outcome for a duplicate or the event itself (stored on save)."""
         touched: dict[str, Case] = {}
         planned: list[Outcome | IncomingEvent] = []
         for index, event in enumerate(events):
             case = touched.get(event.case_id)
             if case is None:
-                case = copy.deepcopy(working[event.case_id]) if event.case_id in working else self.cases.get_case(event.case_id)
+                if event.case_id in working:
+                    case = copy.deepcopy(working[event.case_id])
+                else:
+                    case = None if event.case_id in unknown else self.cases.get_case(event.case_id)
             try:
                 if case is None:
                     case = Case.open(event)

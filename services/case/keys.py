@@ -28,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     select,
+    text,
     tuple_,
     update,
 )
@@ -77,37 +78,43 @@ class DataKeys:
             raise CaseErasedError(case_uuid)
         return cached
 
-    def load(self, case_uuids: Iterable[UUID]) -> None:
-        """Read the keys of these cases into the cache, one query for all."""
-        wanted = [u for u in set(case_uuids) if self._cached(u) is None]
+    def load(self, case_uuids: Iterable[UUID]) -> set[UUID]:
+        """Read the keys of these cases into the cache, one query for all. Returns those that
+        have a key, or had one: a case without is certain to have no stored events."""
+        case_uuids = set(case_uuids)
+        wanted = [u for u in case_uuids if self._cached(u) is None]
         if not wanted:
-            return
+            return case_uuids
         with self.engine.connect() as conn:
             rows = conn.execute(select(data_keys.c.case_uuid, data_keys.c.wrapped_key)
-                                .where(data_keys.c.case_uuid.in_(wanted), data_keys.c.wrapped_key.is_not(None))).all()
-        fresh_until = time.monotonic() + self.CACHE_SECONDS
-        with self._lock:
-            if len(self._cache) + len(rows) > self.CACHE_SIZE:
-                self._cache.clear()
-            for case_uuid, wrapped in rows:
-                key = self.store_cipher.decrypt(wrapped)
-                self._cache[case_uuid] = (fresh_until, AESCipher({"CIPHER_KEY": b64encode(key).decode()}))
+                                .where(data_keys.c.case_uuid.in_(wanted))).all()
+        self._remember({case_uuid: self.store_cipher.decrypt(wrapped) for case_uuid, wrapped in rows if wrapped})
+        return (case_uuids - set(wanted)) | {case_uuid for case_uuid, _ in rows}
 
     def prepare(self, cases: Iterable[Case]) -> None:
         """Before these cases are saved: a key for each new one, and the date each closed one
         was closed."""
         cases = list(cases)
-        new = [c.id for c in cases if self._cached(c.id) is None]
+        new = {c.id: AESCipher.random_bytes(32) for c in cases if self._cached(c.id) is None}
+        closed = [{"u": c.id, "on": date.fromisoformat(c.closed_on)} for c in cases if c.closed_on]
+        if not new and not closed:
+            return
+        created: set[UUID] = set()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # no flush to disk of its own: the events' commit, which follows, flushes the
+                # log up to itself, this commit included
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if new:  # of two replicas creating a case's key, the first one's is kept
                 insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                conn.execute(insert(data_keys).on_conflict_do_nothing(), [
-                    {"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(AESCipher.random_bytes(32))} for u in new])
-            closed = [{"u": c.id, "on": date.fromisoformat(c.closed_on)} for c in cases if c.closed_on]
+                created = set(conn.execute(
+                    insert(data_keys).on_conflict_do_nothing().returning(data_keys.c.case_uuid),
+                    [{"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(key)} for u, key in new.items()]).scalars())
             if closed:
                 conn.execute(update(data_keys).where(data_keys.c.case_uuid == bindparam("u"))
                              .values(closed_on=bindparam("on")), closed)
-        self.load(new)
+        self._remember({u: new[u] for u in created})
+        self.load(u for u in new if u not in created)
 
     def erase(self, case_uuid: UUID) -> None:
         with self.engine.begin() as conn:
@@ -130,6 +137,14 @@ class DataKeys:
             if len(rows) < page:
                 return
             after = tuple(rows[-1])
+
+    def _remember(self, keys: dict[UUID, bytes]) -> None:
+        fresh_until = time.monotonic() + self.CACHE_SECONDS
+        with self._lock:
+            if len(self._cache) + len(keys) > self.CACHE_SIZE:
+                self._cache.clear()
+            for case_uuid, key in keys.items():
+                self._cache[case_uuid] = (fresh_until, AESCipher({"CIPHER_KEY": b64encode(key).decode()}))
 
     def _cached(self, case_uuid: UUID) -> AESCipher | None:
         entry = self._cache.get(case_uuid)
