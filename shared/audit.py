@@ -89,7 +89,7 @@ def _utc(at: datetime) -> datetime:
 def audited(action: str) -> Callable[[Request], None]:
     """A route dependency: record every request to this route in the audit log."""
 
-    def mark(request: Request) -> None:
+    async def mark(request: Request) -> None:  # async: no worker thread for setting a field
         request.state.audit_action = action
 
     return mark

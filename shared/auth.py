@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from shared.municipalities import municipalities
 from shared.problems import Problem
@@ -63,14 +64,19 @@ class Authenticator:
     def principal(self, token: str) -> Principal:
         """The token's holder; a token already checked is not checked again until it expires
         (a jobcenter system sends the same token with every request: checking costs ~0.15 ms)."""
-        known = self._checked.get(token)
-        if known is not None and known[1] > time.time():
-            return known[0]
+        known = self.known(token)
+        if known is not None:
+            return known
         principal, expires = self._check(token)
         if len(self._checked) >= CHECKED_TOKENS:
             self._checked.clear()  # crude, and rare: a few thousand callers hold live tokens
         self._checked[token] = (principal, expires)
         return principal
+
+    def known(self, token: str) -> Principal | None:
+        """The holder of a token checked before that has not expired; None otherwise."""
+        known = self._checked.get(token)
+        return known[0] if known is not None and known[1] > time.time() else None
 
     def _check(self, token: str) -> tuple[Principal, float]:
         try:
@@ -107,12 +113,15 @@ def authenticator(settings: ServiceSettings) -> Authenticator:
 def requires(*roles: str):
     """A FastAPI dependency: the caller's `Principal`, holding one of `roles`; else 401 or 403."""
 
-    def principal(request: Request) -> Principal:
+    async def principal(request: Request) -> Principal:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, "unauthenticated", "Not authenticated", "send an OAuth2 bearer token",
                           headers={"WWW-Authenticate": "Bearer"})
-        caller = request.app.state.service.authenticator.principal(token.strip())
+        token, authenticator = token.strip(), request.app.state.service.authenticator
+        # a token seen before is answered on the event loop; checking a new one may fetch the
+        # issuer's keys, so it goes to a worker thread (as a plain `def` dependency always would)
+        caller = authenticator.known(token) or await run_in_threadpool(authenticator.principal, token)
         request.state.principal = caller  # for the audit log, refusals included
         if not caller.roles & set(roles):
             raise Problem(403, "forbidden", "Forbidden", f"needs the role {' or '.join(roles)}")
