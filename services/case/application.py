@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, Mapper
 from sqlalchemy import Engine
 
@@ -97,6 +97,8 @@ class Cases(Application[UUID]):
             raise erased(case_id) from None
         if not events:
             return None
+        if isinstance(events[-1], Case.Erased):  # its key is about to go
+            raise erased(case_id)
         return [
             {
                 "sequence": e.originator_version,
@@ -133,40 +135,54 @@ class Cases(Application[UUID]):
         """Erase a case: record its erasure (for the stream), then forget its data key. Once
         more for an erased case finishes an erasure that was cut off, and answers as before.
         None for no such case."""
-        case_uuid = Case.create_id(case_id)
-        for _ in range(Ingest.MAX_ATTEMPTS):
-            erasure = self._erasure(case_uuid)
-            if erasure is None:
-                try:
-                    case: Case = self.repository.get(case_uuid)  # a copy: the ingest's stays as it was
-                except AggregateNotFoundError:
-                    return None
-                case.erase(today, reason)
-                try:
-                    self.save(case)
-                except IntegrityError:  # an event came in meanwhile: erase the case as it is now
-                    self.forget({case_id})
-                    continue
-                erasure = self._erasure(case_uuid)
-            self.keys.erase(case_uuid)
-            self.forget({case_id})
-            return erasure
-        raise Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers")
+        return self._erase(Case.create_id(case_id), reason, today)
 
-    def erase_expired(self, retention_days: int, today: date) -> int:
-        """Erase every case closed more than `retention_days` before `today`; return how many."""
-        cutoff = today - timedelta(days=retention_days)
+    def sweep(self, retention_days: int, today: date) -> int:
+        """Finish erasures that were cut off; with a retention period, erase every case closed
+        more than `retention_days` before `today`. Returns how many cases it erased."""
         count = 0
+        for case_uuid, reason in self.keys.unfinished():
+            count += self._erase(case_uuid, reason, today) is not None
+        if not retention_days:
+            return count
+        cutoff = today - timedelta(days=retention_days)
         for case_uuid in self.keys.closed_before(cutoff):
             try:
-                case: Case = self.repository.get(case_uuid)
-            except (AggregateNotFoundError, CaseErasedError):  # its first event was never stored; erased
+                case = self._stored(case_uuid)
+            except CaseErasedError:
                 continue
             # the date beside the key was written before the closing event: the case decides
-            if case.closed_on is not None and date.fromisoformat(case.closed_on) < cutoff:
-                self.erase(case.case_id, "retention", today)
-                count += 1
+            if case is not None and case.closed_on is not None and date.fromisoformat(case.closed_on) < cutoff:
+                count += self._erase(case_uuid, "retention", today) is not None
         return count
+
+    def _erase(self, case_uuid: UUID, reason: str, today: date) -> dict[str, Any] | None:
+        for _ in range(Ingest.MAX_ATTEMPTS):
+            erasure = self._erasure(case_uuid)
+            if erasure is not None:
+                self.keys.erase(case_uuid)
+                self.forget({erasure["case_id"]})
+                return erasure
+            try:
+                case = self._stored(case_uuid)
+            except CaseErasedError:  # another caller erased it just now: its erasure is found next round
+                continue
+            if case is None:
+                return None
+            if case.erased_on is not None:  # erased between the two reads: as above
+                continue
+            self.keys.begin_erasure(case_uuid, reason)  # if this is cut off, the next sweep finishes it
+            case.erase(today, reason)
+            try:
+                self.save(case)
+            except IntegrityError:  # an event came in meanwhile: erase the case as it is now
+                continue
+        raise Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers")
+
+    def _stored(self, case_uuid: UUID) -> Case | None:
+        """The case as stored: not the cached one, which the ingest thread changes in place."""
+        events = list(self.repository.event_store.get(case_uuid))
+        return project_aggregate(None, events) if events else None
 
     def close(self) -> None:
         super().close()

@@ -44,19 +44,20 @@ class CaseService:
         if self.relay is not None:
             self._relay_thread = threading.Thread(target=self.relay.run, args=(self._stop,), name="relay", daemon=True)
             self._relay_thread.start()
-        if self.retention_days:
-            threading.Thread(target=self._sweep, name="retention", daemon=True).start()
+        threading.Thread(target=self._sweep, name="erasure sweep", daemon=True).start()
         return self
 
     def _sweep(self) -> None:
-        """Erase the cases whose retention has run out, now and every `retention_sweep_seconds`."""
+        """Now and every `retention_sweep_seconds`: finish erasures that were cut off, and erase
+        the cases whose retention has run out."""
         while True:
             try:
-                erased = self.cases.erase_expired(self.retention_days, date.today())
+                erased = self.cases.sweep(self.retention_days, date.today())
                 if erased:
-                    log.info("retention: erased %d cases closed more than %d days ago", erased, self.retention_days)
+                    log.info("erasure sweep: erased %d cases (retention %d days after close)", erased,
+                             self.retention_days)
             except Exception:
-                log.exception("retention sweep failed; trying again at the next sweep")
+                log.exception("erasure sweep failed; trying again at the next sweep")
             if self._stop.wait(self.retention_sweep_seconds):
                 return
 

@@ -106,6 +106,8 @@ class Case(Aggregate):
     def erase(self, today: date, reason: str) -> None:
         """Record that the case's personal data is erased (crypto-shredding, `services.case.keys`):
         the stream tells its consumers to drop the case."""
+        if self.erased_on is not None:
+            raise erased(self.case_id)
         envelope = {"id": str(uuid4()), "source": ERASURE_SOURCE, "type": "dk.frisag.case.erased",
                     "subject": self.case_id, "time": datetime.now(UTC).isoformat()}
         self.record_erasure(envelope=envelope, data={"date": today.isoformat(), "reason": reason})

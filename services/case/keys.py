@@ -24,9 +24,11 @@ from sqlalchemy import (
     Engine,
     LargeBinary,
     MetaData,
+    String,
     Table,
     Uuid,
     bindparam,
+    case,
     select,
     text,
     tuple_,
@@ -48,8 +50,10 @@ data_keys = Table(
     Column("wrapped_key", LargeBinary),  # null once the case is erased
     # as posted, before the closing event is stored: the sweep checks the case itself
     Column("closed_on", Date, index=True),
+    Column("erasure", String(16)),  # the reason of an erasure begun: a sweep finishes it if cut off
     Column("erased_at", DateTime(timezone=True)),
 )
+QUERY_IDS = 1000  # ids per query: PostgreSQL takes at most 65,535 parameters in a statement
 
 
 class CaseErasedError(Exception):
@@ -64,6 +68,7 @@ class DataKeys:
         self.engine, self.store_cipher = engine, store_cipher
         metadata.create_all(engine)
         self._cache: dict[UUID, tuple[float, AESCipher]] = {}
+        self._erased: set[UUID] = set()  # erased here: a read that raced the erasure must not cache the key
         self._lock = threading.Lock()
 
     def cipher(self, case_uuid: UUID, topic: str) -> Cipher:
@@ -85,16 +90,18 @@ class DataKeys:
         wanted = [u for u in case_uuids if self._cached(u) is None]
         if not wanted:
             return case_uuids
+        rows = []
         with self.engine.connect() as conn:
-            rows = conn.execute(select(data_keys.c.case_uuid, data_keys.c.wrapped_key)
-                                .where(data_keys.c.case_uuid.in_(wanted))).all()
+            for i in range(0, len(wanted), QUERY_IDS):
+                rows += conn.execute(select(data_keys.c.case_uuid, data_keys.c.wrapped_key)
+                                     .where(data_keys.c.case_uuid.in_(wanted[i:i + QUERY_IDS]))).all()
         self._remember({case_uuid: self.store_cipher.decrypt(wrapped) for case_uuid, wrapped in rows if wrapped})
         return (case_uuids - set(wanted)) | {case_uuid for case_uuid, _ in rows}
 
     def prepare(self, cases: Iterable[Case]) -> None:
         """Before these cases are saved: a key for each new one, and the date each closed one
         was closed."""
-        cases = list(cases)
+        cases = sorted(cases, key=lambda c: c.id)  # rows locked in one order: replicas do not deadlock
         new = {c.id: AESCipher.random_bytes(32) for c in cases if self._cached(c.id) is None}
         closed = [{"u": c.id, "on": date.fromisoformat(c.closed_on)} for c in cases if c.closed_on]
         if not new and not closed:
@@ -110,18 +117,33 @@ class DataKeys:
                 created = set(conn.execute(
                     insert(data_keys).on_conflict_do_nothing().returning(data_keys.c.case_uuid),
                     [{"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(key)} for u, key in new.items()]).scalars())
-            if closed:
-                conn.execute(update(data_keys).where(data_keys.c.case_uuid == bindparam("u"))
-                             .values(closed_on=bindparam("on")), closed)
+            if closed:  # the earliest date posted: a later one may belong to a close that was refused
+                k = data_keys.c
+                earliest = case((k.closed_on.is_(None) | (k.closed_on > bindparam("on")), bindparam("on")),
+                                else_=k.closed_on)
+                conn.execute(update(data_keys).where(k.case_uuid == bindparam("u")).values(closed_on=earliest), closed)
         self._remember({u: new[u] for u in created})
         self.load(u for u in new if u not in created)
+
+    def begin_erasure(self, case_uuid: UUID, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(data_keys).where(data_keys.c.case_uuid == case_uuid, data_keys.c.erasure.is_(None))
+                         .values(erasure=reason))
 
     def erase(self, case_uuid: UUID) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(data_keys).where(data_keys.c.case_uuid == case_uuid, data_keys.c.erased_at.is_(None))
                          .values(wrapped_key=None, erased_at=datetime.now(UTC)))
         with self._lock:
+            self._erased.add(case_uuid)
             self._cache.pop(case_uuid, None)
+
+    def unfinished(self) -> list[tuple[UUID, str]]:
+        """Erasures begun whose key is still there, with their reasons."""
+        k = data_keys.c
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                select(k.case_uuid, k.erasure).where(k.erasure.is_not(None), k.wrapped_key.is_not(None)))]
 
     def closed_before(self, day: date, page: int = 1000) -> Iterator[UUID]:
         """Cases not yet erased that were closed before `day`, oldest first."""
@@ -144,6 +166,8 @@ class DataKeys:
             if len(self._cache) + len(keys) > self.CACHE_SIZE:
                 self._cache.clear()
             for case_uuid, key in keys.items():
+                if case_uuid in self._erased:
+                    continue
                 self._cache[case_uuid] = (fresh_until, AESCipher({"CIPHER_KEY": b64encode(key).decode()}))
 
     def _cached(self, case_uuid: UUID) -> AESCipher | None:
