@@ -194,8 +194,8 @@ class Cases(Application[UUID]):
         if not last or last[0].topic != ERASED_TOPIC:
             return None
         stored = self.mapper.to_domain_event(last[0])
-        return {"case_id": stored.envelope["subject"], "erased_on": stored.data["date"], "reason": stored.data["reason"],
-                "sequence": stored.originator_version}
+        return {"case_id": stored.envelope["subject"], "erased_on": stored.data["date"],
+                "reason": stored.data["reason"], "sequence": stored.originator_version}
 
     def _stream_event(self, stored: Any, position: int) -> StreamEvent:
         data = stored.data

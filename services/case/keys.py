@@ -114,9 +114,9 @@ class DataKeys:
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if new:  # of two replicas creating a case's key, the first one's is kept
                 insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                rows = [{"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(key)} for u, key in new.items()]
                 created = set(conn.execute(
-                    insert(data_keys).on_conflict_do_nothing().returning(data_keys.c.case_uuid),
-                    [{"case_uuid": u, "wrapped_key": self.store_cipher.encrypt(key)} for u, key in new.items()]).scalars())
+                    insert(data_keys).on_conflict_do_nothing().returning(data_keys.c.case_uuid), rows).scalars())
             if closed:  # the earliest date posted: a later one may belong to a close that was refused
                 k = data_keys.c
                 earliest = case((k.closed_on.is_(None) | (k.closed_on > bindparam("on")), bindparam("on")),

@@ -2,8 +2,9 @@
 
 Its position is a tracking record in the case store, one per topic, written after the broker
 has acknowledged a batch: a relay pointed at a new topic publishes the whole log into it (to
-replay the stream with more partitions or a new pseudonym key; deploy/OPERATIONS.md). A crash between the two republishes at most that batch; consumers drop an event whose
-case sequence they have already applied, so nothing is lost and nothing is applied twice.
+replay the stream with more partitions or a new pseudonym key; deploy/OPERATIONS.md). A crash
+between the two republishes at most that batch; consumers drop an event whose case sequence
+they have already applied, so nothing is lost and nothing is applied twice.
 """
 
 import logging

@@ -4,6 +4,7 @@ afterwards, on any replica; cases are erased by themselves once their retention 
 
 import base64
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from itertools import islice
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from services.case import keys
 from services.case.api import create_app as case_app
-from services.case.application import Ingest
+from services.case.application import Cases, Ingest
 from services.case.bootstrap import build_cases
 from services.case.domain import Case
 from services.case.settings import CaseSettings
@@ -32,6 +33,16 @@ from tests.infra import is_problem, wait_until
 
 BATCH = {"content-type": "application/cloudevents-batch+json"}
 PERIOD = {"from": "2019-01-01", "to": "2022-12-31"}
+
+
+@pytest.fixture
+def embedded(tmp_path) -> Iterator[tuple[Cases, Ingest]]:
+    """A case store on SQLite and its ingest."""
+    cases = build_cases(CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path))
+    ingest = Ingest(cases)
+    yield cases, ingest
+    ingest.close()
+    cases.close()
 
 
 def batches(documents: list[dict], size: int = 4000):
@@ -76,7 +87,8 @@ def test_an_erased_case_cannot_be_read_is_dropped_and_the_numbers_stay(database_
 
         # the case service: nothing of the case can be read, nothing more accepted
         is_problem(case.get(f"/cases/{victims[0]}"), 410)
-        refused = case.post("/events", json=event("conversation.held", victims[0], kind="jobsamtale", date="2020-02-01"))
+        late = event("conversation.held", victims[0], kind="jobsamtale", date="2020-02-01")
+        refused = case.post("/events", json=late)
         assert is_problem(refused, 410)["errors"][0]["field"] == "subject"
         audit = case.get("/audit", params={"action": "erase case"}).json()["records"]
         assert {r["case_id"] for r in audit} == set(victims) | {"no-such-case"}
@@ -103,7 +115,8 @@ def test_an_erased_case_cannot_be_read_is_dropped_and_the_numbers_stay(database_
                      v=victims, p=pseudonyms) == 0
         for table in ("reporting_responsibility", "reporting_obligations", "reporting_spells", "reporting_occurrences"):
             assert count(f"SELECT count(*) FROM {table} WHERE case_id = ANY(:v)", v=victims) == 0
-        assert count("SELECT count(DISTINCT case_id) FROM reporting_citizens WHERE case_id LIKE 'erased-%'") == len(victims)
+        kept = count("SELECT count(DISTINCT case_id) FROM reporting_citizens WHERE case_id LIKE 'erased-%'")
+        assert kept == len(victims)
         for trial, before in evaluations.items():
             assert reporting.get(f"/trials/{trial}/evaluation", params=PERIOD).json() == before
 
@@ -140,23 +153,18 @@ def test_an_erased_case_cannot_be_read_is_dropped_and_the_numbers_stay(database_
     assert erased == set(victims)
 
 
-def test_the_stream_leaves_out_what_it_can_no_longer_read(tmp_path):
+def test_the_stream_leaves_out_what_it_can_no_longer_read(embedded):
     """The relay and the embedded stream read the log; events of a case erased before they were
     read are skipped, also a whole batch of them, and its erasure comes through."""
-    cases = build_cases(CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path))
-    ingest = Ingest(cases)
-    try:
-        documents = [opened("gone"), *[event("conversation.held", "gone", kind="jobsamtale", date=f"2019-0{m}-01")
-                                       for m in range(2, 8)], opened("kept")]
-        ingest.submit([parse_event(d) for d in documents]).result()
-        cases.erase("gone", "request", date(2026, 1, 1))
-        # positions 1-7 are the erased case's, 8 the other case's opening, 9 the erasure
-        assert [(e.name, e.subject, e.position) for e in cases.stream_events(0, 3)] == [
-            ("case.opened", "kept", 8), ("case.erased", "gone", 9)]
-        assert cases.stream_events(9, 3) == []
-    finally:
-        ingest.close()
-        cases.close()
+    cases, ingest = embedded
+    documents = [opened("gone"), *[event("conversation.held", "gone", kind="jobsamtale", date=f"2019-0{m}-01")
+                                   for m in range(2, 8)], opened("kept")]
+    ingest.submit([parse_event(d) for d in documents]).result()
+    cases.erase("gone", "request", date(2026, 1, 1))
+    # positions 1-7 are the erased case's, 8 the other case's opening, 9 the erasure
+    assert [(e.name, e.subject, e.position) for e in cases.stream_events(0, 3)] == [
+        ("case.opened", "kept", 8), ("case.erased", "gone", 9)]
+    assert cases.stream_events(9, 3) == []
 
 
 class OneMinuteLater:
@@ -207,43 +215,33 @@ def test_cases_are_erased_once_their_retention_has_run_out(tmp_path, serve):
         assert (erasure.name, erasure.subject, erasure.data["reason"]) == ("case.erased", "old", "retention")
 
 
-def test_a_closing_date_beside_the_key_that_the_case_does_not_have_erases_nothing(tmp_path):
+def test_a_closing_date_beside_the_key_that_the_case_does_not_have_erases_nothing(embedded):
     # the date is written before the closing event is stored: a close that never got stored
     # must not erase an open case
-    cases = build_cases(CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path))
-    ingest = Ingest(cases)
-    try:
-        ingest.submit([parse_event(opened("c-1"))]).result()
-        with cases.keys.engine.begin() as conn:
-            conn.execute(text("UPDATE case_data_keys SET closed_on = '2019-06-01'"))
-        assert cases.sweep(30, date(2026, 1, 1)) == 0
-        assert cases.get_case("c-1").erased_on is None
-    finally:
-        ingest.close()
-        cases.close()
+    cases, ingest = embedded
+    ingest.submit([parse_event(opened("c-1"))]).result()
+    with cases.keys.engine.begin() as conn:
+        conn.execute(text("UPDATE case_data_keys SET closed_on = '2019-06-01'"))
+    assert cases.sweep(30, date(2026, 1, 1)) == 0
+    assert cases.get_case("c-1").erased_on is None
 
 
-def test_an_erasure_cut_off_before_the_key_went_is_refused_to_readers_and_finished_by_the_sweep(tmp_path):
-    cases = build_cases(CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path))
-    ingest = Ingest(cases)
-    try:
-        ingest.submit([parse_event(opened("c-1")), parse_event(opened("c-2"))]).result()
-        case_uuid = Case.create_id("c-1")
-        case = cases._stored(case_uuid)  # the erasure's first steps, then the process "dies"
-        cases.keys.begin_erasure(case_uuid, "request")
-        case.erase(date(2026, 1, 1), "request")
-        cases.save(case)
-        with pytest.raises(Problem) as gone:
-            cases.history("c-1")
-        assert gone.value.status == 410
-        assert cases.sweep(0, date(2026, 1, 2)) == 1  # no retention period: it only finishes erasures
-        assert cases.erase("c-1", "request", date(2026, 1, 3))["erased_on"] == "2026-01-01"
-        with cases.keys.engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM case_data_keys WHERE wrapped_key IS NULL")).scalar() == 1
-        assert cases.sweep(0, date(2026, 1, 2)) == 0 and cases.history("c-2")
-    finally:
-        ingest.close()
-        cases.close()
+def test_an_erasure_cut_off_before_the_key_went_is_refused_to_readers_and_finished_by_the_sweep(embedded):
+    cases, ingest = embedded
+    ingest.submit([parse_event(opened("c-1")), parse_event(opened("c-2"))]).result()
+    case_uuid = Case.create_id("c-1")
+    case = cases._stored(case_uuid)  # the erasure's first steps, then the process "dies"
+    cases.keys.begin_erasure(case_uuid, "request")
+    case.erase(date(2026, 1, 1), "request")
+    cases.save(case)
+    with pytest.raises(Problem) as gone:
+        cases.history("c-1")
+    assert gone.value.status == 410
+    assert cases.sweep(0, date(2026, 1, 2)) == 1  # no retention period: it only finishes erasures
+    assert cases.erase("c-1", "request", date(2026, 1, 3))["erased_on"] == "2026-01-01"
+    with cases.keys.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_data_keys WHERE wrapped_key IS NULL")).scalar() == 1
+    assert cases.sweep(0, date(2026, 1, 2)) == 0 and cases.history("c-2")
 
 
 def test_the_earliest_closing_date_posted_stays_beside_the_key(tmp_path):
