@@ -6,7 +6,9 @@ per partition, so a redelivered batch is recognised. Within a case, an event who
 already stored is skipped: redelivery and a relay's republishing change nothing. What a service
 derives from a case (its `Derivation`) is computed from the stored events: a case whose events
 changed gets a new version in the same transaction and is derived again afterwards
-(`refresh`), possibly in worker processes, since cases are independent. When a case is erased
+(`refresh`), possibly in worker processes, since cases are independent; each such transaction
+ticks the projection's clock and marks its cases with the tick, so a reader of what is derived
+can ask for what changed since the tick it saw (`tick`). When a case is erased
 (`case.erased`), its events are deleted once derived; what the derivation keeps of it is up to
 the derivation (`Derivation.erased`).
 """
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Engine,
     Index,
@@ -73,8 +76,9 @@ class Derivation(ABC):
 
 
 @cache
-def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table]:
-    """The tables every projection keeps: positions, the cases' events, and the cases."""
+def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table, Table]:
+    """The tables every projection keeps: positions, the cases' events, the cases, and the
+    clock that numbers what was derived."""
     metadata = MetaData()
     positions = Table(
         f"{prefix}_positions", metadata,
@@ -98,11 +102,20 @@ def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table]:
         # when it was derived at the case's version
         Column("version", Integer, nullable=False),
         Column("derived_version", Integer, nullable=False),
+        # the clock's tick when last derived: what changed since a reader looked (migration 0003)
+        Column("derived_tick", BigInteger, nullable=False, server_default="0", index=True),
+    )
+    # one row, ticked by each transaction that derives cases; it is locked from the tick to the
+    # commit, so ticks are committed in order: a reader that sees tick T sees all before it
+    clock = Table(
+        f"{prefix}_clock", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("tick", BigInteger, nullable=False),
     )
     # the few stale cases among many, for refresh (migration 0002)
     stale = cases.c.version > cases.c.derived_version
     Index(f"ix_{prefix}_cases_stale", cases.c.case_id, postgresql_where=stale, sqlite_where=stale)
-    return metadata, positions, case_events, cases
+    return metadata, positions, case_events, cases, clock
 
 
 def service_metadata(prefix: str, derived: MetaData) -> MetaData:
@@ -118,7 +131,7 @@ def service_metadata(prefix: str, derived: MetaData) -> MetaData:
 class CaseProjection:
     def __init__(self, engine: Engine, prefix: str, group: str, derivation: Derivation) -> None:
         self.engine, self.prefix, self.group, self.derivation = engine, prefix, group, derivation
-        _, self.positions, self.case_events, self.cases = store_tables(prefix)
+        _, self.positions, self.case_events, self.cases, self.clock = store_tables(prefix)
         upgrade(engine, prefix)  # the service's tables are the projection's, named by its prefix
 
     @property
@@ -161,7 +174,7 @@ class CaseProjection:
             if updated:
                 conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
                              .values(last_sequence=bindparam("last"), version=cases.c.version + 1), updated)
-            insert_many(conn, cases, [{"case_id": c, "last_sequence": s, "version": 1, "derived_version": 0}
+            insert_many(conn, cases, [{"case_id": c, "last_sequence": s, "version": 1, "derived_version": 0, "derived_tick": 0}
                                       for c, s in changed.items() if c not in known])
             advanced: dict[int, int] = {}
             for d in deliveries:
@@ -231,12 +244,10 @@ class CaseProjection:
                 "stale": conn.execute(select(func.count()).select_from(self.cases).where(self.stale)).scalar(),
             }
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever anything is stored or derived."""
+    def tick(self) -> int:
+        """The clock: it moves whenever cases are derived."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(func.coalesce(func.sum(self.cases.c.version), 0),
-                                      func.coalesce(func.sum(self.cases.c.derived_version), 0))).one()
-        return int(row[0]), int(row[1])
+            return conn.execute(select(self.clock.c.tick)).scalar_one()
 
     def snapshot(self) -> list[tuple]:
         """Everything stored and derived, in a stable order: to compare with a rebuild."""
@@ -251,7 +262,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     """Derive these cases again from their stored events, in one transaction. Each case is
     locked first: of several consumer processes (replicas) that found it stale, one derives it
     and the others skip it. Returns how many it derived."""
-    _, _, case_events, cases = store_tables(prefix)
+    _, _, case_events, cases, clock = store_tables(prefix)
     with engine.begin() as conn:
         stale = conn.execute(select(cases.c.case_id, cases.c.version)
                              .where(cases.c.case_id.in_(case_ids), cases.c.version > cases.c.derived_version)
@@ -276,7 +287,9 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
             insert_many(conn, table, rows[table])
         # an erased case's row stays, events gone: redelivered events are known and skipped
         conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
-        conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
+        tick = conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
+        conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
+                     .values(derived_version=bindparam("v"), derived_tick=tick),
                      [{"id": case_id, "v": version} for case_id, version in stale])
     return len(stale)
 

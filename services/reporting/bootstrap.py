@@ -2,12 +2,13 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from threading import Lock
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
 
 from services.consuming import ConsumingService, consuming
-from services.reporting.evaluation import Facts
+from services.reporting.facts import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared import tracing
@@ -18,17 +19,21 @@ from shared.settings import sqlalchemy_url
 @dataclass
 class ReportingService(ConsumingService):
     projection: ReportingStore
-    _cache: dict = field(default_factory=dict)
+    _facts: Facts = field(default_factory=Facts)
+    _answers: tuple[int | None, dict] = (None, {})  # the store's clock, and the answers computed then
+    _lock: Lock = field(default_factory=Lock)
 
     def cached(self, key: tuple, compute: Callable[[Facts], Any]) -> Any:
-        """`compute(facts)`, remembered until the store changes: evaluating a large population
-        takes seconds, and the store changes only as events arrive."""
-        version = self.projection.version()
-        if self._cache.get("version") != version:
-            self._cache = {"version": version, "facts": Facts.load(self.projection.engine)}
-        if key not in self._cache:
-            self._cache[key] = compute(self._cache["facts"])
-        return self._cache[key]
+        """`compute(facts)` over the facts as the store has them now, remembered until cases are
+        derived again; the facts are kept in memory and only changed cases read again."""
+        with self._lock:
+            facts = self._facts = self._facts.refreshed(self.projection.engine)
+            if self._answers[0] != facts.tick:
+                self._answers = (facts.tick, {})
+            answers = self._answers[1]
+        if key not in answers:
+            answers[key] = compute(facts)
+        return answers[key]
 
 
 def projection_engine(settings: ReportingSettings) -> Engine:

@@ -14,6 +14,7 @@ from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
 
 HORIZON = timedelta(days=400)
+ANONYMOUS = "erased-"  # the id an erased case's facts are kept under begins so
 
 metadata = MetaData()
 citizens = Table(
@@ -109,7 +110,7 @@ class ReportingDerivation(Derivation):
             return {}
         if not any(e.name == "case.closed" for e in history):
             history.append(StoredEvent("case.closed", {"date": erasure.data["date"], "reason": "erased"}))
-        anonymous = f"erased-{uuid4().hex}"
+        anonymous = f"{ANONYMOUS}{uuid4().hex}"
         rows = self.derive(anonymous, history)
         rows[citizens] = [{"case_id": anonymous, "citizen": anonymous}]
         return rows

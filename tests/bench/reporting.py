@@ -1,7 +1,8 @@
 """Reporting: the consumer's throughput building its store from a synthetic population of
 100,000 cases, next to the raw consume rate of the same topic, and the evaluation endpoint's
-latency over that population (the first answer after the store changed, and repeated ones).
-Target (issue 4): p95 under 500 ms.
+latency over that population under a live stream: before each question a new case is
+published and derived, so every answer is a first answer after a change (the facts of the
+changed case read again, every number computed again). Target (issue 4): p95 under 500 ms.
 """
 
 import os
@@ -11,13 +12,15 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 from sqlalchemy import create_engine
 
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
 from shared.consumer import Consumer, worker_pool
-from shared.stream.kafka import KafkaStream
+from shared.events import StreamEvent
+from shared.stream.kafka import KafkaPublisher, KafkaStream
 from tests.bench.access import AUTHORIZATION
 from tests.bench.obligations import (
     CASES,
@@ -33,7 +36,9 @@ QUERIES = [("T11", ""), ("T11", "?from=2019-01-01&to=2019-12-31"), ("T2", ""), (
 REPEATS = 10
 
 
-def build(database_url: str, kafka: str, expected: int) -> float:
+def build(database_url: str, kafka: str, expected: int) -> tuple[float, ReportingStore, Callable[[], None]]:
+    """Events/s of a consumer building the store from scratch; it keeps consuming until the
+    returned function stops it."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     store = ReportingStore(engine, Catalog.load(), group="bench")
     pool = worker_pool(None, database_url)
@@ -45,19 +50,33 @@ def build(database_url: str, kafka: str, expected: int) -> float:
     while not (sum(store.resume_from(p) or 0 for p in range(PARTITIONS)) >= expected and store.counts()["stale"] == 0):
         time.sleep(0.5)
     elapsed = time.perf_counter() - start
-    stop.set()
-    consumer.join()
-    pool.shutdown()
-    engine.dispose()
-    return expected / elapsed
+
+    def stop_consumer() -> None:
+        stop.set()
+        consumer.join()
+        pool.shutdown()
+
+    return expected / elapsed, store, stop_consumer
 
 
-def latencies(database_url: str) -> tuple[list[float], list[float]]:
-    """Seconds per GET /trials/{trial}/evaluation: first answers to each query, and repeats."""
+def new_case(publisher: KafkaPublisher, i: int) -> None:
+    """A citizen on ledighedsydelse in Aalborg (a T11 municipality) from 2019, with a conversation."""
+    case_id, position = f"live-{i}", 10**9 + 3 * i
+    events = [("case.opened", {"date": "2019-01-01", "municipality": "851", "citizen": f"live-{i}"}),
+              ("benefit.started", {"date": "2019-01-01", "benefit": "ledighedsydelse"}),
+              ("conversation.held", {"date": "2019-03-01", "kind": "jobsamtale"})]
+    publisher.publish([StreamEvent(f"{case_id}-{n}", "bench", f"dk.frisag.{name}", case_id, None, data, n, position + n)
+                       for n, (name, data) in enumerate(events, start=1)])
+
+
+def latencies(database_url: str, kafka: str, store: ReportingStore) -> tuple[list[float], list[float], list[float]]:
+    """Seconds per GET /trials/{trial}/evaluation: the first answers after the service started
+    (all facts read), answers after a change, and the same question repeated."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "RUN_CONSUMER": "false", "REPORTING_GROUP": "bench"}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.reporting.api:app", "--port", str(port),
                                "--log-level", "warning", "--no-access-log"], env=env)
+    publisher = KafkaPublisher(kafka, TOPIC)
     try:
         base = f"http://127.0.0.1:{port}"
         while True:
@@ -66,17 +85,28 @@ def latencies(database_url: str) -> tuple[list[float], list[float]]:
                 break
             except OSError:
                 time.sleep(0.2)
-        first, repeated = [], []
-        for trial, query in QUERIES:
-            for i in range(REPEATS):
-                start = time.perf_counter()
-                request = urllib.request.Request(f"{base}/trials/{trial}/evaluation{query}",
-                                                 headers={"Authorization": AUTHORIZATION})
-                with urllib.request.urlopen(request, timeout=300) as answer:
-                    answer.read()
-                (first if i == 0 else repeated).append(time.perf_counter() - start)
-        return first, repeated
+
+        def ask(trial: str, query: str) -> float:
+            start = time.perf_counter()
+            request = urllib.request.Request(f"{base}/trials/{trial}/evaluation{query}",
+                                             headers={"Authorization": AUTHORIZATION})
+            with urllib.request.urlopen(request, timeout=300) as answer:
+                answer.read()
+            return time.perf_counter() - start
+
+        started = [ask(trial, query) for trial, query in QUERIES]
+        after_change, repeated = [], []
+        for i in range(REPEATS):
+            for j, (trial, query) in enumerate(QUERIES):
+                tick = store.tick()
+                new_case(publisher, i * len(QUERIES) + j)
+                while store.tick() == tick:
+                    time.sleep(0.01)
+                after_change.append(ask(trial, query))
+                repeated.append(ask(trial, query))
+        return started, after_change, repeated
     finally:
+        publisher.close()
         server.terminate()
         server.wait(timeout=30)
 
@@ -87,12 +117,15 @@ def main() -> None:
         print(f"\nreporting: {CASES:,} synthetic cases, {events:,} events")
         with CpuSteal() as steal:
             raw = raw_consume(kafka, events)
-            rate = build(url, kafka, events)
-            first, repeated = latencies(url)
-    p95 = sorted(repeated)[int(0.95 * len(repeated)) - 1]
+            rate, store, stop_consumer = build(url, kafka, events)
+            started, after_change, repeated = latencies(url, kafka, store)
+            stop_consumer()
+            store.engine.dispose()
     print(f"{'measure':<55}{'value':>12}{'x raw':>8}  target")
     print(f"{'raw kafka-python consume, events/s':<55}{raw:>12,.0f}{1:>8.2f}")
     print(f"{'reporting consumer (store + derive), events/s':<55}{rate:>12,.0f}{rate / raw:>8.2f}")
-    print(f"{'evaluation, first answer after a change, median s':<55}{statistics.median(first):>12.2f}")
-    print(f"{'evaluation, repeated, p95 ms':<55}{p95 * 1000:>12.0f}{'':>8}  < 500 ms: {'met' if p95 < 0.5 else 'MISSED'}")
+    print(f"{'evaluation, first answer after start (all facts read), s':<55}{statistics.median(started):>12.2f}")
+    for name, seconds in (("after a change", after_change), ("repeated", repeated)):
+        p95 = sorted(seconds)[int(0.95 * len(seconds)) - 1]
+        print(f"{f'evaluation, {name}, p95 ms':<55}{p95 * 1000:>12.0f}{'':>8}  < 500 ms: {'met' if p95 < 0.5 else 'MISSED'}")
     print(f"cpu steal during the run: {steal.share:.0%}")

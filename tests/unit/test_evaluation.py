@@ -8,12 +8,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from services.reporting.evaluation import (
-    Facts,
-    comparison_default,
-    evaluate,
-    periods_for,
-)
+from services.reporting.evaluation import comparison_default, evaluate, periods_for
+from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
 from shared import cpr
 from shared.catalog import Catalog, add_duration

@@ -1,0 +1,208 @@
+"""The reporting store's facts as columns in memory (numpy), which the evaluation numbers are
+computed from in a fraction of a second for 100,000 cases.
+
+Days are ordinals (`date.toordinal`), names are small integer codes. Where a fact belongs
+(the municipality responsible on its day) is settled here, once: an obligation carries its
+own; a benefit spell is cut into segments, one per municipality responsible during it; a
+dated occurrence gets the one responsible that day.
+
+`refreshed` loads again only the cases derived since the store's clock last ticked for it
+(`shared.projection`): under a live stream a few cases change between two questions, not all.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, or_, select
+
+from services.reporting.store import ANONYMOUS, citizens, obligations, occurrences, responsibility, spells
+from shared.projection import store_tables
+
+OPEN = date.max.toordinal()  # the end of what has not ended
+NONE = -1  # the code of a missing name (no municipality responsible, no trial)
+QUERY_IDS = 1000  # case ids per query when loading changed cases
+FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
+BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
+
+
+class Codes:
+    """Names as small integers, in order of first appearance; only ever growing, so columns
+    coded earlier stay valid."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def code(self, name: str | None) -> int:
+        if name is None:
+            return NONE
+        found = self.index.get(name)
+        if found is None:
+            found = self.index[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+    def codes(self, names: Iterable[str | None]) -> np.ndarray:
+        return np.fromiter(map(self.code, names), np.int32)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class Columns(dict[str, np.ndarray]):
+    """A table as equally long columns."""
+
+    def where(self, mask: np.ndarray, *names: str) -> "Columns":
+        """The rows the mask selects, of the named columns (all, by default)."""
+        return Columns({name: self[name][mask] for name in names or self})
+
+    @staticmethod
+    def concat(parts: Sequence["Columns"]) -> "Columns":
+        parts = [p for p in parts if p]  # a table not loaded yet has no columns
+        if len(parts) == 1:
+            return parts[0]
+        return Columns({name: np.concatenate([p[name] for p in parts]) for name in parts[0]}) if parts else Columns()
+
+
+def _days(values: Iterable[date | None]) -> np.ndarray:
+    return np.fromiter((OPEN if d is None else d.toordinal() for d in values), np.int32)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """ordinary (by due date): the obligations under the ordinary rules, the counterfactual
+    without trials: case, citizen, due, on_time, rule, municipality.
+    required (by due date): the obligations required with the trials applied, likewise.
+    segments: case, citizen, benefit, start and end of the spell (end OPEN while it runs), lo
+    and hi of the segment (inclusive), municipality.
+    occurrences (by day): case, citizen, day, municipality, talk, exit (to a job), exit_rf (from
+    ressourceforløb to a job), permitted_by (a trial).
+    responsible: case, municipality (every municipality ever responsible for the case)."""
+
+    codes: dict[str, Codes] = field(default_factory=lambda: {k: Codes() for k in (
+        "case", "citizen", "municipality", "rule", "trial")})
+    tick: int | None = None  # the store's clock when loaded; None before
+    anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
+    ordinary: Columns = field(default_factory=Columns)
+    required: Columns = field(default_factory=Columns)
+    segments: Columns = field(default_factory=Columns)
+    occurrences: Columns = field(default_factory=Columns)
+    responsible: Columns = field(default_factory=Columns)
+
+    @classmethod
+    def load(cls, engine: Engine) -> "Facts":
+        return cls().refreshed(engine)
+
+    def refreshed(self, engine: Engine) -> "Facts":
+        """These facts with the cases derived since loaded again (self when none were)."""
+        _, _, _, cases, clock = store_tables("reporting")
+        with engine.connect() as conn:
+            tick = conn.execute(select(clock.c.tick)).scalar_one()
+            if tick == self.tick:
+                return self
+            changed = [] if self.tick is None else list(conn.execute(
+                select(cases.c.case_id).where(cases.c.derived_tick > self.tick, cases.c.derived_tick <= tick)).scalars())
+            if self.tick is None or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
+                return replace(Facts(self.codes), tick=tick, anonymous=self._anonymous(conn),
+                               **_by_date(self._load(conn, None)[0]))
+            loaded, cited = [], set()
+            for i in range(0, len(changed), QUERY_IDS):
+                tables, with_citizen = self._load(conn, changed[i:i + QUERY_IDS])
+                loaded.append(tables)
+                cited |= with_citizen
+            # an erased case's facts stay under a new id, and the case is left without a citizen
+            anonymous = self._anonymous(conn) if cited != set(changed) else self.anonymous
+            if anonymous != self.anonymous:
+                loaded.append(self._load(conn, list(anonymous - self.anonymous))[0])
+        gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed), np.int32)
+        tables = {}
+        for name in ("ordinary", "required", "segments", "occurrences", "responsible"):
+            kept = getattr(self, name)
+            tables[name] = Columns.concat([kept.where(~np.isin(kept["case"], gone)), *(part[name] for part in loaded)])
+        return replace(self, tick=tick, anonymous=anonymous, **_by_date(tables))
+
+    @staticmethod
+    def _anonymous(conn) -> frozenset[str]:
+        return frozenset(conn.execute(select(citizens.c.case_id).where(citizens.c.case_id.startswith(ANONYMOUS))).scalars())
+
+    def _load(self, conn, case_ids: list[str] | None) -> tuple[dict[str, Columns], set[str]]:
+        """The facts of these cases (all, for None), and which of them have a citizen."""
+
+        def of(table):
+            return table.c.case_id.in_(case_ids) if case_ids is not None else True
+
+        codes = self.codes
+        citizen_of = dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen).where(of(citizens))).all())
+
+        def who(case_id: str) -> str:  # a case without a citizen counts as one
+            return citizen_of.get(case_id, case_id)
+
+        o = obligations
+        rows = conn.execute(select(o.c.case_id, o.c.regime, o.c.basis, o.c.due, o.c.deadline, o.c.done_on, o.c.rule,
+                                   o.c.municipality).where(of(o), or_(o.c.regime == "ordinary", o.c.basis == "required"))
+                            ).all()
+        case, regime, _, due, deadline, done_on, rule, municipality = _transposed(rows, 8)
+        obligation_columns = Columns(
+            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), due=_days(due),
+            on_time=_days(done_on) <= _days(deadline), rule=codes["rule"].codes(rule),
+            municipality=codes["municipality"].codes(municipality))
+        ordinary = np.fromiter((r == "ordinary" for r in regime), bool, len(rows))
+
+        s, r = spells, responsibility
+        rows = conn.execute(
+            select(s.c.case_id, s.c.benefit, s.c.start, s.c.end, r.c.valid_from, r.c.valid_to, r.c.municipality)
+            .join(r, and_(r.c.case_id == s.c.case_id, or_(s.c.end.is_(None), r.c.valid_from <= s.c.end),
+                          or_(r.c.valid_to.is_(None), s.c.start < r.c.valid_to)))
+            .where(of(s))).all()
+        case, benefit, start, end, valid_from, valid_to, municipality = _transposed(rows, 7)
+        start, end = _days(start), _days(end)
+        segment_columns = Columns(
+            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)),
+            benefit=np.fromiter((BENEFIT.get(b, 0) for b in benefit), np.int8, len(rows)), start=start, end=end,
+            lo=np.maximum(start, _days(valid_from)),
+            hi=np.minimum(end, _days(valid_to) - 1),  # valid_to is exclusive; OPEN - 1 is still far enough
+            municipality=codes["municipality"].codes(municipality))
+
+        e = occurrences
+        rows = conn.execute(
+            select(e.c.case_id, e.c.name, e.c.day, e.c.detail, e.c.reason, e.c.permitted_by, r.c.municipality)
+            .outerjoin(r, and_(r.c.case_id == e.c.case_id, r.c.valid_from <= e.c.day,
+                               or_(r.c.valid_to.is_(None), e.c.day < r.c.valid_to)))
+            .where(of(e))).all()
+        case, name, day, detail, reason, permitted_by, municipality = _transposed(rows, 7)
+        exit_ = np.fromiter((n in ("benefit.ended", "case.closed") and why == "job" for n, why in zip(name, reason)),
+                            bool, len(rows))
+        occurrence_columns = Columns(
+            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), day=_days(day),
+            municipality=codes["municipality"].codes(municipality),
+            talk=np.fromiter((n == "conversation.held" for n in name), bool, len(rows)), exit=exit_,
+            exit_rf=exit_ & np.fromiter((n == "benefit.ended" and d == "ressourceforloeb" for n, d in zip(name, detail)),
+                                        bool, len(rows)),
+            permitted_by=codes["trial"].codes(permitted_by))
+
+        rows = conn.execute(select(r.c.case_id, r.c.municipality).where(of(r))).all()
+        case, municipality = _transposed(rows, 2)
+        responsible_columns = Columns(case=codes["case"].codes(case), municipality=codes["municipality"].codes(municipality))
+        return {"ordinary": obligation_columns.where(ordinary), "required": obligation_columns.where(~ordinary),
+                "segments": segment_columns, "occurrences": occurrence_columns,
+                "responsible": responsible_columns}, set(citizen_of)
+
+    def municipalities(self) -> set[str]:
+        """Every municipality ever responsible for a case."""
+        names = self.codes["municipality"].names
+        return {names[m] for m in np.unique(self.responsible["municipality"])} if self.responsible else set()
+
+
+def _by_date(tables: dict[str, Columns]) -> dict[str, Columns]:
+    """The tables, obligations in due-date and occurrences in day order, so that a period is a
+    slice. Stable sorts: rows kept in order plus a few appended sort in about linear time."""
+    for name, day in (("ordinary", "due"), ("required", "due"), ("occurrences", "day")):
+        tables[name] = tables[name].where(np.argsort(tables[name][day], kind="stable"))
+    return tables
+
+
+def _transposed(rows: Sequence[Any], width: int) -> list[tuple]:
+    return list(zip(*rows)) if rows else [()] * width

@@ -1,0 +1,35 @@
+"""A clock ticked by each transaction that derives cases, and each case's tick: a reader finds
+what was derived since it last looked without reading every case.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-23
+
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | Sequence[str] | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("reporting_cases", sa.Column("derived_tick", sa.BigInteger, nullable=False, server_default="0"))
+    op.create_index("ix_reporting_cases_derived_tick", "reporting_cases", ["derived_tick"])
+    clock = op.create_table(
+        "reporting_clock",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("tick", sa.BigInteger, nullable=False),
+    )
+    op.bulk_insert(clock, [{"id": 1, "tick": 0}])
+
+
+def downgrade() -> None:
+    op.drop_table("reporting_clock")
+    op.drop_index("ix_reporting_cases_derived_tick", table_name="reporting_cases")
+    with op.batch_alter_table("reporting_cases") as batch:
+        batch.drop_column("derived_tick")
