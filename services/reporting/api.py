@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
@@ -60,7 +60,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
                 flat = {**r, "ci95_low": low, "ci95_high": high}
                 writer.writerow({k: "" if flat.get(k) is None else flat[k] for k in CSV_COLUMNS})
             return Response(out.getvalue(), media_type="text/csv")
-        return {**asked.describe(), "rows": rows}
+        return JSONResponse({**asked.describe(), "rows": rows})  # plain values: no need for jsonable_encoder
 
     @app.get("/trials/{trial}/series", dependencies=evaluator)
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,

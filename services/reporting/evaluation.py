@@ -31,7 +31,7 @@ DID_METRICS = ("ly_avg_spell_days", "obligations_on_time_share", "exits_to_job_s
                "exits_to_job_share_ressourceforloeb", "conversations_held_per_100_months")
 DID_CELLS = (("trial", "trial"), ("trial", "baseline"), ("comparison", "trial"), ("comparison", "baseline"))
 BOOTSTRAP_REPLICATES = 400
-EXACT_KINDS = 1000  # distinct contributions up to which the bootstrap resamples exactly
+RESAMPLED_UP_TO = 2000  # citizens up to which the bootstrap resamples them one by one
 METRICS = ("obligations_required_ordinary", "obligations_required", "obligations_waived", "caseworker_hours_freed",
            "obligations_on_time_share", "ly_spells_ended", "ly_avg_spell_days", "ly_over_18m_at_start",
            "ly_over_18m_at_end", "conversations_held_per_100_months", "exits_to_job_share",
@@ -70,8 +70,7 @@ class Cell:
     denominator: float
     n: int
     hits: int = 0  # citizen_share: of the n citizens, those counted
-    # a group total of a rate or share: each citizen's (numerator, denominator), sorted, so that
-    # the bootstrap depends on what the citizens contribute, not on who they are
+    # a group total of a rate or share: each citizen's (numerator, denominator), for the bootstrap
     contributions: np.ndarray | None = None
 
     def value(self) -> float | None:
@@ -109,6 +108,7 @@ class Tally:
     cells: dict[tuple[int, int], Cell]  # (rule, municipality) -> cell; rule NONE for metrics not by rule
     keys: np.ndarray  # distinct (rule, municipality, citizen), sorted, as rule * places * citizens + ...
     key_place: np.ndarray  # the municipality of each key
+    citizens_in: dict[int, int]  # municipality -> distinct citizens over all rules
     hit_keys: np.ndarray | None  # citizen_share: distinct (municipality, citizen) counted in a cell
     rows: tuple[np.ndarray, ...]  # municipality, citizen, numerator, denominator per fact
     places: int
@@ -290,7 +290,13 @@ def _tally(c: Contributions, asked: np.ndarray, citizens: int) -> Tally:
     as_number = int if c.numerator is None else float
     cells = {(int(k) // places if c.rule is not None else NONE, int(k) % places):
              Cell(c.kind, as_number(sums[k]), float(denominators[k]), int(n[k])) for k in np.flatnonzero(facts)}
-    return Tally(c.kind, c.rule is not None, cells, keys, keys // citizens % places, None, rows, places, citizens)
+    key_place = keys // citizens % places
+    if c.rule is not None:
+        by_place = np.bincount(_distinct(key_place * citizens + keys % citizens) // citizens, minlength=places)
+        citizens_in = {p: int(by_place[p]) for _, p in cells}
+    else:
+        citizens_in = {p: cell.n for (_, p), cell in cells.items()}
+    return Tally(c.kind, c.rule is not None, cells, keys, key_place, citizens_in, None, rows, places, citizens)
 
 
 def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndarray], asked: np.ndarray,
@@ -306,7 +312,8 @@ def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndar
     n = np.bincount(keys // citizens, minlength=len(asked))
     hit_n = np.bincount(hit_keys[_within(hit_keys, keys)] // citizens, minlength=len(asked))
     cells = {(NONE, int(p)): Cell("citizen_share", 0, 0, int(n[p]), int(hit_n[p])) for p in np.flatnonzero(n)}
-    return Tally("citizen_share", False, cells, keys, keys // citizens, hit_keys, rows, len(asked), citizens)
+    return Tally("citizen_share", False, cells, keys, keys // citizens, {p: c.n for (_, p), c in cells.items()},
+                 hit_keys, rows, len(asked), citizens)
 
 
 def _grouped(tallies: dict[str, Tally], members: np.ndarray, facts: Facts, catalog: Catalog) -> dict[str, GroupTally]:
@@ -331,33 +338,29 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
     if t.kind == "citizen_share":
         hit_keys = t.hit_keys[members[t.hit_keys // citizens]]  # (municipality, citizen)
         counted = _within(who, _present(hit_keys % citizens, citizens))
-        total = Cell(t.kind, 0, 0, len(who), int(counted.sum()), _sorted_pairs(counted.astype(float), np.ones(len(who))))
-        return GroupTally(cells, {NONE: total}, total, {m: c.n for (_, m), c in cells.items()})
+        total = Cell(t.kind, 0, 0, len(who), int(counted.sum()), np.column_stack((counted.astype(float), np.ones(len(who)))))
+        return GroupTally(cells, {NONE: total}, total, t.citizens_in)
     totals = {}
     for r in {rule for rule, _ in cells}:
         parts = [cell for (rule, _), cell in cells.items() if rule == r]
         totals[r] = Cell(t.kind, sum(p.numerator for p in parts), sum(p.denominator for p in parts), 0)
     if t.by_rule:
-        citizen = keys % citizens
-        by_rule = np.bincount(_distinct(keys // citizens // places * citizens + citizen) // citizens)
-        by_place = np.bincount(_distinct(keys // citizens % places * citizens + citizen) // citizens)
+        by_rule = np.bincount(_distinct(keys // (citizens * places) * citizens + keys % citizens) // citizens)
         for r, total in totals.items():
             total.n = int(by_rule[r])
-        citizens_in = {p: int(by_place[p]) for _, p in cells}
     else:
         totals[NONE].n = len(who)
-        citizens_in = {p: c.n for (_, p), c in cells.items()}
     overall = Cell(t.kind, sum(c.numerator for c in totals.values()), sum(c.denominator for c in totals.values()),
                    len(who))
     if t.kind != "count":
         totals[NONE].contributions = _per_citizen(row_who[in_group], numerator[in_group], denominator[in_group],
                                                   citizens)
-    return GroupTally(cells, totals, overall, citizens_in)
+    return GroupTally(cells, totals, overall, t.citizens_in)
 
 
 def _per_citizen(who: np.ndarray, numerator: np.ndarray, denominator: np.ndarray, citizens: int) -> np.ndarray:
     present = _present(who, citizens)
-    return _sorted_pairs(np.bincount(who, numerator, citizens)[present], np.bincount(who, denominator, citizens)[present])
+    return np.column_stack((np.bincount(who, numerator, citizens)[present], np.bincount(who, denominator, citizens)[present]))
 
 
 def _sorted_pairs(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -416,7 +419,7 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
         rng = np.random.default_rng(2016)
         replicates = np.zeros(BOOTSTRAP_REPLICATES)
         for sign, cell in zip((1, -1, -1, 1), cells):
-            sums = _resampled_sums(cell.contributions, rng)
+            sums = resampled_sums(cell.contributions, rng)
             with np.errstate(divide="ignore", invalid="ignore"):
                 replicates += sign * sums[:, 0] / sums[:, 1] * _scale(cell)
         low, high = np.nanpercentile(replicates, [2.5, 97.5])
@@ -425,19 +428,17 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
     return rows
 
 
-def _resampled_sums(contributions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def resampled_sums(contributions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The (numerator, denominator) sums of the citizens resampled with replacement, once per
-    replicate. Citizens contributing alike are drawn together: how many of each kind a resample
-    holds is multinomial. Past EXACT_KINDS kinds (only in cells of thousands of citizens) the
-    sums are drawn from their normal limit, with the same mean and covariance: that differs
-    from resampling by far less than 400 replicates' own error, at a cost that does not grow
-    with the citizens."""
+    replicate: each citizen's (numerator, denominator) a row of `contributions`. Past
+    RESAMPLED_UP_TO citizens the sums are drawn from their normal limit, with the same mean and
+    covariance: with thousands of citizens that differs from resampling them one by one by less
+    than 400 replicates' own error, at a cost that does not grow with the citizens."""
     n = len(contributions)
-    new_kind = np.concatenate(([True], (contributions[1:] != contributions[:-1]).any(axis=1)))
-    kinds, starts = contributions[new_kind], np.flatnonzero(new_kind)
-    if len(kinds) <= EXACT_KINDS:
-        counts = np.diff(np.append(starts, n))
-        return rng.multinomial(n, counts / n, size=BOOTSTRAP_REPLICATES) @ kinds
+    if n <= RESAMPLED_UP_TO:
+        # in order, so that the draws depend on what the citizens contribute, not on who they are
+        ordered = _sorted_pairs(contributions[:, 0], contributions[:, 1])
+        return ordered[rng.integers(0, n, (BOOTSTRAP_REPLICATES, n))].sum(axis=1)
     covariance = np.cov(contributions, rowvar=False, bias=True)
     return rng.multivariate_normal(n * contributions.mean(axis=0), n * covariance, size=BOOTSTRAP_REPLICATES)
 

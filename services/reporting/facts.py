@@ -25,6 +25,7 @@ OPEN = date.max.toordinal()  # the end of what has not ended
 NONE = -1  # the code of a missing name (no municipality responsible, no trial)
 QUERY_IDS = 1000  # case ids per query when loading changed cases
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
+DATED = {"ordinary": "due", "required": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 
 
@@ -118,11 +119,9 @@ class Facts:
             if anonymous != self.anonymous:
                 loaded.append(self._load(conn, list(anonymous - self.anonymous))[0])
         gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed), np.int32)
-        tables = {}
-        for name in ("ordinary", "required", "segments", "occurrences", "responsible"):
-            kept = getattr(self, name)
-            tables[name] = Columns.concat([kept.where(~np.isin(kept["case"], gone)), *(part[name] for part in loaded)])
-        return replace(self, tick=tick, anonymous=anonymous, **_by_date(tables))
+        return replace(self, tick=tick, anonymous=anonymous, **{
+            name: _updated(getattr(self, name), gone, Columns.concat([part[name] for part in loaded]), DATED.get(name))
+            for name in ("ordinary", "required", "segments", "occurrences", "responsible")})
 
     @staticmethod
     def _anonymous(conn) -> frozenset[str]:
@@ -198,10 +197,23 @@ class Facts:
 
 def _by_date(tables: dict[str, Columns]) -> dict[str, Columns]:
     """The tables, obligations in due-date and occurrences in day order, so that a period is a
-    slice. Stable sorts: rows kept in order plus a few appended sort in about linear time."""
-    for name, day in (("ordinary", "due"), ("required", "due"), ("occurrences", "day")):
-        tables[name] = tables[name].where(np.argsort(tables[name][day], kind="stable"))
-    return tables
+    slice."""
+    return {name: table.where(np.argsort(table[DATED[name]], kind="stable")) if name in DATED else table
+            for name, table in tables.items()}
+
+
+def _updated(kept: Columns, gone: np.ndarray, new: Columns, day: str | None) -> Columns:
+    """The kept rows but those of the cases gone, and the new rows; in `day` order if given."""
+    staying = ~np.isin(kept["case"], gone)
+    if not staying.all():
+        kept = kept.where(staying)
+    if not new or not len(new["case"]):
+        return kept
+    if day is None:
+        return Columns.concat([kept, new])
+    new = new.where(np.argsort(new[day], kind="stable"))
+    at = np.searchsorted(kept[day], new[day], side="right")
+    return Columns({name: np.insert(column, at, new[name]) for name, column in kept.items()})
 
 
 def _transposed(rows: Sequence[Any], width: int) -> list[tuple]:

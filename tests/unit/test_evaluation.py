@@ -4,11 +4,18 @@ synthetic population (the reporting store in SQLite in memory; no files, no netw
 from collections import defaultdict
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from services.reporting.evaluation import comparison_default, evaluate, periods_for
+from services.reporting.evaluation import (
+    RESAMPLED_UP_TO,
+    comparison_default,
+    evaluate,
+    periods_for,
+    resampled_sums,
+)
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
 from shared import cpr
@@ -282,3 +289,62 @@ def test_obligations_required_on_time_and_the_hours_freed(world):
                         for r in ordinary)
             row = rows[("caseworker_hours_freed", None, group, period, None)]
             assert row.suppressed or row.value == pytest.approx(hours, abs=0.01)
+
+
+def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypatch):
+    """The service keeps its facts and reads again only the cases derived since it looked: after
+    more events for some cases, new cases and an erasure, its numbers are those of facts read
+    afresh, and only the changed cases were read."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [stream_events(docs) for docs in Population(seed=5, start=date(2016, 1, 1)).cases(300)]
+    offsets = iter(range(10**6))
+
+    def deliver(events):
+        store.store([Delivery(0, next(offsets), e) for e in events])
+        store.refresh()
+
+    deliver([e for h in histories[:280] for e in h] + [e for h in histories[280:290] for e in h[:len(h) // 2]])
+    kept = Facts.load(engine)
+    erased = histories[0][0]
+    deliver([e for h in histories[280:290] for e in h[len(h) // 2:]] + [e for h in histories[290:] for e in h]
+            + [StreamEvent("x", "t", "dk.frisag.case.erased", erased.subject, None,
+                           {"date": "2023-01-02", "reason": "request"}, len(histories[0]) + 1, 0)])
+    read = []
+    original = Facts._load
+    monkeypatch.setattr(Facts, "_load", lambda self, conn, case_ids: read.append(case_ids) or original(self, conn, case_ids))
+
+    refreshed = kept.refreshed(engine)
+
+    assert refreshed.tick > kept.tick and refreshed.anonymous and not kept.anonymous
+    assert None not in read and sum(map(len, read)) == 10 + 10 + 1 + 1  # changed, new, erased, kept anonymously
+    afresh = Facts.load(engine)
+    for trial in (T11, CATALOG.trials["T2"]):
+        periods = periods_for(trial, None, None, TODAY)
+        comparison = comparison_default(afresh, trial)
+        assert comparison_default(refreshed, trial) == comparison
+        assert evaluate(refreshed, CATALOG, trial, periods, comparison) == evaluate(afresh, CATALOG, trial, periods, comparison)
+    assert refreshed.refreshed(engine) is refreshed  # nothing derived since
+
+
+@pytest.mark.parametrize("citizens", [RESAMPLED_UP_TO // 2, 5 * RESAMPLED_UP_TO])
+@pytest.mark.parametrize("metric", ["conversations per day on benefit", "obligations on time"])
+def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(citizens, metric):
+    """Small cells are resampled citizen by citizen; past RESAMPLED_UP_TO citizens the sums are
+    drawn from their normal limit, and the interval still matches resampling."""
+    rng = np.random.default_rng(1)
+    if metric == "obligations on time":
+        denominator = rng.integers(1, 12, citizens)
+        numerator = rng.binomial(denominator, 0.7)
+    else:  # skewed: a few citizens hold many conversations over long spells
+        numerator, denominator = rng.poisson(rng.exponential(3, citizens)), rng.integers(30, 2000, citizens)
+    contributions = np.column_stack((numerator, denominator)).astype(float)
+
+    sums = resampled_sums(contributions, np.random.default_rng(2))
+    one_by_one = np.concatenate([contributions[rng.integers(0, citizens, (100, citizens))].sum(axis=1)
+                                 for _ in range(20)])
+
+    low, high = np.percentile(sums[:, 0] / sums[:, 1], [2.5, 97.5])
+    expected_low, expected_high = np.percentile(one_by_one[:, 0] / one_by_one[:, 1], [2.5, 97.5])
+    width = expected_high - expected_low
+    assert abs(low - expected_low) < 0.15 * width and abs(high - expected_high) < 0.15 * width
