@@ -287,10 +287,11 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
             insert_many(conn, table, rows[table])
         # an erased case's row stays, events gone: redelivered events are known and skipped
         conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
-        tick = conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
-        conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
-                     .values(derived_version=bindparam("v"), derived_tick=tick),
+        conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
+        # last, in one statement: the clock stays locked from here to the commit
+        tick = conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
+        conn.execute(update(cases).where(cases.c.case_id.in_(case_ids)).values(derived_tick=tick))
     return len(stale)
 
 

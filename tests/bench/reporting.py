@@ -6,7 +6,6 @@ changed case read again, every number computed again). Target (issue 4): p95 und
 """
 
 import os
-import statistics
 import subprocess
 import sys
 import threading
