@@ -16,8 +16,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
-
 from services.consuming import ConsumingService
 from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
@@ -86,10 +84,7 @@ def rebuild(args: argparse.Namespace) -> int:
     projection = service.projection
     pool = worker_pool(settings.refold_workers, settings.database_url)
     try:
-        with projection.engine.begin() as conn:
-            for table in (*projection.derivation.tables, projection.cases, projection.case_events,
-                          projection.positions):
-                conn.execute(delete(table))
+        projection.clear()
         started = progress = time.monotonic()
         events = 0
         subscription = service.stream.subscribe(projection.group, projection.resume_from)  # from the start

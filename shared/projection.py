@@ -106,11 +106,13 @@ def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table, Table]:
         Column("derived_tick", BigInteger, nullable=False, server_default="0", index=True),
     )
     # one row, ticked by each transaction that derives cases; it is locked from the tick to the
-    # commit, so ticks are committed in order: a reader that sees tick T sees all before it
+    # commit, so ticks are committed in order: a reader that sees tick T sees all before it.
+    # The epoch moves when everything derived is dropped (`clear`): a reader starts over
     clock = Table(
         f"{prefix}_clock", metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("tick", BigInteger, nullable=False),
+        Column("epoch", Integer, nullable=False, server_default="0"),
     )
     # the few stale cases among many, for refresh (migration 0002)
     stale = cases.c.version > cases.c.derived_version
@@ -249,6 +251,14 @@ class CaseProjection:
         with self.engine.connect() as conn:
             return conn.execute(select(self.clock.c.tick)).scalar_one()
 
+    def clear(self) -> None:
+        """Drop everything stored and derived, positions too (a rebuild follows); readers of
+        what was derived are told by the clock's epoch."""
+        with self.engine.begin() as conn:
+            for table in (*self.derivation.tables, self.cases, self.case_events, self.positions):
+                conn.execute(delete(table))
+            conn.execute(update(self.clock).values(epoch=self.clock.c.epoch + 1))
+
     def snapshot(self) -> list[tuple]:
         """Everything stored and derived, in a stable order: to compare with a rebuild."""
         with self.engine.connect() as conn:
@@ -289,7 +299,8 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
-        # last, in one statement: the clock stays locked from here to the commit
+        # last: the clock row stays locked from here to the commit, so that derives commit in
+        # the order of their ticks; what follows must be short
         tick = conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
         conn.execute(update(cases).where(cases.c.case_id.in_(case_ids)).values(derived_tick=tick))
     return len(stale)

@@ -1,6 +1,7 @@
 """Wires the reporting service: its store of facts, the catalog, the stream consumer."""
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
@@ -20,20 +21,29 @@ from shared.settings import sqlalchemy_url
 class ReportingService(ConsumingService):
     projection: ReportingStore
     _facts: Facts = field(default_factory=Facts)
-    _answers: tuple[int | None, dict] = (None, {})  # the store's clock, and the answers computed then
+    # the store's clock, and the answers computed (or being computed) then
+    _answers: tuple[tuple[int, int] | None, dict[tuple, Future]] = field(default_factory=lambda: (None, {}))
     _lock: Lock = field(default_factory=Lock)
 
     def cached(self, key: tuple, compute: Callable[[Facts], Any]) -> Any:
         """`compute(facts)` over the facts as the store has them now, remembered until cases are
-        derived again; the facts are kept in memory and only changed cases read again."""
+        derived again; the facts are kept in memory and only changed cases read again. Requests
+        asking the same while it is computed wait for that answer."""
         with self._lock:
             facts = self._facts = self._facts.refreshed(self.projection.engine)
-            if self._answers[0] != facts.tick:
-                self._answers = (facts.tick, {})
+            if self._answers[0] != (facts.tick, facts.epoch):
+                self._answers = ((facts.tick, facts.epoch), {})
             answers = self._answers[1]
-        if key not in answers:
-            answers[key] = compute(facts)
-        return answers[key]
+            answer, mine = answers.get(key), key not in answers
+            if mine:
+                answer = answers[key] = Future()
+        if mine:
+            try:
+                answer.set_result(compute(facts))
+            except BaseException as exc:
+                del answers[key]  # the next request tries again
+                answer.set_exception(exc)
+        return answer.result()
 
 
 def projection_engine(settings: ReportingSettings) -> Engine:

@@ -179,9 +179,9 @@ def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: dat
 
 def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:
     """A mask over municipality codes; one longer than the codes, so that NONE (-1) is never a member."""
-    codes = facts.codes["municipality"]
-    mask = np.zeros(len(codes) + 1, bool)
-    mask[[codes.index[m] for m in municipalities if m in codes.index]] = True
+    codes = facts.codes["municipality"].index
+    mask = np.zeros(facts.places + 1, bool)
+    mask[[codes[m] for m in municipalities if codes.get(m, facts.places) < facts.places]] = True
     return mask
 
 
@@ -203,7 +203,7 @@ def _contributions(facts: Facts, trial: Trial, first: date, last: date, wanted: 
     days = np.minimum(s["hi"], hi) - np.maximum(s["lo"], lo) + 1
     on_benefit = s.where(days > 0, "municipality", "citizen", "benefit")
     days = days[days > 0]
-    has_days = np.zeros(len(facts.codes["municipality"]) + 1, bool)
+    has_days = np.zeros(facts.places + 1, bool)
     has_days[on_benefit["municipality"]] = True
     happened = _dated(facts.occurrences, "day", lo, hi)
     talks = happened.where(happened["talk"] & has_days[happened["municipality"]], *WHO)
@@ -265,8 +265,7 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
 
 
 def _tallies(contributions: dict[str, Contributions], asked: np.ndarray, facts: Facts) -> dict[str, Tally]:
-    citizens = len(facts.codes["citizen"])
-    tallies = {metric: _tally(c, asked, citizens) for metric, c in contributions.items()}
+    tallies = {metric: _tally(c, asked, facts.citizens) for metric, c in contributions.items()}
     return {metric: t for metric, t in tallies.items() if t.cells}
 
 
@@ -364,10 +363,8 @@ def _per_citizen(who: np.ndarray, numerator: np.ndarray, denominator: np.ndarray
 
 
 def _sorted_pairs(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """The (numerator, denominator) pairs in order. Each counts facts or days: whole numbers, so
-    a pair sorts as one integer."""
-    pairs = np.sort(numerator.astype(np.int64) << 32 | denominator.astype(np.int64))
-    return np.column_stack(((pairs >> 32).astype(float), (pairs & 0xFFFFFFFF).astype(float)))
+    order = np.lexsort((denominator, numerator))
+    return np.column_stack((numerator[order], denominator[order]))
 
 
 def _waived(ordinary: GroupTally, required: GroupTally | None, facts: Facts, catalog: Catalog

@@ -86,6 +86,11 @@ class Facts:
     codes: dict[str, Codes] = field(default_factory=lambda: {k: Codes() for k in (
         "case", "citizen", "municipality", "rule", "trial")})
     tick: int | None = None  # the store's clock when loaded; None before
+    epoch: int = 0  # the clock's epoch: when it moves, everything derived was dropped
+    # how many municipalities and citizens were coded when loaded: the codes grow as other
+    # threads load more, the columns here stay below these
+    places: int = 0
+    citizens: int = 0
     anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
     ordinary: Columns = field(default_factory=Columns)
     required: Columns = field(default_factory=Columns)
@@ -101,14 +106,15 @@ class Facts:
         """These facts with the cases derived since loaded again (self when none were)."""
         _, _, _, cases, clock = store_tables("reporting")
         with engine.connect() as conn:
-            tick = conn.execute(select(clock.c.tick)).scalar_one()
-            if tick == self.tick:
+            tick, epoch = conn.execute(select(clock.c.tick, clock.c.epoch)).one()
+            if (tick, epoch) == (self.tick, self.epoch):
                 return self
-            changed = [] if self.tick is None else list(conn.execute(
+            changed = [] if self.tick is None or epoch != self.epoch else list(conn.execute(
                 select(cases.c.case_id).where(cases.c.derived_tick > self.tick, cases.c.derived_tick <= tick)).scalars())
-            if self.tick is None or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
-                return replace(Facts(self.codes), tick=tick, anonymous=self._anonymous(conn),
-                               **_by_date(self._load(conn, None)[0]))
+            if self.tick is None or epoch != self.epoch or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
+                anonymous = self._anonymous(conn)  # before the facts: any read twice go next time
+                return replace(Facts(self.codes), tick=tick, epoch=epoch, anonymous=anonymous,
+                               **_by_date(self._load(conn, None)[0]), **_counts(self.codes))
             loaded, cited = [], set()
             for i in range(0, len(changed), QUERY_IDS):
                 tables, with_citizen = self._load(conn, changed[i:i + QUERY_IDS])
@@ -116,10 +122,11 @@ class Facts:
                 cited |= with_citizen
             # an erased case's facts stay under a new id, and the case is left without a citizen
             anonymous = self._anonymous(conn) if cited != set(changed) else self.anonymous
-            if anonymous != self.anonymous:
-                loaded.append(self._load(conn, list(anonymous - self.anonymous))[0])
-        gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed), np.int32)
-        return replace(self, tick=tick, anonymous=anonymous, **{
+            new = list(anonymous - self.anonymous)
+            loaded += [self._load(conn, new[i:i + QUERY_IDS])[0] for i in range(0, len(new), QUERY_IDS)]
+        # a new anonymous id's facts may have been read already, by a full load while it was written
+        gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed + new), np.int32)
+        return replace(self, tick=tick, anonymous=anonymous, **_counts(self.codes), **{
             name: _updated(getattr(self, name), gone, Columns.concat([part[name] for part in loaded]), DATED.get(name))
             for name in ("ordinary", "required", "segments", "occurrences", "responsible")})
 
@@ -193,6 +200,10 @@ class Facts:
         """Every municipality ever responsible for a case."""
         names = self.codes["municipality"].names
         return {names[m] for m in np.unique(self.responsible["municipality"])} if self.responsible else set()
+
+
+def _counts(codes: dict[str, Codes]) -> dict[str, int]:
+    return {"places": len(codes["municipality"]), "citizens": len(codes["citizen"])}
 
 
 def _by_date(tables: dict[str, Columns]) -> dict[str, Columns]:

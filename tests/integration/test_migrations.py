@@ -76,7 +76,7 @@ def insert_rows(engine: Engine, service: str) -> dict[str, list[tuple]]:
 
 def upgraded(rows: dict[str, list[tuple]], service: str) -> dict[str, list[tuple]]:
     """The rows as they read back after migration 0003: the cases at tick 0, the clock too."""
-    return rows | {f"{service}_cases": [(*row, 0) for row in rows[f"{service}_cases"]], f"{service}_clock": [(1, 0)]}
+    return rows | {f"{service}_cases": [(*row, 0) for row in rows[f"{service}_cases"]], f"{service}_clock": [(1, 0, 0)]}
 
 
 def stored_rows(engine: Engine, service: str) -> dict[str, list[tuple]]:

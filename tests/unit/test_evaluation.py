@@ -1,7 +1,10 @@
 """The evaluation numbers against a plain-Python recomputation from the generated events of a
 synthetic population (the reporting store in SQLite in memory; no files, no network)."""
 
+import threading
+import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import numpy as np
@@ -9,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
     comparison_default,
@@ -294,7 +298,7 @@ def test_obligations_required_on_time_and_the_hours_freed(world):
 def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypatch):
     """The service keeps its facts and reads again only the cases derived since it looked: after
     more events for some cases, new cases and an erasure, its numbers are those of facts read
-    afresh, and only the changed cases were read."""
+    afresh, and only the changed cases were read. After a rebuild it reads everything again."""
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
     histories = [stream_events(docs) for docs in Population(seed=5, start=date(2016, 1, 1)).cases(300)]
@@ -307,9 +311,9 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
     deliver([e for h in histories[:280] for e in h] + [e for h in histories[280:290] for e in h[:len(h) // 2]])
     kept = Facts.load(engine)
     erased = histories[0][0]
-    deliver([e for h in histories[280:290] for e in h[len(h) // 2:]] + [e for h in histories[290:] for e in h]
-            + [StreamEvent("x", "t", "dk.frisag.case.erased", erased.subject, None,
-                           {"date": "2023-01-02", "reason": "request"}, len(histories[0]) + 1, 0)])
+    erasure = StreamEvent("x", "t", "dk.frisag.case.erased", erased.subject, None,
+                          {"date": "2023-01-02", "reason": "request"}, len(histories[0]) + 1, 0)
+    deliver([e for h in histories[280:290] for e in h[len(h) // 2:]] + [e for h in histories[290:] for e in h] + [erasure])
     read = []
     original = Facts._load
     monkeypatch.setattr(Facts, "_load", lambda self, conn, case_ids: read.append(case_ids) or original(self, conn, case_ids))
@@ -325,6 +329,13 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
         assert comparison_default(refreshed, trial) == comparison
         assert evaluate(refreshed, CATALOG, trial, periods, comparison) == evaluate(afresh, CATALOG, trial, periods, comparison)
     assert refreshed.refreshed(engine) is refreshed  # nothing derived since
+
+    store.clear()  # a rebuild: everything again, the erased case kept under another new id
+    deliver([e for h in histories for e in h] + [erasure])
+    rebuilt, afresh = refreshed.refreshed(engine), Facts.load(engine)
+    assert rebuilt.epoch == refreshed.epoch + 1 and rebuilt.anonymous.isdisjoint(refreshed.anonymous)
+    periods = periods_for(T11, None, None, TODAY)
+    assert evaluate(rebuilt, CATALOG, T11, periods, ["751"]) == evaluate(afresh, CATALOG, T11, periods, ["751"])
 
 
 @pytest.mark.parametrize("citizens", [RESAMPLED_UP_TO // 2, 5 * RESAMPLED_UP_TO])
@@ -348,3 +359,29 @@ def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(ci
     expected_low, expected_high = np.percentile(one_by_one[:, 0] / one_by_one[:, 1], [2.5, 97.5])
     width = expected_high - expected_low
     assert abs(low - expected_low) < 0.15 * width and abs(high - expected_high) < 0.15 * width
+
+
+def test_requests_asking_the_same_at_once_share_one_computation():
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    store.store([Delivery(0, i, e) for i, e in enumerate(ly_citizen("c-1", "851", 1))])
+    store.refresh()
+    service = ReportingService(store, stream=None, authenticator=None, audit=None)
+    computed, started = [], threading.Event()
+
+    def slow(facts):
+        computed.append(facts.tick)
+        started.set()
+        time.sleep(0.3)
+        return len(facts.ordinary["due"])
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(service.cached, ("key",), slow)
+        started.wait()
+        answers = [pool.submit(service.cached, ("key",), slow) for _ in range(3)]
+        assert {first.result(), *(a.result() for a in answers)} == {first.result()}
+    assert len(computed) == 1
+    store.store([Delivery(0, 10, e) for e in ly_citizen("c-2", "851", 2)])
+    store.refresh()
+    service.cached(("key",), slow)  # cases derived since: computed again
+    assert len(computed) == 2

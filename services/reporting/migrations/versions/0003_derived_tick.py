@@ -1,5 +1,6 @@
 """A clock ticked by each transaction that derives cases, and each case's tick: a reader finds
-what was derived since it last looked without reading every case.
+what was derived since it last looked without reading every case. The clock's epoch moves when
+everything derived is dropped for a rebuild.
 
 Revision ID: 0003
 Revises: 0002
@@ -24,8 +25,9 @@ def upgrade() -> None:
         "reporting_clock",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("tick", sa.BigInteger, nullable=False),
+        sa.Column("epoch", sa.Integer, nullable=False, server_default="0"),
     )
-    op.bulk_insert(clock, [{"id": 1, "tick": 0}])
+    op.bulk_insert(clock, [{"id": 1, "tick": 0, "epoch": 0}])
 
 
 def downgrade() -> None:
