@@ -19,6 +19,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
+    # a shell starting us in the background hands SIGINT down ignored; Ctrl-C or a SIGINT
+    # must still stop everything
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     host = os.environ.get("HOST", "127.0.0.1")
     settings = ServiceSettings()
     tokens = None if settings.auth_jwks_url else development_tokens(settings)  # fresh ones each run
