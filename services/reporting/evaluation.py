@@ -11,8 +11,9 @@ end, a conversation or an exit to the one responsible on that day; a day on bene
 responsible that day.
 
 How: for a period, each metric's facts become contributions (municipality, citizen, numerator,
-denominator, rule); a group's cells are their sums per municipality and rule, with the distinct
-citizens behind each counted by sorting (citizen codes within a cell's key).
+denominator, rule). Their cells, per municipality and rule, are computed once for all the
+municipalities asked about: sums by bincount, distinct citizens from sorted keys. A group's
+totals then count a citizen in several of its municipalities once.
 """
 
 from collections.abc import Collection, Iterable
