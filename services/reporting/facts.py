@@ -112,7 +112,9 @@ class Facts:
             changed = [] if self.tick is None or epoch != self.epoch else list(conn.execute(
                 select(cases.c.case_id).where(cases.c.derived_tick > self.tick, cases.c.derived_tick <= tick)).scalars())
             if self.tick is None or epoch != self.epoch or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
-                anonymous = self._anonymous(conn)  # before the facts: any read twice go next time
+                # read before the facts: an erasure committed in between is found next time,
+                # and its facts, read now under an id not yet known, are replaced then
+                anonymous = self._anonymous(conn)
                 return replace(Facts(self.codes), tick=tick, epoch=epoch, anonymous=anonymous,
                                **_by_date(self._load(conn, None)[0]), **_counts(self.codes))
             loaded, cited = [], set()
