@@ -23,7 +23,6 @@ from services.reporting import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
 from shared.auth import INTEGRATION
 from shared.catalog import Catalog
-from shared.consumer import worker_pool
 from shared.migrations import upgrade
 from shared.population import Population
 from shared.settings import ServiceSettings
@@ -82,7 +81,6 @@ def positions(args: argparse.Namespace) -> int:
 def rebuild(args: argparse.Namespace) -> int:
     settings, service = _projection_of(args.service)
     projection = service.projection
-    pool = worker_pool(settings.refold_workers, settings.database_url)
     try:
         projection.clear()
         started = progress = time.monotonic()
@@ -101,16 +99,11 @@ def rebuild(args: argparse.Namespace) -> int:
                     progress = time.monotonic()
         finally:
             subscription.close()
-        stored = time.monotonic()
-        cases = projection.refresh(pool=pool)
         elapsed = time.monotonic() - started
-        print(f"{args.service}: rebuilt {cases} cases from {events} events in {elapsed:.1f} s "
-              f"(storing {stored - started:.1f} s, deriving {elapsed - (stored - started):.1f} s): "
+        print(f"{args.service}: rebuilt {projection.counts()['cases']} cases from {events} events in {elapsed:.1f} s: "
               f"{events / elapsed if elapsed else 0:,.0f} events/s")
         return 0
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
         service.close()
 
 

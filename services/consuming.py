@@ -58,7 +58,7 @@ class ConsumingService:
     def metrics(self) -> list[Sample]:
         counts = self.projection.counts()
         samples = [Sample("frisag_projection_cases", "Cases in the projection", "gauge", counts["cases"]),
-                   Sample("frisag_projection_stale_cases", "Cases whose events changed and are not derived yet",
+                   Sample("frisag_projection_stale_cases", "Cases a catalog change made stale, not derived again yet",
                           "gauge", counts["stale"])]
         positions = self.projection.stored_positions()
         for partition, behind in sorted(self.stream.lag(positions).items()):

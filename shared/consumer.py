@@ -1,9 +1,10 @@
 """Feeds a projection (`shared.projection`) from the stream until stopped.
 
-Two loops: one stores deliveries (with their positions), the other re-folds the cases they
-made stale, in worker processes when given a pool. While a long history replays, storing
-goes on as re-folding catches up; in normal load a posted event is re-folded within a
-fraction of a second.
+Two loops: one stores deliveries and derives the cases they changed, each batch in one
+transaction; the other derives again the cases a catalog change made stale, in worker processes
+when given a pool. A posted event is derived within a fraction of a second in normal load.
+Several consumers in one consumer group (replicas, `services.run_consumer`) share the topic's
+partitions, and so the work of a rebuild.
 """
 
 import logging

@@ -4,20 +4,22 @@ reporting services each keep one.
 Each batch of deliveries is stored in one transaction together with the consumer's position
 per partition, so a redelivered batch is recognised. Within a case, an event whose sequence was
 already stored is skipped: redelivery and a relay's republishing change nothing. What a service
-derives from a case (its `Derivation`) is computed from the stored events: a case whose events
-changed gets a new version in the same transaction and is derived again afterwards
-(`refresh`), possibly in worker processes, since cases are independent; each such transaction
-ticks the projection's clock and marks its cases with the tick, so a reader of what is derived
-can ask for what changed since the tick it saw (`tick`). When a case is erased
-(`case.erased`), its events are deleted once derived; what the derivation keeps of it is up to
-the derivation (`Derivation.erased`).
+derives from a case (its `Derivation`) is derived in the same transaction from the case's events,
+so what is derived always matches what is stored. Each transaction that derives cases ticks the
+projection's clock and marks its cases with the tick, so a reader of what is derived can ask for
+what changed since the tick it saw (`tick`). A catalog change makes cases stale (`mark_stale`):
+they are derived again afterwards (`refresh`), possibly in worker processes, since cases are
+independent. When a case is erased (`case.erased`), its events are deleted once derived; what
+the derivation keeps of it is up to the derivation (`Derivation.erased`).
 """
 
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, ClassVar
 
@@ -130,11 +132,52 @@ def service_metadata(prefix: str, derived: MetaData) -> MetaData:
     return metadata
 
 
+class Derivations:
+    """A projection's derivation, and its replacement after a catalog change. Replacing waits
+    until no transaction still derives with the old one, so the cases a catalog change then marks
+    stale include every case derived the old way."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.current = derivation
+        self._generation, self._changed = 0, threading.Condition()
+        self._users: Counter[int] = Counter()  # transactions deriving, by generation
+
+    @contextmanager
+    def use(self) -> Iterator[Derivation]:
+        with self._changed:
+            generation, derivation = self._generation, self.current
+            self._users[generation] += 1
+        try:
+            yield derivation
+        finally:
+            with self._changed:
+                self._users[generation] -= 1
+                if not self._users[generation]:
+                    del self._users[generation]
+                self._changed.notify_all()
+
+    def replace(self, derivation: Derivation) -> None:
+        with self._changed:
+            self._generation += 1
+            self.current, generation = derivation, self._generation
+            self._changed.wait_for(lambda: all(g >= generation for g in self._users))
+
+
 class CaseProjection:
     def __init__(self, engine: Engine, prefix: str, group: str, derivation: Derivation) -> None:
-        self.engine, self.prefix, self.group, self.derivation = engine, prefix, group, derivation
+        self.engine, self.prefix, self.group = engine, prefix, group
+        self.derivations = Derivations(derivation)
         _, self.positions, self.case_events, self.cases, self.clock = store_tables(prefix)
         upgrade(engine, prefix)  # the service's tables are the projection's, named by its prefix
+
+    @property
+    def derivation(self) -> Derivation:
+        return self.derivations.current
+
+    @derivation.setter
+    def derivation(self, derivation: Derivation) -> None:
+        """Derive with this from now on; returns once nothing derives with the one before."""
+        self.derivations.replace(derivation)
 
     @property
     def stale(self):
@@ -147,41 +190,58 @@ class CaseProjection:
                                                               p.c.partition == partition)).scalar()
 
     def store(self, deliveries: Sequence[Delivery]) -> int:
-        """Store a batch exactly once, with the positions it advances; return how many events
-        were new."""
+        """Store a batch exactly once, with the positions it advances, and derive the cases it
+        changed, in one transaction; return how many events were new."""
         if not deliveries:
             return 0
         cases = self.cases
-        with self.engine.begin() as conn:
+        with self.derivations.use() as derivation, self.engine.begin() as conn:
             offsets = self._positions(conn)
             by_case: dict[str, list] = defaultdict(list)
             for d in deliveries:
                 if d.offset >= offsets.get(d.partition, 0):
                     by_case[d.event.subject].append(d.event)
-            known = dict(conn.execute(
-                select(cases.c.case_id, cases.c.last_sequence).where(cases.c.case_id.in_(list(by_case)))
-            ).all()) if by_case else {}
-            rows, changed = [], {}
+            # locked, in one order: a refresh deriving one of them (it skips locked cases)
+            # commits first, and a catalog change's mark_stale waits for this commit
+            known = {case_id: (last, version) for case_id, last, version in conn.execute(
+                select(cases.c.case_id, cases.c.last_sequence, cases.c.version)
+                .where(cases.c.case_id.in_(list(by_case))).order_by(cases.c.case_id).with_for_update()
+            )} if by_case else {}
+            rows: list[dict[str, Any]] = []
+            new: dict[str, list[StoredEvent]] = defaultdict(list)
             for case_id, events in by_case.items():
-                last = known.get(case_id, 0)
+                last = known[case_id][0] if case_id in known else 0
                 for e in sorted(events, key=lambda e: e.sequence):
                     if e.sequence > last:  # earlier sequences were applied already
                         rows.append({"case_id": case_id, "sequence": e.sequence, "name": e.name, "data": e.data,
                                      "permitted_by": e.permitted_by})
+                        new[case_id].append(StoredEvent(e.name, e.data, e.permitted_by))
                         last = e.sequence
-                if last != known.get(case_id, 0):
-                    changed[case_id] = last
-            insert_many(conn, self.case_events, rows)
-            updated = [{"id": c, "last": s} for c, s in changed.items() if c in known]
-            if updated:
-                conn.execute(update(cases).where(cases.c.case_id == bindparam("id"))
-                             .values(last_sequence=bindparam("last"), version=cases.c.version + 1), updated)
-            insert_many(conn, cases, [{"case_id": c, "last_sequence": s, "version": 1, "derived_version": 0, "derived_tick": 0}
-                                      for c, s in changed.items() if c not in known])
             advanced: dict[int, int] = {}
             for d in deliveries:
                 advanced[d.partition] = max(advanced.get(d.partition, 0), d.offset + 1)
             self._save_positions(conn, offsets, advanced)
+            if not new:
+                return 0
+            histories = _histories(conn, self.case_events, [case_id for case_id in new if case_id in known])
+            insert_many(conn, self.case_events, rows)
+            for case_id, events in new.items():
+                histories[case_id] += events
+            _derive(conn, derivation, histories, self.case_events)
+            last_sequence = {row["case_id"]: row["sequence"] for row in rows}
+            changed = [{"id": case_id, "last": last_sequence[case_id], "v": known[case_id][1] + 1}
+                       for case_id in new if case_id in known]
+            if changed:
+                conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(
+                    last_sequence=bindparam("last"), version=bindparam("v"), derived_version=bindparam("v")), changed)
+            # last (see `derive`): new cases are inserted with their tick, known ones marked
+            tick = _tick(conn, self.clock)
+            insert_many(conn, cases, [{"case_id": case_id, "last_sequence": last_sequence[case_id], "version": 1,
+                                       "derived_version": 1, "derived_tick": tick}
+                                      for case_id in new if case_id not in known])
+            if changed:
+                conn.execute(update(cases).where(cases.c.case_id.in_([c["id"] for c in changed]))
+                             .values(derived_tick=tick))
             return len(rows)
 
     def stored_positions(self) -> dict[int, int]:
@@ -208,14 +268,15 @@ class CaseProjection:
         total = 0
         width = chunk * (getattr(pool, "_max_workers", 1) if pool else 1)
         while True:
-            with self.engine.connect() as conn:
-                stale = list(conn.execute(select(self.cases.c.case_id).where(self.stale).limit(width)).scalars())
-            chunks = [stale[i:i + chunk] for i in range(0, len(stale), chunk)]
-            if pool is None:
-                derived = sum(derive(self.engine, self.prefix, self.derivation, part) for part in chunks)
-            else:
-                url = self.engine.url.render_as_string(hide_password=False)
-                derived = sum(pool.map(derive_in_worker, [(url, self.prefix, self.derivation, part) for part in chunks]))
+            with self.derivations.use() as derivation:
+                with self.engine.connect() as conn:
+                    stale = list(conn.execute(select(self.cases.c.case_id).where(self.stale).limit(width)).scalars())
+                chunks = [stale[i:i + chunk] for i in range(0, len(stale), chunk)]
+                if pool is None:
+                    derived = sum(derive(self.engine, self.prefix, derivation, part) for part in chunks)
+                else:
+                    url = self.engine.url.render_as_string(hide_password=False)
+                    derived = sum(pool.map(derive_in_worker, [(url, self.prefix, derivation, part) for part in chunks]))
             if not derived:  # none stale, or another replica is deriving them
                 return total
             total += derived
@@ -269,8 +330,8 @@ class CaseProjection:
 
 
 def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequence[str]) -> int:
-    """Derive these cases again from their stored events, in one transaction. Each case is
-    locked first: of several consumer processes (replicas) that found it stale, one derives it
+    """Derive these cases again from their stored events, in one transaction, if stale. Each case
+    is locked first: of several consumer processes (replicas) that found it stale, one derives it
     and the others skip it. Returns how many it derived."""
     _, _, case_events, cases, clock = store_tables(prefix)
     with engine.begin() as conn:
@@ -280,30 +341,52 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         if not stale:
             return 0
         case_ids = [case_id for case_id, _ in stale]
-        histories: dict[str, list[StoredEvent]] = defaultdict(list)
-        for case_id, name, data, permitted_by in conn.execute(
-            select(case_events.c.case_id, case_events.c.name, case_events.c.data, case_events.c.permitted_by)
-            .where(case_events.c.case_id.in_(case_ids)).order_by(case_events.c.case_id, case_events.c.sequence)
-        ):
-            histories[case_id].append(StoredEvent(name, data, permitted_by))
-        rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        erased = [case_id for case_id, events in histories.items() if events[-1].name == ERASED]
-        for case_id, events in histories.items():
-            derive_case = derivation.erased if events[-1].name == ERASED else derivation.derive
-            for table, derived in derive_case(case_id, events).items():
-                rows[table] += derived
-        for table in derivation.tables:
-            conn.execute(delete(table).where(table.c.case_id.in_(case_ids)))
-            insert_many(conn, table, rows[table])
-        # an erased case's row stays, events gone: redelivered events are known and skipped
-        conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
+        _derive(conn, derivation, _histories(conn, case_events, case_ids), case_events)
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
-        # last: the clock row stays locked from here to the commit, so that derives commit in
-        # the order of their ticks; what follows must be short
-        tick = conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
+        tick = _tick(conn, clock)
         conn.execute(update(cases).where(cases.c.case_id.in_(case_ids)).values(derived_tick=tick))
     return len(stale)
+
+
+def _histories(conn, case_events: Table, case_ids: list[str]) -> dict[str, list[StoredEvent]]:
+    """The stored events of these cases, in order."""
+    histories: dict[str, list[StoredEvent]] = defaultdict(list)
+    if case_ids:
+        e = case_events
+        for case_id, name, data, permitted_by in conn.execute(
+            select(e.c.case_id, e.c.name, e.c.data, e.c.permitted_by)
+            .where(e.c.case_id.in_(case_ids)).order_by(e.c.case_id, e.c.sequence)
+        ).all():
+            histories[case_id].append(StoredEvent(name, data, permitted_by))
+    return histories
+
+
+def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]], case_events: Table) -> None:
+    """What `derivation` derives from these cases' events, in place of what it derived before.
+    An erased case's events are deleted (its row stays, so redelivered events are skipped)."""
+    rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+    erased = []
+    for case_id, events in histories.items():
+        if events[-1].name == ERASED:
+            erased.append(case_id)
+            derived = derivation.erased(case_id, events)
+        else:
+            derived = derivation.derive(case_id, events)
+        for table, table_rows in derived.items():
+            rows[table] += table_rows
+    for table in derivation.tables:
+        conn.execute(delete(table).where(table.c.case_id.in_(list(histories))))
+        insert_many(conn, table, rows[table])
+    if erased:
+        conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
+
+
+def _tick(conn, clock: Table) -> int:
+    """Tick the clock, last in a transaction that derives: the clock row stays locked from here
+    to the commit, so that such transactions commit in the order of their ticks; what follows
+    must be short."""
+    return conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
 
 
 _worker_engines: dict[str, Engine] = {}
