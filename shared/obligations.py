@@ -105,6 +105,7 @@ class _Context:
 
     def __post_init__(self) -> None:
         self._candidates: dict[str, list[Trial]] = {}
+        self._places = {m for _, m in self.timeline.municipalities}  # every municipality the case has been in
 
     def candidates(self, rule: Rule) -> list[Trial]:
         """The trials touching `rule` in a municipality the case has ever been in: most cases
@@ -112,9 +113,8 @@ class _Context:
         if not self.trials:
             return []
         if rule.id not in self._candidates:
-            places = {m for _, m in self.timeline.municipalities}
             self._candidates[rule.id] = [t for t in self.catalog.trials_touching(rule.id)
-                                         if not places.isdisjoint(t.municipalities)]
+                                         if not self._places.isdisjoint(t.municipalities)]
         return self._candidates[rule.id]
 
     def exemption(self, rule: Rule, day: date) -> Applying | None:

@@ -13,7 +13,6 @@ independent. When a case is erased (`case.erased`), its events are deleted once 
 the derivation keeps of it is up to the derivation (`Derivation.erased`).
 """
 
-import json
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
@@ -21,12 +20,16 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from functools import cache
+from operator import itemgetter
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import (
+    ARRAY,
     JSON,
     BigInteger,
     Column,
+    ColumnElement,
     Engine,
     Index,
     Integer,
@@ -34,11 +37,13 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    any_,
     bindparam,
     create_engine,
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -205,17 +210,18 @@ class CaseProjection:
             # commits first, and a catalog change's mark_stale waits for this commit
             known = {case_id: (last, version) for case_id, last, version in conn.execute(
                 select(cases.c.case_id, cases.c.last_sequence, cases.c.version)
-                .where(cases.c.case_id.in_(list(by_case))).order_by(cases.c.case_id).with_for_update()
+                .where(_among(conn, cases.c.case_id, list(by_case))).order_by(cases.c.case_id).with_for_update()
             )} if by_case else {}
             rows: list[dict[str, Any]] = []
             new: dict[str, list[StoredEvent]] = defaultdict(list)
             for case_id, events in by_case.items():
                 last = known[case_id][0] if case_id in known else 0
-                for e in sorted(events, key=lambda e: e.sequence):
+                for e in sorted(events, key=lambda e: e.sequence) if len(events) > 1 else events:
                     if e.sequence > last:  # earlier sequences were applied already
-                        rows.append({"case_id": case_id, "sequence": e.sequence, "name": e.name, "data": e.data,
+                        name = e.name
+                        rows.append({"case_id": case_id, "sequence": e.sequence, "name": name, "data": e.data,
                                      "permitted_by": e.permitted_by})
-                        new[case_id].append(StoredEvent(e.name, e.data, e.permitted_by))
+                        new[case_id].append(StoredEvent(name, e.data, e.permitted_by))
                         last = e.sequence
             advanced: dict[int, int] = {}
             for d in deliveries:
@@ -240,7 +246,7 @@ class CaseProjection:
                                        "derived_version": 1, "derived_tick": tick}
                                       for case_id in new if case_id not in known])
             if changed:
-                conn.execute(update(cases).where(cases.c.case_id.in_([c["id"] for c in changed]))
+                conn.execute(update(cases).where(_among(conn, cases.c.case_id, [c["id"] for c in changed]))
                              .values(derived_tick=tick))
             return len(rows)
 
@@ -336,7 +342,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     _, _, case_events, cases, clock = store_tables(prefix)
     with engine.begin() as conn:
         stale = conn.execute(select(cases.c.case_id, cases.c.version)
-                             .where(cases.c.case_id.in_(case_ids), cases.c.version > cases.c.derived_version)
+                             .where(_among(conn, cases.c.case_id, list(case_ids)), cases.c.version > cases.c.derived_version)
                              .with_for_update(skip_locked=True)).all()
         if not stale:
             return 0
@@ -345,7 +351,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
                      [{"id": case_id, "v": version} for case_id, version in stale])
         tick = _tick(conn, clock)
-        conn.execute(update(cases).where(cases.c.case_id.in_(case_ids)).values(derived_tick=tick))
+        conn.execute(update(cases).where(_among(conn, cases.c.case_id, case_ids)).values(derived_tick=tick))
     return len(stale)
 
 
@@ -356,7 +362,7 @@ def _histories(conn, case_events: Table, case_ids: list[str]) -> dict[str, list[
         e = case_events
         for case_id, name, data, permitted_by in conn.execute(
             select(e.c.case_id, e.c.name, e.c.data, e.c.permitted_by)
-            .where(e.c.case_id.in_(case_ids)).order_by(e.c.case_id, e.c.sequence)
+            .where(_among(conn, e.c.case_id, case_ids)).order_by(e.c.case_id, e.c.sequence)
         ).all():
             histories[case_id].append(StoredEvent(name, data, permitted_by))
     return histories
@@ -376,10 +382,18 @@ def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]
         for table, table_rows in derived.items():
             rows[table] += table_rows
     for table in derivation.tables:
-        conn.execute(delete(table).where(table.c.case_id.in_(list(histories))))
+        conn.execute(delete(table).where(_among(conn, table.c.case_id, list(histories))))
         insert_many(conn, table, rows[table])
     if erased:
-        conn.execute(delete(case_events).where(case_events.c.case_id.in_(erased)))
+        conn.execute(delete(case_events).where(_among(conn, case_events.c.case_id, erased)))
+
+
+def _among(conn, column: Column, values: list) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(array)`: one parameter for the driver and
+    the server to parse, not thousands."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _tick(conn, clock: Table) -> int:
@@ -401,17 +415,24 @@ def derive_in_worker(job: tuple[str, str, Derivation, Sequence[str]]) -> int:
 
 
 def insert_many(conn, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert in the open transaction: PostgreSQL's COPY (an executemany sends a statement
-    per row), the driver's executemany elsewhere."""
+    """Bulk insert in the open transaction, each row naming every column: PostgreSQL's COPY (an
+    executemany sends a statement per row), the driver's executemany elsewhere."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
     columns = [c.name for c in table.columns]
-    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    as_json = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
+    values = itemgetter(*columns)
     quote = conn.dialect.identifier_preparer.quote
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row.get(c)) if c in as_json else row.get(c) for c in columns])
+            if as_json:
+                row = list(values(row))
+                for i in as_json:
+                    row[i] = orjson.dumps(row[i]).decode()
+                copy.write_row(row)
+            else:
+                copy.write_row(values(row))

@@ -1,6 +1,8 @@
 """Obligations projection: rebuild speed from a synthetic history of over a million events,
 next to the raw consume rate of the same topic, and the time to re-evaluate 100,000 cases
 after a trial changes. Targets (issue 3): rebuild >= 20,000 events/s; re-evaluation < 60 s.
+The rebuild runs one consumer process per core in one consumer group, as replicas share a
+topic's partitions; its time includes starting them and their joining the group.
 """
 
 import multiprocessing

@@ -1,6 +1,8 @@
 """Property: folding a case's events in one go equals folding them one at a time through the
-projection, whatever is redelivered on the way. (SQLite in memory; no files, no network.)"""
+projection, whatever is redelivered on the way; and a catalog change waits for what derives
+with the old catalog. (SQLite in memory; no files, no network.)"""
 
+import threading
 from datetime import date
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +14,7 @@ from services.obligations.projection import HORIZON, ObligationsProjection, obli
 from shared.catalog import Catalog
 from shared.events import StreamEvent
 from shared.obligations import fold
+from shared.projection import Derivations
 from shared.stream import Delivery
 
 CATALOG = Catalog.load()
@@ -63,7 +66,7 @@ def test_one_at_a_time_with_redeliveries_equals_one_go(events, redeliver):
         batch += [Delivery(0, offset + 1 + k, events[max(0, i - k - 1)]) for k in range(redeliver[i % 20])]
         projection.store(batch)
         offset += len(batch)
-        projection.refresh()
+        assert projection.refresh() == 0  # derived in the transaction that stored them
     horizon = max(max(date.fromisoformat(e.data["date"]) for e in events), TODAY) + HORIZON
     expected = fold(events, CATALOG, horizon)
     with engine.connect() as conn:
@@ -76,3 +79,21 @@ def test_one_at_a_time_with_redeliveries_equals_one_go(events, redeliver):
     changes = sorted((e.data["date"], i, e.data["municipality"]) for i, e in enumerate(events)
                      if "municipality" in e.data and e.data["date"] <= TODAY.isoformat())
     assert municipality == (changes[-1][2] if changes else None)
+
+
+def test_a_new_derivation_waits_until_nothing_derives_with_the_old_one():
+    """So that the cases a catalog change marks stale afterwards include every case derived the
+    old way: a store that began with the old catalog has committed by then."""
+    derivations = Derivations("old")
+    replaced = threading.Event()
+    with derivations.use() as first:
+        replacing = threading.Thread(target=lambda: (derivations.replace("new"), replaced.set()))
+        replacing.start()
+        assert not replaced.wait(0.3)  # the store that began with the old one is still deriving
+        with derivations.use() as meanwhile:
+            assert (first, meanwhile) == ("old", "new")  # what starts now derives the new way
+        assert not replaced.is_set()
+    assert replaced.wait(5)
+    replacing.join()
+    with derivations.use() as later:
+        assert later == "new"
