@@ -147,6 +147,9 @@ class Timeline:
         return next((s for s in self.spells(benefit) if s.covers(day)), None)
 
 
+_VERBS = {"waive": "waives", "modify": "modifies", "suspend": "suspends", "permit": "permits"}
+
+
 @dataclass(frozen=True)
 class Applying:
     """A trial that applies to a case on a day, with its effect on one rule."""
@@ -156,7 +159,7 @@ class Applying:
 
     def cite(self, timeline: Timeline, day: date) -> str:
         period = f"{self.trial.period.start}..{self.trial.period.end or ''}"
-        return (f"{self.trial.id} {self.effect.effect}s {self.effect.rule} on {day}: "
+        return (f"{self.trial.id} {_VERBS[self.effect.effect]} {self.effect.rule} on {day}: "
                 f"municipality {timeline.municipality_on(day)} in {self.trial.id} {period}")
 
 
