@@ -141,11 +141,14 @@ class _Context:
         if ex is not None:
             exemption = Exemption(ex.trial.id, ex.trial.title, ex.effect.effect, ex.effect.note)
             because = [*because, ex.cite(self.timeline, due)]
+        if basis != "required":
+            done_on = None
+        elif done_on is not None:
+            because = [*because, f"done: {rule.completed_by.event} {done_on}"]
         return Obligation(
             rule=rule.id, title=rule.title, legal_reference=rule.legal_reference, due=due,
             deadline=deadline or due, arises_on=arises_on, basis=basis,
-            municipality=self.timeline.municipality_on(due), done_on=done_on if basis == "required" else None,
-            exemption=exemption, because=tuple(because),
+            municipality=self.timeline.municipality_on(due), done_on=done_on, exemption=exemption, because=tuple(because),
         )
 
 
@@ -230,8 +233,8 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
             break  # the last one is open: a rolling cadence goes on once it is done
         done_on = _next_completion(completions, last_used, spell.start)
         ex = ctx.exemption(rule, due)
-        occurrence = _done(ctx.make(rule, due, anchor if last_due else spell.start, [spell.started_by, why],
-                                    done_on=done_on, ex=ex), rule, done_on)
+        occurrence = ctx.make(rule, due, anchor if last_due else spell.start, [spell.started_by, why],
+                              done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
@@ -296,10 +299,6 @@ def _change_between(rule: Rule, after: date, upto: date) -> date:
     return changes[0] if changes else upto  # a trial's modification starting in between
 
 
-def _with_because(o: Obligation, reason: str) -> Obligation:
-    return Obligation(**{**o.__dict__, "because": (*o.because, reason)})
-
-
 def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
     spells = [s for name in rule.applies_to for s in ctx.timeline.spells(name)]
     if not spells:
@@ -330,7 +329,7 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         if catch_up is not None:
             because.append(f"exemption ended the day before {due}")
         ex = ctx.exemption(rule, due)
-        occurrence = _done(ctx.make(rule, due, due, because, deadline=deadline, done_on=done_on, ex=ex), rule, done_on)
+        occurrence = ctx.make(rule, due, due, because, deadline=deadline, done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
@@ -403,18 +402,14 @@ def _once_per_spell(rule: Rule, ctx: _Context) -> list[Obligation]:
                         resumed = ctx.make(rule, suspension.end, suspension.end,
                                            [cited, f"{suspension.ended_by}: due again"], done_on=done_on)
                         out.append(ctx.make(rule, due, spell.start, because, ex=ex))
-                        out.append(_done(resumed, rule, done_on))
+                        out.append(resumed)
                         last_used = done_on or last_used
                         continue
-            occurrence = _done(ctx.make(rule, due, spell.start, because, done_on=done_on, ex=ex), rule, done_on)
+            occurrence = ctx.make(rule, due, spell.start, because, done_on=done_on, ex=ex)
             if occurrence.done_on is not None:
                 last_used = done_on
             out.append(occurrence)
     return out
-
-
-def _done(o: Obligation, rule: Rule, done_on: date | None) -> Obligation:
-    return _with_because(o, f"done: {rule.completed_by.event} {done_on}") if o.done_on is not None else o
 
 
 _GENERATORS = {"recurring": _recurring, "cumulative": _cumulative, "once_per_spell": _once_per_spell}

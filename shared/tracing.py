@@ -11,7 +11,6 @@ consumers skip making spans at all.
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -60,7 +59,7 @@ def publishing(tracer: trace.Tracer, destination: str, events: Sequence[StreamEv
                                attributes=_attributes("publish", destination, event))
              for event in events]
     try:
-        yield [replace(event, traceparent=_traceparent(span)) for event, span in zip(events, spans)]
+        yield [event._replace(traceparent=_traceparent(span)) for event, span in zip(events, spans)]
     finally:
         for span in spans:
             span.end()

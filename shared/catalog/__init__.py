@@ -10,7 +10,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ def parse_duration(text: str) -> tuple[int, int]:
     return months, weeks * 7 + days
 
 
+@lru_cache(maxsize=8192)  # a fold adds the same offsets to a spell's start for each occurrence
 def add_duration(start: date, text: str, sign: int = 1) -> date:
     """`start` plus (or, with sign=-1, minus) a duration; months are calendar months."""
     months, days = parse_duration(text)

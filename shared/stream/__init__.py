@@ -10,14 +10,12 @@ events, for exactly-once effect) and tells the stream where to resume each parti
 """
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.events import StreamEvent
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):  # a tuple: consumers make one per message
     partition: int
     offset: int
     event: StreamEvent
