@@ -10,9 +10,10 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, create_engine, select
 
 from services.obligations.projection import ObligationsProjection, obligations
 from shared import cpr
@@ -20,11 +21,13 @@ from shared.catalog import Catalog
 from shared.consumer import Consumer
 from shared.events import StreamEvent
 from shared.population import Population
+from shared.projection import CaseProjection
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
 from tests.bench.steal import CpuSteal
 from tests.infra import connect_admin, fresh_database, kafka_broker
 
 CASES = int(os.environ.get("BENCH_CASES", "100000"))
+P = TypeVar("P", bound=CaseProjection)
 TOPIC, PARTITIONS = "bench-history", 6
 
 
@@ -63,27 +66,31 @@ def raw_consume(kafka: str, expected: int) -> float:
     return count / elapsed
 
 
-def consume(database_url: str, kafka: str, stop) -> None:
-    """One consumer process of the group: what `python -m services.run_consumer obligations` runs."""
-    engine = create_engine(database_url)
+def obligations_projection(engine: Engine) -> ObligationsProjection:
+    return ObligationsProjection(engine, Catalog.load(), group="bench")
+
+
+def consume(projection: Callable[[Engine], CaseProjection], database_url: str, kafka: str, stop) -> None:
+    """One consumer process of the group: what `python -m services.run_consumer` runs."""
     stream = KafkaStream(kafka, TOPIC, session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_records=5000)
-    Consumer(ObligationsProjection(engine, Catalog.load(), group="bench"), stream, "bench").run(stop)
+    Consumer(projection(create_engine(database_url)), stream, "bench").run(stop)
 
 
-def rebuild(database_url: str, kafka: str, expected: int, processes: int) -> tuple[float, ObligationsProjection, Callable]:
-    """Events/s of `processes` consumers in one group building the projection from scratch; they
-    keep running until the returned function stops them."""
+def rebuild(projection: Callable[[Engine], P], database_url: str, kafka: str, expected: int,
+            processes: int) -> tuple[float, P, Callable[[], None]]:
+    """Events/s of `processes` consumer processes in one group building `projection` from scratch;
+    they keep running until the returned function stops them."""
     url = database_url.replace("postgresql://", "postgresql+psycopg://")
-    projection = ObligationsProjection(create_engine(url), Catalog.load(), group="bench")  # migrated once, here
+    built = projection(create_engine(url))  # migrated once, here
     spawn = multiprocessing.get_context("spawn")
     stop = spawn.Event()
-    consumers = [spawn.Process(target=consume, args=(url, kafka, stop)) for _ in range(processes)]
+    consumers = [spawn.Process(target=consume, args=(projection, url, kafka, stop)) for _ in range(processes)]
     start = time.perf_counter()
     for consumer in consumers:
         consumer.start()
     while True:
         time.sleep(0.5)
-        if sum(projection.resume_from(p) or 0 for p in range(PARTITIONS)) >= expected and projection.counts()["stale"] == 0:
+        if sum(built.resume_from(p) or 0 for p in range(PARTITIONS)) >= expected and built.counts()["stale"] == 0:
             break
     elapsed = time.perf_counter() - start
 
@@ -92,7 +99,7 @@ def rebuild(database_url: str, kafka: str, expected: int, processes: int) -> tup
         for consumer in consumers:
             consumer.join()
 
-    return expected / elapsed, projection, stop_consumers
+    return expected / elapsed, built, stop_consumers
 
 
 def freshness(kafka: str, projection: ObligationsProjection, samples: int = 20) -> list[float]:
@@ -137,7 +144,7 @@ def main() -> None:
         processes = os.cpu_count() or 1
         with CpuSteal() as steal:
             raw = raw_consume(kafka, events)
-            rate, projection, stop_consumers = rebuild(url, kafka, events, processes)
+            rate, projection, stop_consumers = rebuild(obligations_projection, url, kafka, events, processes)
             delays = sorted(freshness(kafka, projection))
             stop_consumers()
             with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -1,4 +1,4 @@
-"""Reporting: the consumer's throughput building its store from a synthetic population of
+"""Reporting: the consumers' throughput building its store from a synthetic population of
 100,000 cases, next to the raw consume rate of the same topic, and the evaluation endpoint's
 latency over that population under a live stream: before each question a new case is
 published and derived, so every answer is a first answer after a change (the facts of the
@@ -8,26 +8,17 @@ changed case read again, every number computed again). Target (issue 4): p95 und
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine
 
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
-from shared.consumer import Consumer, worker_pool
 from shared.events import StreamEvent
-from shared.stream.kafka import KafkaPublisher, KafkaStream
+from shared.stream.kafka import KafkaPublisher
 from tests.bench.access import AUTHORIZATION
-from tests.bench.obligations import (
-    CASES,
-    PARTITIONS,
-    TOPIC,
-    publish_history,
-    raw_consume,
-)
+from tests.bench.obligations import CASES, TOPIC, publish_history, raw_consume, rebuild
 from tests.bench.steal import CpuSteal
 from tests.infra import connect_admin, free_port, fresh_database, kafka_broker
 
@@ -35,27 +26,8 @@ QUERIES = [("T11", ""), ("T11", "?from=2019-01-01&to=2019-12-31"), ("T2", ""), (
 REPEATS = 10
 
 
-def build(database_url: str, kafka: str, expected: int) -> tuple[float, ReportingStore, Callable[[], None]]:
-    """Events/s of a consumer building the store from scratch; it keeps consuming until the
-    returned function stops it."""
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
-    store = ReportingStore(engine, Catalog.load(), group="bench")
-    pool = worker_pool(None, database_url)
-    stream = KafkaStream(kafka, TOPIC, session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_records=5000)
-    stop = threading.Event()
-    consumer = threading.Thread(target=Consumer(store, stream, "bench", pool=pool).run, args=(stop,))
-    start = time.perf_counter()
-    consumer.start()
-    while not (sum(store.resume_from(p) or 0 for p in range(PARTITIONS)) >= expected and store.counts()["stale"] == 0):
-        time.sleep(0.5)
-    elapsed = time.perf_counter() - start
-
-    def stop_consumer() -> None:
-        stop.set()
-        consumer.join()
-        pool.shutdown()
-
-    return expected / elapsed, store, stop_consumer
+def reporting_store(engine: Engine) -> ReportingStore:
+    return ReportingStore(engine, Catalog.load(), group="bench")
 
 
 def new_case(publisher: KafkaPublisher, i: int) -> None:
@@ -116,13 +88,14 @@ def main() -> None:
         print(f"\nreporting: {CASES:,} synthetic cases, {events:,} events")
         with CpuSteal() as steal:
             raw = raw_consume(kafka, events)
-            rate, store, stop_consumer = build(url, kafka, events)
+            processes = os.cpu_count() or 1
+            rate, store, stop_consumers = rebuild(reporting_store, url, kafka, events, processes)
             started, after_change, repeated = latencies(url, kafka, store)
-            stop_consumer()
+            stop_consumers()
             store.engine.dispose()
     print(f"{'measure':<55}{'value':>12}{'x raw':>8}  target")
     print(f"{'raw kafka-python consume, events/s':<55}{raw:>12,.0f}{1:>8.2f}")
-    print(f"{'reporting consumer (store + derive), events/s':<55}{rate:>12,.0f}{rate / raw:>8.2f}")
+    print(f"{f'store from scratch, {processes} consumer processes, events/s':<55}{rate:>12,.0f}{rate / raw:>8.2f}")
     print(f"{'evaluation, first answer after start (all facts read), s':<55}{started[0]:>12.2f}")
     for name, seconds in (("after a change", after_change), ("repeated", repeated)):
         p95 = sorted(seconds)[int(0.95 * len(seconds)) - 1]
