@@ -77,7 +77,7 @@ def test_stored_events_arrive_in_case_order_pseudonymised_and_resumable(system):
         assert "cpr" not in events[0].data
         positions = [e.position for e in events]
         assert positions == sorted(positions)
-    everything = json.dumps([d.event.__dict__ for d in deliveries])
+    everything = json.dumps([d.event._asdict() for d in deliveries])
     for cpr in CPRS.values():
         assert cpr not in everything and cpr.replace("-", "") not in everything
 
