@@ -90,6 +90,8 @@ def main() -> None:
             raw = raw_consume(kafka, events)
             processes = os.cpu_count() or 1
             rate, store, stop_consumers = rebuild(reporting_store, url, kafka, events, processes)
+            with store.engine.begin() as conn:  # PostgreSQL's advice after a bulk load; autovacuum would within a minute
+                conn.exec_driver_sql("ANALYZE")
             started, after_change, repeated = latencies(url, kafka, store)
             stop_consumers()
             store.engine.dispose()
