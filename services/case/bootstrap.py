@@ -125,7 +125,7 @@ def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
         # the topic as configured, or none: a topic lost and created again by the broker with
         # its default partitions is refused (TopicMismatchError), not published into
         ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
-        return KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        return KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
 
     if settings.database_url:
         return Relay(cases, connect, settings.relay_batch_size, leadership=_advisory_lock(settings.database_url))

@@ -77,8 +77,9 @@ def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEv
 class KafkaPublisher:
     """Publishes stored events; `publish` returns only when the broker has them all."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, **config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, partitions: int | None = None, **config: Any) -> None:
         self.topic = topic
+        self.partitions = partitions  # what the topic must have; None: any
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             acks="all",
@@ -98,6 +99,13 @@ class KafkaPublisher:
         )
 
     def publish(self, events: Sequence[StreamEvent]) -> None:
+        # the producer's own metadata, which its partitioner uses: a topic the broker made again
+        # with its default partitions would put cases in other partitions than before
+        found = len(self._producer.partitions_for(self.topic) or ())
+        if self.partitions and found != self.partitions:
+            raise TopicMismatchError(f"topic {self.topic} has {found} partitions, KAFKA_TOPIC_PARTITIONS is "
+                                     f"{self.partitions}: refusing it (deploy/OPERATIONS.md, \"The broker lost the "
+                                     "topic's data\")")
         with tracing.publishing(_tracer, self.topic, events) as traced:
             futures = [self._producer.send(self.topic, key=key, value=value, headers=headers)
                        for key, value, headers in map(to_message, traced)]
