@@ -75,7 +75,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "republish", "load-demo"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 
