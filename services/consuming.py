@@ -52,6 +52,9 @@ class ConsumingService:
         subscription = self.consumer.subscription
         if subscription is None or not subscription.assignment():
             return {"consumer": "holds no partitions (starting, or the group is rebalancing)"}
+        if invalid := subscription.invalid_positions():
+            return {"stream": "; ".join(f"{self.stream.topic} partition {partition}: {reason}"
+                                        for partition, reason in sorted(invalid.items()))}
         behind = sum(self.lag().values())
         return {"consumer": f"{behind} events behind (READY_MAX_LAG {self.max_lag})"} if behind > self.max_lag else {}
 
@@ -61,13 +64,25 @@ class ConsumingService:
                    Sample("frisag_projection_stale_cases", "Cases a catalog change made stale, not derived again yet",
                           "gauge", counts["stale"])]
         positions = self.projection.stored_positions()
-        for partition, behind in sorted(self.stream.lag(positions).items()):
+        lag = self.stream.lag(positions)
+        for partition, behind in sorted(lag.items()):
             labels = {"group": self.projection.group, "partition": str(partition)}
             samples += [Sample("frisag_consumer_position", "Next offset the consumer group reads", "gauge",
                                positions.get(partition, 0), labels),
                         Sample("frisag_consumer_lag", "Events on the stream the consumer group has not stored yet",
                                "gauge", behind, labels)]
+        samples += self._position_samples(lag)
         return samples
+
+    def _position_samples(self, partitions) -> list[Sample]:
+        """Per partition: 1 while this process holds it with a stored position outside it (the
+        stream lost data; the partition is paused), else 0."""
+        subscription = self.consumer.subscription if self.consumer is not None else None
+        invalid = subscription.invalid_positions() if subscription is not None else {}
+        return [Sample("frisag_consumer_position_invalid",
+                       "1 while the stored position lies outside the partition: the stream lost data, nothing is consumed",
+                       "gauge", int(partition in invalid), {"group": self.projection.group, "partition": str(partition)})
+                for partition in sorted(set(partitions) | set(invalid))]
 
     def close(self) -> None:
         self._stop.set()

@@ -63,7 +63,7 @@ def publish_population(kafka: str, topic: str, cases: int) -> int:
 def kafka_env(monkeypatch, database_url, kafka, topic, tmp_path) -> dict[str, str]:
     """The environment of a production-shaped deployment, for the command line in and out of process."""
     env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
-           "KAFKA_SESSION_TIMEOUT_MS": "6000", "DATA_DIR": str(tmp_path)}
+           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "KAFKA_SESSION_TIMEOUT_MS": "6000", "DATA_DIR": str(tmp_path)}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -75,7 +75,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "republish", "load-demo"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 
@@ -105,7 +105,8 @@ def test_check_catalog_accepts_the_catalog_and_names_a_broken_file(capsys, monke
 def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 40)
     projection = ObligationsProjection(pg_engine(database_url), Catalog.load(), group="obligations")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                            kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     subscription = stream.subscribe("obligations", projection.resume_from)
     try:
         deadline, deliveries = time.monotonic() + 60, []
@@ -131,7 +132,8 @@ def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, k
 def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 60)
     projection = PROJECTIONS[service](pg_engine(database_url), Catalog.load(), group=service)
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                            kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(projection, stream, service).run, args=(stop,))
     thread.start()
