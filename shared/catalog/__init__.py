@@ -114,6 +114,12 @@ class Rule(_Strict):
         p = self.parameters.get(name)
         return p.at(when) if p else None
 
+    @cached_property
+    def in_force_from(self) -> date | None:
+        """The first date any of its parameters has a value: the rule did not exist before,
+        so nothing before it counts (None: no dated parameters, always in force)."""
+        return min((p.changes()[0] for p in self.parameters.values() if p.values), default=None)
+
 
 Effect = Literal["waive", "modify", "suspend", "permit"]
 
