@@ -45,6 +45,9 @@ class ObligationsDerivation(Derivation):
     def __init__(self, catalog: Catalog, today: Callable[[], date]) -> None:
         self.catalog, self.today = catalog, today
 
+    def inputs(self) -> bytes:
+        return self.catalog.fingerprint()
+
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
         timeline = Timeline.build(events)  # once, for the fold and for who is responsible when
         folded = fold_timeline(timeline, self.catalog, max(timeline.last_date, self.today()) + HORIZON)

@@ -6,6 +6,8 @@ validates the files when they are loaded (and in CI, by the catalog tests). A la
 a number by editing a file; no code changes.
 """
 
+import hashlib
+import json
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -209,6 +211,12 @@ class Catalog:
 
     def trials_touching(self, rule: str) -> list[Trial]:
         return self._touching.get(rule, [])
+
+    def fingerprint(self) -> bytes:
+        """The same for catalogs with the same rules and trials."""
+        content = {"rules": {k: r.model_dump(mode="json") for k, r in self.rules.items()},
+                   "trials": {k: t.model_dump(mode="json") for k, t in self.trials.items()}}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest()
 
 
 def _read(path: Path) -> dict:
