@@ -54,6 +54,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -288,9 +289,10 @@ class CaseProjection:
                     by_case[d.event.subject].append(d.event)
             # locked, in one order: a refresh deriving one of them (it skips locked cases)
             # commits first, and a catalog change's mark_stale waits for this commit
-            known = {case_id: (last, version) for case_id, last, version in conn.execute(
-                select(cases.c.case_id, cases.c.last_sequence, cases.c.version)
-                .where(_among(conn, cases.c.case_id, list(by_case))).order_by(cases.c.case_id).with_for_update()
+            known = {case_id: (last, version, had_failed) for case_id, last, version, had_failed in conn.execute(
+                select(cases.c.case_id, cases.c.last_sequence, cases.c.version, _has_failed(self.failed_cases, cases))
+                .where(_among(conn, cases.c.case_id, list(by_case))).order_by(cases.c.case_id)
+                .with_for_update(of=cases)
             )} if by_case else {}
             rows: list[dict[str, Any]] = []
             new: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -315,7 +317,8 @@ class CaseProjection:
                 histories[case_id] += events
             failed = _derive(conn, derivation, histories, self.case_events)
             last_sequence = {row["case_id"]: row["sequence"] for row in rows}
-            _record_failures(conn, self.failed_cases, list(new), failed, last_sequence, derivation.release)
+            _record_failures(conn, self.failed_cases, [case_id for case_id in new if case_id in known and known[case_id][2]],
+                             failed, last_sequence, derivation.release)
             changed = [{"id": case_id, "last": last_sequence[case_id], "v": known[case_id][1] + 1}
                        for case_id in new if case_id in known]
             if changed:
@@ -447,18 +450,19 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     is locked first: of several consumer processes (replicas) that found it stale, one derives it
     and the others skip it. Returns how many it derived."""
     _, _, case_events, cases, clock = store_tables(prefix)
+    failed_cases = failed_cases_table(prefix)
     with engine.begin() as conn:
-        stale = conn.execute(select(cases.c.case_id, cases.c.version, cases.c.last_sequence)
+        stale = conn.execute(select(cases.c.case_id, cases.c.version, cases.c.last_sequence, _has_failed(failed_cases, cases))
                              .where(_among(conn, cases.c.case_id, list(case_ids)), cases.c.version > cases.c.derived_version)
-                             .with_for_update(skip_locked=True)).all()
+                             .with_for_update(of=cases, skip_locked=True)).all()
         if not stale:
             return 0
-        case_ids = [case_id for case_id, _, _ in stale]
+        case_ids = [row.case_id for row in stale]
         failed = _derive(conn, derivation, _histories(conn, case_events, case_ids), case_events)
-        _record_failures(conn, failed_cases_table(prefix), case_ids, failed,
-                         {case_id: last for case_id, _, last in stale}, derivation.release)
+        _record_failures(conn, failed_cases, [row.case_id for row in stale if row.had_failed], failed,
+                         {row.case_id: row.last_sequence for row in stale}, derivation.release)
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
-                     [{"id": case_id, "v": version} for case_id, version, _ in stale])
+                     [{"id": row.case_id, "v": row.version} for row in stale])
         tick = _tick(conn, clock)
         conn.execute(update(cases).where(_among(conn, cases.c.case_id, case_ids)).values(derived_tick=tick))
     return len(stale)
@@ -506,11 +510,19 @@ def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]
     return failed
 
 
-def _record_failures(conn, table: Table, derived: list[str], failed: dict[str, Failure],
+def _has_failed(failed_cases: Table, cases: Table):
+    """Whether a case has a failure recorded: read with the cases a transaction locks, so that
+    one deriving cases none of which failed, the usual one, spends no statement on failures."""
+    return exists().where(failed_cases.c.case_id == cases.c.case_id).label("had_failed")
+
+
+def _record_failures(conn, table: Table, had_failed: list[str], failed: dict[str, Failure],
                      last_sequence: dict[str, int], release: str) -> None:
-    """Of the cases just derived, forget the failures of those that succeeded; record the
-    others'. One statement when nothing failed."""
-    conn.execute(delete(table).where(_among(conn, table.c.case_id, derived)))
+    """Record the failures of the cases just derived, in place of those recorded before
+    (`had_failed`): a case that succeeded now has none."""
+    replaced = [*had_failed, *(case_id for case_id in failed if case_id not in had_failed)]
+    if replaced:
+        conn.execute(delete(table).where(_among(conn, table.c.case_id, replaced)))
     if failed:
         at = datetime.now(UTC)
         conn.execute(insert(table), [{"case_id": case_id, "last_sequence": last_sequence[case_id], "error": f.error,
