@@ -207,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("service", choices=SERVICES)
     build.set_defaults(run=rebuild)
 
-    failures = commands.add_parser("failed", help="the cases a projection's derivation failed for; --retry derives them again",
+    failures = commands.add_parser("failed",
+                                   help="the cases a projection's derivation failed for; --retry derives them again",
                                    description="List the cases whose derivation (the fold, or the reporting "
                                                "facts) failed: when, the case's events up to which sequence, "
                                                "its municipality, the release and the error. They have nothing "

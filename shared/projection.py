@@ -317,8 +317,8 @@ class CaseProjection:
                 histories[case_id] += events
             failed = _derive(conn, derivation, histories, self.case_events)
             last_sequence = {row["case_id"]: row["sequence"] for row in rows}
-            _record_failures(conn, self.failed_cases, [case_id for case_id in new if case_id in known and known[case_id][2]],
-                             failed, last_sequence, derivation.release)
+            had_failed = [case_id for case_id in new if case_id in known and known[case_id][2]]
+            _record_failures(conn, self.failed_cases, had_failed, failed, last_sequence, derivation.release)
             changed = [{"id": case_id, "last": last_sequence[case_id], "v": known[case_id][1] + 1}
                        for case_id in new if case_id in known]
             if changed:
@@ -452,7 +452,8 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     _, _, case_events, cases, clock = store_tables(prefix)
     failed_cases = failed_cases_table(prefix)
     with engine.begin() as conn:
-        stale = conn.execute(select(cases.c.case_id, cases.c.version, cases.c.last_sequence, _has_failed(failed_cases, cases))
+        stale = conn.execute(select(cases.c.case_id, cases.c.version, cases.c.last_sequence,
+                                    _has_failed(failed_cases, cases))
                              .where(_among(conn, cases.c.case_id, list(case_ids)), cases.c.version > cases.c.derived_version)
                              .with_for_update(of=cases, skip_locked=True)).all()
         if not stale:

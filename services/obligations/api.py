@@ -47,7 +47,8 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
                           errors=[FieldError("case_id", "the case service erased it: its data is gone")]) from None
         except CaseNotDerivedError as failed:
             if not caller.acts_for(failed.municipality):
-                raise forbidden(f"on {when} the case is not the responsibility of a municipality this token acts for") from None
+                raise forbidden(f"on {when} the case is not the responsibility of a municipality this token "
+                                "acts for") from None
             raise not_derived(failed) from None
         if found is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])

@@ -181,3 +181,19 @@ def test_a_case_the_fold_fails_for_stops_no_other_and_is_derived_again_after_a_f
     assert wait_for(lambda: obligations_of(obligations, "poison", "2020-02-01", "LAS-74c"))
     assert wait_for(lambda: obligations.get("/status").json()["failed"] == 0)
     assert "frisag_projection_failed_cases 0" in obligations.get("/metrics").text.splitlines()
+
+
+def test_the_triggers_of_issue_13_are_refused_or_handled(services):
+    """A back-dated ledighedsydelse from 2012 is ordinary data: stored and folded, LAS § 74 c
+    counted from 2013-01-01. A date the fold cannot reach past is refused at ingest."""
+    case, obligations, _ = services
+    post(case, opened("ly-2012", municipality="751", date="2012-06-01"), benefit_started("ly-2012", date="2012-06-01"))
+    for day in ("9998-11-27", "3000-01-01", "1899-12-31"):
+        answer = case.post("/events", json=[event("plan.updated", "ly-2012", date=day)], headers=BATCH)
+        assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == ["[0].data.date"], answer.text
+    post(case, opened("after", municipality="751"), benefit_started("after", benefit="dagpenge"))
+    assert wait_for(lambda: obligations_of(obligations, "after", "2019-03-01"))
+    [first, *_] = obligations_of(obligations, "ly-2012", "2014-01-10", "LAS-74c")
+    assert first["due"] == "2014-01-01" and first["status"] == "due"
+    assert "benefit.started ledighedsydelse 2012-06-01; LAS-74c in force from 2013-01-01: counted from then" in first["because"]
+    assert obligations.get("/status").json()["failed"] == 0
