@@ -22,6 +22,7 @@ starts under another release or gets another catalog, or when an operator retrie
 
 import hashlib
 import importlib.metadata
+import logging
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -64,6 +65,8 @@ from sqlalchemy import (
 
 from shared.migrations import upgrade
 from shared.stream import Delivery
+
+log = logging.getLogger(__name__)
 
 
 class StoredEvent:
@@ -128,8 +131,8 @@ class Derivation(ABC):
 @cache
 def _code_digest(derivation: type) -> bytes:
     files = set(Path(__file__).parent.rglob("*.py"))
-    files.update(Path(module.__file__) for c in derivation.__mro__
-                 if (module := sys.modules.get(c.__module__)) is not None and getattr(module, "__file__", None))
+    files.update(Path(module.__file__) for c in derivation.__mro__ if issubclass(c, Derivation)
+                 and (module := sys.modules.get(c.__module__)) is not None and getattr(module, "__file__", None))
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.name.encode() + path.read_bytes())
@@ -499,6 +502,7 @@ def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]
             else:
                 derived = derivation.derive(case_id, events)
         except Exception as exc:  # noqa: BLE001 - whatever it is, it must not stop the other cases
+            log.error("deriving case %s failed; recorded, the other cases go on", case_id, exc_info=True)
             failed[case_id] = Failure(f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH], _responsible(events))
             continue
         for table, table_rows in derived.items():
