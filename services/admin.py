@@ -150,6 +150,24 @@ def republish(args: argparse.Namespace) -> int:
         return 0
     finally:
         cases.close()
+def failed(args: argparse.Namespace) -> int:
+    _, service = _projection_of(args.service)
+    projection = service.projection
+    try:
+        if args.retry:  # here, not in the service's consumer: the answer says how it went
+            projection.retry_failed()
+            derived = projection.refresh()
+            print(f"{args.service}: derived {derived} case{'' if derived == 1 else 's'} again")
+        cases = projection.failed()
+        if cases:
+            print(f"{'failed at':<32} {'case':<24} {'sequence':>8} {'municipality':<12} {'release':<20} error")
+        for f in cases:
+            print(f"{f['failed_at']:<32} {f['case_id']:<24} {f['last_sequence']:>8} {f['municipality'] or '-':<12} "
+                  f"{f['release']:<20} {f['error']}")
+        print(f"{args.service}: {len(cases)} failed case{'' if len(cases) == 1 else 's'}")
+        return 0
+    finally:
+        service.close()
 
 
 def load_demo(args: argparse.Namespace) -> int:
@@ -240,6 +258,16 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--no-wait", action="store_true", help="return once asked, without waiting for the relay")
     again.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the relay (default: %(default)s)")
     again.set_defaults(run=republish)
+    failures = commands.add_parser("failed",
+                                   help="the cases a projection's derivation failed for; --retry derives them again",
+                                   description="List the cases whose derivation (the fold, or the reporting "
+                                               "facts) failed: when, the case's events up to which sequence, "
+                                               "its municipality, the release and the error. They have nothing "
+                                               "derived until a derivation succeeds; the services retry them on "
+                                               "their next event, a catalog reload or a new release.")
+    failures.add_argument("service", choices=SERVICES)
+    failures.add_argument("--retry", action="store_true", help="derive them again now, then list what still fails")
+    failures.set_defaults(run=failed)
 
     demo = commands.add_parser("load-demo", help="post a seeded synthetic demo population to the case service",
                                description="Post the synthetic population (the same one every time; cases "

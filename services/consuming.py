@@ -6,6 +6,7 @@ consumer group's, kept with the projection) against the stream's end."""
 import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.case.application import Cases
 from services.case.bootstrap import open_stream
@@ -16,6 +17,9 @@ from shared.metrics import Sample
 from shared.projection import CaseProjection
 from shared.settings import ServiceSettings
 from shared.stream import EventStream
+
+
+FAILED_LISTED = 100  # failed cases GET /status lists at most (the admin command lists all)
 
 
 @dataclass
@@ -62,7 +66,9 @@ class ConsumingService:
         counts = self.projection.counts()
         samples = [Sample("frisag_projection_cases", "Cases in the projection", "gauge", counts["cases"]),
                    Sample("frisag_projection_stale_cases", "Cases a catalog change made stale, not derived again yet",
-                          "gauge", counts["stale"])]
+                          "gauge", counts["stale"]),
+                   Sample("frisag_projection_failed_cases", "Cases the derivation failed for (GET /status lists them)",
+                          "gauge", counts["failed"])]
         positions = self.projection.stored_positions()
         lag = self.stream.lag(positions)
         for partition, behind in sorted(lag.items()):
@@ -83,6 +89,13 @@ class ConsumingService:
                        "1 while the stored position lies outside the partition: the stream lost data, nothing is consumed",
                        "gauge", int(partition in invalid), {"group": self.projection.group, "partition": str(partition)})
                 for partition in sorted(set(partitions) | set(invalid))]
+    def status(self, with_failed_cases: bool) -> dict[str, Any]:
+        """What `GET /status` answers: the projection's counts, and, for an admin, the cases the
+        derivation failed for (the oldest `FAILED_LISTED`)."""
+        status: dict[str, Any] = self.projection.counts()
+        if with_failed_cases:
+            status["failed_cases"] = self.projection.failed(FAILED_LISTED)
+        return status
 
     def close(self) -> None:
         self._stop.set()

@@ -24,6 +24,7 @@ from shared.catalog import CATALOG_DIR, Catalog
 from shared.consumer import Consumer
 from shared.events import StreamEvent
 from shared.population import Population
+from shared.stream import Delivery
 from shared.settings import ServiceSettings
 from shared.stream.kafka import KafkaPublisher, ensure_topic
 from tests.infra import wait_until
@@ -75,7 +76,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "republish", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "republish", "failed", "load-demo"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 
@@ -188,3 +189,37 @@ def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(caps
     assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
     code, out, _ = run(capsys, "positions", "reporting")
     assert code == 0 and "lag: 0 events" in out
+
+
+def test_failed_lists_the_cases_the_fold_failed_for_and_retry_derives_them_again(capsys, monkeypatch, tmp_path):
+    """Embedded: a catalog value the fold cannot use fails the ledighedsydelse case; the command
+    lists it, a retry under the same catalog fails it again, and after the fix derives it."""
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    catalog_dir = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, catalog_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    las = catalog_dir / "rules" / "LAS-74c.yaml"
+    good_rule = las.read_text()
+    las.write_text(good_rule.replace("{value: 12,", "{value: twelve,"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CATALOG_DIR", str(catalog_dir))
+    engine = create_engine(f"sqlite:///{tmp_path / 'obligations.sqlite'}")
+    projection = ObligationsProjection(engine, Catalog.load(catalog_dir))
+    events = [("poison", "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "p"}),
+              ("poison", "benefit.started", {"date": "2019-01-01", "benefit": "ledighedsydelse"}),
+              ("good", "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "q"}),
+              ("good", "benefit.started", {"date": "2019-01-01", "benefit": "dagpenge"})]
+    projection.store([Delivery(0, i, StreamEvent(f"e{i}", "s", f"dk.frisag.{name}", case_id, None, data, i % 2 + 1, i))
+                      for i, (case_id, name, data) in enumerate(events)])
+    engine.dispose()
+
+    code, out, _ = run(capsys, "failed", "obligations")
+    assert code == 0 and "1 failed case" in out
+    [line] = [line for line in out.splitlines() if "poison" in line]
+    assert "TypeError" in line and "751" in line and " 2 " in line  # its events up to sequence 2
+    code, out, _ = run(capsys, "failed", "obligations", "--retry")
+    assert code == 0 and "derived 1 case again" in out and "1 failed case" in out
+
+    las.write_text(good_rule)
+    code, out, _ = run(capsys, "failed", "obligations", "--retry")
+    assert code == 0 and "derived 1 case again" in out and "0 failed cases" in out
