@@ -7,6 +7,7 @@ a number by editing a file; no code changes.
 """
 
 import re
+from calendar import monthrange
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -46,11 +47,9 @@ def add_duration(start: date, text: str, sign: int = 1) -> date:
 
 
 def _clamped(year: int, month: int, day: int) -> date:
-    while True:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            day -= 1
+    """The day in that month, or its last day (31 January + 1 month is 28 or 29 February); a
+    year outside 1..9999 is a ValueError."""
+    return date(year, month, min(day, monthrange(year, month)[1]))
 
 
 class _Strict(BaseModel):
