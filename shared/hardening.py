@@ -1,11 +1,15 @@
 """What every answer and every request body goes through: a body size limit (413, counted as
-the body arrives, so a missing or false Content-Length does not get past it), security headers
-on every answer, and a nesting limit for JSON bodies, checked before they are parsed."""
+the body arrives, so a missing or false Content-Length does not get past it), a time limit
+(503), security headers on every answer, and a nesting limit for JSON bodies, checked before
+they are parsed."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from shared.problems import FieldError, Problem
+from starlette.requests import Request
+
+from shared.problems import FieldError, Problem, problem_response
 
 MAX_JSON_DEPTH = 32  # an event nests 2 levels, a batch 3
 _STRUCTURE = bytes.maketrans(b"{}", b"[]")  # braces count as brackets
@@ -50,6 +54,52 @@ class Hardening:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class TimeLimit:
+    """ASGI middleware: a request whose answer has not begun `seconds` after it came is answered
+    503 then. A handler on the event loop is cancelled; one in a worker thread (a plain `def`)
+    cannot be stopped: it runs to its end and its answer is dropped. What bounds that end is
+    that every input is bounded: dates to `shared.dates`, pages, batches, bodies, nesting."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+        self.problem = Problem(503, "timeout", "Not answered in time",
+                               f"no answer within {seconds:g} seconds; ask again later (an event posted "
+                               "may have been stored: posting it again stores it once)", headers={"Retry-After": "5"})
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        begun = asyncio.get_running_loop().create_future()
+        late = False
+
+        async def send_in_time(message: dict) -> None:
+            if late:
+                return  # the caller has had its 503
+            if message["type"] == "http.response.start" and not begun.done():
+                begun.set_result(None)
+            await send(message)
+
+        handler = asyncio.ensure_future(self.app(scope, receive, send_in_time))
+        try:
+            await asyncio.wait((handler, begun), timeout=self.seconds, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            handler.cancel()
+            raise
+        if not begun.done() and not handler.done():
+            late = True
+            handler.cancel()
+            handler.add_done_callback(_ignore_outcome)
+            await problem_response(self.problem, Request(scope))(scope, receive, send)
+            return
+        await handler
+
+
+def _ignore_outcome(handler: asyncio.Future) -> None:
+    if not handler.cancelled():
+        handler.exception()  # retrieved: the caller was answered 503 long ago
 
 
 def _refusing(problem: Problem) -> Callable:
