@@ -40,7 +40,8 @@ class Bad(NamedTuple):
     params: dict[str, str] = {}
     content: str | None = None
     headers: dict[str, str] = {}
-    subject: str | None = None  # the token's `sub`, when that is what is bad
+    subject: str = "anna@aalborg"  # the token's `sub`
+    municipalities: tuple[str, ...] = ("851",)  # the token's kommunekoder
 
 
 ALL = ("case", "obligations", "reporting")
@@ -64,6 +65,7 @@ CLASSES: dict[str, list[Bad]] = {
         Bad("reporting", "GET", "/trials/T11/evaluation", 422, "comparison", params={"comparison": "751\x00"}),
         *[Bad(s, "GET", "/audit", 422, "query.subject", params={"subject": "a\x00b"}) for s in ALL],
         *[Bad(s, "GET", "/audit", 401, "sub", subject="a\x00b") for s in ALL],
+        Bad("obligations", "GET", "/obligations", 422, "municipality", municipalities=("8\x0051",)),
     ],
     "extreme dates": [
         Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", params={"from": "0001-01-01",
@@ -145,7 +147,7 @@ def test_bad_input_is_refused_with_a_reason_promptly_and_stores_nothing(kind, se
     clients, url = services
     before = stored_events(url)
     for bad in CLASSES[kind]:
-        token = issuer.token(*TOKENS[bad.service], municipalities=["851"], subject=bad.subject or "anna@aalborg")
+        token = issuer.token(*TOKENS[bad.service], municipalities=bad.municipalities, subject=bad.subject)
         answer = clients[bad.service].request(bad.method, bad.path, params=bad.params, content=bad.content,
                                               headers={**bad.headers, **bearer(token)}, timeout=10)
         assert answer.status_code == bad.status, f"{label(bad)} -> {answer.status_code}: {answer.text[:300]}"
