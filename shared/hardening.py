@@ -58,15 +58,17 @@ class Hardening:
 
 class TimeLimit:
     """ASGI middleware: a request whose answer has not begun `seconds` after it came is answered
-    503 then. A handler on the event loop is cancelled; one in a worker thread (a plain `def`)
-    cannot be stopped: it runs to its end and its answer is dropped. What bounds that end is
-    that every input is bounded: dates to `shared.dates`, pages, batches, bodies, nesting."""
+    503 then. Its handler runs on to its end, its answer dropped: one in a worker thread (a
+    plain `def`) cannot be stopped, and one on the event loop may be waiting for the case
+    store's writer, whose work cancelling would not undo. What keeps that end near is that every
+    input is bounded: dates to `shared.dates`, pages, batches, bodies, nesting."""
 
     def __init__(self, app: Any, seconds: float) -> None:
         self.app, self.seconds = app, seconds
         self.problem = Problem(503, "timeout", "Not answered in time",
                                f"no answer within {seconds:g} seconds; ask again later (an event posted "
                                "may have been stored: posting it again stores it once)", headers={"Retry-After": "5"})
+        self._late: set[asyncio.Future] = set()  # handlers answered for: the loop holds tasks only weakly
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -90,16 +92,16 @@ class TimeLimit:
             raise
         if not begun.done() and not handler.done():
             late = True
-            handler.cancel()
-            handler.add_done_callback(_ignore_outcome)
+            self._late.add(handler)
+            handler.add_done_callback(self._ended)
             await problem_response(self.problem, Request(scope))(scope, receive, send)
             return
         await handler
 
-
-def _ignore_outcome(handler: asyncio.Future) -> None:
-    if not handler.cancelled():
-        handler.exception()  # retrieved: the caller was answered 503 long ago
+    def _ended(self, handler: asyncio.Future) -> None:
+        self._late.discard(handler)
+        if not handler.cancelled():
+            handler.exception()  # retrieved: its caller was answered 503 long ago
 
 
 def _refusing(problem: Problem) -> Callable:

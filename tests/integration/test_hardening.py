@@ -119,3 +119,19 @@ def test_a_request_not_answered_in_time_is_answered_503_and_the_others_go_on(dat
         assert obligations.get("/obligations", headers=worker, timeout=10).status_code == 200
         statuses = [r["status"] for r in obligations.get("/audit", headers=worker).json()["records"]]
         assert statuses == [200, 503, 200]  # the 503 is recorded as answered
+
+
+def test_an_event_posted_past_the_time_limit_is_stored_once_and_the_store_goes_on(database_url, tmp_path, serve):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                            request_timeout_seconds=1)
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case, \
+            psycopg.connect(database_url) as holder:
+        assert case.post("/events", json=opened("c-1"), headers=SINGLE).status_code == 201
+        holder.execute("LOCK TABLE cases_events IN ACCESS EXCLUSIVE MODE")  # the store's writer waits for it
+        late = opened("c-2")
+        is_problem(case.post("/events", json=late, headers=SINGLE, timeout=10), 503)
+        holder.rollback()
+        # the writer finished what it had begun: posting it again finds it stored, once
+        assert case.post("/events", json=late, headers=SINGLE, timeout=10).status_code == 200
+        assert case.post("/events", json=opened("c-3"), headers=SINGLE, timeout=10).status_code == 201
+        assert [e["sequence"] for e in case.get("/cases/c-2").json()["events"]] == [1]
