@@ -68,40 +68,31 @@ class TimeLimit:
         self.problem = Problem(503, "timeout", "Not answered in time",
                                f"no answer within {seconds:g} seconds; ask again later (an event posted "
                                "may have been stored: posting it again stores it once)", headers={"Retry-After": "5"})
-        self._late: set[asyncio.Future] = set()  # handlers answered for: the loop holds tasks only weakly
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        begun = asyncio.get_running_loop().create_future()
-        late = False
+        late: asyncio.Future | None = None  # the 503 being sent, once the time is up
 
         async def send_in_time(message: dict) -> None:
-            if late:
+            if late is not None:
                 return  # the caller has had its 503
-            if message["type"] == "http.response.start" and not begun.done():
-                begun.set_result(None)
+            if message["type"] == "http.response.start":
+                timer.cancel()  # answering: however long the rest takes
             await send(message)
 
-        handler = asyncio.ensure_future(self.app(scope, receive, send_in_time))
-        try:
-            await asyncio.wait((handler, begun), timeout=self.seconds, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            handler.cancel()
-            raise
-        if not begun.done() and not handler.done():
-            late = True
-            self._late.add(handler)
-            handler.add_done_callback(self._ended)
-            await problem_response(self.problem, Request(scope))(scope, receive, send)
-            return
-        await handler
+        def time_up() -> None:
+            nonlocal late
+            late = asyncio.ensure_future(problem_response(self.problem, Request(scope))(scope, receive, send))
 
-    def _ended(self, handler: asyncio.Future) -> None:
-        self._late.discard(handler)
-        if not handler.cancelled():
-            handler.exception()  # retrieved: its caller was answered 503 long ago
+        timer = asyncio.get_running_loop().call_later(self.seconds, time_up)
+        try:
+            await self.app(scope, receive, send_in_time)  # the handler, to its end
+        finally:
+            timer.cancel()
+            if late is not None:
+                await late  # all of the 503 out before this request is done with
 
 
 def _refusing(problem: Problem) -> Callable:
