@@ -131,7 +131,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _parse_json(body: bytes) -> Any:
     try:
-        text = body.decode()  # UTF-8, as RFC 8259 requires between systems (and the depth check reads)
+        text = body.decode()  # UTF-8 only, as RFC 8259 asks between systems: the depth check reads its bytes
         refuse_deep_json(body)
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:

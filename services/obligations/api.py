@@ -20,7 +20,8 @@ from shared.projection import CaseErasedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
-AsOf = Annotated[QueryDate | None, Query(description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
+AsOf = Annotated[QueryDate | None, Query(
+    description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
 DueDate = Annotated[QueryDate | None, Query(description=RANGE)]
 Caseworker = Annotated[Code | None, Query(description="as in `case.assigned`")]
 

@@ -7,8 +7,8 @@ a number by editing a file; no code changes.
 """
 
 import re
-from calendar import monthrange
 from bisect import bisect_right
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property, lru_cache
