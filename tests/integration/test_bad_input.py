@@ -1,8 +1,8 @@
 """Bad input, class by class, against all three services on PostgreSQL (where NUL bytes and
 overlong strings reach the database): JSON nested deeper than any event, NUL bytes, dates
 outside the accepted range, huge numbers, overlong ids and token subjects. Each is answered
-with a 4xx problem naming the field, promptly, and stores no event; audited refusals are
-recorded."""
+with a 4xx problem naming the field and the reason, promptly, and stores no event (how the
+audit log records them: test_audit.py)."""
 
 from collections.abc import Iterator
 from json import dumps as _json
@@ -19,6 +19,7 @@ from services.obligations.settings import ObligationsSettings
 from services.reporting.api import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, INTEGRATION
+from shared.dates import RANGE
 from tests.conftest import LiveServer
 from tests.events import benefit_started, opened
 from tests.infra import bearer, fresh_database, is_problem, wait_until
@@ -29,8 +30,8 @@ DEEP = "[" * 1000 + "]" * 1000
 
 
 class Bad(NamedTuple):
-    """A bad request to `service` and how it is refused: `status`, and the field named (in
-    `errors`, or, for a refused token, in the detail)."""
+    """A bad request to `service` and how it is refused: `status`, the field named (in `errors`,
+    or, for a refused body or token, in the detail) and words of the reason."""
 
     service: str
     method: str
@@ -42,16 +43,17 @@ class Bad(NamedTuple):
     headers: dict[str, str] = {}
     subject: str = "anna@aalborg"  # the token's `sub`
     municipalities: tuple[str, ...] = ("851",)  # the token's kommunekoder
+    reason: str = ""
 
 
 ALL = ("case", "obligations", "reporting")
 CLASSES: dict[str, list[Bad]] = {
     "deep nesting": [
-        Bad("case", "POST", "/events", 400, "", content=DEEP, headers=SINGLE),
-        Bad("case", "POST", "/events", 400, "", content=DEEP, headers=BATCH),
-        Bad("case", "POST", "/events", 400, "", content=_json(opened("c-new"))[:-2] + ', "x": ' + DEEP + "}}",
+        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=DEEP, headers=SINGLE),
+        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=DEEP, headers=BATCH),
+        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=_json(opened("c-new"))[:-2] + ', "x": ' + DEEP + "}}",
             headers=SINGLE),
-        Bad("case", "POST", "/events", 400, "", content='{"a": "]", "b": ' + "[" * 33 + "]" * 33 + "}",
+        Bad("case", "POST", "/events", 400, "", reason="32 levels", content='{"a": "]", "b": ' + "[" * 33 + "]" * 33 + "}",
             headers=SINGLE),
     ],
     "NUL bytes": [
@@ -64,31 +66,31 @@ CLASSES: dict[str, list[Bad]] = {
         Bad("reporting", "GET", "/trials/T11%00/evaluation", 404, "trial"),
         Bad("reporting", "GET", "/trials/T11/evaluation", 422, "comparison", params={"comparison": "751\x00"}),
         *[Bad(s, "GET", "/audit", 422, "query.subject", params={"subject": "a\x00b"}) for s in ALL],
-        *[Bad(s, "GET", "/audit", 401, "sub", subject="a\x00b") for s in ALL],
+        *[Bad(s, "GET", "/audit", 401, "sub", reason="1 to 256 characters", subject="a\x00b") for s in ALL],
         Bad("obligations", "GET", "/obligations", 422, "municipality", municipalities=("8\x0051",)),
     ],
     "extreme dates": [
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", params={"from": "0001-01-01",
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", reason=RANGE, params={"from": "0001-01-01",
                                                                                      "to": "0001-01-02"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", params={"from": "2000-01-01",
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", reason=RANGE, params={"from": "2000-01-01",
                                                                                    "to": "9999-12-31"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", params={"to": "3000-01-01"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", params={"from": "1899-12-31"}),
-        Bad("reporting", "GET", "/trials/T11/series", 422, "query.from",
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", reason=RANGE, params={"to": "3000-01-01"}),
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", reason=RANGE, params={"from": "1899-12-31"}),
+        Bad("reporting", "GET", "/trials/T11/series", 422, "query.from", reason=RANGE,
             params={"metric": "ly_spells_ended", "from": "0001-01-01", "to": "2020-01-01"}),
-        Bad("reporting", "GET", "/trials/T11/form", 422, "query.to", params={"to": "9999-12-31"}),
+        Bad("reporting", "GET", "/trials/T11/form", 422, "query.to", reason=RANGE, params={"to": "9999-12-31"}),
         # inside the range, but the baseline before the trial (as long as the period) is not
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "to", params={"from": "1900-01-01",
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "to", reason="baseline", params={"from": "1900-01-01",
                                                                                "to": "2999-12-31"}),
-        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", params={"as_of": "0001-01-01"}),
-        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", params={"as_of": "9999-12-31"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.as_of", params={"as_of": "9999-12-31",
+        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "0001-01-01"}),
+        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "9999-12-31"}),
+        Bad("obligations", "GET", "/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "9999-12-31",
                                                                               "status": "due"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.due_before", params={"due_before": "9999-12-31"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.due_after", params={"due_after": "0001-01-01"}),
+        Bad("obligations", "GET", "/obligations", 422, "query.due_before", reason=RANGE, params={"due_before": "9999-12-31"}),
+        Bad("obligations", "GET", "/obligations", 422, "query.due_after", reason=RANGE, params={"due_after": "0001-01-01"}),
         Bad("obligations", "GET", "/obligations", 422, "cursor", params={"cursor": "9999-12-31|c-1|1"}),
-        *[Bad(s, "GET", "/audit", 422, "query.since", params={"since": "0001-01-01T00:00:00+14:00"}) for s in ALL],
-        *[Bad(s, "GET", "/audit", 422, "query.until", params={"until": "9999-12-31T23:59:59-14:00"}) for s in ALL],
+        *[Bad(s, "GET", "/audit", 422, "query.since", reason=RANGE, params={"since": "0001-01-01T00:00:00+14:00"}) for s in ALL],
+        *[Bad(s, "GET", "/audit", 422, "query.until", reason=RANGE, params={"until": "9999-12-31T23:59:59-14:00"}) for s in ALL],
     ],
     "huge numbers": [
         Bad("obligations", "GET", "/obligations", 422, "cursor",
@@ -110,7 +112,7 @@ CLASSES: dict[str, list[Bad]] = {
         Bad("obligations", "GET", "/obligations", 422, "cursor", params={"cursor": f"2019-01-01|{'a' * 65}|1"}),
         Bad("reporting", "GET", f"/trials/{'T' * 300}/evaluation", 404, "trial"),
         Bad("case", "POST", "/events", 422, "subject", content=_json(opened("a" * 65)), headers=SINGLE),
-        *[Bad(s, "GET", "/audit", 401, "sub", subject="a" * 257) for s in ALL],
+        *[Bad(s, "GET", "/audit", 401, "sub", reason="1 to 256 characters", subject="a" * 257) for s in ALL],
         *[Bad(s, "GET", "/audit", 422, "query.subject", params={"subject": "a" * 257}) for s in ALL],
     ],
 }
@@ -155,6 +157,7 @@ def test_bad_input_is_refused_with_a_reason_promptly_and_stores_nothing(kind, se
         named = [e["field"] for e in problem.get("errors", [])]
         assert bad.field in named or (bad.status in (400, 401) and bad.field in problem["detail"]), \
             f"{label(bad)}: {problem}"
+        assert bad.reason in answer.text, f"{label(bad)}: {problem}"
     assert stored_events(url) == before
     for client in clients.values():  # and every service goes on answering
         assert client.get("/healthz").status_code == 200
