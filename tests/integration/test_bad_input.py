@@ -46,15 +46,21 @@ class Bad(NamedTuple):
     reason: str = ""
 
 
+def too_deep(content: str, headers: dict[str, str]) -> Bad:
+    return Bad("case", "POST", "/events", 400, "", content=content, headers=headers, reason="32 levels")
+
+
+def out_of_range(service: str, path: str, parameter: str, params: dict[str, str]) -> Bad:
+    return Bad(service, "GET", path, 422, f"query.{parameter}", params=params, reason=RANGE)
+
+
 ALL = ("case", "obligations", "reporting")
 CLASSES: dict[str, list[Bad]] = {
     "deep nesting": [
-        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=DEEP, headers=SINGLE),
-        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=DEEP, headers=BATCH),
-        Bad("case", "POST", "/events", 400, "", reason="32 levels", content=_json(opened("c-new"))[:-2] + ', "x": ' + DEEP + "}}",
-            headers=SINGLE),
-        Bad("case", "POST", "/events", 400, "", reason="32 levels", content='{"a": "]", "b": ' + "[" * 33 + "]" * 33 + "}",
-            headers=SINGLE),
+        too_deep(DEEP, SINGLE),
+        too_deep(DEEP, BATCH),
+        too_deep(_json(opened("c-new"))[:-2] + ', "x": ' + DEEP + "}}", SINGLE),
+        too_deep('{"a": "]", "b": ' + "[" * 33 + "]" * 33 + "}", SINGLE),  # 34 deep: the "]" closes nothing
     ],
     "NUL bytes": [
         Bad("case", "GET", "/cases/%00", 422, "path.case_id"),
@@ -66,31 +72,28 @@ CLASSES: dict[str, list[Bad]] = {
         Bad("reporting", "GET", "/trials/T11%00/evaluation", 404, "trial"),
         Bad("reporting", "GET", "/trials/T11/evaluation", 422, "comparison", params={"comparison": "751\x00"}),
         *[Bad(s, "GET", "/audit", 422, "query.subject", params={"subject": "a\x00b"}) for s in ALL],
-        *[Bad(s, "GET", "/audit", 401, "sub", reason="1 to 256 characters", subject="a\x00b") for s in ALL],
+        *[Bad(s, "GET", "/audit", 401, "sub", subject="a\x00b", reason="1 to 256 characters") for s in ALL],
         Bad("obligations", "GET", "/obligations", 422, "municipality", municipalities=("8\x0051",)),
     ],
     "extreme dates": [
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", reason=RANGE, params={"from": "0001-01-01",
-                                                                                     "to": "0001-01-02"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", reason=RANGE, params={"from": "2000-01-01",
-                                                                                   "to": "9999-12-31"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.to", reason=RANGE, params={"to": "3000-01-01"}),
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "query.from", reason=RANGE, params={"from": "1899-12-31"}),
-        Bad("reporting", "GET", "/trials/T11/series", 422, "query.from", reason=RANGE,
-            params={"metric": "ly_spells_ended", "from": "0001-01-01", "to": "2020-01-01"}),
-        Bad("reporting", "GET", "/trials/T11/form", 422, "query.to", reason=RANGE, params={"to": "9999-12-31"}),
+        out_of_range("reporting", "/trials/T11/evaluation", "from", {"from": "0001-01-01", "to": "0001-01-02"}),
+        out_of_range("reporting", "/trials/T11/evaluation", "to", {"from": "2000-01-01", "to": "9999-12-31"}),
+        out_of_range("reporting", "/trials/T11/evaluation", "to", {"to": "3000-01-01"}),
+        out_of_range("reporting", "/trials/T11/evaluation", "from", {"from": "1899-12-31"}),
+        out_of_range("reporting", "/trials/T11/series", "from",
+                     {"metric": "ly_spells_ended", "from": "0001-01-01", "to": "2020-01-01"}),
+        out_of_range("reporting", "/trials/T11/form", "to", {"to": "9999-12-31"}),
         # inside the range, but the baseline before the trial (as long as the period) is not
-        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "to", reason="baseline", params={"from": "1900-01-01",
-                                                                               "to": "2999-12-31"}),
-        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "0001-01-01"}),
-        Bad("obligations", "GET", "/cases/c-1/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "9999-12-31"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.as_of", reason=RANGE, params={"as_of": "9999-12-31",
-                                                                              "status": "due"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.due_before", reason=RANGE, params={"due_before": "9999-12-31"}),
-        Bad("obligations", "GET", "/obligations", 422, "query.due_after", reason=RANGE, params={"due_after": "0001-01-01"}),
+        Bad("reporting", "GET", "/trials/T11/evaluation", 422, "to", reason="baseline",
+            params={"from": "1900-01-01", "to": "2999-12-31"}),
+        out_of_range("obligations", "/cases/c-1/obligations", "as_of", {"as_of": "0001-01-01"}),
+        out_of_range("obligations", "/cases/c-1/obligations", "as_of", {"as_of": "9999-12-31"}),
+        out_of_range("obligations", "/obligations", "as_of", {"as_of": "9999-12-31", "status": "due"}),
+        out_of_range("obligations", "/obligations", "due_before", {"due_before": "9999-12-31"}),
+        out_of_range("obligations", "/obligations", "due_after", {"due_after": "0001-01-01"}),
         Bad("obligations", "GET", "/obligations", 422, "cursor", params={"cursor": "9999-12-31|c-1|1"}),
-        *[Bad(s, "GET", "/audit", 422, "query.since", reason=RANGE, params={"since": "0001-01-01T00:00:00+14:00"}) for s in ALL],
-        *[Bad(s, "GET", "/audit", 422, "query.until", reason=RANGE, params={"until": "9999-12-31T23:59:59-14:00"}) for s in ALL],
+        *[out_of_range(s, "/audit", "since", {"since": "0001-01-01T00:00:00+14:00"}) for s in ALL],
+        *[out_of_range(s, "/audit", "until", {"until": "9999-12-31T23:59:59-14:00"}) for s in ALL],
     ],
     "huge numbers": [
         Bad("obligations", "GET", "/obligations", 422, "cursor",
@@ -112,7 +115,7 @@ CLASSES: dict[str, list[Bad]] = {
         Bad("obligations", "GET", "/obligations", 422, "cursor", params={"cursor": f"2019-01-01|{'a' * 65}|1"}),
         Bad("reporting", "GET", f"/trials/{'T' * 300}/evaluation", 404, "trial"),
         Bad("case", "POST", "/events", 422, "subject", content=_json(opened("a" * 65)), headers=SINGLE),
-        *[Bad(s, "GET", "/audit", 401, "sub", reason="1 to 256 characters", subject="a" * 257) for s in ALL],
+        *[Bad(s, "GET", "/audit", 401, "sub", subject="a" * 257, reason="1 to 256 characters") for s in ALL],
         *[Bad(s, "GET", "/audit", 422, "query.subject", params={"subject": "a" * 257}) for s in ALL],
     ],
 }
