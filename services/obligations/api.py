@@ -1,5 +1,6 @@
 """HTTP entrypoint of the obligations service: due tasks per case and worklists (../API.md)."""
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -13,13 +14,17 @@ from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN
+from shared.dates import RANGE, QueryDate, within_range
+from shared.events import CASE_ID_PATTERN, Code
 from shared.problems import FieldError, Problem
 from shared.projection import CaseErasedError, CaseNotDerivedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
-AsOf = Annotated[date | None, Query(description="The date to answer for (default: today); later events are ignored")]
+AsOf = Annotated[QueryDate | None, Query(
+    description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
+DueDate = Annotated[QueryDate | None, Query(description=RANGE)]
+Caseworker = Annotated[Code | None, Query(description="as in `case.assigned`")]
 
 
 def create_app(service_factory: Callable[[], ObligationsService] | None = None, settings: ObligationsSettings | None = None) -> FastAPI:
@@ -62,10 +67,10 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         request: Request,
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],
         municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
-        caseworker: str | None = None,
+        caseworker: Caseworker = None,
         status: Status | None = None,
-        due_before: date | None = None,
-        due_after: date | None = None,
+        due_before: DueDate = None,
+        due_after: DueDate = None,
         as_of: AsOf = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: str | None = None,
@@ -127,13 +132,17 @@ def _own_municipality(caller: Principal, municipality: str | None) -> str:
 
 
 def _cursor(cursor: str | None) -> tuple[date, str, int] | None:
+    """`due|case_id|n` of the last item of the previous page, as the worklist gives it."""
     if cursor is None:
         return None
     try:
         due, case_id, n = cursor.split("|")
-        return date.fromisoformat(due), case_id, int(n)
+        if not re.fullmatch(CASE_ID_PATTERN, case_id) or not re.fullmatch(r"\d{1,9}", n):
+            raise ValueError
+        return within_range(date.fromisoformat(due)), case_id, int(n)
     except ValueError:
-        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("cursor", "not a cursor from this API")]) from None
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
+            "cursor", "not a cursor from this API: pass back a `next_cursor` as it came")]) from None
 
 
 app = create_app()

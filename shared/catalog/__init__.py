@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from bisect import bisect_right
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property, lru_cache
@@ -48,11 +49,9 @@ def add_duration(start: date, text: str, sign: int = 1) -> date:
 
 
 def _clamped(year: int, month: int, day: int) -> date:
-    while True:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            day -= 1
+    """The day in that month, or its last day (31 January + 1 month is 28 or 29 February); a
+    year outside 1..9999 is a ValueError."""
+    return date(year, month, min(day, monthrange(year, month)[1]))
 
 
 class _Strict(BaseModel):

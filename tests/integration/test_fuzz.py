@@ -1,7 +1,10 @@
 """Property-based fuzzing of each service's OpenAPI schema (schemathesis) against the running
 service on PostgreSQL (in a process of its own): requests that fit the schema and requests that break it, with a token
-that may do everything. No answer is a 5xx, every 4xx is problem+json, and a refused request
-stores nothing. Each service answers at least 1,000 generated requests."""
+that may do everything, and requests that fit it but for one query or path parameter, the body
+or the token's subject, which is bad input of a known class (tests/bad_input.py: deep nesting,
+NUL bytes, extreme dates, huge numbers, overlong ids and subjects). No answer is a 5xx, every
+4xx is problem+json, and a refused request stores nothing. Each service answers at least 1,000
+generated requests."""
 
 import os
 import subprocess
@@ -17,10 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from shared.auth import ROLES
+from shared.municipalities import municipalities
 from shared.problems import PROBLEM_JSON
+from tests.bad_input import BODIES, PARAMETERS, SUBJECTS
 from tests.infra import bearer, free_port, wait_for_port
 
 REQUESTS = 1000  # at least, per service
+SPOILT = 300  # and at least as many with bad input of a known class
 APPS = {"case": "services.case.api:app", "obligations": "services.obligations.api:app",
         "reporting": "services.reporting.api:app"}
 
@@ -54,6 +61,22 @@ HOLDINGS = {"case": "SELECT count(*) FROM cases_events", "obligations": "SELECT 
             "reporting": "SELECT count(*) FROM reporting_cases"}
 
 
+def spoiled(case, place: int, value: str, body: bytes, token: str):
+    """`case` with one of its query or path parameters, its body or its token made bad; and the
+    token to send (None: the good one)."""
+    operation = case.operation
+    places = [("query", p.name) for p in operation.query] + [("path", p.name) for p in operation.path_parameters]
+    places += [("body", "")] * bool(len(operation.body)) + [("token", "")]
+    where, name = places[place % len(places)]
+    if where == "query":
+        case.query = {**(case.query or {}), name: value}
+    elif where == "path":
+        case.path_parameters = {**case.path_parameters, name: value}
+    elif where == "body":
+        case.body = body
+    return case, token if where == "token" else None
+
+
 @pytest.mark.parametrize("service", APPS)
 def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothing(service, database_url, tmp_path,
                                                                                    issuer):
@@ -65,18 +88,18 @@ def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothi
 
         schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        cases = st.one_of([op.as_strategy(mode) for op in operations
-                           for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)])
-        per_example = REQUESTS // 4  # hypothesis stops early when it has seen every small input
-
+        generated = st.one_of([op.as_strategy(mode) for op in operations
+                               for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)])
+        bad_tokens = [issuer.token(*ROLES, municipalities=municipalities(), subject=s) for s in SUBJECTS]
+        bad_input = st.builds(spoiled, st.one_of([op.as_strategy(GenerationMode.POSITIVE) for op in operations]),
+                              st.integers(0, 63), st.sampled_from([v for vs in PARAMETERS.values() for v in vs]),
+                              st.sampled_from([b for bs in BODIES.values() for b in bs]), st.sampled_from(bad_tokens))
         sent, held = 0, [stored()]
 
-        @settings(max_examples=REQUESTS + per_example, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=cases)
-        def requests_hold_up(case) -> None:
+        def holds_up(case, token: str | None) -> None:
             nonlocal sent
-            answer = case.call(base_url=str(client.base_url), headers=dict(client.headers))
+            headers = dict(client.headers) | (bearer(token) if token else {})
+            answer = case.call(base_url=str(client.base_url), headers=headers)
             sent += 1
             where = f"{case.method} {case.formatted_path} -> {answer.status_code}: {answer.text[:300]}"
             assert answer.status_code < 500, where
@@ -87,7 +110,13 @@ def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothi
                 assert now == held[-1], f"refused, yet stored: {where}"
             held.append(now)
 
+        def runs(examples: int):  # hypothesis stops early when it has seen every small input: a margin
+            return settings(max_examples=examples + examples // 4, deadline=None, database=None, derandomize=True,
+                            suppress_health_check=list(HealthCheck))
+
         start = answered(client)
-        requests_hold_up()
+        runs(REQUESTS)(given(case=generated)(lambda case: holds_up(case, None)))()
         assert sent >= REQUESTS
+        runs(SPOILT)(given(request=bad_input)(lambda request: holds_up(*request)))()
+        assert sent >= REQUESTS + SPOILT
         assert answered(client) - start >= sent  # the service saw them all

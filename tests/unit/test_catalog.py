@@ -1,12 +1,14 @@
 """The catalogs against DOMAIN.md and RULES.md: every trial and every rule has an entry, and
-every entry a legal or seed reference."""
+every entry a legal or seed reference; durations added in calendar months."""
 
 import re
+import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from shared.catalog import Catalog
+from shared.catalog import Catalog, add_duration
 
 CATALOG = Catalog.load()
 SHARED = Path(__file__).resolve().parents[3] / "shared"  # the project's shared/ beside the checkout, as in CI
@@ -48,3 +50,22 @@ def test_a_wrong_catalog_file_is_refused_at_load(tmp_path):
     (tmp_path / "rules" / "X.yaml").write_text("id: X\ntitle: x\nkind: obligation\nlegal_reference: y\nconfidence: H\n")
     with pytest.raises(ValueError, match="needs a schedule"):
         Catalog.load(tmp_path)
+
+
+@pytest.mark.parametrize(("start", "duration", "sign", "expected"), [
+    (date(2020, 1, 31), "1m", 1, date(2020, 2, 29)),  # the month's last day when it has no 31st
+    (date(2019, 1, 31), "1m", 1, date(2019, 2, 28)),
+    (date(2019, 3, 31), "1m", -1, date(2019, 2, 28)),
+    (date(2019, 12, 15), "1m15d", 1, date(2020, 1, 30)),
+    (date(2019, 1, 1), "18m", -1, date(2017, 7, 1)),
+])
+def test_durations_are_calendar_months_and_days(start, duration, sign, expected):
+    assert add_duration(start, duration, sign) == expected
+
+
+@pytest.mark.parametrize(("start", "sign"), [(date(1, 1, 31), -1), (date(9999, 12, 31), 1)])
+def test_a_duration_past_the_calendar_is_an_error_at_once(start, sign):
+    started = time.monotonic()
+    with pytest.raises(ValueError):
+        add_duration(start, "1m", sign)  # year 0 or 10000; this once looped for ever
+    assert time.monotonic() - started < 1
