@@ -4,7 +4,7 @@ back-dated event takes effect from its date."""
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -174,7 +174,12 @@ def trial_applies(trial: Trial, timeline: Timeline, day: date) -> bool:
 def applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: date) -> Applying | None:
     """The first of `trials` (those touching `rule`) whose effect on it applies to this case on
     `day`, if any."""
+    return next(all_applying(trials, rule, timeline, day), None)
+
+
+def all_applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: date) -> Iterator[Applying]:
+    """Every one of `trials` (those touching `rule`) whose effect on it applies to this case on
+    `day`: a permission asks whether any of them permits."""
     for trial in trials:
         if trial_applies(trial, timeline, day):
-            return Applying(trial, trial.effect_on(rule))
-    return None
+            yield Applying(trial, trial.effect_on(rule))
