@@ -84,3 +84,11 @@ def test_every_rule_and_every_trial_with_a_concrete_effect_has_scenarios():
     observed = {r.id for r in CATALOG.rules.values() if r.kind == "obligation" and r.schedule != "unobserved"}
     covered = {rule for _, s in SCENARIOS for rule in s["rules"]}
     assert observed - covered == set(), "rules without a scenario"
+    missing = []
+    for trial in sorted(CONCRETE):
+        about = [s for _, s in SCENARIOS if trial in s.get("about", [])]
+        if not any(_crosses_end(s, trial) for s in about):
+            missing.append(f"{trial}: crossing its end")
+        if not any(any(line.startswith("case.moved") for line in s["events"]) for s in about):
+            missing.append(f"{trial}: crossing a move")
+    assert missing == []
