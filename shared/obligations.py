@@ -25,6 +25,9 @@ from typing import Any, NamedTuple
 from shared.catalog import Catalog, Rule, Trial, add_duration
 from shared.timeline import Applying, CaseEvent, Spell, Timeline, applying
 
+# Raise it whenever what the fold yields changes: the stored projections are derived again on
+# start (services/obligations/projection.py `converge`).
+FOLD_VERSION = 2
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -48,7 +51,9 @@ class Obligation:
     legal_reference: str
     due: date
     deadline: date  # the last day it is on time; the due date unless the rule gives a window
-    arises_on: date  # from when the law requires it (for as-of views)
+    # listed from this day on: the previous occurrence's due date (or the spell's start), so
+    # that a list as of a date holds what the fold as of that date yields (the next one included)
+    arises_on: date
     basis: str  # required | waived | suspended
     municipality: str | None  # responsible on the due date
     done_on: date | None = None
@@ -392,7 +397,7 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         if catch_up is not None:
             because.append(f"exemption ended the day before {due}")
         ex = ctx.exemption(rule, due)
-        occurrence = ctx.make(rule, due, due, because, deadline=deadline, done_on=done_on, ex=ex)
+        occurrence = ctx.make(rule, due, counting_from, because, deadline=deadline, done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
@@ -464,7 +469,7 @@ def _once_per_spell(rule: Rule, ctx: _Context) -> list[Obligation]:
                     again = lapsed or suspension.end
                     why = f"{ex.trial.id} no longer applies from {lapsed}" if lapsed else suspension.ended_by
                     if again is not None and (spell.end is None or again <= spell.end):
-                        resumed = ctx.make(rule, again, again, [cited, f"{why}: due again"], done_on=done_on)
+                        resumed = ctx.make(rule, again, due, [cited, f"{why}: due again"], done_on=done_on)
                         out.append(ctx.make(rule, due, spell.start, because, ex=ex))
                         out.append(resumed)
                         last_used = done_on or last_used

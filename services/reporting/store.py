@@ -9,6 +9,7 @@ from uuid import uuid4
 from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
 
 from shared.catalog import Catalog
+from shared.fold_version import converge, fold_version_table
 from shared.obligations import fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
@@ -61,6 +62,7 @@ occurrences = Table(  # dated events the metrics count: conversations, exits, pe
     Column("reason", String(16)),
     Column("permitted_by", String(8)),  # the trial whose permission it needed
 )
+fold_version = fold_version_table("reporting", metadata)  # migration 0004
 COUNTED = {"conversation.held", "benefit.ended", "case.closed"}
 
 
@@ -120,6 +122,7 @@ class ReportingStore(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "reporting",
                  today: Callable[[], date] = date.today) -> None:
         super().__init__(engine, "reporting", group, ReportingDerivation(catalog, today))
+        converge(self, fold_version)  # after a fold change, every case is derived again
 
     @property
     def catalog(self) -> Catalog:
