@@ -85,17 +85,22 @@ class Obligation:
         }
 
 
-def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True,
+         complete: bool = False) -> list[Obligation]:
     """The case's obligations as of `as_of` (events dated later are ignored). With
-    `trials=False`, the ordinary rules alone: what the law would have required."""
-    return fold_timeline(Timeline.build(events, as_of), catalog, as_of, trials=trials)
+    `trials=False`, the ordinary rules alone: what the law would have required. By default a
+    rolling chain stops at an open occurrence (the worklist's view: the next one depends on when
+    it is done); with `complete=True` every occurrence the rules required is listed, a missed
+    one counting as held on its due date (the evaluation's count)."""
+    return fold_timeline(Timeline.build(events, as_of), catalog, as_of, trials=trials, complete=complete)
 
 
-def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: bool = True,
+                  complete: bool = False) -> list[Obligation]:
     """`fold` of a timeline already built from every event up to `as_of`."""
     if timeline.opened is None:
         return []
-    context = _Context(catalog, timeline, as_of, trials)
+    context = _Context(catalog, timeline, as_of, trials, complete)
     obligations = []
     for rule in catalog.rules.values():
         if rule.kind == "obligation" and rule.schedule in _GENERATORS:
@@ -109,6 +114,7 @@ class _Context:
     timeline: Timeline
     as_of: date
     trials: bool
+    complete: bool = False
 
     def __post_init__(self) -> None:
         self._candidates: dict[str, list[Trial]] = {}
@@ -283,14 +289,17 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
             break
         if spell.end is not None and found.due > spell.end:
             break
-        if out and out[-1].basis == "required" and out[-1].done_on is None and not found.fixed:
+        if not ctx.complete and out and out[-1].basis == "required" and out[-1].done_on is None and not found.fixed:
             break  # the last one is open: a rolling cadence goes on once it is done
         done_on = _next_completion(completions, last_used, spell.start)
         ex = ctx.exemption(rule, found.due)
+        why = [spell.started_by, found.why]
+        if ex is not None and ex.effect.in_a_row is not None and _waived_in_a_row(out, ex) >= ex.effect.in_a_row:
+            why.append(f"{ex.trial.id} waives at most {ex.effect.in_a_row} in a row: required again")
+            ex = None
         if ex is None or ex.effect.effect not in ("waive", "suspend"):
             ex = found.set_by  # a modification is cited only where it changed the date
-        occurrence = ctx.make(rule, found.due, anchor if last_due else spell.start, [spell.started_by, found.why],
-                              done_on=done_on, ex=ex)
+        occurrence = ctx.make(rule, found.due, anchor if last_due else spell.start, why, done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
@@ -299,6 +308,16 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
             break  # the next one is listed; later ones depend on it
         anchor = occurrence.done_on or found.due
     return out
+
+
+def _waived_in_a_row(out: list[Obligation], ex: Applying) -> int:
+    """How many of the last occurrences the same trial waived, one after the other."""
+    n = 0
+    for o in reversed(out):
+        if o.basis != "waived" or o.exemption is None or o.exemption.trial != ex.trial.id:
+            break
+        n += 1
+    return n
 
 
 def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list, anchor: date,

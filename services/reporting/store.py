@@ -81,7 +81,8 @@ class ReportingDerivation(Derivation):
         rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
                                 for start, until, m in timeline.responsibility()]
         for regime, with_trials in (("ordinary", False), ("trials", True)):
-            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials)):
+            # every occurrence the rules required, a missed one too (the full count, issue 14.9)
+            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials, complete=True)):
                 rows[obligations].append({
                     "case_id": case_id, "regime": regime, "n": n, "rule": o.rule, "due": o.due, "deadline": o.deadline,
                     "basis": o.basis, "done_on": o.done_on, "trial": o.exemption.trial if o.exemption else None,

@@ -12,6 +12,7 @@ import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period
 from shared.obligations import fold
+from shared.permissions import decide
 
 SCENARIO_DIR = CATALOG_DIR / "scenarios"
 CATALOG = Catalog.load()
@@ -60,12 +61,20 @@ def _as_of(scenario: dict) -> date:
 
 @pytest.mark.parametrize("scenario", [s for _, s in SCENARIOS], ids=[i for i, _ in SCENARIOS])
 def test_scenario(scenario):
+    if "decide" in scenario:  # a permission: the event refused (naming the rule) or permitted (by a trial)
+        events = [_event(line) for line in scenario["events"]]
+        born = date.fromisoformat(str(scenario["born"])) if "born" in scenario else None
+        decision = decide(events, _event(scenario["decide"]), _catalog(scenario), born)
+        refused = decision.refusal.extra["rule"] if decision.refusal else None
+        assert (refused, decision.permitted_by) == (scenario.get("refused"), scenario.get("permitted_by"))
+        return
     as_of = _as_of(scenario)
     events = [_event(line) for line in scenario["events"]]
     rules = set(scenario["rules"])
     got = [{"rule": o.rule, "due": o.due.isoformat(), "status": o.status(as_of),
             "exemption": o.exemption.trial if o.exemption else None}
-           for o in fold(events, _catalog(scenario), as_of, trials=scenario.get("trials", True)) if o.rule in rules]
+           for o in fold(events, _catalog(scenario), as_of, trials=scenario.get("trials", True),
+                         complete=scenario.get("complete", False)) if o.rule in rules]
     expected = [{"rule": e["rule"], "due": str(e["due"]), "status": e["status"], "exemption": e.get("exemption")}
                 for e in scenario["expected"] or []]
     assert got == expected
@@ -82,7 +91,7 @@ def _crosses_end(scenario: dict, trial: str) -> bool:
 
 def test_every_rule_and_every_trial_with_a_concrete_effect_has_scenarios():
     observed = {r.id for r in CATALOG.rules.values() if r.kind == "obligation" and r.schedule != "unobserved"}
-    covered = {rule for _, s in SCENARIOS for rule in s["rules"]}
+    covered = {rule for _, s in SCENARIOS for rule in s.get("rules", [])}
     assert observed - covered == set(), "rules without a scenario"
     missing = []
     for trial in sorted(CONCRETE):
