@@ -52,6 +52,8 @@ class ObligationsDerivation(Derivation):
         timeline = Timeline.build(events)  # once, for the fold and for who is responsible when
         horizon = max(timeline.last_date, self.today()) + HORIZON
         folded = fold_timeline(timeline, self.catalog, horizon)
+        if timeline.closed is not None:
+            horizon = date.max  # nothing arises after it closed: complete for any date
         caseworker = timeline.caseworker
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
                 responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
@@ -63,6 +65,16 @@ class ObligationsProjection(CaseProjection):
                  today: Callable[[], date] = date.today) -> None:
         super().__init__(engine, "obligations", group, ObligationsDerivation(catalog, today))
         converge(self, fold_version)  # after a fold change, every case is derived again
+        self._extended_on: date | None = None
+
+    def refresh(self, *args: Any, **kwargs: Any) -> int:
+        """Derive stale cases again; once a day first mark the open cases folded more than half
+        the horizon ago, so stored obligations keep reaching `HORIZON` past today."""
+        today = self.derivation.today()
+        if self._extended_on != today:
+            self._extended_on = today
+            self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.folded_to < today + HORIZON / 2))
+        return super().refresh(*args, **kwargs)
 
     @property
     def catalog(self) -> Catalog:
