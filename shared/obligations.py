@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from shared.catalog import Catalog, Rule, Trial, add_duration
-from shared.timeline import Applying, CaseEvent, Spell, Timeline, applying
+from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, applying
 
 # Raise it whenever what the fold yields changes: the stored projections are derived again on
 # start (services/obligations/projection.py `converge`).
@@ -255,9 +255,7 @@ class _Next(NamedTuple):
 
 
 class _Agreement(NamedTuple):
-    agreed_on: date
-    interval: int
-    why: str
+    cadence: Cadence
     under: Applying  # the trial that let it be agreed
 
 
@@ -265,20 +263,20 @@ def _lets_agree(ex: Applying | None) -> bool:
     return ex is not None and ex.effect.individually_agreed
 
 
-def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> _Agreement | None:
+def _agreed(rule: Rule, ctx: _Context, agreements: list[Cadence], day: date) -> _Agreement | None:
     """The cadence agreed for this rule in force on `day`: the latest agreement, made where a
     trial let it be agreed, while such a trial applies."""
-    for agreed_on, interval, cited in reversed(agreements):
-        if agreed_on <= day:
-            under = ctx.exemption(rule, agreed_on)
+    for cadence in reversed(agreements):
+        if cadence.agreed_on <= day:
+            under = ctx.exemption(rule, cadence.agreed_on)
             if _lets_agree(under) and _lets_agree(ctx.exemption(rule, day)):
-                return _Agreement(agreed_on, interval, f"{cited} under {under.trial.id}", under)
+                return _Agreement(cadence, under)
             return None
     return None
 
 
 def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, completions: list[date],
-                        agreements: list) -> list[Obligation]:
+                        agreements: list[Cadence]) -> list[Obligation]:
     out: list[Obligation] = []
     anchor = spell.start  # rolling occurrences count from the last one done (or waived)
     last_due: date | None = None
@@ -320,7 +318,7 @@ def _waived_in_a_row(out: list[Obligation], ex: Applying) -> int:
     return n
 
 
-def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list, anchor: date,
+def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list[Cadence], anchor: date,
               last_due: date | None) -> _Next | None:
     """The next occurrence. An agreed cadence in force on the ordinary date replaces it,
     counted from the later of the last occurrence and the agreement, while a trial that lets
@@ -329,11 +327,11 @@ def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: lis
     agreement = _agreed(rule, ctx, agreements, ordinary.due if ordinary else date.max) if agreements else None
     if agreement is None:
         return ordinary
-    start = max(anchor, agreement.agreed_on)
-    due = start + timedelta(days=agreement.interval)
+    start = max(anchor, agreement.cadence.agreed_on)
+    due = start + timedelta(days=agreement.cadence.interval_days)
     ended = ctx.ends(rule, start, due, _lets_agree)
     if ended is None:
-        return _Next(due, agreement.why, False, agreement.under)
+        return _Next(due, f"{agreement.cadence.cited} under {agreement.under.trial.id}", False, agreement.under)
     return _scheduled_due(rule, ctx, key, spell, anchor, last_due, restart=ended)
 
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.catalog import CompletedBy, Trial, TrialEffect
 
@@ -52,6 +52,14 @@ class Spell:
         return Spell(self.start, last, self.started_by, self.ended_by or f"case closed {last}")
 
 
+class Cadence(NamedTuple):
+    """A cadence agreed for a rule (`cadence.agreed`): valid only where a trial lets it be agreed."""
+
+    agreed_on: date
+    interval_days: int
+    cited: str
+
+
 @dataclass
 class Timeline:
     opened: date | None = None
@@ -64,7 +72,7 @@ class Timeline:
     offers: dict[str, list[Spell]] = field(default_factory=lambda: defaultdict(list))
     suspensions: list[Spell] = field(default_factory=list)  # offer duty in abeyance (T22)
     target_groups: dict[str, list[tuple[date, bool]]] = field(default_factory=lambda: defaultdict(list))
-    cadences: dict[str, list[tuple[date, int, str]]] = field(default_factory=lambda: defaultdict(list))
+    cadences: dict[str, list["Cadence"]] = field(default_factory=lambda: defaultdict(list))
     occurrences: dict[tuple[str, str | None], list[date]] = field(default_factory=lambda: defaultdict(list))
     last_date: date | None = None
 
@@ -112,7 +120,7 @@ class Timeline:
         elif name == "target-group.assessed":
             self.target_groups[data["trial"]].append((day, data["in_target_group"]))
         elif name == "cadence.agreed":
-            self.cadences[data["rule"]].append((day, data["interval_days"], cited))
+            self.cadences[data["rule"]].append(Cadence(day, data["interval_days"], cited))
 
     def responsibility(self) -> list[tuple[date, date | None, str]]:
         """(from, until exclusive or None, municipality): who was responsible for the case when.

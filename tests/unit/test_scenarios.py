@@ -93,6 +93,9 @@ def test_every_rule_and_every_trial_with_a_concrete_effect_has_scenarios():
     observed = {r.id for r in CATALOG.rules.values() if r.kind == "obligation" and r.schedule != "unobserved"}
     covered = {rule for _, s in SCENARIOS for rule in s.get("rules", [])}
     assert observed - covered == set(), "rules without a scenario"
+    checked = {r.id for r in CATALOG.rules.values() if r.kind == "permission" and r.applies_to}  # observable
+    decided = {s.get("refused") for _, s in SCENARIOS if "decide" in s}
+    assert checked - decided == set(), "permissions without a refusal scenario"
     missing = []
     for trial in sorted(CONCRETE):
         about = [s for _, s in SCENARIOS if trial in s.get("about", [])]
