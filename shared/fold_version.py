@@ -1,29 +1,38 @@
-"""Which version of the obligations fold a projection's derived rows were made with. When the
-fold changes what it yields (`shared.obligations.FOLD_VERSION`), a service that starts marks
-every case stale, and its consumer derives them again in the background: stored projections
-converge without a manual step."""
+"""Which version of the obligations fold each case's derived rows were made with. When the fold
+changes what it yields (`shared.obligations.FOLD_VERSION`), the cases derived by another version
+are marked stale and the consumers derive them again in the background: stored projections
+converge without a manual step, also when pods of the old version still derive during a
+rolling upgrade (the check runs on start and again every `RECHECK`)."""
 
-from sqlalchemy import Column, Integer, MetaData, Table, select, update
+import time
 
-from shared.obligations import FOLD_VERSION
-from shared.projection import CaseProjection
+from sqlalchemy import Column, Integer, Select, Table, or_, select
 
+from shared.obligations import FOLD_VERSION  # read here at each use, so a test may change it
 
-def fold_version_table(prefix: str, metadata: MetaData) -> Table:
-    """One row: the fold version the derived rows were made with (each service's migration 0004)."""
-    return Table(f"{prefix}_fold", metadata,
-                 Column("id", Integer, primary_key=True, autoincrement=False),
-                 Column("version", Integer, nullable=False))
+RECHECK = 3600.0  # seconds between looks for cases derived by another fold version
 
 
-def converge(projection: CaseProjection, table: Table) -> int:
-    """Mark every case stale when its rows come from another fold version; how many were marked.
-    Marked before the version is recorded, so a crash in between marks them again next time."""
-    with projection.engine.connect() as conn:
-        stored = conn.execute(select(table.c.version)).scalar_one()
-    if stored == FOLD_VERSION:
-        return 0
-    marked = projection.mark_stale()
-    with projection.engine.begin() as conn:
-        conn.execute(update(table).values(version=FOLD_VERSION))
-    return marked
+def column() -> Column:
+    """On each case's responsibility rows: the fold version they were derived with (migration 0004)."""
+    return Column("fold_version", Integer)
+
+
+def derived_by_another(responsibility: Table) -> Select:
+    """The cases whose rows another fold version made (or one from before versions were kept)."""
+    version = responsibility.c.fold_version
+    return select(responsibility.c.case_id).where(or_(version.is_(None), version != FOLD_VERSION))
+
+
+class Watch:
+    """When to look again: on the first call, then every `RECHECK` seconds."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < RECHECK:
+            return False
+        self._last = now
+        return True

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 from shared.catalog import Catalog, Rule, Trial, add_duration
 from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, applying
 
-# Raise it whenever what the fold yields changes: the stored projections are derived again on
-# start (services/obligations/projection.py `converge`).
+# Raise it whenever what the fold yields changes: the cases stored by another version are
+# derived again (shared/fold_version.py).
 FOLD_VERSION = 2
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, func, or_, select
 
 from shared.catalog import Catalog
-from shared.fold_version import converge, fold_version_table
+from shared import fold_version
 from shared.obligations import DUE_SOON, Obligation, fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
@@ -24,6 +24,7 @@ responsibility = Table(  # which municipality is responsible for a case, from wh
     Column("valid_to", Date),  # exclusive; None while it lasts
     Column("municipality", String(3), nullable=False, index=True),
     Column("folded_to", Date),  # the case's obligations are stored up to this date (migration 0004)
+    fold_version.column(),
 )
 obligations = Table(
     "obligations", metadata,
@@ -39,7 +40,6 @@ obligations = Table(
     Column("caseworker", String(64)),
     Column("document", JSON, nullable=False),  # title, legal reference, exemption, because
 )
-fold_version = fold_version_table("obligations", metadata)  # migration 0004
 
 
 class ObligationsDerivation(Derivation):
@@ -57,24 +57,36 @@ class ObligationsDerivation(Derivation):
         caseworker = timeline.caseworker
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
                 responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
-                                  "folded_to": horizon} for start, until, m in timeline.responsibility()]}
+                                  "folded_to": horizon, "fold_version": fold_version.FOLD_VERSION}
+                                 for start, until, m in timeline.responsibility()]}
 
 
 class ObligationsProjection(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "obligations",
                  today: Callable[[], date] = date.today) -> None:
         super().__init__(engine, "obligations", group, ObligationsDerivation(catalog, today))
-        converge(self, fold_version)  # after a fold change, every case is derived again
         self._extended_on: date | None = None
+        self._fold_watch = fold_version.Watch()
+        self.refresh_marks()
 
     def refresh(self, *args: Any, **kwargs: Any) -> int:
-        """Derive stale cases again; once a day first mark the open cases folded more than half
-        the horizon ago, so stored obligations keep reaching `HORIZON` past today."""
+        """Derive stale cases again, after `refresh_marks`."""
+        self.refresh_marks()
+        return super().refresh(*args, **kwargs)
+
+    def refresh_marks(self) -> int:
+        """Mark for deriving again the cases derived by another fold version (on start, then
+        hourly: old pods may still derive during a rolling upgrade), and once a day the open
+        cases folded more than half the horizon ago, so stored obligations keep reaching
+        `HORIZON` past today. How many were marked."""
+        marked = 0
+        if self._fold_watch.due():
+            marked += self.mark_stale(fold_version.derived_by_another(responsibility))
         today = self.derivation.today()
         if self._extended_on != today:
             self._extended_on = today
-            self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.folded_to < today + HORIZON / 2))
-        return super().refresh(*args, **kwargs)
+            marked += self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.folded_to < today + HORIZON / 2))
+        return marked
 
     @property
     def catalog(self) -> Catalog:

@@ -1,6 +1,7 @@
-"""How far ahead each case's obligations are stored (`folded_to`, so a worklist beyond it is
-refused rather than partial), and the fold version they were derived with (a new version makes
-every case stale on start, so stored obligations converge without a manual step).
+"""On each case's responsibility rows: how far ahead its obligations are stored (`folded_to`,
+so a worklist beyond it is refused rather than partial) and the fold version they were derived
+with (`fold_version`: cases of another version are derived again, so stored obligations
+converge without a manual step).
 
 Revision ID: 0004
 Revises: 0003
@@ -20,16 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("obligations_responsibility", sa.Column("folded_to", sa.Date))
-    op.create_table(
-        "obligations_fold",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("version", sa.Integer, nullable=False),
-    )
-    op.bulk_insert(sa.table("obligations_fold", sa.column("id", sa.Integer), sa.column("version", sa.Integer)),
-                   [{"id": 1, "version": 0}])
+    op.add_column("obligations_responsibility", sa.Column("fold_version", sa.Integer))
 
 
 def downgrade() -> None:
-    op.drop_table("obligations_fold")
     with op.batch_alter_table("obligations_responsibility") as batch:
+        batch.drop_column("fold_version")
         batch.drop_column("folded_to")

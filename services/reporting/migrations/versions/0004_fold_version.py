@@ -1,5 +1,5 @@
-"""The fold version the stored obligations were derived with: a new version makes every case
-stale on start, so the stored facts converge without a manual step.
+"""On each case's responsibility rows, the fold version its obligations were derived with: cases
+of another version are derived again, so the stored facts converge without a manual step.
 
 Revision ID: 0004
 Revises: 0003
@@ -18,14 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "reporting_fold",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("version", sa.Integer, nullable=False),
-    )
-    op.bulk_insert(sa.table("reporting_fold", sa.column("id", sa.Integer), sa.column("version", sa.Integer)),
-                   [{"id": 1, "version": 0}])
+    op.add_column("reporting_responsibility", sa.Column("fold_version", sa.Integer))
 
 
 def downgrade() -> None:
-    op.drop_table("reporting_fold")
+    with op.batch_alter_table("reporting_responsibility") as batch:
+        batch.drop_column("fold_version")
