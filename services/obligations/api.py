@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.consuming import FAILED_LISTED
 from services.obligations.bootstrap import ObligationsService, bootstrap
+from services.obligations.projection import HORIZON
 from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
 from shared.audit import audited
@@ -20,6 +21,7 @@ from shared.problems import FieldError, Problem
 from shared.projection import CaseErasedError, CaseNotDerivedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
+OPEN = {"upcoming", "due", "overdue"}
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 AsOf = Annotated[QueryDate | None, Query(
     description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
@@ -68,24 +70,30 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],
         municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
         caseworker: Caseworker = None,
-        status: Status | None = None,
+        status: Annotated[list[Status] | None, Query(description="any of these (repeat it); default: all")] = None,
         due_before: DueDate = None,
         due_after: DueDate = None,
         as_of: AsOf = None,
+        sort: Annotated[Literal["due", "-due"] | None, Query(
+            description="by due date, earliest (`due`) or latest (`-due`) first; default: nearest the as-of date "
+                        "first, i.e. `due` for open tasks and `-due` when only done, waived or suspended ones are asked for")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """A worklist: obligations of the cases a municipality (or caseworker) is responsible
-        for on `as_of`, ordered by due date, `limit` at a time; pass `next_cursor` back as
-        `cursor` for the next page."""
+        for on `as_of`, exactly those their case pages as of that date list, with the same
+        statuses; `limit` at a time (pass `next_cursor` back as `cursor`), `total` in all."""
         municipality = _own_municipality(caller, municipality)
         when = as_of or date.today()
-        items = request.app.state.service.projection.worklist(
-            as_of=when, municipality=municipality, caseworker=caseworker, status=status,
-            due_before=due_before, due_after=due_after, limit=limit, after=_cursor(cursor))
+        projection = request.app.state.service.projection
+        _within_horizon(projection.stored_until(municipality, when), when, due_before)
+        descending = sort == "-due" if sort else bool(status) and not set(status) & OPEN
+        items, total = projection.worklist(
+            as_of=when, municipality=municipality, caseworker=caseworker, statuses=status or (),
+            due_before=due_before, due_after=due_after, descending=descending, limit=limit, after=_cursor(cursor))
         # cases of the municipality the fold failed for have no obligations here: say which
-        missing = request.app.state.service.projection.failed(FAILED_LISTED, municipality=municipality)
-        return {"as_of": when.isoformat(), "items": items,
+        missing = projection.failed(FAILED_LISTED, municipality=municipality)
+        return {"as_of": when.isoformat(), "total": total, "items": items,
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
                 "cases_not_derived": [f["case_id"] for f in missing]}
 
@@ -129,6 +137,16 @@ def _own_municipality(caller: Principal, municipality: str | None) -> str:
     if not caller.acts_for(municipality):
         raise forbidden(f"this token does not act for municipality {municipality}")
     return municipality
+
+
+def _within_horizon(stored_until: date | None, as_of: date, due_before: date | None) -> None:
+    """Refuse rather than answer partly: the stored obligations reach only so far ahead."""
+    for field, day in (("as_of", as_of), ("due_before", due_before)):
+        if day is not None and (stored_until is None or day > stored_until):
+            reach = f"up to {stored_until}" if stored_until else "only as far as they were folded (being derived again)"
+            raise Problem(422, "beyond-horizon", "Beyond the stored obligations", errors=[FieldError(
+                field, f"{day} lies beyond how far ahead obligations are stored for these cases ({reach}; "
+                       f"{HORIZON.days} days past today); ask GET /cases/{{case_id}}/obligations for later dates")])
 
 
 def _cursor(cursor: str | None) -> tuple[date, str, int] | None:

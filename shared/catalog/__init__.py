@@ -132,6 +132,7 @@ class TrialEffect(_Strict):
     value: Any = None  # modify: its value under the trial
     individually_agreed: bool = False  # modify: the cadence is agreed per citizen (cadence.agreed)
     for_offers: list[str] | None = None  # permit: which offers it allows (rules about offer types)
+    in_a_row: int | None = None  # waive: at most this many occurrences in a row; the next one is required
     note: str | None = None
 
 
