@@ -36,14 +36,17 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {} (source text NOT NULL, id text NOT NULL, case_uuid uuid NOT NULL, "
             "PRIMARY KEY (source, id))").format(self.keys_table))
 
-    def _insert_events(self, curs, stored_events: Sequence[StoredEvent], *, event_keys: Iterable[Row] = (),
-                       **kwargs: Any) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        # in one order: two transactions waiting on each other's keys cannot deadlock
-        rows = sorted(event_keys)
+    def _insert_stored_events(self, curs, stored_events: Sequence[StoredEvent], *, event_keys: Iterable[Row] = (),
+                              **kwargs: Any) -> None:
+        # after the events, under the library's table lock (writers one at a time: no deadlock),
+        # where a unique violation is handled as the events' own; a cursor of its own, as the
+        # library reads the notification ids from `curs`
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        rows = list(event_keys)
         if rows:
-            curs.executemany(SQL("INSERT INTO {} (source, id, case_uuid) VALUES (%s, %s, %s)").format(self.keys_table),
-                             rows)
+            with curs.connection.cursor() as keys_curs:
+                keys_curs.executemany(
+                    SQL("INSERT INTO {} (source, id, case_uuid) VALUES (%s, %s, %s)").format(self.keys_table), rows)
 
     def key_owners(self, keys: Iterable[Key]) -> dict[Key, UUID]:
         """The case each of these keys was stored in, for those stored."""
