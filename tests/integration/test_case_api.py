@@ -3,6 +3,10 @@ stored once, and every refusal is problem+json naming the field, with nothing st
 
 import pytest
 
+from services.case.api import create_app
+from services.case.application import Ingest
+from services.case.bootstrap import bootstrap, build_cases
+from shared.events import parse_event
 from tests.events import CONTRACT_EXAMPLE, benefit_ended, benefit_started, event, opened
 
 CE = {"content-type": "application/cloudevents+json"}
@@ -194,3 +198,16 @@ def test_a_case_id_that_is_a_cpr_number_is_refused(case_api, case_id):
     body = assert_problem(case_api.post("/events", json=opened(case_id), headers=CE), 422, "subject")
     assert "looks like a CPR number" in body["errors"][0]["reason"] and "3917" not in body["detail"]
     assert events_stored(case_api) == before
+
+
+def test_a_store_from_before_keys_were_checked_across_cases_gets_them_on_start(store_settings, serve):
+    cases = build_cases(store_settings)
+    ingest = Ingest(cases)
+    ingest.submit([parse_event(opened("old-1", id_="sys-9"))]).result()
+    ingest.close()
+    with cases.recorder.datastore.transaction(commit=True) as c:  # as an older version left it
+        c.execute("DELETE FROM cases_event_keys")
+    cases.close()
+    with serve(create_app(lambda: bootstrap(store_settings))) as client:
+        assert_problem(client.post("/events", json=opened("old-2", id_="sys-9"), headers=CE), 409, "id")
+        assert client.post("/events", json=opened("old-1", id_="sys-9"), headers=CE).status_code == 200
