@@ -172,7 +172,14 @@ class Cases(Application[UUID]):
 
     def sweep(self, retention_days: int, today: date) -> int:
         """Finish erasures that were cut off; with a retention period, erase every case closed
-        more than `retention_days` before `today`. Returns how many cases it erased."""
+        more than `retention_days` before `today`; then scrub the erased keys from the key
+        table's files (those erased since the last sweep, here or by another replica). Returns
+        how many cases it erased."""
+        count = self._erase_due(retention_days, today)
+        self.keys.scrub()
+        return count
+
+    def _erase_due(self, retention_days: int, today: date) -> int:
         count = 0
         for case_uuid, reason in self.keys.unfinished():
             count += self._erase(case_uuid, reason, today) is not None
