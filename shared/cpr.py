@@ -24,8 +24,9 @@ def normalise(cpr: str) -> str:
 
 
 def birth_date(cpr: str) -> date:
-    """The birth date a CPR number encodes."""
-    m = _CPR.fullmatch(cpr)
+    """The birth date a CPR number encodes. A number stored before only ASCII digits were
+    accepted is read in ASCII digits: it must not stop its case from being read."""
+    m = _CPR.fullmatch(_in_ascii_digits(cpr))
     if not m:
         raise ValueError("must be DDMMYY-SSSS or DDMMYYSSSS (digits 0-9)")
     born = _birth_date(m)
@@ -64,4 +65,10 @@ def _birth_date(m: re.Match) -> date | None:
 def pseudonym(cpr: str, key: bytes) -> str:
     """A stable keyed pseudonym (HMAC-SHA256): the same citizen gets the same value, nobody
     without the key can get back to the CPR number or test a guess."""
-    return hmac.new(key, normalise(cpr).encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(key, normalise(_in_ascii_digits(cpr)).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _in_ascii_digits(text: str) -> str:
+    """Any script's digits as ASCII ones: one citizen, one spelling (for numbers stored before
+    only ASCII digits were accepted)."""
+    return "".join(str(int(c)) if c.isdecimal() else c for c in text)
