@@ -33,6 +33,7 @@ TYPE_PREFIX = "dk.frisag."
 CASE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DENMARK = ZoneInfo("Europe/Copenhagen")  # dates are Danish calendar days
+_NO_CONTROLS = r"^[^\x00-\x1F\x7F]*$"
 
 
 def _iso_date(value: Any) -> date:
@@ -197,8 +198,9 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     specversion: Literal["1.0"]
-    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
-    source: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+    # no control characters: they name nothing, and PostgreSQL stores no NUL in the key table
+    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128, pattern=_NO_CONTROLS)]
+    source: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256, pattern=_NO_CONTROLS)]
     type: Annotated[str, Field(strict=True)]
     subject: Annotated[str, StringConstraints(strict=True, pattern=CASE_ID_PATTERN), AfterValidator(_no_cpr)]
     time: datetime | None = None

@@ -138,3 +138,10 @@ def test_text_with_other_numbers_is_accepted():
     recommendation = "ressourceforløb i 52 uger, 2 samtaler, tlf. 12345678, sag 2019-004711"
     assert parse_event(event("rehab-team.meeting-held", "c", recommendation=recommendation, date="2019-01-01"))
     assert parse_event(opened("3f2a0101-9012-4a5b-8c6d-010190123456")).case_id.startswith("3f2a")
+
+
+@pytest.mark.parametrize("field", ["id", "source"])
+@pytest.mark.parametrize("value", ["a\x00b", "a\nb", "a\x7fb"])
+def test_ids_and_sources_hold_no_control_characters(field, value):
+    status, errors = refusal({**CONTRACT_EXAMPLE, field: value})
+    assert status == 422 and field in errors, errors
