@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple, Union
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +33,10 @@ from shared.problems import FieldError, Problem
 TYPE_PREFIX = "dk.frisag."
 CASE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DENMARK = ZoneInfo("Europe/Copenhagen")  # dates are Danish calendar days
+_NO_CONTROLS = r"^[^\x00-\x1F\x7F]*$"
+
+
 def _iso_date(value: Any) -> date:
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("must be a date as YYYY-MM-DD")
@@ -48,12 +53,20 @@ def _municipality(value: str) -> str:
     return value
 
 
+def _no_cpr(value: str) -> str:
+    # personal data must not ride along in a field that leaves the case service in clear
+    if cpr_numbers.find_in(value):
+        raise ValueError("holds what looks like a CPR number; no CPR number may be sent in this field "
+                         "(only in case.opened's data.cpr)")
+    return value
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Municipality = Annotated[str, Field(strict=True), AfterValidator(_municipality)]
 Cpr = Annotated[str, Field(strict=True), AfterValidator(cpr_numbers.normalise)]
-Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9ÆØÅæøå._-]{1,64}$")]
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
-TrialId = Annotated[str, StringConstraints(strict=True, pattern=r"^T([1-9]|1\d|2[0-4])$")]
+Code = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9ÆØÅæøå._-]{1,64}$"), AfterValidator(_no_cpr)]
+Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500), AfterValidator(_no_cpr)]
+TrialId = Annotated[str, StringConstraints(strict=True, pattern=r"^T([1-9]|1[0-9]|2[0-4])$")]
 RuleId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]+(-[A-Za-z0-9]+)*$")]
 
 
@@ -146,7 +159,7 @@ class RehabTeamMeetingHeld(_Data):
 
 
 class MedicalCertificateObtained(_Data):
-    form: Annotated[str, StringConstraints(strict=True, pattern=r"^LÆ\d{3}$")]
+    form: Annotated[str, StringConstraints(strict=True, pattern=r"^LÆ[0-9]{3}$")]
 
 
 class TargetGroupAssessed(_Data):
@@ -187,10 +200,11 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     specversion: Literal["1.0"]
-    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
-    source: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+    # no control characters: they name nothing, and PostgreSQL stores no NUL in the key table
+    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128, pattern=_NO_CONTROLS)]
+    source: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256, pattern=_NO_CONTROLS)]
     type: Annotated[str, Field(strict=True)]
-    subject: Annotated[str, StringConstraints(strict=True, pattern=CASE_ID_PATTERN)]
+    subject: Annotated[str, StringConstraints(strict=True, pattern=CASE_ID_PATTERN), AfterValidator(_no_cpr)]
     time: datetime | None = None
     datacontenttype: Literal["application/json"] | None = None
     dataschema: Annotated[str, StringConstraints(strict=True, max_length=512)] | None = None
@@ -275,6 +289,8 @@ def parse_event(document: Any) -> IncomingEvent:
         data = DATA_SCHEMAS[name].model_validate(envelope.data)
     except ValidationError as exc:
         raise _invalid(_errors(exc, "data")) from None
+    if isinstance(data, CaseOpened):
+        _check_born(data)
     return IncomingEvent(
         id=envelope.id,
         source=envelope.source,
@@ -284,6 +300,19 @@ def parse_event(document: Any) -> IncomingEvent:
         data=data.model_dump(mode="json"),
         traceparent=envelope.traceparent,
     )
+
+
+def _check_born(opened: CaseOpened) -> None:
+    """Nobody is born after the day the event is processed, nor after the case was opened."""
+    try:
+        cpr_numbers.check_born_by(opened.cpr, _danish_today(), "today")
+        cpr_numbers.check_born_by(opened.cpr, opened.date, "the case's opening (data.date)")
+    except ValueError as exc:
+        raise _invalid([FieldError("data.cpr", str(exc))]) from None
+
+
+def _danish_today() -> date:
+    return datetime.now(_DENMARK).date()
 
 
 def parse_batch(documents: Any) -> list[IncomingEvent]:

@@ -16,7 +16,7 @@ from shared import tracing
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN, IncomingEvent, event_json_schema, parse_batch, parse_event
+from shared.events import CASE_ID_PATTERN, event_json_schema, parse_batch, parse_event
 from shared.hardening import refuse_deep_json
 from shared.problems import FieldError, Problem
 
@@ -58,11 +58,11 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
                 "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
         events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
         service: CaseService = request.app.state.service
-        _check_municipalities(caller, events, service.cases.municipality, batch=media_type == BATCH_TYPE)
         traceparent = tracing.current_traceparent()
         if traceparent:  # the relay's publish span will be a child of this request's
             events = [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]
-        outcomes = await asyncio.wrap_future(service.ingest.submit(events))
+        # the ingest checks the caller acts for each event's case, against the case as stored
+        outcomes = await asyncio.wrap_future(service.ingest.submit(events, caller.acts_for))
         status = 200 if all(o.duplicate for o in outcomes) else 201
         body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
@@ -92,28 +92,6 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         return erasure
 
     return app
-
-
-def _check_municipalities(caller: Principal, events: list[IncomingEvent], municipality: Callable[[str], str | None],
-                          batch: bool) -> None:
-    """403 unless every event's case belongs to a municipality the caller acts for: the one it
-    is opened in, or moved to earlier in the batch, or the one responsible for it now."""
-    current: dict[str, str | None] = {}
-    refused = []
-    for i, e in enumerate(events):
-        if e.name == "case.opened":
-            current[e.case_id] = e.data["municipality"]
-        elif e.case_id not in current:
-            current[e.case_id] = municipality(e.case_id)
-        owner = current[e.case_id]
-        if owner is not None and not caller.acts_for(owner):  # no owner: no such case, refused later
-            refused.append(FieldError(f"[{i}].subject" if batch else "subject",
-                                      f"case {e.case_id} belongs to municipality {owner}, which this token "
-                                      "does not act for"))
-        if e.name == "case.moved":
-            current[e.case_id] = e.data["municipality"]
-    if refused:
-        raise Problem(403, "forbidden", "Forbidden", errors=refused)
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,6 +5,11 @@ takes a table lock per transaction to keep the notification log gap-free, so a t
 request would serialise on that lock. `Ingest` has one writer thread that takes every
 submission waiting, checks each against the cases it touches, and saves all the accepted ones
 in one transaction. A submission (one event or a batch) is all-or-nothing.
+
+Before a submission's event says anything about an existing case (a duplicate and its sequence,
+a conflict with the case's history), the caller must act for the case's municipality: otherwise
+it hears 403, as when it reads the case. An event's (source, id) is checked across all cases
+(`services.case.event_keys`).
 """
 
 import copy
@@ -24,12 +29,13 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.persistence import IntegrityError, Mapper
 from sqlalchemy import Engine
 
-from services.case.domain import Case, erased
+from services.case import event_keys
+from services.case.domain import Case, erased, key_used
 from services.case.keys import ERASED_TOPIC, CaseErasedError, CaseMapper, DataKeys
 from shared import cpr as cpr_numbers
 from shared.catalog import Catalog
 from shared.events import IncomingEvent, StreamEvent
-from shared.problems import Problem
+from shared.problems import FieldError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,8 @@ class Cases(Application[UUID]):
     def __init__(self, env: dict[str, str], keys_engine: Engine, pseudonym_key: bytes = b"",
                  catalog: Catalog | None = None) -> None:
         self.keys_engine = keys_engine  # before the library builds the mapper, which needs it
-        super().__init__(env)
+        recorder = event_keys.RECORDERS[env["PERSISTENCE_MODULE"]]  # one that stores the event keys too
+        super().__init__({**env, "APPLICATION_RECORDER_TOPIC": f"{recorder.__module__}:{recorder.__qualname__}"})
         self.pseudonym_key = pseudonym_key
         self.catalog = catalog or Catalog.load()
 
@@ -54,7 +61,33 @@ class Cases(Application[UUID]):
 
     def save(self, *cases: Case, **kwargs: Any) -> list:
         self.keys.prepare(cases)
-        return super().save(*cases, **kwargs)
+        keys = [(e.envelope["source"], e.envelope["id"], case.id) for case in cases for e in case.pending_events]
+        return super().save(*cases, event_keys=keys, **kwargs)
+
+    def key_owners(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+        """The case (its uuid) each of these idempotency keys was stored in, for those stored."""
+        return self.recorder.key_owners(keys) if keys else {}
+
+    def backfill_event_keys(self, page: int = 1000) -> int:
+        """Once, for a store written before keys were checked across cases: the key of every
+        stored event it can still read (an erased case's events cannot be read, nor posted to).
+        Returns how many events it read."""
+        if self.recorder.key_owners([event_keys.BACKFILLED[:2]]):
+            return 0
+        after, count = 0, 0
+        while notifications := self.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False):
+            self.keys.load(n.originator_id for n in notifications if n.topic != ERASED_TOPIC)
+            rows = []
+            for n in notifications:
+                try:
+                    envelope = self.mapper.to_domain_event(n).envelope
+                except CaseErasedError:
+                    continue
+                rows.append((envelope["source"], envelope["id"], n.originator_id))
+            self.recorder.add_keys(rows)
+            after, count = notifications[-1].id, count + len(notifications)
+        self.recorder.add_keys([event_keys.BACKFILLED])
+        return count
 
     def get_case(self, case_id: str) -> Case | None:
         """The cached case itself, not a copy (copying each request's case costs more than the
@@ -139,7 +172,14 @@ class Cases(Application[UUID]):
 
     def sweep(self, retention_days: int, today: date) -> int:
         """Finish erasures that were cut off; with a retention period, erase every case closed
-        more than `retention_days` before `today`. Returns how many cases it erased."""
+        more than `retention_days` before `today`; then scrub the erased keys from the key
+        table's files (those erased since the last sweep, here or by another replica). Returns
+        how many cases it erased."""
+        count = self._erase_due(retention_days, today)
+        self.keys.scrub()
+        return count
+
+    def _erase_due(self, retention_days: int, today: date) -> int:
         count = 0
         for case_uuid, reason in self.keys.unfinished():
             count += self._erase(case_uuid, reason, today) is not None
@@ -247,6 +287,23 @@ class Outcome:
 class _Submission:
     events: list[IncomingEvent]
     future: Future
+    acts_for: Callable[[str], bool]  # whether the caller acts for a municipality
+
+
+class _StaleCase(Exception):
+    """The store knows more of a case than its cached copy (another replica wrote it)."""
+
+
+def _not_acting_for_case() -> Problem:
+    # what reading the case answers: nothing about it (not even its municipality)
+    return Problem(403, "forbidden", "Forbidden", errors=[FieldError(
+        "subject", "the case belongs to a municipality this token does not act for")])
+
+
+def _not_acting_for(event: IncomingEvent) -> Problem:
+    return Problem(403, "forbidden", "Forbidden", errors=[FieldError(
+        "subject", f"case {event.case_id} belongs to municipality {event.data['municipality']}, which this token "
+                   "does not act for")])
 
 
 class Ingest:
@@ -262,11 +319,13 @@ class Ingest:
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()
 
-    def submit(self, events: list[IncomingEvent]) -> "Future[list[Outcome]]":
-        """Queue a submission to be stored all-or-nothing. The future holds its outcomes, or
-        the Problem that refused it."""
+    def submit(self, events: list[IncomingEvent],
+               acts_for: Callable[[str], bool] = lambda municipality: True) -> "Future[list[Outcome]]":
+        """Queue a submission to be stored all-or-nothing, for a caller who acts for the
+        municipalities `acts_for` accepts. The future holds its outcomes, or the Problem that
+        refused it."""
         future: Future = Future()
-        self._queue.put(_Submission(events, future))
+        self._queue.put(_Submission(events, future, acts_for))
         return future
 
     def close(self) -> None:
@@ -300,22 +359,25 @@ class Ingest:
 
     def _commit(self, group: list[_Submission]) -> None:
         working: dict[str, Case] = {}
+        claimed: dict[tuple[str, str], UUID] = {}
         accepted: list[tuple[_Submission, list[Outcome | IncomingEvent]]] = []
         unknown = self.cases.unknown({e.case_id for submission in group for e in submission.events})
-        for submission in group:
-            try:
-                accepted.append((submission, self._check(submission.events, working, unknown)))
-            except Problem as problem:
-                submission.future.set_exception(problem)
-        if not accepted:
-            return
+        owners = self.cases.key_owners({e.key for submission in group for e in submission.events})
         try:
+            for submission in group:
+                try:
+                    accepted.append((submission, self._check(submission, working, owners, claimed, unknown)))
+                except Problem as problem:
+                    submission.future.set_exception(problem)
+            if not accepted:
+                return
             recordings = self.cases.save(*working.values())
-        except (IntegrityError, CaseErasedError):
+        except (IntegrityError, CaseErasedError, _StaleCase):
             # Another writer changed (or erased) one of these cases: redo each submission on its own.
             self.cases.forget(set(working))
-            for submission, _ in accepted:
-                self._commit_alone(submission)
+            for submission in group:
+                if not submission.future.done():
+                    self._commit_alone(submission)
             return
         self._resolve(accepted, recordings)
 
@@ -323,12 +385,13 @@ class Ingest:
         for attempt in range(self.MAX_ATTEMPTS):
             working: dict[str, Case] = {}
             try:
-                planned = self._check(submission.events, working)
+                owners = self.cases.key_owners({e.key for e in submission.events})
+                planned = self._check(submission, working, owners, {})
                 recordings = self.cases.save(*working.values())
             except Problem as problem:
                 submission.future.set_exception(problem)
                 return
-            except (IntegrityError, CaseErasedError):
+            except (IntegrityError, CaseErasedError, _StaleCase):
                 self.cases.forget(set(working))
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other writer through
                 continue
@@ -337,12 +400,17 @@ class Ingest:
         submission.future.set_exception(
             Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers"))
 
-    def _check(self, events: list[IncomingEvent], working: dict[str, Case],
+    def _check(self, submission: _Submission, working: dict[str, Case], owners: dict[tuple[str, str], UUID],
+               claimed: dict[tuple[str, str], UUID],
                unknown: frozenset[str] | set[str] = frozenset()) -> list[Outcome | IncomingEvent]:
-        """Apply a submission to its cases (`unknown`: cases known to have no events yet); on
-        success they join `working`, on refusal the ones it changed are forgotten. Returns, per
-        event, an Outcome for a duplicate or the event itself (stored on save)."""
+        """Apply a submission to its cases (`unknown`: cases known to have no events yet;
+        `owners`: the cases stored keys belong to; `claimed`: keys taken earlier in this group);
+        on success they join `working` and `claimed`, on refusal the ones it changed are
+        forgotten. Returns, per event, an Outcome for a duplicate or the event itself (stored on
+        save)."""
+        events = submission.events
         touched: dict[str, Case] = {}
+        taken: dict[tuple[str, str], UUID] = {}
         planned: list[Outcome | IncomingEvent] = []
         for index, event in enumerate(events):
             case = touched.get(event.case_id)
@@ -352,19 +420,33 @@ class Ingest:
                 else:
                     case = None if event.case_id in unknown else self.cases.get_case(event.case_id)
             try:
-                if case is None:
-                    case = Case.open(event)
-                elif (sequence := case.sequence_of(event)) is not None:
+                if case is not None and not submission.acts_for(case.municipality):
+                    raise _not_acting_for_case()
+                if case is None and event.name == "case.opened" and not submission.acts_for(event.data["municipality"]):
+                    raise _not_acting_for(event)
+                if case is not None and (sequence := case.duplicate_of(event)) is not None:
                     planned.append(Outcome(event, sequence, None, duplicate=True))
                     continue
+                owner = taken.get(event.key) or claimed.get(event.key) or owners.get(event.key)
+                if owner is not None:
+                    if owner != Case.create_id(event.case_id):
+                        raise key_used(event)
+                    raise _StaleCase(event.case_id)  # stored in this case, which does not know it
+                if case is None:
+                    case = Case.open(event)
                 else:
                     case.append(event, self.cases.catalog)
             except Problem as problem:
                 self.cases.forget(set(touched))
                 raise (problem.prefixed(f"[{index}]") if len(events) > 1 else problem) from None
+            except _StaleCase:
+                self.cases.forget({*touched, event.case_id})
+                raise
             touched[event.case_id] = case
+            taken[event.key] = case.id
             planned.append(event)
         working.update(touched)
+        claimed.update(taken)
         return planned
 
     def _resolve(self, accepted: list[tuple[_Submission, list[Outcome | IncomingEvent]]], recordings: list) -> None:

@@ -91,6 +91,9 @@ class CaseService:
 def bootstrap(settings: CaseSettings) -> CaseService:
     tracing.configure(settings, "frisag-case")
     cases = build_cases(settings)
+    backfilled = cases.backfill_event_keys()  # once, for a store from before keys were checked across cases
+    if backfilled:
+        log.info("event keys: read the %d events stored before keys were checked across cases", backfilled)
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
     audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite")), "case")

@@ -3,7 +3,8 @@
 Each posted event becomes one aggregate event. The aggregate refuses an impossible history
 (nothing before `case.opened`, nothing after `case.closed` or an erasure, benefits that end
 before they start or twice) and actions that only a trial permits outside that trial (`shared.permissions`,
-deciding from the catalogs), and it remembers the idempotency keys it has stored.
+deciding from the catalogs), and it remembers the idempotency keys it has stored, with what
+each event said, so a repeat is told from another event under a used key.
 """
 
 from datetime import UTC, date, datetime
@@ -55,13 +56,23 @@ class Case(Aggregate):
         self.closed_on: str | None = None
         self.erased_on: str | None = None
         self.running_benefits: dict[str, str] = {}  # benefit -> start date of the running spell
-        self.keys: dict[tuple[str, str], int] = {(envelope["source"], envelope["id"]): 1}
+        # key -> (sequence, (name, data)): what a repeat must say to be the same event
+        self.keys: dict[tuple[str, str], tuple[int, tuple[str, dict[str, Any]]]] = {
+            (envelope["source"], envelope["id"]): (1, ("case.opened", data))}
         self.birth_date: date = cpr_numbers.birth_date(data["cpr"])
         self.history: list[Happened] = [Happened("case.opened", _without_cpr(data))]
 
-    def sequence_of(self, incoming: IncomingEvent) -> int | None:
-        """The sequence number this event was stored with, if it was stored before."""
-        return self.keys.get(incoming.key)
+    def duplicate_of(self, incoming: IncomingEvent) -> int | None:
+        """The sequence number this event was stored with, if it was stored before; a 409 if its
+        key was stored with another event. The subject is the case's, so only type and data can
+        differ (`time` and trace context are about the posting, not the event)."""
+        stored = self.keys.get(incoming.key)
+        if stored is None:
+            return None
+        sequence, said = stored
+        if said != (incoming.name, incoming.data):
+            raise key_used(incoming)
+        return sequence
 
     def append(self, incoming: IncomingEvent, catalog: Catalog) -> None:
         """Record a posted event, or raise a Problem saying why the history or the law forbids it."""
@@ -100,7 +111,7 @@ class Case(Aggregate):
             self.running_benefits[data["benefit"]] = data["date"]
         elif name == "benefit.ended":
             del self.running_benefits[data["benefit"]]
-        self.keys[(envelope["source"], envelope["id"])] = self.version + 1
+        self.keys[(envelope["source"], envelope["id"])] = (self.version + 1, (name, data))
         self.history.append(Happened(name, data))
 
     def erase(self, today: date, reason: str) -> None:
@@ -115,6 +126,14 @@ class Case(Aggregate):
     @event("Erased")
     def record_erasure(self, envelope: dict[str, Any], data: dict[str, Any]) -> None:
         self.erased_on = data["date"]
+
+
+def key_used(incoming: IncomingEvent) -> Problem:
+    """Another event was stored under this event's (source, id); which, and where, is not said:
+    it may be another municipality's case."""
+    return Problem(409, "event-id-used", "Event id already used", errors=[FieldError(
+        "id", f"source {incoming.source} already used id {incoming.id} for a different event: (source, id) "
+              "names one event; send this one under an id of its own")])
 
 
 def erased(case_id: str) -> Problem:

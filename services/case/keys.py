@@ -5,8 +5,12 @@ retention sweep reads.
 
 Every replica caches the keys it used for `CACHE_SECONDS`: a key erased through one replica
 stops working in the others within that time.
+
+A database keeps what it deleted or overwrote in its files for a while: `scrub` makes sure an
+erased key's bytes leave the table's files (deploy/OPERATIONS.md, "Erasure and retention").
 """
 
+import re
 import threading
 import time
 from base64 import b64encode
@@ -29,6 +33,8 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     case,
+    event,
+    func,
     select,
     text,
     tuple_,
@@ -66,7 +72,10 @@ class DataKeys:
 
     def __init__(self, engine: Engine, store_cipher: Cipher) -> None:
         self.engine, self.store_cipher = engine, store_cipher
+        if engine.dialect.name == "sqlite":  # what SQLite frees it overwrites with zeros
+            event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA secure_delete = ON"))
         metadata.create_all(engine)
+        self._scrubbed = 0  # erasures in the table when it was last scrubbed here
         self._cache: dict[UUID, tuple[float, AESCipher]] = {}
         self._erased: set[UUID] = set()  # erased here: a read that raced the erasure must not cache the key
         self._lock = threading.Lock()
@@ -137,6 +146,31 @@ class DataKeys:
         with self._lock:
             self._erased.add(case_uuid)
             self._cache.pop(case_uuid, None)
+
+    def scrub(self) -> bool:
+        """If keys were erased since the last scrub here, rewrite the table: PostgreSQL keeps the
+        old versions of an updated row (an erased key, wrapped) in the table's files until VACUUM,
+        and VACUUM may leave their bytes in the page's free space; VACUUM FULL writes the table
+        anew (under an exclusive lock: the table is one small row per case). A transaction older
+        than an erasure (anywhere in the cluster: a long query, a backup) keeps its old rows alive
+        through VACUUM FULL too: then the next sweep tries again. Returns whether the table holds
+        no erased key's old row."""
+        with self.engine.connect() as conn:
+            erased = conn.execute(select(func.count()).select_from(data_keys)
+                                  .where(data_keys.c.erased_at.is_not(None))).scalar()
+        if erased == self._scrubbed:
+            return True
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                details: list[str] = []
+                conn.connection.driver_connection.add_notice_handler(lambda n: details.append(n.message_detail or ""))
+                conn.execute(text("SET lock_timeout = '10s'"))  # not stuck behind a long transaction: next sweep
+                conn.execute(text(f"VACUUM (FULL, VERBOSE) {data_keys.name}"))
+            kept = [int(m[1]) for d in details if (m := re.search(r"(\d+) dead row versions cannot be removed", d))]
+            if any(kept):
+                return False
+        self._scrubbed = erased
+        return True
 
     def unfinished(self) -> list[tuple[UUID, str]]:
         """Erasures begun whose key is still there, with their reasons."""

@@ -171,3 +171,30 @@ def test_a_moved_case_is_the_new_municipalitys_from_the_move_date(services, issu
     assert "c-move" not in worklist(worker_aalborg, "2019-08-01")
     assert "c-move" in worklist(worker_aalborg, "2019-05-31")
     assert "c-move" not in worklist(worker_aarhus, "2019-05-31")
+
+
+def test_posts_to_another_municipalitys_case_learn_nothing_about_it(services, issuer):
+    # Aalborg's system posts under the ids of an Aarhus case: every answer is the 403 a read gets
+    case, _, _ = services
+    aarhus, aalborg = as_(issuer, INTEGRATION, AARHUS), as_(issuer, INTEGRATION, AALBORG)
+    opening = opened("c-aar", municipality=AARHUS)
+    assert post(case, aarhus, opening, benefit_started("c-aar", benefit="dagpenge")).status_code == 201
+    read = is_problem(case.get("/cases/c-aar", headers=aalborg), 403)
+    attempts = {
+        "opened again, in Aalborg": [opened("c-aar", municipality=AALBORG)],
+        "its opening posted again": [opening],
+        "its opening's key, now in Aalborg": [{**opened("c-aar", municipality=AALBORG), "id": opening["id"]}],
+        "a benefit that runs already": [benefit_started("c-aar", benefit="dagpenge")],
+        "a benefit that never started": [event("benefit.ended", "c-aar", benefit="sygedagpenge", date="2019-03-01",
+                                               reason="job")],
+        "an ordinary event": [event("plan.updated", "c-aar", date="2019-02-01")],
+        "in a batch after an opening of its own": [opened("c-new-aal", municipality=AALBORG),
+                                                   event("plan.updated", "c-aar", date="2019-02-01")],
+    }
+    for why, documents in attempts.items():
+        problem = is_problem(post(case, aalborg, *documents), 403)
+        field = "subject" if len(documents) == 1 else f"[{len(documents) - 1}].subject"
+        assert problem["errors"] == [{"field": field, "reason": read["detail"]}], why
+        assert "751" not in problem["detail"] and "sequence" not in problem, why
+    assert len(case.get("/cases/c-aar", headers=aarhus).json()["events"]) == 2  # nothing stored
+    assert case.get("/cases/c-new-aal", headers=aalborg).status_code == 404

@@ -3,6 +3,10 @@ stored once, and every refusal is problem+json naming the field, with nothing st
 
 import pytest
 
+from services.case.api import create_app
+from services.case.application import Ingest
+from services.case.bootstrap import bootstrap, build_cases
+from shared.events import parse_event
 from tests.events import CONTRACT_EXAMPLE, benefit_ended, benefit_started, event, opened
 
 CE = {"content-type": "application/cloudevents+json"}
@@ -67,6 +71,11 @@ REFUSALS = {
     "cpr format": ([], opened("r", cpr="12345"), 422, "data.cpr"),
     "cpr date": ([], opened("r", cpr="320190-1234"), 422, "data.cpr"),
     "bad case id": ([], opened("r/1"), 422, "subject"),
+    "a CPR number in free text": ([opened("r")], event("rehab-team.meeting-held", "r", date="2019-02-01",
+                                                       recommendation="borger 271183-4821 anbefales ressourceforløb"),
+                                  422, "data.recommendation"),
+    "a CPR number as caseworker": ([opened("r")], event("case.assigned", "r", caseworker="2711834821",
+                                                        date="2019-02-01"), 422, "data.caseworker"),
     "wrong specversion": ([opened("r")], {**benefit_started("r"), "specversion": "0.3"}, 422, "specversion"),
     "first event not case.opened": ([], benefit_started("r"), 409, "type"),
     "opened twice": ([opened("r")], opened("r"), 409, "type"),
@@ -147,3 +156,58 @@ def test_malformed_requests_are_problems(case_api, body, headers, status):
 
 def test_an_unknown_case_is_a_404_problem(case_api):
     assert_problem(case_api.get("/cases/nobody"), 404, "case_id")
+
+
+def test_an_events_key_is_one_event_across_all_cases(case_api):
+    # (source, id) names one event, whatever its subject
+    first = opened("k1", id_="sys-1")
+    assert case_api.post("/events", json=first, headers=CE).status_code == 201
+    assert case_api.post("/events", json=opened("k2"), headers=CE).status_code == 201
+    reused = {
+        "on another case": opened("k3", id_="sys-1"),
+        "on another existing case": event("plan.updated", "k2", id_="sys-1", date="2019-02-01"),
+        "on its own case, saying something else": event("plan.updated", "k1", id_="sys-1", date="2019-02-01"),
+        "same type and case, other data": opened("k1", id_="sys-1", municipality="751"),
+    }
+    for why, document in reused.items():
+        body = assert_problem(case_api.post("/events", json=document, headers=CE), 409, "id")
+        assert "already used id sys-1 for a different event" in body["errors"][0]["reason"], why
+        assert "k1" not in body["detail"], why  # the other event's case is not named
+    assert case_api.get("/cases/k3").status_code == 404 and len(history(case_api, "k2")) == 1
+    # the same event again, in either spelling of its CPR number, and with another time: a duplicate
+    again = {**first, "time": "2019-01-03T09:00:00Z", "data": {**first["data"], "cpr": "0101901234"}}
+    answer = case_api.post("/events", json=again, headers=CE)
+    assert answer.status_code == 200 and answer.json()["status"] == "duplicate" and answer.json()["sequence"] == 1
+    assert len(history(case_api, "k1")) == 1
+
+
+def test_a_batch_cannot_use_one_key_twice_for_two_events(case_api):
+    batch = [opened("m1", id_="sys-2"), opened("m2", id_="sys-2")]
+    assert_problem(case_api.post("/events", json=batch, headers=BATCH), 409, "[1].id")
+    assert history(case_api, "m1") == [] and history(case_api, "m2") == []
+
+
+def events_stored(client) -> float:
+    line = next(l for l in client.get("/metrics").text.splitlines() if l.startswith("frisag_events_stored "))
+    return float(line.split()[1])
+
+
+@pytest.mark.parametrize("case_id", ["030472-3917", "0304723917", "borger:030472-3917"])
+def test_a_case_id_that_is_a_cpr_number_is_refused(case_api, case_id):
+    before = events_stored(case_api)
+    body = assert_problem(case_api.post("/events", json=opened(case_id), headers=CE), 422, "subject")
+    assert "looks like a CPR number" in body["errors"][0]["reason"] and "3917" not in body["detail"]
+    assert events_stored(case_api) == before
+
+
+def test_a_store_from_before_keys_were_checked_across_cases_gets_them_on_start(store_settings, serve):
+    cases = build_cases(store_settings)
+    ingest = Ingest(cases)
+    ingest.submit([parse_event(opened("old-1", id_="sys-9"))]).result()
+    ingest.close()
+    with cases.recorder.datastore.transaction(commit=True) as c:  # as an older version left it
+        c.execute("DELETE FROM cases_event_keys")
+    cases.close()
+    with serve(create_app(lambda: bootstrap(store_settings))) as client:
+        assert_problem(client.post("/events", json=opened("old-2", id_="sys-9"), headers=CE), 409, "id")
+        assert client.post("/events", json=opened("old-1", id_="sys-9"), headers=CE).status_code == 200

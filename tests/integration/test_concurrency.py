@@ -45,3 +45,23 @@ def test_two_replicas_opening_the_same_case_store_it_once(database_url, tmp_path
     for ingest, cases in zip(ingests, replicas):
         ingest.close()
         cases.close()
+
+
+def test_two_replicas_storing_one_key_in_two_cases_store_it_once(database_url, tmp_path):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
+    replicas = [build_cases(settings), build_cases(settings)]
+    ingests = [Ingest(cases) for cases in replicas]
+    try:
+        for round_ in range(20):  # at once, so both find the key free before either stores it
+            documents = [opened(f"r{round_}-{n}", id_=f"same-{round_}") for n in range(2)]
+            futures = [ingest.submit([parse_event(d)]) for ingest, d in zip(ingests, documents)]
+            results = [f.exception(timeout=30) or f.result() for f in futures]
+            stored = [r for r in results if not isinstance(r, Exception)]
+            refused = [r for r in results if isinstance(r, Exception)]
+            assert len(stored) == 1 and not stored[0][0].duplicate, results
+            assert [(p.status, p.errors[0].field) for p in refused] == [(409, "id")]
+            assert sum(bool(replicas[0].history(d["subject"])) for d in documents) == 1
+    finally:
+        for ingest, cases in zip(ingests, replicas):
+            ingest.close()
+            cases.close()

@@ -39,6 +39,11 @@ def test_no_cpr_number_on_the_stream_or_in_any_store(database_url, kafka, topic,
             serve(reporting_app(settings=ReportingSettings(**common, refold_workers=0,
                                                           reporting_group=f"reporting-{topic}"))) as reporting:
         assert case.post("/events", json=documents, headers=BATCH).status_code == 201
+        # through the side doors: free text and a case id holding one are refused, not stored
+        side_doors = [event("rehab-team.meeting-held", "c-0", recommendation=f"borger {CPRS[1]} anbefales ressourceforløb",
+                            date="2019-03-01"), opened(CPRS[2], cpr=CPRS[2])]
+        for document in side_doors:
+            assert case.post("/events", json=document).status_code == 422
         for client in (obligations, reporting):
             assert wait_until(lambda: client.get("/status").json()["cases"] == len(CPRS)
                               and client.get("/status").json()["stale"] == 0, timeout=60)

@@ -67,4 +67,4 @@ def test_moves_change_the_responsible_municipality_and_keys_remember_sequences()
     moved = event("case.moved", "c", municipality="751", date="2019-04-01")
     case = case_with(opened("c"), moved)
     assert case.municipality == "751"
-    assert case.sequence_of(parse_event(moved)) == 2
+    assert case.duplicate_of(parse_event(moved)) == 2

@@ -40,3 +40,63 @@ def test_pseudonym_is_stable_keyed_and_hides_the_number(born, serial):
     assert a == cpr.pseudonym(number.replace("-", ""), b"key-a")
     assert a != cpr.pseudonym(number, b"key-b")
     assert number.replace("-", "") not in a and f"{born:%d%m%y}" not in a[:6]
+
+
+@pytest.mark.parametrize("number", ["٠١٠١٩٠-١٢٣٤", "０１０１９０-１２３４", "010190-١٢٣٤", "0101９01234"])
+def test_only_ascii_digits_make_a_cpr_number(number):
+    # other scripts' digits would be a second spelling of 010190-1234, and a second pseudonym
+    with pytest.raises(ValueError):
+        cpr.normalise(number)
+
+
+@pytest.mark.parametrize("number", ["٠١٠١٩٠-١٢٣٤", "０１０１９０-１２３４"])
+def test_a_number_stored_in_other_digits_is_read_as_its_ascii_spelling(number):
+    # stored before they were refused: the case can still be read, and its citizen is one citizen
+    assert cpr.birth_date(number) == date(1990, 1, 1)
+    assert cpr.pseudonym(number, b"k") == cpr.pseudonym("010190-1234", b"k")
+
+
+@pytest.mark.parametrize(
+    "number, born",
+    [
+        ("010136-4234", date(2036, 1, 1)),  # 4: yy 36 is the last of the 2000s
+        ("010137-4234", date(1937, 1, 1)),
+        ("010136-9234", date(2036, 1, 1)),  # 9 as 4
+        ("010137-9234", date(1937, 1, 1)),
+        ("010157-5234", date(2057, 1, 1)),  # 5-8: yy 57 is the last of the 2000s
+        ("010158-8234", date(1858, 1, 1)),
+        ("010199-3234", date(1999, 1, 1)),  # 0-3: always the 1900s
+        ("010100-0234", date(1900, 1, 1)),
+    ],
+)
+def test_the_century_boundaries(number, born):
+    assert cpr.birth_date(number) == born
+
+
+def test_a_birth_after_the_day_is_refused():
+    number = "011226-4234"  # born 2026-12-01
+    cpr.check_born_by(number, date(2026, 12, 1), "today")  # born today: fine
+    cpr.check_born_by(number, date(2026, 12, 2), "today")
+    with pytest.raises(ValueError, match=r"2026-12-01\) after today \(2026-11-30"):
+        cpr.check_born_by(number, date(2026, 11, 30), "today")
+    with pytest.raises(ValueError):
+        cpr.check_born_by("010130-4234", date(2026, 12, 1), "today")  # read as 2030
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["borger 271183-4821 anbefales", "271183-4821", "2711834821", "cpr: 271183 4821", "(271183-4821)",
+     "CPR-nr.2711834821.", "borger_2711834821", "٢٧١١٨٣-٤٨٢١", "２７１１８３４８２１", "030472-3917", "271183–4821"],
+)
+def test_cpr_numbers_are_found_in_text(text):
+    assert cpr.find_in(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["case-42", "momentum-000123", "borger anbefales ressourceforløb", "321183-4821", "271383-4821",
+     "12345678901", "x2711834821", "2711834821y", "27118-34821", "3f2a0101-9012-4a5b-8c6d-010190123456",
+     "01019012-3456-7890-abcd-ef0101901234", "ab010190-1234"],
+)
+def test_other_text_is_not_taken_for_a_cpr_number(text):
+    assert not cpr.find_in(text)
