@@ -29,7 +29,6 @@ from shared.catalog import Catalog
 from shared.migrations import upgrade
 from shared.population import Population
 from shared.settings import ServiceSettings
-from shared.stream.kafka import TopicMismatchError, ensure_topic
 
 SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (ReportingSettings, reporting)}
 BATCH_TYPE = "application/cloudevents-batch+json"
@@ -115,17 +114,12 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def republish(args: argparse.Namespace) -> int:
-    """After the broker lost the topic's data: the relay publishes the whole case store into
-    the topic again (consumers drop what they have by per-case sequence)."""
+    """After the broker lost the topic's data: the relay creates the topic again, empty, with
+    KAFKA_TOPIC_PARTITIONS, and publishes the whole case store into it, in order."""
     settings = CaseSettings()
     if not settings.kafka_bootstrap_servers:
         print("no KAFKA_BOOTSTRAP_SERVERS: the consumers read the case store itself, nothing to republish",
               file=sys.stderr)
-        return 1
-    try:
-        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
-    except TopicMismatchError as exc:
-        print(f"{exc}: delete the topic and run this again", file=sys.stderr)
         return 1
     cases = build_cases(settings)
     try:
@@ -251,10 +245,11 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(run=rebuild)
 
     again = commands.add_parser("republish", help="after the broker lost the topic's data: publish the whole case store to it again",
-                                description="Make sure the topic exists with KAFKA_TOPIC_PARTITIONS (exit 1 when it "
-                                            "has others), then have the running relay publish the whole case store "
-                                            "into it again, in order, and wait until it has. Online: the case "
-                                            "service and the relay keep running. Then rebuild the projections.")
+                                description="Have the running relay create the topic again, empty, with "
+                                            "KAFKA_TOPIC_PARTITIONS (and the replication factor it had), publish the "
+                                            "whole case store into it in order, and wait until it has. Online: the "
+                                            "case service and the relay keep running. Stop the consumers first; "
+                                            "then rebuild the projections.")
     again.add_argument("--no-wait", action="store_true", help="return once asked, without waiting for the relay")
     again.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the relay (default: %(default)s)")
     again.set_defaults(run=republish)

@@ -20,7 +20,7 @@ from shared.catalog import Catalog
 from shared.metrics import Sample
 from shared.settings import ServiceSettings, sqlalchemy_url
 from shared.stream import EventStream
-from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic
+from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic, recreate_topic
 from shared.stream.log import LogStream
 
 RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
@@ -130,9 +130,11 @@ def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
         ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
         return KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
 
-    if settings.database_url:
-        return Relay(cases, connect, settings.relay_batch_size, leadership=_advisory_lock(settings.database_url))
-    return Relay(cases, connect, settings.relay_batch_size)
+    def empty_stream() -> None:
+        recreate_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+
+    leadership = {"leadership": _advisory_lock(settings.database_url)} if settings.database_url else {}
+    return Relay(cases, connect, settings.relay_batch_size, empty_stream=empty_stream, **leadership)
 
 
 def _advisory_lock(database_url: str):

@@ -7,8 +7,8 @@ between the two republishes at most that batch; consumers drop an event whose ca
 they have already applied, so nothing is lost and nothing is applied twice.
 
 When the broker lost the topic's data, `request_republish` (`python -m services.admin
-republish`) starts the relay's position for the topic over: the relay publishes the whole case
-store into it again, in order, then keeps it current. A relay that cannot publish (the broker
+republish`) starts the relay's position for the topic over: the relay creates the topic again,
+empty, publishes the whole case store into it in order, then keeps it current. A relay that cannot publish (the broker
 gone, its producer fenced or unknown to a broker that lost its state, the topic refused) closes
 its producer, gives up the leadership so that a standby relay may try, and makes a new producer
 before it publishes again, waiting longer after each failure.
@@ -71,9 +71,12 @@ class Relay:
         connect: Callable[[], Publisher],
         batch_size: int = 5000,
         leadership: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(True),
+        empty_stream: Callable[[], None] = lambda: None,
     ) -> None:
         self.cases = cases
         self.connect = connect  # a new publisher, the topic checked: at start and after a failure
+        self.empty_stream = empty_stream  # before a republish: the topic created again, empty
+        self._emptied_for = 0  # the republish epoch this process emptied the stream for
         self.publisher: Publisher | None = connect()
         self.topic = self.publisher.topic
         self.batch_size = batch_size
@@ -86,11 +89,17 @@ class Relay:
 
     def publish_pending(self) -> int:
         """Publish everything stored since the last position; return how many events."""
-        if self.publisher is None:
-            self.publisher = self.connect()
         epoch = self.tracking.max_tracking_id(republish_name(self.topic)) or 0
         name = tracking_name(self.topic, epoch)
         count, position = 0, self.tracking.max_tracking_id(name) or 0
+        if epoch and not position and self._emptied_for != epoch:
+            # A republish starts. What was published since the loss would come before the case's
+            # earlier events, which consumers would then drop as old: the stream starts empty.
+            self._drop_publisher()
+            self.empty_stream()
+            self._emptied_for = epoch
+        if self.publisher is None:
+            self.publisher = self.connect()
         while events := self.cases.stream_events(position, self.batch_size):
             self.publisher.publish(events)
             position = events[-1].position

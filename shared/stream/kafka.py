@@ -12,9 +12,9 @@ Losing the broker's data (a topic deleted and recreated, retention passed, a bro
 it only in memory) is never silent: nothing here lets the broker create the topic with its
 default partitions, a topic with other partitions than configured is refused
 (`TopicMismatchError`), and a subscriber whose stored position lies outside a partition's
-offsets pauses that partition and reports it (`KafkaSubscription.invalid_positions`) instead
-of skipping to wherever the broker would put it (deploy/OPERATIONS.md, "The broker lost the
-topic's data").
+offsets, or that sees the topic created again under it (a new topic id), pauses those partitions
+and reports them (`KafkaSubscription.invalid_positions`) instead of skipping to wherever the
+broker would put it (deploy/OPERATIONS.md, "The broker lost the topic's data").
 """
 
 import logging
@@ -144,6 +144,7 @@ class KafkaSubscription:
         self.bootstrap_servers, self.topic, self.partitions = bootstrap_servers, topic, partitions
         self.to_check: dict[TopicPartition, int | None] = {}  # assigned, positions not checked yet
         self.invalid: dict[int, str] = {}  # partition -> why its stored position is not in it
+        self.topic_id = None  # the topic's id when first seen: another one means it was created again
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group,
@@ -156,6 +157,7 @@ class KafkaSubscription:
         self.consumer.subscribe([topic], listener=_Resume(self, resume_from))
 
     def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[Delivery]:
+        self._check_topic_id()
         if self.to_check:
             self._check_positions()
         try:
@@ -169,6 +171,23 @@ class KafkaSubscription:
             for tp, messages in batches.items()
             for m in messages
         ]
+
+    def _check_topic_id(self) -> None:
+        """Refuse every held partition once the topic was created again (deleted, or a broker that
+        lost its state): the stored positions point into a topic that is gone, whatever the new
+        one's offsets are by the time this consumer is assigned again."""
+        # kafka-python keeps the ids its metadata requests return; it has no public accessor
+        current = self.consumer._client.cluster.topic_id(self.topic)
+        if current is None or current == self.topic_id:
+            return
+        if self.topic_id is None:
+            self.topic_id = current
+            return
+        for tp in self.consumer.assignment():
+            self.to_check.pop(tp, None)
+            if tp.partition not in self.invalid:
+                self._refuse(tp, f"the topic was created again (its id changed from {self.topic_id} to {current}): "
+                                 "the messages the stored position counts are gone")
 
     def _check_positions(self) -> None:
         """Resume each newly assigned partition whose stored position lies within its offsets;
@@ -236,6 +255,31 @@ def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
     finally:
         admin.close()
     check_partitions(bootstrap_servers, topic, partitions)
+
+
+def recreate_topic(bootstrap_servers: str, topic: str, partitions: int, timeout: float = 60.0) -> None:
+    """Delete the topic, if there is one, and create it again empty with `partitions` and the
+    replication factor it had: a republished stream holds the case store in its own order, with
+    nothing published after a loss before it (consumers keep only a case's newer sequences)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        replication = 1
+        if topic in admin.list_topics():
+            [described] = admin.describe_topics([topic])
+            replication = max(1, len(described["partitions"][0]["replica_nodes"])) if described["partitions"] else 1
+            admin.delete_topics([topic])
+        deadline = time.monotonic() + timeout
+        while True:  # a deletion completes in the background
+            try:
+                admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication)])
+                break
+            except TopicAlreadyExistsError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        log.warning("topic %s created again, empty, with %d partitions", topic, partitions)
+    finally:
+        admin.close()
 
 
 def check_partitions(bootstrap_servers: str, topic: str, partitions: int) -> None:
