@@ -259,6 +259,7 @@ class Clients:
     attempted: set[str] = field(default_factory=set)  # case ids
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
     retries: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, of each acknowledged post
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -286,6 +287,7 @@ class Clients:
     def _run(self, client: int) -> None:
         pause = self.clients / self.rate
         headers = {"authorization": f"Bearer {self.token}", "content-type": "application/cloudevents+json"}
+        next_at = time.monotonic()
         with httpx.Client(base_url=self.url, headers=headers, timeout=10) as http:
             for i in range(self.cases_per_client):
                 number = client * self.cases_per_client + i
@@ -295,11 +297,13 @@ class Clients:
                 for document in case_documents(case_id, number, self.events_per_case):
                     if not self._post(http, document):
                         return
-                    time.sleep(pause)
+                    next_at += pause  # a steady rate: a slow answer is made up for, not added
+                    time.sleep(max(0.0, next_at - time.monotonic()))
 
     def _post(self, http: httpx.Client, document: dict) -> bool:
         body = orjson.dumps(document)
         while not self._stop.is_set():
+            started = time.perf_counter()
             try:
                 answer = http.post("/events", content=body)
             except httpx.HTTPError:
@@ -307,6 +311,7 @@ class Clients:
             if answer is not None and answer.status_code in (200, 201):
                 with self._lock:
                     self.acknowledged.add((document["subject"], document["id"]))
+                    self.latencies.append(time.perf_counter() - started)
                 return True
             if answer is not None and 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
                 with self._lock:
