@@ -184,6 +184,7 @@ class System:
         return f"http://127.0.0.1:{self.services[name].port}"
 
     def start(self) -> None:
+        self._supervisor.start()
         # the case service first: the relay needs its tables, the consumers the relay's topic
         self.services["case"].start()
         self.wait_healthy("case")
@@ -192,7 +193,6 @@ class System:
             self.services[name].start()
         for name in PROJECTIONS:
             self.wait_healthy(name)
-        self._supervisor.start()
 
     def wait_healthy(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -7,6 +7,7 @@ event must be failed and reported without stopping the other cases.
 Each run prints `scenario: acknowledged / stored / projected / duplicates / failed-and-reported`
 and appends it to `var/faults/results.txt` (the table in the README)."""
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from shared.stream.kafka import KafkaPublisher, ensure_topic
 from tests.faults.harness import PARTITIONS, PROJECTIONS, Broker, Clients, System, ThrowawayPostgres, tally, wait_for
 from tests.infra import fresh_database
 
-RESULTS = Path("var/faults/results.txt")
+RESULTS = Path(__file__).parents[2] / "var" / "faults" / "results.txt"
 STARTED = 200  # acknowledged events before the fault: it strikes mid-ingest
 POISON_DATE = "9999-12-31"  # the fold cannot add a day to it; the case service refuses it since issue 13
 
@@ -84,12 +85,14 @@ SCENARIOS: dict[str, Callable[[System], None]] = {
 POISONED = {"poison event": {"poison-1"}}
 
 
-def run(scenario: str, fault: Callable[[System], None], database_url: str, broker: Broker, token: str,
-        work: Path, restart_postgres: Callable[[], None] | None = None) -> None:
+def run(scenario: str, fault: Callable[[System], None], database_url: str, broker: Broker, token: str) -> None:
+    prefix = "".join(c if c.isalnum() else "-" for c in scenario)
+    work = RESULTS.parent / prefix  # each process's log, kept for a look after the run
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     system = System(database_url, broker, token, work)
     try:
         system.start()
-        prefix = "".join(c if c.isalnum() else "-" for c in scenario)
         clients = Clients(system.url("case"), token, prefix).start()
         wait_for(lambda: len(clients.acknowledged) >= STARTED or clients.done, 120, "clients under way")
         fault(system)
@@ -110,7 +113,7 @@ def run(scenario: str, fault: Callable[[System], None], database_url: str, broke
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_nothing_acknowledged_is_lost_or_applied_twice(scenario, pg_admin, broker, issuer, tmp_path):
     with fresh_database(pg_admin) as database_url:
-        run(scenario, SCENARIOS[scenario], database_url, broker, issuer.everything(), tmp_path)
+        run(scenario, SCENARIOS[scenario], database_url, broker, issuer.everything())
 
 
 def test_postgresql_restarted_mid_ingest_loses_nothing(broker, issuer, tmp_path):
@@ -118,6 +121,6 @@ def test_postgresql_restarted_mid_ingest_loses_nothing(broker, issuer, tmp_path)
     postgres.start()
     try:
         run("PostgreSQL restarted (immediate)", lambda system: postgres.restart_immediately(), postgres.url, broker,
-            issuer.everything(), tmp_path)
+            issuer.everything())
     finally:
         postgres.stop()

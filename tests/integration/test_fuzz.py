@@ -40,7 +40,11 @@ def served_apart(app: str, environment: dict[str, str], token: str) -> Iterator[
             yield client
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # stuck on a request: it must not outlive the test
+            process.kill()
+            process.wait()
 
 
 def answered(client: httpx.Client) -> int:
