@@ -27,7 +27,14 @@ import httpx
 import orjson
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import create_engine
 
+from services.case.bootstrap import open_stream
+from services.obligations.projection import ObligationsProjection
+from services.reporting.store import ReportingStore
+from shared.catalog import Catalog
+from shared.consumer import Consumer
+from shared.settings import ServiceSettings
 from tests.infra import free_port, wait_for_port
 
 PARTITIONS = 3
@@ -385,6 +392,45 @@ def failed_cases(database_url: str, prefix: str) -> set[str]:
         return {row[0] for row in conn.execute(f"SELECT case_id FROM {prefix}_failed_cases")}
 
 
+def rebuild_differs(system: System, prefix: str, timeout: float = 120) -> str | None:
+    """Builds the projection again from the whole topic, in a new database and consumer group,
+    and compares everything stored and derived with the running service's: why they differ, or
+    None when they do not."""
+    projection_type = {"obligations": ObligationsProjection, "reporting": ReportingStore}[prefix]
+    server, name = system.database_url.rsplit("/", 1)
+    rebuild_name = f"{name}_rebuild_{prefix}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{rebuild_name}"')
+    live_engine = create_engine(f"postgresql+psycopg://{server.split('://', 1)[1]}/{name}")
+    rebuild_engine = create_engine(f"postgresql+psycopg://{server.split('://', 1)[1]}/{rebuild_name}")
+    try:
+        rebuild = projection_type(rebuild_engine, Catalog.load(), group="rebuild")
+        stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=system.broker.url, kafka_topic=system.topic,
+                                                kafka_session_timeout_ms=6000))
+        stop = threading.Event()
+        thread = threading.Thread(target=Consumer(rebuild, stream, "rebuild").run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while any(stream.lag(rebuild.stored_positions()).values()) or rebuild.counts()["stale"]:
+                if time.monotonic() > deadline:
+                    return f"the rebuild of {prefix} did not finish in {timeout:.0f} s"
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            thread.join()
+        live, rebuilt = set(projection_type(live_engine, Catalog.load()).snapshot()), set(rebuild.snapshot())
+        if live != rebuilt:
+            return (f"{prefix} differs from its rebuild: {len(live - rebuilt)} rows only live "
+                    f"({sorted(map(str, live - rebuilt))[:2]}), {len(rebuilt - live)} only rebuilt")
+        return None
+    finally:
+        live_engine.dispose()
+        rebuild_engine.dispose()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{rebuild_name}" WITH (FORCE)')
+
+
 def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = frozenset(),
           timeout: float = 180) -> Tally:
     """Waits (bounded) until both projections hold every stored event, then compares.
@@ -439,6 +485,8 @@ def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = 
                         f"{ {prefix: sorted(f) for prefix, f in reported.items()} }")
     if duplicates:
         problems.append(f"{duplicates} duplicates")
+    if not problems:  # what each projection derived, against a rebuild from the stream
+        problems += filter(None, (rebuild_differs(system, prefix) for prefix in PROJECTIONS))
     return Tally(scenario, len(clients.acknowledged), len(by_place), len(in_all), duplicates, failed_and_reported,
                  problems)
 

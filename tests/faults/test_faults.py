@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from shared.events import StreamEvent
 from shared.stream.kafka import KafkaPublisher, ensure_topic
@@ -50,14 +51,36 @@ def broker_data_lost(system: System) -> None:
     partitions, the whole case store published again, both projections rebuilt."""
     system.broker.kill()
     system.broker.start()
-    ensure_topic(system.broker.url, system.topic, PARTITIONS)
     for name in PROJECTIONS:
-        system.services[name].stop()  # a rebuild is offline
-    system.admin("republish")
+        system.services[name].stop()  # 1. stop the consumers
+    topic_with_its_partitions(system.broker.url, system.topic)  # 2.
+    system.admin("republish")  # 3.
     for name in PROJECTIONS:
-        system.admin("rebuild", name)
+        system.admin("rebuild", name)  # 4.
     for name in PROJECTIONS:
-        system.services[name].start()
+        system.services[name].start()  # 5.
+
+
+def topic_with_its_partitions(bootstrap: str, topic: str) -> None:
+    """The runbook's step 2: a topic the broker made again on its own, with its default
+    partitions, is deleted and created with the configured ones (the relay, asking for it
+    meanwhile, may make the broker create it again: then once more)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        for _ in range(10):
+            described = admin.describe_topics([topic]) if topic in admin.list_topics() else []
+            if described and len(described[0]["partitions"]) == PARTITIONS:
+                return
+            if described:
+                admin.delete_topics([topic])
+                time.sleep(1)
+            try:
+                ensure_topic(bootstrap, topic, PARTITIONS)
+            except Exception:  # noqa: BLE001 - made again meanwhile, with other partitions: once more
+                time.sleep(1)
+        raise RuntimeError(f"{topic} keeps coming back without {PARTITIONS} partitions")
+    finally:
+        admin.close()
 
 
 def poison(system: System) -> None:
