@@ -147,6 +147,8 @@ class Service:
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                with self.log.open("a") as log:
+                    log.write("harness: no exit 20 s after SIGTERM: killed\n")
                 self.process.kill()
                 self.process.wait()
 
@@ -222,8 +224,12 @@ class System:
 
     def admin(self, *argv: str, timeout: float = 300) -> str:
         """`python -m services.admin ...` with the services' environment; its output."""
+        started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "services.admin", *argv], env=self.env, capture_output=True,
                               text=True, timeout=timeout)
+        with (self.work / "admin.log").open("a") as log:
+            log.write(f"$ admin {' '.join(argv)} ({time.monotonic() - started:.1f} s, exit {done.returncode})\n"
+                      f"{done.stdout}{done.stderr}")
         if done.returncode:
             raise RuntimeError(f"admin {' '.join(argv)} failed: {done.stdout}{done.stderr}")
         return done.stdout
