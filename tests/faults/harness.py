@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import date, timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -251,7 +252,8 @@ def case_documents(case_id: str, number: int, events: int) -> list[dict]:
     documents = [event(0, "case.opened", cpr=f"{number % 28 + 1:02d}0190-{number % 10000:04d}",
                        municipality=("851", "751", "461")[number % 3], date="2019-01-01"),
                  event(1, "benefit.started", benefit=("dagpenge", "ledighedsydelse")[number % 2], date="2019-01-01")]
-    documents += [event(n, "conversation.held", kind="jobsamtale", date=f"2019-{n:02d}-01") for n in range(2, events)]
+    documents += [event(n, "conversation.held", kind="jobsamtale", date=(date(2019, 1, 1) + timedelta(weeks=n)).isoformat())
+                  for n in range(2, events)]
     return documents
 
 
@@ -268,6 +270,7 @@ class Clients:
     cases_per_client: int = 40
     events_per_case: int = 5
     rate: float = 60.0  # events per second, all clients together
+    interleaved: bool = False  # a client's cases all opened first, then each given its next event in turn
     acknowledged: set[tuple[str, str]] = field(default_factory=set)
     attempted: set[str] = field(default_factory=set)  # case ids
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
@@ -301,17 +304,26 @@ class Clients:
         pause = self.clients / self.rate
         headers = {"authorization": f"Bearer {self.token}", "content-type": "application/cloudevents+json"}
         next_at = time.monotonic()
+        numbers = range(client * self.cases_per_client, (client + 1) * self.cases_per_client)
+        cases = [case_documents(f"{self.prefix}-{number}", number, self.events_per_case) for number in numbers]
+        with self._lock:
+            self.attempted.update(documents[0]["subject"] for documents in cases)
+        if self.interleaved:
+            order = [documents[n] for n in range(self.events_per_case) for documents in cases]
+        else:
+            order = [document for documents in cases for document in documents]
+        failed: set[str] = set()  # cases whose next event cannot come before this one is stored
         with httpx.Client(base_url=self.url, headers=headers, timeout=10) as http:
-            for i in range(self.cases_per_client):
-                number = client * self.cases_per_client + i
-                case_id = f"{self.prefix}-{number}"
-                with self._lock:
-                    self.attempted.add(case_id)
-                for document in case_documents(case_id, number, self.events_per_case):
-                    if not self._post(http, document):
-                        return
-                    next_at += pause  # a steady rate: a slow answer is made up for, not added
-                    time.sleep(max(0.0, next_at - time.monotonic()))
+            for document in order:
+                if self._stop.is_set():
+                    return
+                if document["subject"] in failed:
+                    continue
+                if not self._post(http, document):
+                    failed.add(document["subject"])
+                    continue
+                next_at += pause  # a steady rate: a slow answer is made up for, not added
+                time.sleep(max(0.0, next_at - time.monotonic()))
 
     def _post(self, http: httpx.Client, document: dict) -> bool:
         body = orjson.dumps(document)
@@ -474,7 +486,7 @@ def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = 
         if missing[prefix]:
             problems.append(f"stored but not in {prefix}: {sorted(missing[prefix])[:5]} ({len(missing[prefix])})")
         in_all &= set(rows)
-        extra = [place for place, name in rows.items() if place[0] not in poisoned and
+        extra = [place for place, name in rows.items() if place[0] in clients.attempted and
                  (place not in by_place or not by_place[place]["type"].endswith(name))]
         duplicates += len(extra)
         if extra:

@@ -1,7 +1,8 @@
 """The soak (`make soak`, `python -m tests.faults.soak`): Frisag as separate processes on
 PostgreSQL and the broker (tests/faults/harness.py). First the single-POST capacity is measured
 (clients posting as fast as they are answered), then ingest runs steadily at half of it for
-SOAK_SECONDS (default 600) with readers on the worklist and the evaluation. Prints the lag over
+SOAK_SECONDS (default 600) with readers on the worklist and the evaluation: a fixed population of
+cases, all opened in the first seconds, each then given its next event in turn. Prints the lag over
 time (the relay's and each projection's), p99 latencies, and each process's memory after the
 warm-up and at the end. Fails when the lag does not stay bounded, when anything acknowledged is
 lost or applied twice, or when a process's memory moved by more than 10 %."""
@@ -25,7 +26,8 @@ SAMPLE_EVERY = 10  # seconds between lag lines
 WARM_UP = min(60, SOAK_SECONDS // 6)  # memory is compared from here: imports and caches fill first
 MEMORY_TOLERANCE = 0.10
 CLIENTS = 16
-EVENTS_PER_CASE = 5
+EVENTS_PER_CASE = 5  # while measuring the capacity: small whole cases
+HISTORY = 75  # events per case in the soak: a fixed population, each case given its next event in turn
 
 
 def p99(latencies: list[float]) -> float:
@@ -70,7 +72,7 @@ class Reader:
 
 def capacity(system: System, token: str) -> float:
     """Acknowledged single posts per second, clients posting as fast as they are answered."""
-    clients = Clients(system.url("case"), token, "capacity", clients=32, cases_per_client=10_000,
+    clients = Clients(system.url("case"), token, "capacity", clients=32, cases_per_client=500,
                       events_per_case=EVENTS_PER_CASE, rate=1e9).start()
     time.sleep(3)  # connections opened, the first group commits done
     start, first = time.monotonic(), len(clients.acknowledged)
@@ -90,10 +92,13 @@ def soak(system: System, token: str) -> list[str]:
     measured = capacity(system, token)
     rate = measured / 2
     print(f"single-POST capacity: {measured:,.0f} events/s; soaking at {rate:,.0f} events/s for {SOAK_SECONDS} s "
-          f"({CLIENTS} clients, worklist and evaluation read twice a second each)", flush=True)
-    cases = int(rate * SOAK_SECONDS / EVENTS_PER_CASE / CLIENTS) + 1
+          f"({CLIENTS} clients, {int(rate * SOAK_SECONDS / HISTORY / CLIENTS) + 1} cases each, worklist and evaluation read "
+          "twice a second each)", flush=True)
+    # a population that is all there after the first round (seconds), so that what the processes
+    # hold per case is in memory by the end of the warm-up, and growth after it is a leak
+    cases = int(rate * SOAK_SECONDS / HISTORY / CLIENTS) + 1
     clients = Clients(system.url("case"), token, "soak", clients=CLIENTS, cases_per_client=cases,
-                      events_per_case=EVENTS_PER_CASE, rate=rate).start()
+                      events_per_case=HISTORY, rate=rate, interleaved=True).start()
     readers = {"worklist": Reader(system.url("obligations"), "/obligations", {"municipality": "851", "limit": "100"}),
                "evaluation": Reader(system.url("reporting"), "/trials/T11/evaluation", {})}
     for reader in readers.values():

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from kafka.admin import KafkaAdminClient
 
@@ -51,6 +52,8 @@ def broker_data_lost(system: System) -> None:
     partitions, the whole case store published again, both projections rebuilt."""
     system.broker.kill()
     system.broker.start()
+    for name in PROJECTIONS:  # the loss is not silent: what the operator is alerted by
+        wait_for(lambda: stream_lost(system.url(name)), 120, f"{name}'s /readyz naming the lost stream")
     for name in PROJECTIONS:
         system.services[name].stop()  # 1. stop the consumers
     topic_with_its_partitions(system.broker.url, system.topic)  # 2.
@@ -59,6 +62,11 @@ def broker_data_lost(system: System) -> None:
         system.admin("rebuild", name)  # 4.
     for name in PROJECTIONS:
         system.services[name].start()  # 5.
+
+
+def stream_lost(url: str) -> bool:
+    answer = httpx.get(f"{url}/readyz", timeout=10)
+    return answer.status_code == 503 and "stream" in answer.text
 
 
 def topic_with_its_partitions(bootstrap: str, topic: str) -> None:
