@@ -18,9 +18,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import date, timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,12 +30,11 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine
 
-from services.case.bootstrap import open_stream
 from services.obligations.projection import ObligationsProjection
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
-from shared.consumer import Consumer
-from shared.settings import ServiceSettings
+from shared.stream import Delivery
+from shared.stream.kafka import from_message
 from tests.infra import free_port, wait_for_port
 
 PARTITIONS = 3
@@ -377,22 +376,25 @@ def stored_events(system: System, case_ids: set[str]) -> dict[str, list[dict]]:
     return stored
 
 
-def stream_events(bootstrap: str, topic: str) -> Counter:
-    """How often each (case, sequence, id) is on the topic, read from the start to its end."""
+def topic_deliveries(bootstrap: str, topic: str) -> list[Delivery]:
+    """Every message on the topic, from the start to its end, without a consumer group."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
     ends = consumer.end_offsets(partitions)
-    seen: Counter = Counter()
+    deliveries = []
     deadline = time.monotonic() + 60
     while any(consumer.position(p) < ends[p] for p in partitions) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=1000).values():
-            for record in records:
-                document = orjson.loads(record.value)
-                seen[(document["subject"], document["sequence"], document["id"])] += 1
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            deliveries += [Delivery(tp.partition, r.offset, from_message(r.value, r.headers)) for r in records]
     consumer.close()
-    return seen
+    return deliveries
+
+
+def stream_events(bootstrap: str, topic: str) -> Counter:
+    """How often each (case, sequence, id) is on the topic."""
+    return Counter((d.event.subject, d.event.sequence, d.event.id) for d in topic_deliveries(bootstrap, topic))
 
 
 def projected_events(database_url: str, prefix: str) -> dict[tuple[str, int], str]:
@@ -410,10 +412,9 @@ def failed_cases(database_url: str, prefix: str) -> set[str]:
         return {row[0] for row in conn.execute(f"SELECT case_id FROM {prefix}_failed_cases")}
 
 
-def rebuild_differs(system: System, prefix: str, timeout: float = 120) -> str | None:
-    """Builds the projection again from the whole topic, in a new database and consumer group,
-    and compares everything stored and derived with the running service's: why they differ, or
-    None when they do not."""
+def rebuild_differs(system: System, prefix: str) -> str | None:
+    """Builds the projection again from the whole topic in a new database and compares
+    everything stored and derived with the running service's: why they differ, or None."""
     projection_type = {"obligations": ObligationsProjection, "reporting": ReportingStore}[prefix]
     server, name = system.database_url.rsplit("/", 1)
     rebuild_name = f"{name}_rebuild_{prefix}"
@@ -423,24 +424,14 @@ def rebuild_differs(system: System, prefix: str, timeout: float = 120) -> str | 
     rebuild_engine = create_engine(f"postgresql+psycopg://{server.split('://', 1)[1]}/{rebuild_name}")
     try:
         rebuild = projection_type(rebuild_engine, Catalog.load(), group="rebuild")
-        stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=system.broker.url, kafka_topic=system.topic,
-                                                kafka_session_timeout_ms=6000))
-        stop = threading.Event()
-        thread = threading.Thread(target=Consumer(rebuild, stream, "rebuild").run, args=(stop,), daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + timeout
-            while any(stream.lag(rebuild.stored_positions()).values()) or rebuild.counts()["stale"]:
-                if time.monotonic() > deadline:
-                    return f"the rebuild of {prefix} did not finish in {timeout:.0f} s"
-                time.sleep(0.5)
-        finally:
-            stop.set()
-            thread.join()
-        live, rebuilt = set(projection_type(live_engine, Catalog.load()).snapshot()), set(rebuild.snapshot())
-        if live != rebuilt:
-            return (f"{prefix} differs from its rebuild: {len(live - rebuilt)} rows only live "
-                    f"({sorted(map(str, live - rebuilt))[:2]}), {len(rebuilt - live)} only rebuilt")
+        deliveries = topic_deliveries(system.broker.url, system.topic)
+        for start in range(0, len(deliveries), 500):
+            rebuild.store(deliveries[start:start + 500])
+        live, rebuilt = projection_type(live_engine, Catalog.load()).snapshot(), rebuild.snapshot()
+        if live != rebuilt:  # both in primary-key order
+            first = next((i for i, (a, b) in enumerate(zip(live, rebuilt)) if a != b), min(len(live), len(rebuilt)))
+            return (f"{prefix} differs from its rebuild: {len(live)} rows live, {len(rebuilt)} rebuilt, "
+                    f"first difference at row {first}: {live[first:first + 1]} / {rebuilt[first:first + 1]}")
         return None
     finally:
         live_engine.dispose()
