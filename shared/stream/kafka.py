@@ -7,9 +7,18 @@ store's log) and, where only a trial permits it, `permittedby`. A W3C `tracepare
 carries the trace of the request that stored it. Structured rather than binary mode: a
 consumer decodes one JSON document per message instead of a dozen headers, which in
 kafka-python's pure-Python record reader cost more than the JSON.
+
+Losing the broker's data (a topic deleted and recreated, retention passed, a broker that kept
+it only in memory) is never silent: nothing here lets the broker create the topic with its
+default partitions, a topic with other partitions than configured is refused
+(`TopicMismatchError`), and a subscriber whose stored position lies outside a partition's
+offsets pauses that partition and reports it (`KafkaSubscription.invalid_positions`) instead
+of skipping to wherever the broker would put it (deploy/OPERATIONS.md, "The broker lost the
+topic's data").
 """
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +26,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import OffsetOutOfRangeError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 from opentelemetry import trace
 
@@ -29,6 +38,12 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("frisag.relay")
 
 CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
+PUBLISH_TIMEOUT = 30.0  # seconds a batch may take to be acknowledged before the relay gives up on the producer
+
+
+class TopicMismatchError(Exception):
+    """The topic exists with another partition count than configured: a case's partition, and so
+    the order of its events, would not be what the consumers' positions assume."""
 
 
 def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -62,8 +77,9 @@ def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEv
 class KafkaPublisher:
     """Publishes stored events; `publish` returns only when the broker has them all."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, **config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, partitions: int | None = None, **config: Any) -> None:
         self.topic = topic
+        self.partitions = partitions  # what the topic must have; None: any
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             acks="all",
@@ -73,24 +89,37 @@ class KafkaPublisher:
             max_in_flight_requests_per_connection=1,
             # gzip needs no extra package and, measured here, doubles what one producer sends
             compression_type="gzip",
+            # a lost topic is created again by the relay with the configured partitions
+            # (`ensure_topic`), never by the broker with its default
+            allow_auto_create_topics=False,
+            max_block_ms=int(PUBLISH_TIMEOUT * 1000),
+            delivery_timeout_ms=int(PUBLISH_TIMEOUT * 1000),
+            request_timeout_ms=int(PUBLISH_TIMEOUT * 1000) - 1000,
             **config,
         )
 
     def publish(self, events: Sequence[StreamEvent]) -> None:
+        # the producer's own metadata, which its partitioner uses: a topic the broker made again
+        # with its default partitions would put cases in other partitions than before
+        found = len(self._producer.partitions_for(self.topic) or ())
+        if self.partitions and found != self.partitions:
+            raise TopicMismatchError(f"topic {self.topic} has {found} partitions, KAFKA_TOPIC_PARTITIONS is "
+                                     f"{self.partitions}: refusing it (deploy/OPERATIONS.md, \"The broker lost the "
+                                     "topic's data\")")
         with tracing.publishing(_tracer, self.topic, events) as traced:
             futures = [self._producer.send(self.topic, key=key, value=value, headers=headers)
                        for key, value, headers in map(to_message, traced)]
-            self._producer.flush()
+            self._producer.flush(timeout=PUBLISH_TIMEOUT)
             for future in futures:
-                future.get()  # raises if the broker refused any of them
+                future.get(timeout=PUBLISH_TIMEOUT)  # raises if the broker refused any of them
 
     def close(self) -> None:
         self._producer.close(timeout=5)  # a broker that is gone must not hold up shutdown
 
 
 class _Resume(ConsumerRebalanceListener):
-    def __init__(self, consumer: KafkaConsumer, resume_from: ResumeFrom) -> None:
-        self._consumer = consumer
+    def __init__(self, subscription: "KafkaSubscription", resume_from: ResumeFrom) -> None:
+        self._subscription = subscription
         self._resume_from = resume_from
 
     def on_partitions_revoked(self, revoked: Any) -> None:
@@ -98,32 +127,78 @@ class _Resume(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
-        for tp in assigned:
-            offset = self._resume_from(tp.partition)
+        consumer, positions = self._subscription.consumer, {tp: self._resume_from(tp.partition) for tp in assigned}
+        for tp, offset in positions.items():
             if offset is None:
-                self._consumer.seek_to_beginning(tp)
+                consumer.seek_to_beginning(tp)
             else:
-                self._consumer.seek(tp, offset)
+                consumer.seek(tp, offset)
+        # nothing is fetched before the positions are checked against the partitions' offsets
+        consumer.pause(*assigned)
+        self._subscription.to_check, self._subscription.invalid = positions, {}
 
 
 class KafkaSubscription:
-    def __init__(self, bootstrap_servers: str, topic: str, group: str, resume_from: ResumeFrom, **config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, group: str, resume_from: ResumeFrom,
+                 partitions: int | None = None, **config: Any) -> None:
+        self.bootstrap_servers, self.topic, self.partitions = bootstrap_servers, topic, partitions
+        self.to_check: dict[TopicPartition, int | None] = {}  # assigned, positions not checked yet
+        self.invalid: dict[int, str] = {}  # partition -> why its stored position is not in it
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # a position outside the partition is reported, never reset to some other offset
+            auto_offset_reset="none",
+            allow_auto_create_topics=False,
             **config,
         )
-        self.consumer.subscribe([topic], listener=_Resume(self.consumer, resume_from))
+        self.consumer.subscribe([topic], listener=_Resume(self, resume_from))
 
     def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[Delivery]:
-        batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        if self.to_check:
+            self._check_positions()
+        try:
+            batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except OffsetOutOfRangeError as exc:  # the partition shrank under a running consumer
+            for tp, offset in exc.args[0].items():
+                self._refuse(tp, f"stored position {offset} is out of the partition's range")
+            return []
         return [
             Delivery(tp.partition, m.offset, from_message(m.value, m.headers))
             for tp, messages in batches.items()
             for m in messages
         ]
+
+    def _check_positions(self) -> None:
+        """Resume each newly assigned partition whose stored position lies within its offsets;
+        refuse the others."""
+        stored, self.to_check = self.to_check, {}
+        found = len(self.consumer.partitions_for_topic(self.topic) or ())
+        if self.partitions and found != self.partitions:
+            for tp in stored:
+                self._refuse(tp, f"the topic has {found} partitions, KAFKA_TOPIC_PARTITIONS is {self.partitions}")
+            return
+        ranges = offset_ranges(self.bootstrap_servers, list(stored))
+        for tp, position in stored.items():
+            start, end = ranges[tp]
+            if position is not None and position > end:
+                self._refuse(tp, f"stored position {position} lies beyond the partition's end {end}: "
+                                 "the topic lost messages (deleted and created again?)")
+            elif position is not None and position < start:
+                self._refuse(tp, f"stored position {position} lies before the partition's first offset "
+                                 f"{start}: messages not consumed yet were removed (retention?)")
+            else:
+                self.consumer.resume(tp)
+
+    def _refuse(self, tp: TopicPartition, reason: str) -> None:
+        self.consumer.pause(tp)
+        self.invalid[tp.partition] = reason
+        log.error("topic %s partition %d: %s; the partition is paused until the stream is recovered "
+                  "(deploy/OPERATIONS.md, \"The broker lost the topic's data\")", tp.topic, tp.partition, reason)
+
+    def invalid_positions(self) -> dict[int, str]:
+        return dict(self.invalid)
 
     def assignment(self) -> set[TopicPartition]:
         return self.consumer.assignment()
@@ -133,36 +208,86 @@ class KafkaSubscription:
 
 
 class KafkaStream:
-    def __init__(self, bootstrap_servers: str, topic: str, **consumer_config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, partitions: int | None = None, **consumer_config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        self.partitions = partitions  # what the topic must have; None: any
         self.consumer_config = consumer_config
 
     def subscribe(self, group: str, resume_from: ResumeFrom) -> KafkaSubscription:
-        return KafkaSubscription(self.bootstrap_servers, self.topic, group, resume_from, **self.consumer_config)
+        return KafkaSubscription(self.bootstrap_servers, self.topic, group, resume_from, self.partitions,
+                                 **self.consumer_config)
 
     def lag(self, positions: dict[int, int]) -> dict[int, int]:
-        return {p: end - positions.get(p, 0) for p, end in end_offsets(self.bootstrap_servers, self.topic).items()}
+        # never negative: a position beyond the end is the subscriber's to report, not a lag
+        return {p: max(0, end - positions.get(p, 0)) for p, end in end_offsets(self.bootstrap_servers, self.topic).items()}
 
 
 def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
-    """Create the topic if the cluster does not have it (deployments usually create it first)."""
+    """Create the topic with `partitions` if the cluster does not have it (deployments usually
+    create it first); refuse one with another partition count."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
         if topic not in admin.list_topics():
             admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+            log.info("created topic %s with %d partitions", topic, partitions)
     except TopicAlreadyExistsError:
         pass
     finally:
         admin.close()
+    check_partitions(bootstrap_servers, topic, partitions)
+
+
+def check_partitions(bootstrap_servers: str, topic: str, partitions: int) -> None:
+    """Raise `TopicMismatchError` unless the topic has `partitions` (KAFKA_TOPIC_PARTITIONS);
+    a missing topic passes (the relay creates it)."""
+    found = len(end_offsets(bootstrap_servers, topic))
+    if found and found != partitions:
+        raise TopicMismatchError(f"topic {topic} has {found} partitions, KAFKA_TOPIC_PARTITIONS is {partitions}: "
+                                 "refusing it (deploy/OPERATIONS.md, \"The broker lost the topic's data\")")
 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """Per partition, the offset the next message will get: a consumer's lag is this minus its
     position. Empty when the topic does not exist."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)  # no group: it only asks
+    consumer = _probe(bootstrap_servers)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()} if partitions else {}
+        return {tp.partition: end for tp, (_, end) in _ranges(consumer, partitions).items()}
     finally:
         consumer.close()
+
+
+def offset_ranges(bootstrap_servers: str, partitions: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+    """Per partition, its first offset and the offset the next message will get."""
+    consumer = _probe(bootstrap_servers)
+    try:
+        return _ranges(consumer, partitions)
+    finally:
+        consumer.close()
+
+
+def _probe(bootstrap_servers: str) -> KafkaConsumer:
+    # no group, no topic created by asking: it only looks
+    return KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, allow_auto_create_topics=False,
+                         max_partition_fetch_bytes=1, fetch_max_bytes=1)
+
+
+def _ranges(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+    if not partitions:
+        return {}
+    starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+    # Kafka's end offset follows the last record. The test broker (tansu) answers the last
+    # batch's first offset + 1, so read that batch: its last record + 1 is the end on both.
+    reading = [tp for tp in partitions if ends[tp] > starts[tp]]
+    consumer.assign(reading)
+    for tp in reading:
+        consumer.seek(tp, ends[tp] - 1)
+    deadline = time.monotonic() + 5
+    while reading and time.monotonic() < deadline:
+        for tp, records in consumer.poll(timeout_ms=200).items():
+            ends[tp] = max(ends[tp], records[-1].offset + 1)
+            if tp in reading:
+                reading.remove(tp)
+                consumer.pause(tp)
+    return {tp: (starts[tp], ends[tp]) for tp in partitions}

@@ -33,6 +33,9 @@ class LogSubscription:
     def assignment(self) -> set[int]:
         return {0}
 
+    def invalid_positions(self) -> dict[int, str]:
+        return {}  # the case store's log keeps everything
+
     def close(self) -> None:
         pass
 

@@ -24,6 +24,7 @@ from shared.catalog import CATALOG_DIR, Catalog
 from shared.consumer import Consumer
 from shared.events import StreamEvent
 from shared.population import Population
+from shared.stream import Delivery
 from shared.settings import ServiceSettings
 from shared.stream.kafka import KafkaPublisher, ensure_topic
 from tests.infra import wait_until
@@ -63,7 +64,7 @@ def publish_population(kafka: str, topic: str, cases: int) -> int:
 def kafka_env(monkeypatch, database_url, kafka, topic, tmp_path) -> dict[str, str]:
     """The environment of a production-shaped deployment, for the command line in and out of process."""
     env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
-           "KAFKA_SESSION_TIMEOUT_MS": "6000", "DATA_DIR": str(tmp_path)}
+           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "KAFKA_SESSION_TIMEOUT_MS": "6000", "DATA_DIR": str(tmp_path)}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -75,7 +76,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "republish", "failed", "load-demo"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 
@@ -105,7 +106,8 @@ def test_check_catalog_accepts_the_catalog_and_names_a_broken_file(capsys, monke
 def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 40)
     projection = ObligationsProjection(pg_engine(database_url), Catalog.load(), group="obligations")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                            kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     subscription = stream.subscribe("obligations", projection.resume_from)
     try:
         deadline, deliveries = time.monotonic() + 60, []
@@ -131,7 +133,8 @@ def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, k
 def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 60)
     projection = PROJECTIONS[service](pg_engine(database_url), Catalog.load(), group=service)
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                            kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(projection, stream, service).run, args=(stop,))
     thread.start()
@@ -186,3 +189,37 @@ def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(caps
     assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
     code, out, _ = run(capsys, "positions", "reporting")
     assert code == 0 and "lag: 0 events" in out
+
+
+def test_failed_lists_the_cases_the_fold_failed_for_and_retry_derives_them_again(capsys, monkeypatch, tmp_path):
+    """Embedded: a catalog value the fold cannot use fails the ledighedsydelse case; the command
+    lists it, a retry under the same catalog fails it again, and after the fix derives it."""
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    catalog_dir = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, catalog_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    las = catalog_dir / "rules" / "LAS-74c.yaml"
+    good_rule = las.read_text()
+    las.write_text(good_rule.replace("{value: 12,", "{value: twelve,"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CATALOG_DIR", str(catalog_dir))
+    engine = create_engine(f"sqlite:///{tmp_path / 'obligations.sqlite'}")
+    projection = ObligationsProjection(engine, Catalog.load(catalog_dir))
+    events = [("poison", "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "p"}),
+              ("poison", "benefit.started", {"date": "2019-01-01", "benefit": "ledighedsydelse"}),
+              ("good", "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "q"}),
+              ("good", "benefit.started", {"date": "2019-01-01", "benefit": "dagpenge"})]
+    projection.store([Delivery(0, i, StreamEvent(f"e{i}", "s", f"dk.frisag.{name}", case_id, None, data, i % 2 + 1, i))
+                      for i, (case_id, name, data) in enumerate(events)])
+    engine.dispose()
+
+    code, out, _ = run(capsys, "failed", "obligations")
+    assert code == 0 and "1 failed case" in out
+    [line] = [line for line in out.splitlines() if "poison" in line]
+    assert "TypeError" in line and "751" in line and " 2 " in line  # its events up to sequence 2
+    code, out, _ = run(capsys, "failed", "obligations", "--retry")
+    assert code == 0 and "derived 1 case again" in out and "1 failed case" in out
+
+    las.write_text(good_rule)
+    code, out, _ = run(capsys, "failed", "obligations", "--retry")
+    assert code == 0 and "derived 1 case again" in out and "0 failed cases" in out

@@ -63,7 +63,7 @@ def test_a_consumer_killed_mid_batch_leaves_what_a_rebuild_makes(service, databa
     relay.close()
 
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
-           "KAFKA_SESSION_TIMEOUT_MS": "6000", "CONSUMER_BATCH_SIZE": "50"}
+           "KAFKA_TOPIC_PARTITIONS": "3", "KAFKA_SESSION_TIMEOUT_MS": "6000", "CONSUMER_BATCH_SIZE": "50"}
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     projection = PROJECTIONS[service](engine, Catalog.load())  # creates the tables
     consumer = subprocess.Popen([sys.executable, "-m", "services.run_consumer", service], env=env)
@@ -87,7 +87,8 @@ def test_a_consumer_killed_mid_batch_leaves_what_a_rebuild_makes(service, databa
         cur.execute(f'CREATE DATABASE "{database_url.rsplit("/", 1)[1]}_rebuild"')
     rebuild_engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://") + "_rebuild")
     rebuild = PROJECTIONS[service](rebuild_engine, Catalog.load(), group="rebuild")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_topic_partitions=3,
+                                            kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(rebuild, stream, "rebuild").run, args=(stop,))
     thread.start()

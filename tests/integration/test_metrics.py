@@ -55,7 +55,7 @@ def test_consumer_lag_rises_while_the_consumer_is_stopped_and_falls_to_zero_afte
     common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,
               "kafka_topic_partitions": PARTITIONS, "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
-           "KAFKA_SESSION_TIMEOUT_MS": "6000", "REFOLD_WORKERS": "0"}
+           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "KAFKA_SESSION_TIMEOUT_MS": "6000", "REFOLD_WORKERS": "0"}
     first = [opened(f"case-{i}", date="2019-01-01") for i in range(4)]
     later = [benefit_started(f"case-{i}", date="2019-02-01") for i in range(4)] + \
             [event("case.assigned", "case-0", caseworker="cw-1", date="2019-02-02")]
@@ -96,7 +96,8 @@ def test_the_case_service_reports_the_relay_lag_when_the_relay_runs_apart(databa
                                                                          serve):
     settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=kafka, kafka_topic=topic,
                             kafka_topic_partitions=PARTITIONS, data_dir=tmp_path, run_relay=False)
-    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic}
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
+           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS)}
     with serve(case_app(settings=settings)) as case:
         for i in range(3):
             assert case.post("/events", json=opened(f"case-{i}"), headers=SINGLE).status_code == 201

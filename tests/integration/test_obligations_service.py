@@ -16,6 +16,7 @@ from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
 from shared.catalog import CATALOG_DIR
 from tests.events import benefit_started, event, opened
+from tests.infra import bearer
 
 CE = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -141,3 +142,58 @@ def test_changing_a_trial_in_the_catalog_re_evaluates_the_cases_it_touches(servi
     worklist = lambda: obligations.get("/obligations", params={"municipality": "751", "status": "waived", "as_of": "2021-02-01"}).json()["items"]
     assert wait_for(lambda: {o["case_id"] for o in worklist()} == {"aar"})
     assert wait_for(lambda: obligations.get("/status").json()["stale"] == 0)
+
+
+@pytest.mark.parametrize("services", ["embedded", "kafka"], indirect=True)
+def test_a_case_the_fold_fails_for_stops_no_other_and_is_derived_again_after_a_fix(services, issuer):
+    """Issue 13: a catalog value the fold cannot use fails every ledighedsydelse case; the cases
+    around it are projected, the service stays ready, operators see the case, its caseworker a
+    problem, and fixing the catalog derives it."""
+    case, obligations, catalog_dir = services
+    las = catalog_dir / "rules" / "LAS-74c.yaml"
+    good_rule = las.read_text()
+    las.write_text(good_rule.replace("{value: 12,", "{value: twelve,"))
+    assert obligations.post("/catalog/reload").status_code == 202
+    post(case, opened("good-1", municipality="751"), benefit_started("good-1", benefit="dagpenge"),
+         opened("poison", municipality="751"), benefit_started("poison", benefit="ledighedsydelse"),
+         opened("good-2", municipality="751"), benefit_started("good-2", benefit="dagpenge"))
+    post(case, opened("good-3", municipality="751"), benefit_started("good-3", benefit="dagpenge"))
+
+    assert wait_for(lambda: obligations_of(obligations, "good-3", "2019-03-01"))
+    assert obligations_of(obligations, "good-1", "2019-03-01") and obligations_of(obligations, "good-2", "2019-03-01")
+    assert obligations.get("/readyz").status_code == 200
+    answer = obligations.get("/cases/poison/obligations", params={"as_of": "2020-02-01"})
+    assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"] == "https://frisag.dk/problems/case-not-derived" and "TypeError" in problem["detail"]
+    aalborg = httpx.Client(base_url=obligations.base_url, headers=bearer(issuer.token("caseworker", municipalities=["851"])))
+    assert aalborg.get("/cases/poison/obligations").status_code == 403  # not the case's municipality
+    status = obligations.get("/status").json()
+    assert status["failed"] == 1 and [f["case_id"] for f in status["failed_cases"]] == ["poison"]
+    assert status["failed_cases"][0]["error"].startswith("TypeError")
+    assert "frisag_projection_failed_cases 1" in obligations.get("/metrics").text.splitlines()
+    worklist = obligations.get("/obligations", params={"municipality": "751", "as_of": "2019-03-01"}).json()
+    assert worklist["cases_not_derived"] == ["poison"] and {o["case_id"] for o in worklist["items"]} == {"good-1", "good-2", "good-3"}
+    assert aalborg.get("/status").json().keys() == {"cases", "stale", "failed", "obligations"}  # ids for admins only
+
+    las.write_text(good_rule)
+    assert obligations.post("/catalog/reload").status_code == 202
+    assert wait_for(lambda: obligations_of(obligations, "poison", "2020-02-01", "LAS-74c"))
+    assert wait_for(lambda: obligations.get("/status").json()["failed"] == 0)
+    assert "frisag_projection_failed_cases 0" in obligations.get("/metrics").text.splitlines()
+
+
+def test_the_triggers_of_issue_13_are_refused_or_handled(services):
+    """A back-dated ledighedsydelse from 2012 is ordinary data: stored and folded, LAS § 74 c
+    counted from 2013-01-01. A date the fold cannot reach past is refused at ingest."""
+    case, obligations, _ = services
+    post(case, opened("ly-2012", municipality="751", date="2012-06-01"), benefit_started("ly-2012", date="2012-06-01"))
+    for day in ("9998-11-27", "3000-01-01", "1899-12-31"):
+        answer = case.post("/events", json=[event("plan.updated", "ly-2012", date=day)], headers=BATCH)
+        assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == ["[0].data.date"], answer.text
+    post(case, opened("after", municipality="751"), benefit_started("after", benefit="dagpenge"))
+    assert wait_for(lambda: obligations_of(obligations, "after", "2019-03-01"))
+    [first, *_] = obligations_of(obligations, "ly-2012", "2014-01-10", "LAS-74c")
+    assert first["due"] == "2014-01-01" and first["status"] == "due"
+    assert "benefit.started ledighedsydelse 2012-06-01; LAS-74c in force from 2013-01-01: counted from then" in first["because"]
+    assert obligations.get("/status").json()["failed"] == 0

@@ -3,6 +3,7 @@ the T11 scenario, LY citizens in Aalborg (in the trial) and Aarhus (not)."""
 
 import csv
 import io
+import shutil
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from services.case.settings import CaseSettings
 from services.reporting.api import create_app as reporting_app
 from services.reporting.bootstrap import bootstrap as reporting_bootstrap
 from services.reporting.settings import ReportingSettings
+from shared.catalog import CATALOG_DIR
 from tests.events import benefit_ended, benefit_started, event, opened
 
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -141,3 +143,27 @@ def test_bad_requests_are_problems(services):
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
     assert {t["id"] for t in reporting.get("/trials").json()} == {f"T{i}" for i in range(1, 25)}
     assert reporting.get("/trials/T11/series", params={"metric": "happiness"}).status_code == 422
+
+
+def test_a_case_the_facts_fail_for_stops_no_other(tmp_path, serve):
+    """Issue 13, embedded: the ledighedsydelse case fails under a catalog value the fold cannot
+    use; the cases after it are counted, and operators see it in /status and /metrics."""
+    catalog_dir = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, catalog_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    las = catalog_dir / "rules" / "LAS-74c.yaml"
+    las.write_text(las.read_text().replace("{value: 12,", "{value: twelve,"))
+    common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path}
+    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common)))) as case, \
+            serve(reporting_app(lambda: reporting_bootstrap(ReportingSettings(**common, catalog_dir=catalog_dir)))) as reporting:
+        batch = [opened("poison", municipality="751"), benefit_started("poison"),
+                 opened("good", municipality="751", cpr="020290-1234"), benefit_started("good", benefit="dagpenge")]
+        assert case.post("/events", json=batch, headers=BATCH).status_code == 201
+        deadline = time.monotonic() + 30
+        while (status := reporting.get("/status").json())["cases"] < 2:
+            assert time.monotonic() < deadline, "the reporting service did not store both cases"
+            time.sleep(0.1)
+        assert status["failed"] == 1 and [f["case_id"] for f in status["failed_cases"]] == ["poison"]
+        assert "frisag_projection_failed_cases 1" in reporting.get("/metrics").text.splitlines()
+        assert reporting.get("/readyz").status_code == 200
+        answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2019-12-31"})
+        assert answer.status_code == 200

@@ -42,7 +42,8 @@ def test_two_consumers_share_the_partitions_and_one_takes_over_when_the_other_di
     assert relay.publish_pending() == len(first)
 
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC": topic,
-           "KAFKA_SESSION_TIMEOUT_MS": "6000", "CONSUMER_BATCH_SIZE": "50", "REFOLD_WORKERS": "1"}
+           "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "KAFKA_SESSION_TIMEOUT_MS": "6000", "CONSUMER_BATCH_SIZE": "50",
+           "REFOLD_WORKERS": "1"}
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     projection = ObligationsProjection(engine, Catalog.load())
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -76,7 +77,8 @@ def test_two_consumers_share_the_partitions_and_one_takes_over_when_the_other_di
         cur.execute(f'CREATE DATABASE "{name}_alone"')
     alone_engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://") + "_alone")
     alone = ObligationsProjection(alone_engine, Catalog.load(), group="alone")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic, kafka_session_timeout_ms=6000))
+    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                            kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(alone, stream, "alone").run, args=(stop,))
     thread.start()

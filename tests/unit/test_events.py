@@ -68,3 +68,19 @@ def test_a_batch_names_the_index_of_the_bad_event():
 def test_a_batch_must_be_a_non_empty_array(document):
     with pytest.raises(Problem):
         parse_batch(document)
+
+
+@pytest.mark.parametrize("day, accepted", [
+    ("1899-12-31", False), ("1900-01-01", True), ("2999-12-31", True), ("3000-01-01", False),
+    ("0001-01-01", False), ("9998-11-27", False), ("9999-12-31", False),
+])
+def test_event_dates_lie_in_the_range_the_fold_can_handle(day, accepted):
+    """Before 1900 no case history is real; after 2999 adding the fold's horizon (400 days and
+    a schedule's months) could run past the calendar's end (9999-12-31)."""
+    document = event("benefit.started", "c", benefit="ledighedsydelse", date=day)
+    if accepted:
+        assert parse_event(document).data["date"] == day
+        return
+    status, errors = refusal(document)
+    assert status == 422 and set(errors) == {"data.date"}, errors
+    assert "1900-01-01" in errors["data.date"] and "2999-12-31" in errors["data.date"]

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.catalog import Catalog
+from shared.catalog import Catalog, Rule
 from shared.obligations import _first_reaching, fold
 from shared.timeline import Spell
 from tests.fold_events import ended, ev, opened, started
@@ -166,3 +166,40 @@ def test_t22_suspends_the_offer_duty_and_it_is_due_again_when_resumed():
     suspended, resumed = of("LAB-tilbud", events, "2018-10-01")
     assert (suspended.due, suspended.status(date(2018, 10, 1)), suspended.exemption.trial) == (date(2018, 4, 1), "suspended", "T22")
     assert (resumed.due, resumed.status(date(2018, 10, 1))) == (date(2018, 9, 1), "overdue")
+
+
+def test_a_rule_counts_a_spell_from_the_day_the_rule_took_effect():
+    """LAS § 74 c has values from 2013-01-01: a ledighedsydelse spell from 2012 counts from
+    then, as a spell that began that day would."""
+    from_2013 = of("LAS-74c", [opened(AARHUS, "2012-06-01"), started("ledighedsydelse", "2013-01-01")], "2014-01-10")
+    assert dues(from_2013) == ["2014-01-01", "2015-01-01"]  # 365 days from 2013-01-01, 2013-12-31 the 365th
+    for start, due in (("2012-06-01", "2014-01-01"), ("2012-12-31", "2014-01-01"), ("2013-01-02", "2014-01-02")):
+        events = [opened(AARHUS, "2012-06-01"), started("ledighedsydelse", start)]
+        [first, *_] = of("LAS-74c", events, "2014-01-10")
+        assert first.due.isoformat() == due, start
+        if start < "2013-01-01":
+            assert any("LAS-74c in force from 2013-01-01: counted from then" in b for b in first.because), first.because
+            assert dues(of("LAS-74c", events, "2012-12-31")) == [due]  # only the next one, as on any day before it
+
+
+def test_a_recurring_rule_counts_a_spell_from_the_day_the_rule_took_effect():
+    """The jobsamtale schedule has values from 2015-01-01: dagpenge from mid-2014 has the
+    conversations of a spell that began on 2015-01-01, not none at all."""
+    back_dated = [opened(AARHUS, "2014-06-01"), started("dagpenge", "2014-06-01")]
+    on_the_day = [opened(AARHUS, "2014-06-01"), started("dagpenge", "2015-01-01")]
+    obligations = of("LAB-jobsamtale", back_dated, "2015-04-15")
+    assert dues(obligations) == dues(of("LAB-jobsamtale", on_the_day, "2015-04-15")) == \
+        ["2015-02-01", "2015-03-01", "2015-04-01", "2015-05-01"]
+    assert any("in force from 2015-01-01: counted from then" in b for b in obligations[0].because)
+    # a spell that ended before the rule existed counts not at all
+    earlier = [opened(AARHUS, "2011-01-01"), started("ledighedsydelse", "2011-01-01"), ended("ledighedsydelse", "2012-12-31")]
+    assert of("LAS-74c", earlier, "2014-01-10") == []
+
+
+def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
+    rule = CATALOG.rules["LAS-74c"].model_dump()
+    rule["parameters"]["required_months"]["values"][date(2016, 1, 1)] = {"value": None, "reference": "repealed"}
+    ended_2016 = Catalog({**CATALOG.rules, "LAS-74c": Rule.model_validate(rule)}, CATALOG.trials)
+    events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
+    found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
+    assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
