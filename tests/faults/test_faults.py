@@ -59,7 +59,9 @@ def broker_data_lost(system: System) -> None:
     topic_with_its_partitions(system.broker.url, system.topic)  # 2.
     system.admin("republish")  # 3.
     for name in PROJECTIONS:
-        system.admin("rebuild", name)  # 4.
+        # 4. (a rebuild's consumer has been seen to wait up to tansu's rebalance timeout, 300 s,
+        # for a member that left the group mid-rebalance)
+        system.admin("rebuild", name, timeout=420)
     for name in PROJECTIONS:
         system.services[name].start()  # 5.
 
