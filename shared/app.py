@@ -5,7 +5,6 @@ service's `metrics()` and the requests answered)."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -15,8 +14,9 @@ from fastapi.responses import PlainTextResponse
 from shared import problems
 from shared.audit import AuditTrail, audited
 from shared.auth import ADMIN, requires
+from shared.dates import RANGE, QueryMoment
 from shared.events import CASE_ID_PATTERN
-from shared.hardening import Hardening
+from shared.hardening import Hardening, TimeLimit
 from shared.metrics import CountRequests, Requests, render
 from shared.problems import FieldError, Problem
 from shared.settings import ServiceSettings
@@ -35,6 +35,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
     app = FastAPI(title=title, version="0.1.0", description=description, lifespan=lifespan)
     problems.install(app)
     requests = Requests()
+    app.add_middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     app.add_middleware(CountRequests, requests=requests)
     if settings.cors_origins:  # browsers elsewhere may call only from these origins
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
@@ -60,8 +61,8 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
         subject: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
         case_id: Annotated[str | None, Query(pattern=CASE_ID_PATTERN)] = None,
         action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z ]+$")] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Annotated[QueryMoment | None, Query(description=RANGE)] = None,
+        until: Annotated[QueryMoment | None, Query(description=RANGE)] = None,
         after: Annotated[int, Query(ge=0, le=2**31 - 1, description="the last `id` of the previous page")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ audited by the dependency `audited(action)`; the `AuditTrail` middleware writes 
 the answer is known, refusals included.
 """
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,13 @@ from fastapi import Request
 from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, event, insert, select, text
 from starlette.concurrency import run_in_threadpool
 
+<<<<<<< HEAD
 AUDIT_DDL_LOCK_ID = 0x41554454  # "AUDT": the PostgreSQL advisory lock around creating the logs
+=======
+from shared.auth import MAX_SUBJECT
+from shared.events import CASE_ID_PATTERN
+
+>>>>>>> main
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION frisag_append_only() RETURNS trigger LANGUAGE plpgsql AS
@@ -40,7 +47,7 @@ class AuditLog:
             f"{service}_audit", metadata,
             Column("id", Integer, primary_key=True, autoincrement=True),
             Column("at", DateTime(timezone=True), nullable=False),
-            Column("subject", String(256)),  # the token's `sub`; null when no valid token came
+            Column("subject", String(MAX_SUBJECT)),  # the token's `sub`; null when no valid token came
             Column("roles", JSON, nullable=False),
             Column("action", String(64), nullable=False),
             Column("method", String(8), nullable=False),
@@ -132,13 +139,21 @@ class AuditTrail:
         if "audit_action" not in state:
             return
         principal = state.get("principal")
+        case_id = scope.get("path_params", {}).get("case_id")
         record = {
             "at": datetime.now(UTC), "action": state["audit_action"], "status": status,
-            "subject": principal.subject if principal else None,
+            "subject": _storable(principal.subject, MAX_SUBJECT) if principal else None,
             "roles": sorted(principal.roles) if principal else [],
-            "method": scope["method"], "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1")[:1024],
-            "case_id": scope.get("path_params", {}).get("case_id"),
-            "client": scope["client"][0] if scope.get("client") else None,
+            "method": _storable(scope["method"], 8), "path": _storable(scope["path"], 512),
+            "query": _storable(scope.get("query_string", b"").decode("latin-1"), 1024),
+            # what was asked is in `path`; only a valid case id goes where a case's records are looked up
+            "case_id": case_id if case_id and re.fullmatch(CASE_ID_PATTERN, case_id) else None,
+            "client": _storable(scope["client"][0], 64) if scope.get("client") else None,
         }
         await run_in_threadpool(scope["app"].state.service.audit.append, record)
+
+
+def _storable(text: str, length: int) -> str:
+    """`text` as a column of `length` characters holds it: clipped, and NUL (which PostgreSQL
+    text cannot hold) written as in a URL, %00. Bad input is recorded, never a failing insert."""
+    return text.replace("\x00", "%00")[:length]

@@ -29,6 +29,7 @@ INTEGRATION, CASEWORKER, EVALUATOR, ADMIN = ROLES = ("integration", "caseworker"
 DEV_KEY_ID = "frisag-development"
 DEV_TOKEN_DAYS = 30
 CHECKED_TOKENS = 10_000  # tokens remembered as checked, at most
+MAX_SUBJECT = 256  # characters of a token's `sub`, as the audit log keeps it
 # the development tokens: what each role's holder may act for
 DEV_PRINCIPALS = {
     INTEGRATION: ("dev-integration", sorted(municipalities())),  # a jobcenter system serving them all
@@ -89,11 +90,16 @@ class Authenticator:
             raise unauthenticated("invalid token: signed with a key the issuer does not publish") from None
         except jwt.PyJWTError as exc:
             raise unauthenticated(f"invalid token: {exc}") from None
-        roles, municipalities = claims.get("roles", []), claims.get("municipalities", [])
-        if not isinstance(roles, list) or not isinstance(municipalities, list):
+        roles, codes = claims.get("roles", []), claims.get("municipalities", [])
+        if not isinstance(roles, list) or not isinstance(codes, list):
             raise unauthenticated("invalid token: roles and municipalities must be lists")
-        return Principal(str(claims["sub"]), frozenset(map(str, roles)) & set(ROLES),
-                         frozenset(map(str, municipalities))), float(claims["exp"])
+        subject = str(claims["sub"])
+        if not 0 < len(subject) <= MAX_SUBJECT or "\x00" in subject:
+            raise unauthenticated(f"invalid token: sub must be 1 to {MAX_SUBJECT} characters, none of them NUL")
+        # roles and kommunekoder it does not know are nothing this service grants
+        known = municipalities()
+        return Principal(subject, frozenset(map(str, roles)) & set(ROLES),
+                         frozenset(c for c in map(str, codes) if c in known)), float(claims["exp"])
 
 
 def unauthenticated(reason: str) -> Problem:

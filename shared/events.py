@@ -25,22 +25,13 @@ from pydantic import (
 )
 
 from shared import cpr as cpr_numbers
+from shared.dates import within_range
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
 
 TYPE_PREFIX = "dk.frisag."
 CASE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Event dates the services accept. No real case history goes back before 1900 (a back-dated
-# history reaches years, not a century, before the oldest rule in the catalog, 2013-01-01), and
-# the fold works up to 400 days plus a schedule's months past a case's last date: a ceiling
-# millennia before the calendar's end (9999-12-31) keeps that arithmetic in range, whatever
-# the catalog's rules and horizons become.
-FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2999, 12, 31)
-DATE_RANGE = (f"must be from {FIRST_DATE} to {LAST_DATE}: no case history is older, and obligations are "
-              "worked out years past an event's date, which must stay far from the calendar's end")
-
-
 def _iso_date(value: Any) -> date:
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("must be a date as YYYY-MM-DD")
@@ -48,9 +39,7 @@ def _iso_date(value: Any) -> date:
         day = date.fromisoformat(value)
     except ValueError:
         raise ValueError("is not a calendar date") from None
-    if not FIRST_DATE <= day <= LAST_DATE:
-        raise ValueError(DATE_RANGE)
-    return day
+    return within_range(day)
 
 
 def _municipality(value: str) -> str:

@@ -10,19 +10,24 @@ Which occurrences a rule generates is decided by its `schedule` (see the rule fi
   within `window_months`; counting starts again from each due date.
 - `once_per_spell`: once, `due_after` into each spell (and at its end, where the rule says so).
 
-Occurrences due up to the as-of date are listed, plus the next one after it. When an exemption
-ends (the trial's last day, or a move out of a trial municipality), an occurrence that the
-ordinary rule requires is due again from the next day.
+Occurrences due up to the as-of date are listed, plus the next one after it. A trial's effect
+(waive, modify, an agreed cadence, suspend) holds only while the trial applies to the case
+(`_Context.boundaries`: its period, the case's municipality, the target group). On the first
+day it no longer applies the ordinary rule restarts: fixed dates from that day on, a rolling
+date counted from the last occurrence but not before that day, a suspended offer due that day.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.catalog import Catalog, Rule, Trial, add_duration
-from shared.timeline import Applying, CaseEvent, Spell, Timeline, applying
+from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, applying
 
+# Raise it whenever what the fold yields changes: the cases stored by another version are
+# derived again (shared/fold_version.py).
+FOLD_VERSION = 2
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -46,7 +51,9 @@ class Obligation:
     legal_reference: str
     due: date
     deadline: date  # the last day it is on time; the due date unless the rule gives a window
-    arises_on: date  # from when the law requires it (for as-of views)
+    # listed from this day on: the previous occurrence's due date (or the spell's start), so
+    # that a list as of a date holds what the fold as of that date yields (the next one included)
+    arises_on: date
     basis: str  # required | waived | suspended
     municipality: str | None  # responsible on the due date
     done_on: date | None = None
@@ -78,17 +85,22 @@ class Obligation:
         }
 
 
-def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+def fold(events: Iterable[CaseEvent], catalog: Catalog, as_of: date, *, trials: bool = True,
+         complete: bool = False) -> list[Obligation]:
     """The case's obligations as of `as_of` (events dated later are ignored). With
-    `trials=False`, the ordinary rules alone: what the law would have required."""
-    return fold_timeline(Timeline.build(events, as_of), catalog, as_of, trials=trials)
+    `trials=False`, the ordinary rules alone: what the law would have required. By default a
+    rolling chain stops at an open occurrence (the worklist's view: the next one depends on when
+    it is done); with `complete=True` every occurrence the rules required is listed, a missed
+    one counting as held on its due date (the evaluation's count)."""
+    return fold_timeline(Timeline.build(events, as_of), catalog, as_of, trials=trials, complete=complete)
 
 
-def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: bool = True) -> list[Obligation]:
+def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: bool = True,
+                  complete: bool = False) -> list[Obligation]:
     """`fold` of a timeline already built from every event up to `as_of`."""
     if timeline.opened is None:
         return []
-    context = _Context(catalog, timeline, as_of, trials)
+    context = _Context(catalog, timeline, as_of, trials, complete)
     obligations = []
     for rule in catalog.rules.values():
         if rule.kind == "obligation" and rule.schedule in _GENERATORS:
@@ -102,9 +114,11 @@ class _Context:
     timeline: Timeline
     as_of: date
     trials: bool
+    complete: bool = False
 
     def __post_init__(self) -> None:
         self._candidates: dict[str, list[Trial]] = {}
+        self._boundaries: dict[str, list[date]] = {}
         self._places = {m for _, m in self.timeline.municipalities}  # every municipality the case has been in
 
     def candidates(self, rule: Rule) -> list[Trial]:
@@ -120,6 +134,31 @@ class _Context:
     def exemption(self, rule: Rule, day: date) -> Applying | None:
         trials = self.candidates(rule)
         return applying(trials, rule.id, self.timeline, day) if trials else None
+
+    def boundaries(self, rule: Rule) -> list[date]:
+        """The days on which what applies to `rule` may change for this case: a candidate
+        trial starts or ends, the case moves, the citizen is assessed into or out of a target
+        group. An effect ends on one of them, and the ordinary rule applies again from it."""
+        trials = self.candidates(rule)
+        if not trials:
+            return []
+        if rule.id not in self._boundaries:
+            days = {day for day, _ in self.timeline.municipalities[1:]}
+            for trial in trials:
+                days.add(trial.period.start)
+                if trial.period.end is not None:
+                    days.add(trial.period.end + timedelta(days=1))
+                days.update(day for day, _ in self.timeline.target_groups.get(trial.id, []))
+            self._boundaries[rule.id] = sorted(days)
+        return self._boundaries[rule.id]
+
+    def ends(self, rule: Rule, after: date, upto: date, holds: Callable[[Applying | None], bool]) -> date | None:
+        """The first day in (after, upto] on which `holds` is no longer true of what applies
+        to `rule`: the day an effect ends (and the ordinary rule restarts)."""
+        for day in self.boundaries(rule):
+            if after < day <= upto and not holds(self.exemption(rule, day)):
+                return day
+        return None
 
     def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
         """The spells the rule counts, each from the rule's first day at the earliest."""
@@ -218,19 +257,39 @@ def _schedule_cited(rule: Rule, key: str, day: date, value: dict | None, ex: App
     return _parameter_cited(rule, "schedule", day, value)
 
 
-def _agreed(rule: Rule, ctx: _Context, agreements: list, day: date) -> tuple[date, int, str] | None:
-    """The cadence agreed for this rule in force on `day`, where a trial lets it be agreed."""
-    for agreed_on, interval, cited in reversed(agreements):
-        if agreed_on <= day:
-            ex = ctx.exemption(rule, agreed_on)
-            if ex is not None and ex.effect.individually_agreed and ctx.exemption(rule, day) is not None:
-                return agreed_on, interval, f"{cited} under {ex.trial.id}"
+class _Next(NamedTuple):
+    """A recurring rule's next occurrence: its due date, why, whether it is a fixed date of the
+    spell (not counted from the last one), and the trial that changed it, if one did."""
+
+    due: date
+    why: str
+    fixed: bool
+    set_by: Applying | None = None
+
+
+class _Agreement(NamedTuple):
+    cadence: Cadence
+    under: Applying  # the trial that let it be agreed
+
+
+def _lets_agree(ex: Applying | None) -> bool:
+    return ex is not None and ex.effect.individually_agreed
+
+
+def _agreed(rule: Rule, ctx: _Context, agreements: list[Cadence], day: date) -> _Agreement | None:
+    """The cadence agreed for this rule in force on `day`: the latest agreement, made where a
+    trial let it be agreed, while such a trial applies."""
+    for cadence in reversed(agreements):
+        if cadence.agreed_on <= day:
+            under = ctx.exemption(rule, cadence.agreed_on)
+            if _lets_agree(under) and _lets_agree(ctx.exemption(rule, day)):
+                return _Agreement(cadence, under)
             return None
     return None
 
 
 def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, completions: list[date],
-                        agreements: list) -> list[Obligation]:
+                        agreements: list[Cadence]) -> list[Obligation]:
     out: list[Obligation] = []
     anchor = spell.start  # rolling occurrences count from the last one done (or waived)
     last_due: date | None = None
@@ -239,56 +298,82 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
         found = _next_due(rule, ctx, key, spell, agreements, anchor, last_due)
         if found is None:
             break
-        due, why, fixed = found
-        if spell.end is not None and due > spell.end:
+        if spell.end is not None and found.due > spell.end:
             break
-        if out and out[-1].basis == "required" and out[-1].done_on is None and not fixed:
+        if not ctx.complete and out and out[-1].basis == "required" and out[-1].done_on is None and not found.fixed:
             break  # the last one is open: a rolling cadence goes on once it is done
         done_on = _next_completion(completions, last_used, spell.start)
-        ex = ctx.exemption(rule, due)
-        occurrence = ctx.make(rule, due, anchor if last_due else spell.start, [spell.started_by, why],
-                              done_on=done_on, ex=ex)
+        ex = ctx.exemption(rule, found.due)
+        why = [spell.started_by, found.why]
+        if ex is not None and ex.effect.in_a_row is not None and _waived_in_a_row(out, ex) >= ex.effect.in_a_row:
+            why.append(f"{ex.trial.id} waives at most {ex.effect.in_a_row} in a row: required again")
+            ex = None
+        if ex is None or ex.effect.effect not in ("waive", "suspend"):
+            ex = found.set_by  # a modification is cited only where it changed the date
+        occurrence = ctx.make(rule, found.due, anchor if last_due else spell.start, why, done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
-        last_due = due
-        if due > ctx.as_of:
+        last_due = found.due
+        if found.due > ctx.as_of:
             break  # the next one is listed; later ones depend on it
-        anchor = occurrence.done_on or due
+        anchor = occurrence.done_on or found.due
     return out
 
 
-def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list, anchor: date,
-              last_due: date | None) -> tuple[date, str, bool] | None:
-    """The next due date, why, and whether it is a fixed date (not counted from the last one).
-    An agreed cadence in force on the ordinary date replaces it, counted from the later of
-    the last occurrence and the agreement."""
+def _waived_in_a_row(out: list[Obligation], ex: Applying) -> int:
+    """How many of the last occurrences the same trial waived, one after the other."""
+    n = 0
+    for o in reversed(out):
+        if o.basis != "waived" or o.exemption is None or o.exemption.trial != ex.trial.id:
+            break
+        n += 1
+    return n
+
+
+def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: list[Cadence], anchor: date,
+              last_due: date | None) -> _Next | None:
+    """The next occurrence. An agreed cadence in force on the ordinary date replaces it,
+    counted from the later of the last occurrence and the agreement, while a trial that lets
+    it be agreed applies; on the day none does any more, the ordinary rule restarts."""
     ordinary = _scheduled_due(rule, ctx, key, spell, anchor, last_due)
-    agreed = _agreed(rule, ctx, agreements, ordinary[0] if ordinary else date.max)
-    if agreed is not None:
-        agreed_on, interval, why = agreed
-        return max(anchor, agreed_on) + timedelta(days=interval), why, False
-    return ordinary
+    agreement = _agreed(rule, ctx, agreements, ordinary.due if ordinary else date.max) if agreements else None
+    if agreement is None:
+        return ordinary
+    start = max(anchor, agreement.cadence.agreed_on)
+    due = start + timedelta(days=agreement.cadence.interval_days)
+    ended = ctx.ends(rule, start, due, _lets_agree)
+    if ended is None:
+        return _Next(due, f"{agreement.cadence.cited} under {agreement.under.trial.id}", False, agreement.under)
+    return _scheduled_due(rule, ctx, key, spell, anchor, last_due, restart=ended)
 
 
-def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: date,
-                   last_due: date | None) -> tuple[date, str, bool] | None:
-    schedule, ex = _schedule(rule, ctx, key, anchor)
-    found = _due_under(schedule, spell, anchor, last_due)
-    if found is None:
-        return None
-    cited_on = anchor
-    # a fixed date can fall before the anchor: it is the same schedule only if nothing changed between
-    if ctx.candidates(rule) or _changes_between(rule, min(anchor, found[0]), max(anchor, found[0])):
-        later_on = found[0]
-        later, later_ex = _schedule(rule, ctx, key, later_on)
-        if later != schedule:  # the rule changed between the last occurrence and this one
-            change = _change_between(rule, anchor, later_on)
-            found = _due_under(later, spell, anchor, max(last_due or change, change - timedelta(days=1)))
-            if found is None or found[0] < change:
-                return None
-            schedule, ex, cited_on = later, later_ex, later_on
-    return found[0], _schedule_cited(rule, key, cited_on, schedule, ex), found[1]
+def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: date, last_due: date | None,
+                   restart: date | None = None) -> _Next | None:
+    """The next date under the schedule in force at `anchor` (or from `restart`): the law's, or
+    a trial's modification. Where the schedule changes before that date (a new version of the
+    law; a trial's modification starting or ending), the schedule from the change applies
+    instead: its fixed dates from the change on, and a rolling date that would have fallen
+    before the change is due on the change day."""
+    start = restart or anchor
+    while True:
+        schedule, ex = _schedule(rule, ctx, key, start)
+        skip_to = last_due if restart is None else max(last_due or date.min, restart - timedelta(days=1))
+        found = _due_under(schedule, spell, anchor, skip_to)
+        if found is None:
+            return None
+        due, fixed = found
+        if restart is not None and due < restart:
+            due, fixed = restart, False
+        change = _schedule_change(rule, ctx, key, start, due, schedule)
+        if change is None:
+            break
+        start = restart = change
+    set_by = None
+    if ex is not None:  # the trial's schedule, cited only where it gives another date than the law's
+        ordinary = _due_under((rule.parameter("schedule", start) or {}).get(key), spell, anchor, skip_to)
+        set_by = ex if ordinary != found else None
+    return _Next(due, _schedule_cited(rule, key, start, schedule, ex), fixed, set_by)
 
 
 def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date | None) -> tuple[date, bool] | None:
@@ -302,14 +387,14 @@ def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date
     return (add_duration(anchor, every), False) if every else None
 
 
-def _changes_between(rule: Rule, after: date, upto: date) -> list[date]:
+def _schedule_change(rule: Rule, ctx: _Context, key: str, after: date, upto: date, schedule: dict | None) -> date | None:
+    """The first day in (after, upto] from which another schedule is in force."""
     parameter = rule.parameters.get("schedule")
-    return [d for d in (parameter.changes() if parameter else []) if after < d <= upto]
-
-
-def _change_between(rule: Rule, after: date, upto: date) -> date:
-    changes = _changes_between(rule, after, upto)
-    return changes[0] if changes else upto  # a trial's modification starting in between
+    days = [*(parameter.changes() if parameter else []), *ctx.boundaries(rule)]
+    for day in sorted(d for d in days if after < d <= upto):
+        if _schedule(rule, ctx, key, day)[0] != schedule:
+            return day
+    return None
 
 
 def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
@@ -320,7 +405,7 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
     out: list[Obligation] = []
     counting_from = spells[0].start
     last_used: date | None = None
-    catch_ups = _exemption_ends(rule, ctx, spells)
+    catch_ups = _exemption_ends(rule, ctx)
     for _ in range(MAX_OCCURRENCES):
         months = rule.parameter("required_months", counting_from), rule.parameter("window_months", counting_from)
         if None in months:
@@ -347,7 +432,7 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         if catch_up is not None:
             because.append(f"exemption ended the day before {due}")
         ex = ctx.exemption(rule, due)
-        occurrence = ctx.make(rule, due, due, because, deadline=deadline, done_on=done_on, ex=ex)
+        occurrence = ctx.make(rule, due, counting_from, because, deadline=deadline, done_on=done_on, ex=ex)
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
@@ -371,22 +456,19 @@ def _first_reaching(spells: list[Spell], counting_from: date, required: int, win
     return None
 
 
-def _exemption_ends(rule: Rule, ctx: _Context, spells: list[Spell]) -> list[date]:
-    """Days on which a waiving trial stops applying to the case: its period ends, or the case
-    moves out of its municipalities."""
-    if not ctx.trials:
-        return []
-    candidates = set()
-    for trial in ctx.catalog.trials_touching(rule.id):
-        if trial.period.end is not None:
-            candidates.add(trial.period.end + timedelta(days=1))
-    candidates.update(day for day, _ in ctx.timeline.municipalities[1:])
+def _exemption_ends(rule: Rule, ctx: _Context) -> list[date]:
+    """Days on which a waiving trial stops applying to the case: its period ends, the case
+    moves out of its municipalities, or the citizen is assessed out of its target group."""
     ends = []
-    for day in sorted(candidates):
+    for day in ctx.boundaries(rule):
         before, now = ctx.exemption(rule, day - timedelta(days=1)), ctx.exemption(rule, day)
         if before is not None and before.effect.effect == "waive" and (now is None or now.effect.effect != "waive"):
             ends.append(day)
     return ends
+
+
+def _suspends(ex: Applying | None) -> bool:
+    return ex is not None and ex.effect.effect == "suspend"
 
 
 def _once_per_spell(rule: Rule, ctx: _Context) -> list[Obligation]:
@@ -416,9 +498,13 @@ def _once_per_spell(rule: Rule, ctx: _Context) -> list[Obligation]:
                     ex = None  # the trial allows suspending; this duty was not suspended
                 else:
                     because.append(suspension.started_by)
-                    if suspension.end is not None and (spell.end is None or suspension.end <= spell.end):
-                        resumed = ctx.make(rule, suspension.end, suspension.end,
-                                           [cited, f"{suspension.ended_by}: due again"], done_on=done_on)
+                    # resumed, or the trial stops applying (it ends, the case moves, the citizen
+                    # is assessed out): due again from that day
+                    lapsed = ctx.ends(rule, due, suspension.end or date.max, _suspends)
+                    again = lapsed or suspension.end
+                    why = f"{ex.trial.id} no longer applies from {lapsed}" if lapsed else suspension.ended_by
+                    if again is not None and (spell.end is None or again <= spell.end):
+                        resumed = ctx.make(rule, again, due, [cited, f"{why}: due again"], done_on=done_on)
                         out.append(ctx.make(rule, due, spell.start, because, ex=ex))
                         out.append(resumed)
                         last_used = done_on or last_used

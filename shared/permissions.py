@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from shared.catalog import Catalog
 from shared.problems import FieldError, Problem
-from shared.timeline import CaseEvent, Timeline, applying
+from shared.timeline import CaseEvent, Timeline, all_applying
 
 UNEMPLOYMENT_BENEFITS = ("dagpenge", "kontanthjaelp", "uddannelseshjaelp", "integrationsydelse")
 CHECKED = frozenset({"offer-duty.suspended", "offer-duty.resumed", "cadence.agreed", "offer.started"})
@@ -35,16 +35,17 @@ def decide(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, bir
 
     def needs(rule: str, effect: str, field: str, reason: str, *, individually_agreed: bool = False,
               offer: str | None = None) -> Decision:
-        found = applying(catalog.trials_touching(rule), rule, timeline, day)
-        if (found is not None and found.effect.effect == effect
-                and (not individually_agreed or found.effect.individually_agreed)
-                and (offer is None or offer in (found.effect.for_offers or []))):
-            return Decision(permitted_by=found.trial.id)
+        for found in all_applying(catalog.trials_touching(rule), rule, timeline, day):  # any of them may permit it
+            if (found.effect.effect == effect
+                    and (not individually_agreed or found.effect.individually_agreed)
+                    and (offer is None or offer in (found.effect.for_offers or []))):
+                return Decision(permitted_by=found.trial.id)
         trials = ", ".join(t.id for t in catalog.trials_touching(rule)) or "none"
+        return refused(rule, field, f"{reason} ({catalog.rules[rule].legal_reference}; trials that permit it: {trials})")
+
+    def refused(rule: str, field: str, reason: str) -> Decision:
         return Decision(Problem(422, "not-permitted", "Not permitted for this case",
-                                errors=[FieldError(field, f"{reason} ({catalog.rules[rule].legal_reference}; "
-                                                          f"trials that permit it: {trials})")],
-                                extra={"rule": rule}))
+                                errors=[FieldError(field, reason)], extra={"rule": rule}))
 
     if name in ("offer-duty.suspended", "offer-duty.resumed"):
         return needs("LAB-tilbud", "suspend", "type", f"no trial lets this case's right-and-duty offers be suspended on {day}")
@@ -58,6 +59,10 @@ def decide(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, bir
     offer = data["offer"]  # offer.started
     age = _age(birth_date, day)
     if offer == "igu" and age is not None:
+        youngest = catalog.rules["IGU-alder"].parameter("min_age", day)
+        if youngest is not None and age < youngest:  # no trial lifts the lower limit (T15 lifts the upper)
+            return refused("IGU-alder", "data.offer", f"the citizen is {age} at the start; IGU is for ages from {youngest} "
+                                                      f"({catalog.rules['IGU-alder'].legal_reference}; no trial permits it)")
         limit = catalog.rules["IGU-alder"].parameter("max_age", day)
         if limit is not None and age > limit:
             return needs("IGU-alder", "permit", "data.offer", f"the citizen is {age} at the start; IGU is for ages up to {limit}")

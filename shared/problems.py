@@ -62,9 +62,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
-        ]
+        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "))
+                  for e in exc.errors()]
         return problem_response(Problem(422, "invalid-request", "Invalid request", errors=errors), request)
 
     @app.exception_handler(HTTPException)

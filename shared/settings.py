@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import SecretStr, model_validator
+from pydantic import PositiveFloat, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
@@ -46,6 +46,8 @@ class ServiceSettings(BaseSettings):
     auth_issuer: str = "frisag-development"
     auth_audience: str = "frisag"
     max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies are refused (413)
+    # a request not answered within this many seconds is answered 503
+    request_timeout_seconds: PositiveFloat = 30.0
     # origins (comma-separated) whose browser pages may call the service; none when empty
     cors_origins: str = ""
 

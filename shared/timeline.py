@@ -4,10 +4,10 @@ back-dated event takes effect from its date."""
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.catalog import CompletedBy, Trial, TrialEffect
 
@@ -52,6 +52,14 @@ class Spell:
         return Spell(self.start, last, self.started_by, self.ended_by or f"case closed {last}")
 
 
+class Cadence(NamedTuple):
+    """A cadence agreed for a rule (`cadence.agreed`): valid only where a trial lets it be agreed."""
+
+    agreed_on: date
+    interval_days: int
+    cited: str
+
+
 @dataclass
 class Timeline:
     opened: date | None = None
@@ -64,7 +72,7 @@ class Timeline:
     offers: dict[str, list[Spell]] = field(default_factory=lambda: defaultdict(list))
     suspensions: list[Spell] = field(default_factory=list)  # offer duty in abeyance (T22)
     target_groups: dict[str, list[tuple[date, bool]]] = field(default_factory=lambda: defaultdict(list))
-    cadences: dict[str, list[tuple[date, int, str]]] = field(default_factory=lambda: defaultdict(list))
+    cadences: dict[str, list["Cadence"]] = field(default_factory=lambda: defaultdict(list))
     occurrences: dict[tuple[str, str | None], list[date]] = field(default_factory=lambda: defaultdict(list))
     last_date: date | None = None
 
@@ -112,7 +120,7 @@ class Timeline:
         elif name == "target-group.assessed":
             self.target_groups[data["trial"]].append((day, data["in_target_group"]))
         elif name == "cadence.agreed":
-            self.cadences[data["rule"]].append((day, data["interval_days"], cited))
+            self.cadences[data["rule"]].append(Cadence(day, data["interval_days"], cited))
 
     def responsibility(self) -> list[tuple[date, date | None, str]]:
         """(from, until exclusive or None, municipality): who was responsible for the case when.
@@ -174,7 +182,12 @@ def trial_applies(trial: Trial, timeline: Timeline, day: date) -> bool:
 def applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: date) -> Applying | None:
     """The first of `trials` (those touching `rule`) whose effect on it applies to this case on
     `day`, if any."""
+    return next(all_applying(trials, rule, timeline, day), None)
+
+
+def all_applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: date) -> Iterator[Applying]:
+    """Every one of `trials` (those touching `rule`) whose effect on it applies to this case on
+    `day`: a permission asks whether any of them permits."""
     for trial in trials:
         if trial_applies(trial, timeline, day):
-            return Applying(trial, trial.effect_on(rule))
-    return None
+            yield Applying(trial, trial.effect_on(rule))

@@ -17,6 +17,7 @@ from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN, IncomingEvent, event_json_schema, parse_batch, parse_event
+from shared.hardening import refuse_deep_json
 from shared.problems import FieldError, Problem
 
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
@@ -135,7 +136,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        text = body.decode()  # UTF-8 only, as RFC 8259 asks between systems: the depth check reads its bytes
+        refuse_deep_json(body)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed-json", "Malformed JSON", str(exc), [FieldError("", "body is not valid JSON")]) from None
 

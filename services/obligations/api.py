@@ -1,5 +1,6 @@
 """HTTP entrypoint of the obligations service: due tasks per case and worklists (../API.md)."""
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -9,17 +10,23 @@ from starlette.concurrency import run_in_threadpool
 
 from services.consuming import FAILED_LISTED
 from services.obligations.bootstrap import ObligationsService, bootstrap
+from services.obligations.projection import HORIZON
 from services.obligations.settings import ObligationsSettings
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN
+from shared.dates import RANGE, QueryDate, within_range
+from shared.events import CASE_ID_PATTERN, Code
 from shared.problems import FieldError, Problem
 from shared.projection import CaseErasedError, CaseNotDerivedError
 
 Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
+OPEN = {"upcoming", "due", "overdue"}
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
-AsOf = Annotated[date | None, Query(description="The date to answer for (default: today); later events are ignored")]
+AsOf = Annotated[QueryDate | None, Query(
+    description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
+DueDate = Annotated[QueryDate | None, Query(description=RANGE)]
+Caseworker = Annotated[Code | None, Query(description="as in `case.assigned`")]
 
 
 def create_app(service_factory: Callable[[], ObligationsService] | None = None, settings: ObligationsSettings | None = None) -> FastAPI:
@@ -67,25 +74,31 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         request: Request,
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],
         municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
-        caseworker: str | None = None,
-        status: Status | None = None,
-        due_before: date | None = None,
-        due_after: date | None = None,
+        caseworker: Caseworker = None,
+        status: Annotated[list[Status] | None, Query(description="any of these (repeat it); default: all")] = None,
+        due_before: DueDate = None,
+        due_after: DueDate = None,
         as_of: AsOf = None,
+        sort: Annotated[Literal["due", "-due"] | None, Query(
+            description="by due date, earliest (`due`) or latest (`-due`) first; default: nearest the as-of date "
+                        "first, i.e. `due` for open tasks and `-due` when only done, waived or suspended ones are asked for")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """A worklist: obligations of the cases a municipality (or caseworker) is responsible
-        for on `as_of`, ordered by due date, `limit` at a time; pass `next_cursor` back as
-        `cursor` for the next page."""
+        for on `as_of`, exactly those their case pages as of that date list, with the same
+        statuses; `limit` at a time (pass `next_cursor` back as `cursor`), `total` in all."""
         municipality = _own_municipality(caller, municipality)
         when = as_of or date.today()
-        items = request.app.state.service.projection.worklist(
-            as_of=when, municipality=municipality, caseworker=caseworker, status=status,
-            due_before=due_before, due_after=due_after, limit=limit, after=_cursor(cursor))
+        projection = request.app.state.service.projection
+        _within_horizon(projection.stored_until(municipality, when), when, due_before)
+        descending = sort == "-due" if sort else bool(status) and not set(status) & OPEN
+        items, total = projection.worklist(
+            as_of=when, municipality=municipality, caseworker=caseworker, statuses=status or (),
+            due_before=due_before, due_after=due_after, descending=descending, limit=limit, after=_cursor(cursor))
         # cases of the municipality the fold failed for have no obligations here: say which
-        missing = request.app.state.service.projection.failed(FAILED_LISTED, municipality=municipality)
-        return {"as_of": when.isoformat(), "items": items,
+        missing = projection.failed(FAILED_LISTED, municipality=municipality)
+        return {"as_of": when.isoformat(), "total": total, "items": items,
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
                 "cases_not_derived": [f["case_id"] for f in missing]}
 
@@ -131,14 +144,28 @@ def _own_municipality(caller: Principal, municipality: str | None) -> str:
     return municipality
 
 
+def _within_horizon(stored_until: date | None, as_of: date, due_before: date | None) -> None:
+    """Refuse rather than answer partly: the stored obligations reach only so far ahead."""
+    for field, day in (("as_of", as_of), ("due_before", due_before)):
+        if day is not None and (stored_until is None or day > stored_until):
+            reach = f"up to {stored_until}" if stored_until else "only as far as they were folded (being derived again)"
+            raise Problem(422, "beyond-horizon", "Beyond the stored obligations", errors=[FieldError(
+                field, f"{day} lies beyond how far ahead obligations are stored for these cases ({reach}; "
+                       f"{HORIZON.days} days past today); ask GET /cases/{{case_id}}/obligations for later dates")])
+
+
 def _cursor(cursor: str | None) -> tuple[date, str, int] | None:
+    """`due|case_id|n` of the last item of the previous page, as the worklist gives it."""
     if cursor is None:
         return None
     try:
         due, case_id, n = cursor.split("|")
-        return date.fromisoformat(due), case_id, int(n)
+        if not re.fullmatch(CASE_ID_PATTERN, case_id) or not re.fullmatch(r"\d{1,9}", n):
+            raise ValueError
+        return within_range(date.fromisoformat(due)), case_id, int(n)
     except ValueError:
-        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("cursor", "not a cursor from this API")]) from None
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
+            "cursor", "not a cursor from this API: pass back a `next_cursor` as it came")]) from None
 
 
 app = create_app()

@@ -2,13 +2,14 @@
 obligations the fold derives from each case, with the municipalities responsible for it over
 time, for worklists."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, func, or_, select
 
 from shared.catalog import Catalog
+from shared import fold_version
 from shared.obligations import DUE_SOON, Obligation, fold_timeline
 from shared.projection import ERROR_LENGTH, CaseNotDerivedError, CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
@@ -22,6 +23,8 @@ responsibility = Table(  # which municipality is responsible for a case, from wh
     Column("valid_from", Date, primary_key=True),
     Column("valid_to", Date),  # exclusive; None while it lasts
     Column("municipality", String(3), nullable=False, index=True),
+    Column("folded_to", Date),  # the case's obligations are stored up to this date (migration 0004)
+    fold_version.column(),
 )
 obligations = Table(
     "obligations", metadata,
@@ -50,10 +53,14 @@ class ObligationsDerivation(Derivation):
 
     def derive(self, case_id: str, events: list[StoredEvent]) -> dict[Table, list[dict[str, Any]]]:
         timeline = Timeline.build(events)  # once, for the fold and for who is responsible when
-        folded = fold_timeline(timeline, self.catalog, max(timeline.last_date, self.today()) + HORIZON)
+        horizon = max(timeline.last_date, self.today()) + HORIZON
+        folded = fold_timeline(timeline, self.catalog, horizon)
+        if timeline.closed is not None:
+            horizon = date.max  # nothing arises after it closed: complete for any date
         caseworker = timeline.caseworker
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
-                responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
+                responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
+                                  "folded_to": horizon, "fold_version": fold_version.FOLD_VERSION}
                                  for start, until, m in timeline.responsibility()]}
 
 
@@ -61,6 +68,28 @@ class ObligationsProjection(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "obligations",
                  today: Callable[[], date] = date.today) -> None:
         super().__init__(engine, "obligations", group, ObligationsDerivation(catalog, today))
+        self._extended_on: date | None = None
+        self._fold_watch = fold_version.Watch()
+        self.refresh_marks()
+
+    def refresh(self, *args: Any, **kwargs: Any) -> int:
+        """Derive stale cases again, after `refresh_marks`."""
+        self.refresh_marks()
+        return super().refresh(*args, **kwargs)
+
+    def refresh_marks(self) -> int:
+        """Mark for deriving again the cases derived by another fold version (on start, then
+        hourly: old pods may still derive during a rolling upgrade), and once a day the open
+        cases folded more than half the horizon ago, so stored obligations keep reaching
+        `HORIZON` past today. How many were marked."""
+        marked = 0
+        if self._fold_watch.due():
+            marked += self.mark_stale(fold_version.derived_by_another(responsibility))
+        today = self.derivation.today()
+        if self._extended_on != today:
+            self._extended_on = today
+            marked += self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.folded_to < today + HORIZON / 2))
+        return marked
 
     @property
     def catalog(self) -> Catalog:
@@ -95,9 +124,13 @@ class ObligationsProjection(CaseProjection):
         raise CaseNotDerivedError(case_id, failure, municipality or failure.get("municipality"))
 
     def worklist(self, *, as_of: date, municipality: str | None = None, caseworker: str | None = None,
-                 status: str | None = None, due_before: date | None = None, due_after: date | None = None,
-                 limit: int = 100, after: tuple[date, str, int] | None = None) -> list[dict[str, Any]]:
-        """Obligations of the cases a municipality is responsible for on `as_of`, by due date."""
+                 statuses: Sequence[str] = (), due_before: date | None = None, due_after: date | None = None,
+                 descending: bool = False, limit: int = 100,
+                 after: tuple[date, str, int] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Obligations of the cases a municipality is responsible for on `as_of`: those the
+        case page as of that date lists (`arises_on`), in any of `statuses` (all when empty), by
+        due date (latest first when `descending`), `limit` at a time after the cursor `after`;
+        and how many there are in all."""
         o, r = obligations, responsibility
         query = select(o).where(o.c.arises_on <= as_of)
         if municipality is not None:
@@ -109,15 +142,29 @@ class ObligationsProjection(CaseProjection):
             query = query.where(o.c.due <= due_before)
         if due_after is not None:
             query = query.where(o.c.due >= due_after)
-        if status is not None:
-            query = query.where(_status_is(status, as_of))
+        if statuses:
+            query = query.where(or_(*(status_is(status, as_of) for status in statuses)))
+        total = select(func.count()).select_from(query.subquery())
+        order = (o.c.due, o.c.case_id, o.c.n)
         if after is not None:
             due, case_id, n = after
-            query = query.where(or_(o.c.due > due, and_(o.c.due == due, or_(
-                o.c.case_id > case_id, and_(o.c.case_id == case_id, o.c.n > n)))))
-        query = query.order_by(o.c.due, o.c.case_id, o.c.n).limit(limit)
+            later = (lambda column, value: column < value) if descending else (lambda column, value: column > value)
+            query = query.where(or_(later(o.c.due, due), and_(o.c.due == due, or_(
+                later(o.c.case_id, case_id), and_(o.c.case_id == case_id, later(o.c.n, n))))))
+        query = query.order_by(*(c.desc() for c in order) if descending else order).limit(limit)
         with self.engine.connect() as conn:
-            return [_from_row(row, as_of) for row in conn.execute(query).mappings()]
+            return [_from_row(row, as_of) for row in conn.execute(query).mappings()], conn.execute(total).scalar_one()
+
+    def stored_until(self, municipality: str, as_of: date) -> date | None:
+        """How far ahead the obligations of the cases `municipality` is responsible for on
+        `as_of` are stored: the earliest of their folds' horizons (None when one is unknown,
+        folded before horizons were recorded)."""
+        r = responsibility
+        covering = and_(r.c.municipality == municipality, r.c.valid_from <= as_of, or_(r.c.valid_to.is_(None), r.c.valid_to > as_of))
+        with self.engine.connect() as conn:
+            unknown = conn.execute(select(r.c.case_id).where(covering, r.c.folded_to.is_(None)).limit(1)).first()
+            earliest = conn.execute(select(func.min(r.c.folded_to)).where(covering)).scalar()
+        return None if unknown else (earliest or date.max)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -125,7 +172,9 @@ class ObligationsProjection(CaseProjection):
         return {**super().counts(), "obligations": derived}
 
 
-def _status_is(status: str, as_of: date):
+def status_is(status: str, as_of: date):
+    """`Obligation.status(as_of) == status` in SQL: the one definition of the statuses, for the
+    stored rows (a test holds the two to each other)."""
     o = obligations
     open_ = and_(o.c.basis == "required", or_(o.c.done_on.is_(None), o.c.done_on > as_of))
     return {

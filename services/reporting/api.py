@@ -17,11 +17,12 @@ from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
 from shared.catalog import Catalog, Trial
+from shared.dates import RANGE, QueryDate
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
 
-From = Annotated[date | None, Query(alias="from", description="default: the trial's start")]
-To = Annotated[date | None, Query(description="default: the trial's end, or today")]
+From = Annotated[QueryDate | None, Query(alias="from", description=f"default: the trial's start; {RANGE}")]
+To = Annotated[QueryDate | None, Query(description=f"default: the trial's end, or today; {RANGE}")]
 Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: all outside the trial with data")]
 CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
 

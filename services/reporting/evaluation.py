@@ -25,6 +25,7 @@ import numpy as np
 
 from services.reporting.facts import NONE, OPEN, Columns, Facts
 from shared.catalog import Catalog, Trial, add_duration
+from shared.dates import EARLIEST
 
 SUPPRESS_BELOW = 5
 DAYS_PER_MONTH = 365.25 / 12
@@ -134,6 +135,9 @@ def periods_for(trial: Trial, start: date | None, end: date | None, today: date)
     if hi < lo:
         raise ValueError("the period ends before it starts")
     baseline_end = trial.period.start - timedelta(days=1)
+    if hi - lo > baseline_end - EARLIEST:
+        raise ValueError(f"the baseline, as long as the period and just before the trial, would begin before "
+                         f"{EARLIEST}: ask for a shorter period")
     return {"baseline": (baseline_end - (hi - lo), baseline_end), "trial": (lo, hi)}
 
 

@@ -9,6 +9,7 @@ from uuid import uuid4
 from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
 
 from shared.catalog import Catalog
+from shared import fold_version
 from shared.obligations import fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
@@ -28,6 +29,7 @@ responsibility = Table(
     Column("valid_from", Date, primary_key=True),
     Column("valid_to", Date),  # exclusive; None while it lasts
     Column("municipality", String(3), nullable=False, index=True),
+    fold_version.column(),
 )
 obligations = Table(  # each obligation twice: under the ordinary rules, and with the trials applied
     "reporting_obligations", metadata,
@@ -79,10 +81,11 @@ class ReportingDerivation(Derivation):
         rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in self.tables}
         if timeline.citizen:
             rows[citizens].append({"case_id": case_id, "citizen": timeline.citizen})
-        rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m}
-                                for start, until, m in timeline.responsibility()]
+        rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
+                                 "fold_version": fold_version.FOLD_VERSION} for start, until, m in timeline.responsibility()]
         for regime, with_trials in (("ordinary", False), ("trials", True)):
-            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials)):
+            # every occurrence the rules required, a missed one too (the full count, issue 14.9)
+            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials, complete=True)):
                 rows[obligations].append({
                     "case_id": case_id, "regime": regime, "n": n, "rule": o.rule, "due": o.due, "deadline": o.deadline,
                     "basis": o.basis, "done_on": o.done_on, "trial": o.exemption.trial if o.exemption else None,
@@ -123,6 +126,18 @@ class ReportingStore(CaseProjection):
     def __init__(self, engine: Engine, catalog: Catalog, group: str = "reporting",
                  today: Callable[[], date] = date.today) -> None:
         super().__init__(engine, "reporting", group, ReportingDerivation(catalog, today))
+        self._fold_watch = fold_version.Watch()
+        self.refresh_marks()
+
+    def refresh(self, *args: Any, **kwargs: Any) -> int:
+        """Derive stale cases again, after `refresh_marks`."""
+        self.refresh_marks()
+        return super().refresh(*args, **kwargs)
+
+    def refresh_marks(self) -> int:
+        """Mark for deriving again the cases derived by another fold version: on start, then
+        hourly (old pods may still derive during a rolling upgrade)."""
+        return self.mark_stale(fold_version.derived_by_another(responsibility)) if self._fold_watch.due() else 0
 
     @property
     def catalog(self) -> Catalog:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from bisect import bisect_right
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property, lru_cache
@@ -48,11 +49,9 @@ def add_duration(start: date, text: str, sign: int = 1) -> date:
 
 
 def _clamped(year: int, month: int, day: int) -> date:
-    while True:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            day -= 1
+    """The day in that month, or its last day (31 January + 1 month is 28 or 29 February); a
+    year outside 1..9999 is a ValueError."""
+    return date(year, month, min(day, monthrange(year, month)[1]))
 
 
 class _Strict(BaseModel):
@@ -133,6 +132,7 @@ class TrialEffect(_Strict):
     value: Any = None  # modify: its value under the trial
     individually_agreed: bool = False  # modify: the cadence is agreed per citizen (cadence.agreed)
     for_offers: list[str] | None = None  # permit: which offers it allows (rules about offer types)
+    in_a_row: int | None = None  # waive: at most this many occurrences in a row; the next one is required
     note: str | None = None
 
 

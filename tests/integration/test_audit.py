@@ -86,6 +86,7 @@ def test_the_log_refuses_changes_and_deletions(engine_of, database_url, tmp_path
     log.engine.dispose()
 
 
+<<<<<<< HEAD
 def test_services_starting_together_on_a_new_database_all_get_their_log(database_url):
     """Each service creates its log (and the shared trigger function) when it starts; started
     together, as a deployment does, none may fail on the others' DDL."""
@@ -108,3 +109,22 @@ def test_services_starting_together_on_a_new_database_all_get_their_log(database
     for engine in engines:
         engine.dispose()
     assert not failures
+=======
+def test_bad_input_is_recorded_as_it_came_and_never_fails_the_insert(database_url, tmp_path, serve, issuer):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
+    worker = bearer(issuer.token(CASEWORKER, municipalities=["851"], subject="anna@aalborg"))
+    admin = bearer(issuer.token(ADMIN, subject="root@frisag"))
+    long_id = "a" * 600
+    with serve(case_app(settings=settings), token=None) as case:
+        for path in ("/cases/%00", f"/cases/{long_id}", "/cases/c-1%00x"):
+            assert case.get(path, headers=worker).status_code == 422
+        assert case.get("/cases/c-1", params={"x": "\x00" * 2000}, headers=worker).status_code == 404
+        records = case.get("/audit", headers=admin).json()["records"]
+    assert [(r["path"], r["case_id"], r["status"]) for r in records] == [
+        ("/cases/%00", None, 422),  # NUL as in a URL; no case id where it is not a valid one
+        (f"/cases/{long_id}"[:512], None, 422),  # clipped to the column
+        ("/cases/c-1%00x", None, 422),
+        ("/cases/c-1", "c-1", 404),
+    ]
+    assert records[3]["query"] == ("x=" + "%00" * 2000)[:1024]
+>>>>>>> main

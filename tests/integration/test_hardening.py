@@ -1,8 +1,10 @@
-"""Input hardening over HTTP: body and batch size limits, strict JSON, paging limits, security
-headers, no stack traces, and CORS only for the origins configured."""
+"""Input hardening over HTTP: body and batch size limits, strict JSON, paging limits, a time
+limit, security headers, no stack traces, and CORS only for the origins configured."""
 
 import json
+import time
 
+import psycopg
 import pytest
 
 from services.case.api import create_app as case_app
@@ -12,7 +14,8 @@ from services.obligations.api import create_app as obligations_app
 from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
 from tests.events import opened
-from tests.infra import is_problem
+from shared.auth import ADMIN, CASEWORKER
+from tests.infra import bearer, is_problem
 
 SINGLE = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -97,3 +100,38 @@ def test_cors_only_for_the_configured_origins(tmp_path, serve):
         assert "access-control-allow-origin" not in refused.headers
         answer = case.get("/cases/nobody", headers={"origin": "https://sag.aalborg.dk"})
         assert answer.headers["access-control-allow-origin"] == "https://sag.aalborg.dk"
+
+
+def test_a_request_not_answered_in_time_is_answered_503_and_the_others_go_on(database_url, tmp_path, serve, issuer):
+    settings = ObligationsSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                                   refold_workers=0, request_timeout_seconds=1)
+    worker = bearer(issuer.token(CASEWORKER, ADMIN, municipalities=["851"], subject="anna@aalborg"))
+    with serve(obligations_app(lambda: obligations_bootstrap(settings), settings), token=None) as obligations, \
+            psycopg.connect(database_url) as holder:
+        assert obligations.get("/obligations", headers=worker).status_code == 200
+        holder.execute("LOCK TABLE obligations IN ACCESS EXCLUSIVE MODE")  # the worklist's query waits for it
+        asked = time.monotonic()
+        problem = is_problem(obligations.get("/obligations", headers=worker, timeout=10), 503)
+        assert 1 <= time.monotonic() - asked < 3
+        assert "1 seconds" in problem["detail"]
+        assert obligations.get("/healthz", timeout=2).status_code == 200  # a late handler holds up nobody else
+        holder.rollback()
+        assert obligations.get("/obligations", headers=worker, timeout=10).status_code == 200
+        statuses = [r["status"] for r in obligations.get("/audit", headers=worker).json()["records"]]
+        assert statuses == [200, 503, 200]  # the 503 is recorded as answered
+
+
+def test_an_event_posted_past_the_time_limit_is_stored_once_and_the_store_goes_on(database_url, tmp_path, serve):
+    settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                            request_timeout_seconds=1)
+    with serve(case_app(lambda: case_bootstrap(settings), settings)) as case, \
+            psycopg.connect(database_url) as holder:
+        assert case.post("/events", json=opened("c-1"), headers=SINGLE).status_code == 201
+        holder.execute("LOCK TABLE cases_events IN ACCESS EXCLUSIVE MODE")  # the store's writer waits for it
+        late = opened("c-2")
+        is_problem(case.post("/events", json=late, headers=SINGLE, timeout=10), 503)
+        holder.rollback()
+        # the writer finished what it had begun: posting it again finds it stored, once
+        assert case.post("/events", json=late, headers=SINGLE, timeout=10).status_code == 200
+        assert case.post("/events", json=opened("c-3"), headers=SINGLE, timeout=10).status_code == 201
+        assert [e["sequence"] for e in case.get("/cases/c-2").json()["events"]] == [1]

@@ -18,6 +18,7 @@ from services.obligations.projection import ObligationsProjection
 from services.obligations.projection import metadata as obligations_metadata
 from services.reporting.store import ReportingStore
 from services.reporting.store import metadata as reporting_metadata
+from shared import fold_version
 from shared.catalog import Catalog
 from shared.migrations import config, upgrade, version_table
 from shared.projection import service_metadata, store_tables
@@ -25,6 +26,14 @@ from shared.projection import service_metadata, store_tables
 SERVICES = ["obligations", "reporting"]
 DERIVED: dict[str, MetaData] = {"obligations": obligations_metadata, "reporting": reporting_metadata}
 PROJECTIONS = {"obligations": ObligationsProjection, "reporting": ReportingStore}
+# what autogenerate finds missing at revision 0001: migrations 0002 to 0005
+SINCE_0001 = {"obligations": ["add_column", "add_column", "add_column", "add_index", "add_index", "add_index", "add_table",
+                              "add_table"],
+              "reporting": ["add_column", "add_column", "add_index", "add_index", "add_index", "add_table", "add_table"]}
+DERIVED_SINCE_0001 = {  # the derived tables' changes after 0001, undone in what create_all made
+    "obligations": ["ALTER TABLE obligations_responsibility DROP COLUMN folded_to",
+                    "ALTER TABLE obligations_responsibility DROP COLUMN fold_version"],
+    "reporting": ["ALTER TABLE reporting_responsibility DROP COLUMN fold_version"]}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -111,8 +120,7 @@ def test_an_empty_database_is_migrated_to_what_the_metadata_describes(service, e
 def test_rows_stored_at_an_earlier_revision_outlive_the_upgrade(service, engine):
     with engine.begin() as conn:
         command.upgrade(config(service, conn), "0001")
-    assert sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in differences(engine, service)) == \
-        ["add_column", "add_index", "add_index", "add_index", "add_table", "add_table"]  # migrations 0002-0004
+    assert sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in differences(engine, service)) == SINCE_0001[service]
     rows = insert_rows(engine, service)
 
     upgrade(engine, service)
@@ -135,7 +143,7 @@ def test_a_database_create_all_made_is_stamped_and_upgraded_when_the_service_sta
         service_metadata(service, DERIVED[service]).create_all(conn)
         for since_0001 in (f"DROP INDEX ix_{service}_cases_stale", f"DROP INDEX ix_{service}_cases_derived_tick",
                            f"ALTER TABLE {service}_cases DROP COLUMN derived_tick", f"DROP TABLE {service}_clock",
-                           f"DROP TABLE {service}_failed_cases"):
+                           f"DROP TABLE {service}_failed_cases", *DERIVED_SINCE_0001[service]):
             conn.execute(text(since_0001))
     rows = insert_rows(engine, service)
 
@@ -167,3 +175,25 @@ def test_the_command_migrates_the_embedded_store(tmp_path):
     assert revision(engine, "reporting") == head(engine, "reporting")
     assert differences(engine, "reporting") == []
     engine.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_new_fold_version_has_every_case_derived_again_when_the_service_starts(service, engine, monkeypatch):
+    upgrade(engine, service)
+    insert_rows(engine, service)
+    stale = lambda projection: projection.counts()["stale"]
+    projection = PROJECTIONS[service](engine, Catalog.load())
+    projection.mark_stale()
+    projection.refresh()
+    assert stale(PROJECTIONS[service](engine, Catalog.load())) == 0  # the same version: nothing to do
+    monkeypatch.setattr(fold_version, "FOLD_VERSION", fold_version.FOLD_VERSION + 1)
+    projection = PROJECTIONS[service](engine, Catalog.load())  # a service of the new version starts
+    assert stale(projection) == 2
+    projection.refresh()
+    assert stale(projection) == 0
+    # a pod of the old version derives a case again during the roll: marked at the next look
+    monkeypatch.setattr(fold_version, "RECHECK", 0.0)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {service}_responsibility SET fold_version = 1 WHERE case_id = 'case-2'"))
+    assert projection.refresh_marks() == 1

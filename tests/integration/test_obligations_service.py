@@ -3,6 +3,7 @@ through the real broker: waived obligations with their trial and reasons, workli
 catalog changes."""
 
 import shutil
+from datetime import date, timedelta
 import time
 
 import httpx
@@ -84,7 +85,8 @@ def test_a_waived_obligation_reaches_the_caseworker_with_its_trial_and_reasons(s
 
     waived_in_aalborg = lambda: [(o["case_id"], o["rule"]) for o in obligations.get(
         "/obligations", params={"municipality": "851", "status": "waived", "as_of": "2020-02-01"}).json()["items"]]
-    assert wait_for(waived_in_aalborg) == [("ly-aalborg", "LAS-74c")]
+    # as on the case page: the waived one due 2020-01-01, and the next (2021-01-01)
+    assert wait_for(waived_in_aalborg) == [("ly-aalborg", "LAS-74c")] * 2
 
 
 def test_worklists_follow_a_move_and_page(services):
@@ -197,3 +199,78 @@ def test_the_triggers_of_issue_13_are_refused_or_handled(services):
     assert first["due"] == "2014-01-01" and first["status"] == "due"
     assert "benefit.started ledighedsydelse 2012-06-01; LAS-74c in force from 2013-01-01: counted from then" in first["because"]
     assert obligations.get("/status").json()["failed"] == 0
+
+
+def worklist_of(client: httpx.Client, municipality: str, as_of: str, **params) -> dict:
+    answer = client.get("/obligations", params={"municipality": municipality, "as_of": as_of, "limit": 500, **params})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.parametrize("services", ["embedded", "kafka"], indirect=True)
+def test_the_case_page_and_the_worklist_agree_before_and_after_a_trials_end(services):
+    """Issue 14: T22's suspension and T2's agreed cadence end with the trial (or a move); the
+    worklist shows exactly what the case page shows, with the same statuses."""
+    case, obligations, catalog_dir = services
+    t2 = catalog_dir / "trials" / "T2.yaml"
+    t2.write_text(t2.read_text().replace("end: null", "end: '2018-08-31'"))
+    assert obligations.post("/catalog/reload").status_code == 202
+    post(case,  # T22 in Hillerød: suspended, never resumed
+         opened("t22", municipality="219", date="2018-01-01"), benefit_started("t22", benefit="kontanthjaelp", date="2018-01-01"),
+         event("target-group.assessed", "t22", trial="T22", in_target_group=True, date="2018-02-01"),
+         event("offer-duty.suspended", "t22", date="2018-03-01"),
+         # T2 in Aalborg: a 180-day cadence kept, T2 ending on 2018-08-31
+         opened("t2", municipality="851", date="2018-01-01"), benefit_started("t2", benefit="dagpenge", date="2018-01-01"),
+         event("cadence.agreed", "t2", rule="LAB-jobsamtale", interval_days=180, date="2018-01-10"),
+         event("conversation.held", "t2", kind="jobsamtale", date="2018-07-09"),
+         # T2 in Aalborg, then a move to Viborg (no trial)
+         opened("t2-moved", municipality="851", date="2018-01-01"), benefit_started("t2-moved", benefit="dagpenge", date="2018-01-01"),
+         event("cadence.agreed", "t2-moved", rule="LAB-jobsamtale", interval_days=180, date="2018-01-10"),
+         event("case.moved", "t2-moved", municipality="791", date="2018-02-15"),
+         # ledighedsydelse in Aarhus: the re-assessment falls due within 14 days of the as-of date
+         opened("ly", municipality="751", date="2019-01-01"), benefit_started("ly", date="2019-01-01"))
+    wait_for(lambda: obligations_of(obligations, "ly", "2019-12-20"))
+    wait_for(lambda: obligations.get("/status").json()["stale"] == 0)
+
+    def case_page(case_id, as_of):
+        return [(o["rule"], o["due"], o["status"], (o["exemption"] or {}).get("trial")) for o in obligations_of(obligations, case_id, as_of)]
+
+    def worklist(case_id, municipality, as_of):
+        return [(o["rule"], o["due"], o["status"], (o["exemption"] or {}).get("trial"))
+                for o in worklist_of(obligations, municipality, as_of, sort="due")["items"] if o["case_id"] == case_id]
+
+    checks = [("t22", "219", "2019-06-01"), ("t22", "219", "2020-12-01"), ("t2", "851", "2018-05-15"),
+              ("t2", "851", "2018-10-01"), ("t2-moved", "791", "2018-05-15"), ("ly", "751", "2019-12-20")]
+    for case_id, municipality, as_of in checks:
+        assert wait_for(lambda: worklist(case_id, municipality, as_of) == case_page(case_id, as_of)), (case_id, as_of)
+    assert ("LAB-tilbud", "2020-07-02", "overdue", None) in case_page("t22", "2020-12-01")
+    assert ("LAB-tilbud", "2018-04-01", "suspended", "T22") in case_page("t22", "2019-06-01")
+    assert ("LAB-jobsamtale", "2018-07-09", "upcoming", "T2") in case_page("t2", "2018-05-15")
+    assert ("LAB-jobsamtale", "2018-10-09", "due", None) in case_page("t2", "2018-10-01")  # 3 months after, T2 over
+    assert ("LAB-jobsamtale", "2018-03-01", "overdue", None) in case_page("t2-moved", "2018-05-15")
+    assert case_page("ly", "2019-12-20") == [("LAS-74c", "2020-01-01", "due", None)]
+
+
+def test_the_worklist_filters_by_several_statuses_counts_sorts_and_refuses_beyond_its_horizon(services):
+    case, obligations, _ = services
+    post(case, opened("ly", municipality="751", date="2019-01-01"), benefit_started("ly", date="2019-01-01"),
+         opened("dp", municipality="751", date="2019-10-01"), benefit_started("dp", benefit="dagpenge", date="2019-10-01"))
+    wait_for(lambda: worklist_of(obligations, "751", "2019-12-20")["items"])
+    both = worklist_of(obligations, "751", "2019-12-20", status=["due", "overdue"])
+    # the dagpenge talks of 1 Nov and 1 Dec (the next is under the 2020 rules, 14 Feb); LAS § 74 c on 1 Jan
+    assert [(o["case_id"], o["due"], o["status"]) for o in both["items"]] == [
+        ("dp", "2019-11-01", "overdue"), ("dp", "2019-12-01", "overdue"), ("ly", "2020-01-01", "due")]
+    assert both["total"] == len(both["items"]) == 3
+    dues = [o["due"] for o in both["items"]]
+    assert dues == sorted(dues)  # open tasks: the earliest due first
+    page = worklist_of(obligations, "751", "2019-12-20", status=["due", "overdue"], limit=1)
+    assert page["total"] == 3 and len(page["items"]) == 1 and page["next_cursor"]
+    latest_first = worklist_of(obligations, "751", "2019-12-20", sort="-due")["items"]
+    assert [o["due"] for o in latest_first] == sorted((o["due"] for o in latest_first), reverse=True)
+    upcoming = worklist_of(obligations, "751", "2019-12-01", status="upcoming")["items"]
+    assert {(o["case_id"], o["rule"]) for o in upcoming} >= {("ly", "LAS-74c")}
+    for params in ({"as_of": (date.today() + timedelta(days=401)).isoformat()},
+                   {"as_of": "2019-12-20", "due_before": (date.today() + timedelta(days=401)).isoformat()}):
+        answer = obligations.get("/obligations", params={"municipality": "751", **params})
+        assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
+        assert "stored" in answer.text

@@ -63,3 +63,22 @@ def test_development_keys_under_a_relative_data_dir_sign_tokens_the_services_acc
     caseworker = authenticator(settings).principal(tokens[CASEWORKER])
     assert caseworker.roles == {CASEWORKER} and caseworker.municipalities == {"851"}
     assert len(authenticator(settings).principal(tokens[INTEGRATION]).municipalities) == 98
+
+
+@pytest.mark.parametrize("subject", ["", "a\x00b", "a" * 257])
+def test_a_subject_the_audit_log_cannot_keep_is_refused(checks, subject):
+    issuer, authenticator, _ = checks
+    with pytest.raises(Problem) as refused:
+        authenticator.principal(issuer.token(CASEWORKER, subject=subject))
+    assert refused.value.status == 401 and "sub" in refused.value.detail
+
+
+def test_a_subject_of_256_characters_is_accepted(checks):
+    issuer, authenticator, _ = checks
+    assert authenticator.principal(issuer.token(CASEWORKER, subject="a" * 256)).subject == "a" * 256
+
+
+def test_kommunekoder_that_are_not_among_the_98_grant_nothing(checks):
+    issuer, authenticator, _ = checks
+    token = issuer.token(CASEWORKER, municipalities=["851", "8\x0051", "999", "0851"])
+    assert authenticator.principal(token).municipalities == {"851"}

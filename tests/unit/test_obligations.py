@@ -1,13 +1,14 @@
 """The obligations fold, without I/O: each scenario of issue 3, with dates worked out by hand."""
 
+import re
 from datetime import date, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.catalog import Catalog, Rule
+from shared.catalog import Catalog, Period, Rule
 from shared.obligations import _first_reaching, fold
-from shared.timeline import Spell
+from shared.timeline import Spell, Timeline, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
 CATALOG = Catalog.load()
@@ -203,3 +204,66 @@ def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
     events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
     found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
     assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
+
+
+PLACES = ["851", "219", "820", "813", "773", "210", "751", "791"]  # trial municipalities, and two in none
+BENEFITS = ["dagpenge", "kontanthjaelp", "ledighedsydelse", "ressourceforloeb", "sygedagpenge", "revalidering", "foertidspension"]
+DAY = st.integers(0, 4 * 365).map(lambda n: date(2017, 6, 1) + timedelta(days=n))
+CHANGING = ["T2", "T6", "T10", "T11", "T14", "T16", "T17", "T18", "T19", "T22", "T23"]
+EVENT = st.one_of(
+    st.builds(lambda d, m: ev("case.moved", d.isoformat(), municipality=m), DAY, st.sampled_from(PLACES)),
+    st.builds(lambda d, t, b: ev("target-group.assessed", d.isoformat(), trial=t, in_target_group=b),
+              DAY, st.sampled_from(["T14", "T17", "T22", "T23"]), st.booleans()),
+    st.builds(lambda d, r, n: ev("cadence.agreed", d.isoformat(), rule=r, interval_days=n),
+              DAY, st.sampled_from(["LAB-jobsamtale", "LAB-mentor-kontakt"]), st.integers(20, 400)),
+    st.builds(lambda d: ev("offer-duty.suspended", d.isoformat()), DAY),
+    st.builds(lambda d: ev("offer-duty.resumed", d.isoformat()), DAY),
+    st.builds(lambda d, b: started(b, d.isoformat()), DAY, st.sampled_from(BENEFITS)),
+    st.builds(lambda d, b: ended(b, d.isoformat()), DAY, st.sampled_from(["dagpenge", "kontanthjaelp", "ledighedsydelse"])),
+    st.builds(lambda d, o: ev("offer.started", d.isoformat(), offer=o), DAY, st.sampled_from(["mentor", "loentilskud"])),
+)
+PERIOD = st.tuples(DAY, st.one_of(st.none(), st.integers(0, 4 * 365)))
+
+
+@settings(max_examples=300, deadline=None)
+@example(AALBORG, "dagpenge", [ev("conversation.held", "2017-07-01", kind="jobsamtale"),  # issue 14.1
+                               ev("cadence.agreed", "2017-07-10", rule="LAB-jobsamtale", interval_days=180),
+                               ev("case.moved", "2017-08-15", municipality="791")], {}, date(2017, 12, 15))
+@example(HILLEROED, "kontanthjaelp", [ended("kontanthjaelp", "2017-09-30"), started("kontanthjaelp", "2017-11-01"),  # 14.2
+                                      ev("target-group.assessed", "2017-11-01", trial="T22", in_target_group=True),
+                                      ev("offer-duty.suspended", "2017-11-01")], {}, date(2020, 12, 1))
+@given(st.sampled_from(PLACES), st.sampled_from(BENEFITS), st.lists(EVENT, max_size=12),
+       st.dictionaries(st.sampled_from(CHANGING), PERIOD), DAY)
+def test_no_trial_changes_an_obligation_on_a_day_it_does_not_apply(place, benefit, events, periods, as_of):
+    trials = dict(CATALOG.trials)
+    for trial, (start, length) in periods.items():
+        end = None if length is None else start + timedelta(days=length)
+        trials[trial] = trials[trial].model_copy(update={"period": Period(start=start, end=end)})
+    catalog = Catalog(CATALOG.rules, trials)
+    history = [opened(place, "2017-06-01"), started(benefit, "2017-06-01"), *events]
+    timeline = Timeline.build(history, as_of)
+    obligations = fold(history, catalog, as_of)
+    for o in obligations:
+        # whatever a trial did to it (waived, suspended, the date set by its schedule or by a
+        # cadence agreed under it) it did on a day the trial applies
+        changed_by = {m.group(1) or m.group(2) for b in o.because for m in CHANGED_BY.finditer(b)}
+        if o.basis != "required":
+            assert o.exemption is not None, o
+        if o.exemption is not None:
+            changed_by.add(o.exemption.trial)
+        for trial in changed_by:
+            assert trial_applies(catalog.trials[trial], timeline, o.due), (trial, o)
+        if o.basis == "suspended":  # and a suspension lasts no longer than the trial applies
+            lapsed = next((d for d in _days(o.due, as_of) if not trial_applies(catalog.trials[o.exemption.trial], timeline, d)), None)
+            if lapsed is not None:
+                assert any(p.rule == o.rule and o.due < p.due <= lapsed and p.basis == "required" for p in obligations), o
+
+
+CHANGED_BY = re.compile(r"under (T\d+)|(T\d+) (?:sets|waives|suspends|modifies)")
+
+
+def _days(after: date, upto: date):
+    day = after + timedelta(days=1)
+    while day <= upto:
+        yield day
+        day += timedelta(days=1)

@@ -79,3 +79,19 @@ def test_psychologist_treatment_only_under_t7():
     offer = ev("offer.started", "2019-03-01", offer="psykologbehandling")
     assert check([opened("787", "2019-01-01")], offer) is None  # Thisted
     assert_refused(check([opened("851", "2019-01-01")], offer), "LAB-tilbudstyper")  # Aalborg has T1, not T7
+
+
+def test_psychologist_treatment_in_jammerbugt_where_t4_touches_the_same_rule_first():
+    # T4 (education, permits nothing the events carry) and T7 both apply in Jammerbugt: T7 decides
+    offer = ev("offer.started", "2019-03-01", offer="psykologbehandling")
+    assert check([opened("849", "2019-01-01")], offer) is None
+    assert permitted_by([opened("849", "2019-01-01")], offer) == "T7"
+    assert_refused(check([opened("849", "2017-12-01")], ev("offer.started", "2017-12-31", offer="psykologbehandling")),
+                   "LAB-tilbudstyper")  # the day before T7 starts
+
+
+@pytest.mark.parametrize("municipality", ["751", "849"])  # Aarhus; Jammerbugt, where T15 lifts only the upper limit
+def test_igu_for_a_17_year_old_is_refused_everywhere(municipality):
+    offer = ev("offer.started", "2019-03-01", offer="igu")
+    assert_refused(check([opened(municipality, "2019-01-01")], offer, birth_date=date(2001, 3, 2)), "IGU-alder")  # 17
+    assert check([opened(municipality, "2019-01-01")], offer, birth_date=date(2001, 3, 1)) is None  # 18 that day

@@ -97,3 +97,25 @@ def test_a_new_derivation_waits_until_nothing_derives_with_the_old_one():
     replacing.join()
     with derivations.use() as later:
         assert later == "new"
+
+
+def test_idle_open_cases_are_folded_again_before_their_stored_obligations_run_out():
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    today = [date(2020, 1, 1)]
+    projection = ObligationsProjection(engine, CATALOG, today=lambda: today[0])
+    stream = [StreamEvent(f"{case}-{n}", "s", f"dk.frisag.{name}", case, None, data, n, offset)
+              for offset, (case, n, name, data) in enumerate([
+                  ("open", 1, "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "a"}),
+                  ("open", 2, "benefit.started", {"date": "2019-01-01", "benefit": "ledighedsydelse"}),
+                  ("closed", 1, "case.opened", {"date": "2019-01-01", "municipality": "751", "citizen": "b"}),
+                  ("closed", 2, "case.closed", {"date": "2019-06-01", "reason": "job"})])]
+    projection.store([Delivery(0, e.position, e) for e in stream])
+
+    def stored_until():
+        return projection.stored_until("751", date(2020, 1, 1))
+
+    assert stored_until() == date(2021, 2, 4)  # 400 days past the day it was folded; the closed case: for ever
+    today[0] = date(2020, 7, 19)  # 200 days later: still within half the horizon
+    assert projection.refresh() == 0
+    today[0] = date(2020, 7, 20)
+    assert projection.refresh() == 1 and stored_until() == date(2021, 8, 24)
