@@ -16,13 +16,10 @@ from fastapi import Request
 from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, event, insert, select, text
 from starlette.concurrency import run_in_threadpool
 
-<<<<<<< HEAD
-AUDIT_DDL_LOCK_ID = 0x41554454  # "AUDT": the PostgreSQL advisory lock around creating the logs
-=======
 from shared.auth import MAX_SUBJECT
 from shared.events import CASE_ID_PATTERN
 
->>>>>>> main
+AUDIT_DDL_LOCK_ID = 0x41554454  # "AUDT": the PostgreSQL advisory lock around creating the logs
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION frisag_append_only() RETURNS trigger LANGUAGE plpgsql AS

@@ -86,7 +86,6 @@ def test_the_log_refuses_changes_and_deletions(engine_of, database_url, tmp_path
     log.engine.dispose()
 
 
-<<<<<<< HEAD
 def test_services_starting_together_on_a_new_database_all_get_their_log(database_url):
     """Each service creates its log (and the shared trigger function) when it starts; started
     together, as a deployment does, none may fail on the others' DDL."""
@@ -109,7 +108,8 @@ def test_services_starting_together_on_a_new_database_all_get_their_log(database
     for engine in engines:
         engine.dispose()
     assert not failures
-=======
+
+
 def test_bad_input_is_recorded_as_it_came_and_never_fails_the_insert(database_url, tmp_path, serve, issuer):
     settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
     worker = bearer(issuer.token(CASEWORKER, municipalities=["851"], subject="anna@aalborg"))
@@ -127,4 +127,3 @@ def test_bad_input_is_recorded_as_it_came_and_never_fails_the_insert(database_ur
         ("/cases/c-1", "c-1", 404),
     ]
     assert records[3]["query"] == ("x=" + "%00" * 2000)[:1024]
->>>>>>> main
