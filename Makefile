@@ -24,7 +24,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
-# fault injection and the long schemathesis run (tests/faults, about 20 minutes; not in `make test`)
+# fault injection and the long schemathesis run (tests/faults, 15-20 minutes; not in `make test`)
 faults: $(STAMP)
 	rm -f var/faults/results.txt
 	$(BIN)/python -m pytest tests/faults -s
