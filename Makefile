@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit bench clean
+.PHONY: run test unit bench faults soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# fault injection and the long schemathesis run (tests/faults, 15-20 minutes; not in `make test`)
+faults: $(STAMP)
+	rm -f var/faults/results.txt
+	$(BIN)/python -m pytest tests/faults -s
+	@cat var/faults/results.txt
+
+# SOAK_SECONDS (default 600) of steady ingest at half the measured single-POST capacity
+soak: $(STAMP)
+	$(BIN)/python -m tests.faults.soak
 
 clean:
 	rm -rf $(VENV) var

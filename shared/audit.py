@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from shared.auth import MAX_SUBJECT
 from shared.events import CASE_ID_PATTERN
 
+AUDIT_DDL_LOCK_ID = 0x41554454  # "AUDT": the PostgreSQL advisory lock around creating the logs
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION frisag_append_only() RETURNS trigger LANGUAGE plpgsql AS
@@ -55,7 +56,10 @@ class AuditLog:
         )
         name = self.table.name
         event.listen(self.table, "after_create", _triggers(name))
-        metadata.create_all(engine)
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # services starting together take turns at the DDL
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_DDL_LOCK_ID})
+            metadata.create_all(conn)
 
     def append(self, record: dict[str, Any]) -> None:
         with self.engine.begin() as conn:

@@ -574,7 +574,7 @@ def derive_in_worker(job: tuple[str, str, Derivation, Sequence[str]]) -> int:
     """`derive` in a worker process, with an engine of its own per database."""
     url, prefix, derivation, case_ids = job
     if url not in _worker_engines:
-        _worker_engines[url] = create_engine(url)
+        _worker_engines[url] = create_engine(url, pool_pre_ping=True)
     return derive(_worker_engines[url], prefix, derivation, case_ids)
 
 

@@ -91,12 +91,16 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # a pooled connection is checked before use: after a database restart the first
+            # request on it would fail (a 5xx) instead of taking a new one
+            "POSTGRES_PRE_PING": "y",
             **cipher,
         }
 
 
 def sqlalchemy_url(settings: ServiceSettings, sqlite_file: str) -> str:
-    """The SQLAlchemy URL of a service's own store (projection tables)."""
+    """The SQLAlchemy URL of a service's own store (projection tables). Its engines are made with
+    `pool_pre_ping`: after a database restart a pooled connection is replaced, not failed on."""
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{settings.data_dir / sqlite_file}"

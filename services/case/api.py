@@ -42,8 +42,13 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         **{media_type: {"schema": event} for media_type in SINGLE_TYPES},
         BATCH_TYPE: {"schema": {"type": "array", "items": event, "minItems": 1}}}}
 
-    @app.post("/events", status_code=201, responses={200: {"description": "Duplicate: stored before"}},
-              openapi_extra={"requestBody": body})
+    # the link tells API clients (and schemathesis' stateful runs) where a stored event's case is read
+    stored_links = {"links": {"GetCase": {"operationId": "get_case_cases__case_id__get",
+                                          "parameters": {"case_id": "$response.body#/subject"}}}}
+
+    @app.post("/events", status_code=201, openapi_extra={"requestBody": body},
+              responses={200: {"description": "Duplicate: stored before", **stored_links},
+                         201: {"description": "Stored", **stored_links}})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
         """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
         (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,

@@ -96,7 +96,7 @@ def bootstrap(settings: CaseSettings) -> CaseService:
         log.info("event keys: read the %d events stored before keys were checked across cases", backfilled)
     relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
-    audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite")), "case")
+    audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite"), pool_pre_ping=True), "case")
     position = None
     if settings.kafka_bootstrap_servers:
         recorder, topic = cases.factory.tracking_recorder(), settings.kafka_topic
@@ -106,7 +106,7 @@ def bootstrap(settings: CaseSettings) -> CaseService:
 
 
 def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:
-    return Cases(settings.eventsourcing_env("case.sqlite"), create_engine(sqlalchemy_url(settings, "case_keys.sqlite")),
+    return Cases(settings.eventsourcing_env("case.sqlite"), create_engine(sqlalchemy_url(settings, "case_keys.sqlite"), pool_pre_ping=True),
                  settings.pseudonym_key.get_secret_value().encode(), catalog)
 
 

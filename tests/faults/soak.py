@@ -1,0 +1,165 @@
+"""The soak (`make soak`, `python -m tests.faults.soak`): Frisag as separate processes on
+PostgreSQL and the broker (tests/faults/harness.py). First the single-POST capacity is measured
+(clients posting as fast as they are answered), then ingest runs steadily at half of it for
+SOAK_SECONDS (default 600) with readers on the worklist and the evaluation: a fixed population of
+cases, all opened in the first seconds, each then given its next event in turn. Prints the lag over
+time (the relay's and each projection's), p99 latencies, and each process's memory after the
+warm-up and at the end. Fails when the lag does not stay bounded, when anything acknowledged is
+lost or applied twice, or when a process's memory moved by more than 10 %."""
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.bench.access import AUTHORIZATION
+from tests.faults.harness import PROJECTIONS, Broker, Clients, System, tally
+from tests.infra import connect_admin, fresh_database
+
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
+CAPACITY_SECONDS = 20
+SAMPLE_EVERY = 10  # seconds between lag lines
+WARM_UP = min(60, SOAK_SECONDS // 6)  # memory is compared from here: imports and caches fill first
+MEMORY_TOLERANCE = 0.10
+CLIENTS = 16
+EVENTS_PER_CASE = 5  # while measuring the capacity: small whole cases
+HISTORY = 75  # events per case in the soak: a fixed population, each case given its next event in turn
+
+
+def p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else float("nan")
+
+
+def metric(url: str, name: str) -> int:
+    """The sum of a metric's samples in a service's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(name) and line[len(name)] in " {"))
+
+
+class Reader:
+    """Asks one question again and again (two a second), recording each answer's latency."""
+
+    def __init__(self, url: str, path: str, params: dict[str, str]) -> None:
+        self.url, self.path, self.params = url, path, params
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"authorization": AUTHORIZATION}, timeout=30) as http:
+            while not self._stop.wait(0.5):
+                started = time.perf_counter()
+                answer = http.get(self.path, params=self.params)
+                self.latencies.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    self.failures.append(f"{self.path}: {answer.status_code} {answer.text[:200]}")
+
+    def start(self) -> "Reader":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def capacity(system: System, token: str) -> float:
+    """Acknowledged single posts per second, clients posting as fast as they are answered."""
+    clients = Clients(system.url("case"), token, "capacity", clients=32, cases_per_client=500,
+                      events_per_case=EVENTS_PER_CASE, rate=1e9).start()
+    time.sleep(3)  # connections opened, the first group commits done
+    start, first = time.monotonic(), len(clients.acknowledged)
+    time.sleep(CAPACITY_SECONDS)
+    rate = (len(clients.acknowledged) - first) / (time.monotonic() - start)
+    clients.stop()
+    return rate
+
+
+def lags(system: System) -> dict[str, int]:
+    return {"relay": metric(system.url("case"), "frisag_relay_lag"),
+            **{name: metric(system.url(name), "frisag_consumer_lag") for name in PROJECTIONS}}
+
+
+def soak(system: System, token: str) -> list[str]:
+    problems = []
+    measured = capacity(system, token)
+    rate = measured / 2
+    print(f"single-POST capacity: {measured:,.0f} events/s; soaking at {rate:,.0f} events/s for {SOAK_SECONDS} s "
+          f"({CLIENTS} clients, {int(rate * SOAK_SECONDS / HISTORY / CLIENTS) + 1} cases each, worklist and evaluation read "
+          "twice a second each)", flush=True)
+    # a population that is all there after the first round (seconds), so that what the processes
+    # hold per case is in memory by the end of the warm-up, and growth after it is a leak
+    cases = int(rate * SOAK_SECONDS / HISTORY / CLIENTS) + 1
+    clients = Clients(system.url("case"), token, "soak", clients=CLIENTS, cases_per_client=cases,
+                      events_per_case=HISTORY, rate=rate, interleaved=True).start()
+    readers = {"worklist": Reader(system.url("obligations"), "/obligations", {"municipality": "851", "limit": "100"}),
+               "evaluation": Reader(system.url("reporting"), "/trials/T11/evaluation", {})}
+    for reader in readers.values():
+        reader.start()
+    started = time.monotonic()
+    memory_start: dict[str, int] = {}
+    history: list[dict[str, int]] = []
+    print(f"{'t (s)':>6} {'acknowledged':>12} {'relay lag':>10} {'obligations lag':>16} {'reporting lag':>14}", flush=True)
+    while (elapsed := time.monotonic() - started) < SOAK_SECONDS:
+        time.sleep(min(SAMPLE_EVERY, max(0.0, SOAK_SECONDS - elapsed)))
+        elapsed = time.monotonic() - started
+        if not memory_start and elapsed >= WARM_UP:
+            memory_start = {name: s.rss_kib() for name, s in system.services.items()}
+        now = lags(system)
+        history.append(now)
+        print(f"{elapsed:>6.0f} {len(clients.acknowledged):>12,} {now['relay']:>10,} {now['obligations']:>16,} "
+              f"{now['reporting']:>14,}", flush=True)
+    memory_end = {name: s.rss_kib() for name, s in system.services.items()}
+    clients.stop()
+    for reader in readers.values():
+        reader.stop()
+        problems += reader.failures[:3]
+
+    # bounded: over the second half no lag above what ten seconds of ingest make
+    bound = max(100, int(rate * 10))
+    worst = {name: max(h[name] for h in history[len(history) // 2:]) for name in history[0]}
+    print(f"largest lag in the second half: {worst} (bound {bound:,})")
+    problems += [f"{name} lag {lag} above {bound}" for name, lag in worst.items() if lag > bound]
+
+    print(f"p99 latency, ms: POST /events {p99(clients.latencies):.0f}, worklist {p99(readers['worklist'].latencies):.0f}, "
+          f"evaluation {p99(readers['evaluation'].latencies):.0f} "
+          f"({len(clients.latencies):,} / {len(readers['worklist'].latencies):,} / "
+          f"{len(readers['evaluation'].latencies):,} requests)")
+    print(f"{'process':<12} {'RSS after warm-up':>18} {'RSS at end':>11} {'change':>7}")
+    for name in system.services:
+        change = memory_end[name] / memory_start[name] - 1
+        print(f"{name:<12} {memory_start[name] / 1024:>15.0f} MiB {memory_end[name] / 1024:>7.0f} MiB {change:>7.1%}")
+        if abs(change) > MEMORY_TOLERANCE:
+            problems.append(f"{name}: memory moved {change:.1%}")
+
+    result = tally("soak", system, clients)
+    print(result.line())
+    return problems + result.problems
+
+
+def main() -> int:
+    token = AUTHORIZATION.removeprefix("Bearer ")
+    with connect_admin() as admin, fresh_database(admin) as database_url:
+        broker = Broker(Path(tempfile.mkdtemp(prefix="frisag-soak-")))
+        broker.start()
+        system = System(database_url, broker, token, broker.log.parent)
+        try:
+            system.start()
+            problems = soak(system, token)
+        finally:
+            system.close()
+            broker.stop()
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
