@@ -42,6 +42,10 @@ def _value(row: Row) -> str:
     return "undertrykt (< 5 borgere)" if row.suppressed else ("–" if row.value is None else f"{row.value:g}")
 
 
+def _citizens(row: Row) -> str:
+    return "–" if row.n is None else str(row.n)  # a suppressed cell shows neither value nor count
+
+
 def markdown(trial: Trial, catalog: Catalog, periods: dict[str, Any], rows: list[Row], series: list[Row]) -> str:
     texts = fields(trial, catalog)
     out = [f"# Evalueringsskema: {trial.id} {trial.title}", ""]
@@ -58,7 +62,7 @@ def _results_markdown(trial: Trial, periods: dict[str, Any], rows: list[Row], se
     lines = [f"Perioder: baseline {periods['baseline'][0]} til {periods['baseline'][1]}, "
              f"forsøg {periods['trial'][0]} til {periods['trial'][1]}.", "",
              "| mål | gruppe | periode | værdi | borgere |", "|---|---|---|---|---|"]
-    lines += [f"| {r.metric} | {r.group} | {r.period} | {_value(r)} | {r.n} |" for r in _totals(rows)]
+    lines += [f"| {r.metric} | {r.group} | {r.period} | {_value(r)} | {_citizens(r)} |" for r in _totals(rows)]
     lines += ["", f"{trial.headline_metric}, måned for måned:", "", "| måned | forsøgskommuner | sammenligning |", "|---|---|---|"]
     by_month: dict[str, dict[str, Row]] = {}
     for r in series:
@@ -78,7 +82,7 @@ def html_page(trial: Trial, catalog: Catalog, periods: dict[str, Any], rows: lis
         if name.startswith("7."):
             parts.append(_chart(trial.headline_metric, series))
             parts.append("<table><tr><th>mål<th>gruppe<th>periode<th>værdi<th>borgere")
-            parts += [f"<tr><td>{r.metric}<td>{r.group}<td>{r.period}<td>{html.escape(_value(r))}<td>{r.n}" for r in _totals(rows)]
+            parts += [f"<tr><td>{r.metric}<td>{r.group}<td>{r.period}<td>{html.escape(_value(r))}<td>{_citizens(r)}" for r in _totals(rows)]
             parts.append("</table>")
         else:
             parts.append(f"<p>{html.escape(text)}</p>")

@@ -68,10 +68,10 @@ def test_the_t11_evaluation_over_http(services):
     # due 2019-01-01, 2020-01-01 and 2020-12-31 for the three still on LY, the first two for the
     # three whose LY ended on 2020-06-30: 15 re-assessments, all waived in Aalborg
     assert waived["value"] == 15 and waived["n"] == 6
-    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", "751")]["value"] == 0
+    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", None)]["value"] == 0
     assert rows[("obligations_required", "LAS-74c", "comparison", "trial", "751")]["value"] == 15
     ended = rows[("ly_spells_ended", None, "trial", "trial", None)]
-    assert (ended["value"], ended["n"], ended["suppressed"]) == (None, 3, True)  # three citizens: suppressed
+    assert (ended["value"], ended["n"], ended["suppressed"]) == (None, None, True)  # three citizens: suppressed
     over = rows[("ly_over_18m_at_start", None, "trial", "trial", None)]
     assert (over["value"], over["n"]) == (6, 6)  # on LY since 2017-01-01, 24 months at 2019-01-01
     hours = rows[("caseworker_hours_freed", None, "trial", "trial", None)]
