@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
-from services.reporting.evaluation import METRICS, Row, comparison_default, evaluate, periods_for, series
+from services.reporting.evaluation import (
+    COMPARISON_RULE,
+    METRICS,
+    PeriodError,
+    Row,
+    comparison_default,
+    evaluate,
+    other_trials,
+    periods_for,
+    series,
+)
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
@@ -23,7 +33,7 @@ from shared.problems import FieldError, Problem
 
 From = Annotated[QueryDate | None, Query(alias="from", description=f"default: the trial's start; {RANGE}")]
 To = Annotated[QueryDate | None, Query(description=f"default: the trial's end, or today; {RANGE}")]
-Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: all outside the trial with data")]
+Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: " + COMPARISON_RULE)]
 CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
 
 
@@ -101,6 +111,7 @@ class _Asked:
     catalog: Catalog
     periods: dict[str, tuple[date, date]]
     comparison: list[str]
+    comparison_basis: dict[str, Any]  # how the comparison group was chosen, and what is wrong with it
 
     def evaluation(self) -> list[Row]:
         key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
@@ -112,9 +123,15 @@ class _Asked:
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 
     def describe(self) -> dict[str, Any]:
+        first, last = self.periods["baseline"][0], self.periods["trial"][1]
         return {"trial": self.trial.id,
                 "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in self.periods.items()},
-                "groups": {"trial": self.trial.municipalities, "comparison": self.comparison}}
+                "groups": {"trial": self.trial.municipalities, "comparison": self.comparison},
+                "comparison_basis": self.comparison_basis,
+                # context, not credited to this trial: the other trials active in each municipality
+                "other_trials_active": {m: found for m in [*self.trial.municipalities, *self.comparison]
+                                        if (found := other_trials(self.catalog, self.trial, m, first, last))},
+                "warnings": self.comparison_basis.get("warnings", [])}
 
 
 def _asked(request: Request, trial: str, start: date | None, end: date | None, comparison: str | None) -> _Asked:
@@ -124,12 +141,36 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
         raise Problem(404, "trial-not-found", "No such trial", errors=[FieldError("trial", f"{trial} is not in the catalog")])
     try:
         periods = periods_for(found, start, end, date.today())
-    except ValueError as exc:
-        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", str(exc))]) from None
+    except PeriodError as exc:
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(exc.field, str(exc))]) from None
     service = request.app.state.service
-    group = _comparison(comparison) if comparison else \
-        service.cached(("comparison", found.id), lambda facts: comparison_default(facts, found))
-    return _Asked(service, found, store.catalog, periods, group)
+    if comparison:
+        group, basis = _chosen(service, store.catalog, found, periods, _comparison(comparison))
+    else:
+        group, excluded = service.cached(("comparison", found.id, tuple(periods.items())),
+                                         lambda facts: comparison_default(facts, store.catalog, found, periods))
+        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded}
+        if not group:
+            basis["warnings"] = ["no municipality with data meets the rule: there is no comparison group, "
+                                 "and no difference-in-differences"]
+    return _Asked(service, found, store.catalog, periods, group, basis)
+
+
+def _chosen(service: ReportingService, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
+            codes: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The asked comparison group, refused if it overlaps the trial or has a municipality
+    without citizens; a warning names the trials that touch what it is compared on."""
+    errors = [FieldError("comparison", f"{m} is one of the trial's own municipalities: the groups overlap")
+              for m in codes if m in trial.municipalities]
+    with_data = service.cached(("municipalities",), lambda facts: facts.municipalities())
+    errors += [FieldError("comparison", f"{m} has no citizens in the data: the group would compare nothing")
+               for m in codes if m not in with_data and m not in trial.municipalities]
+    if errors:
+        raise Problem(422, "invalid-request", "Invalid request", errors=errors)
+    first, last = periods["baseline"][0], periods["trial"][1]
+    warnings = [f"{m} runs {', '.join(found)} during the periods compared: its numbers are not those of the "
+                f"ordinary rules alone" for m in codes if (found := other_trials(catalog, trial, m, first, last, True))]
+    return codes, {"chosen_by": "request", "rule": COMPARISON_RULE, "warnings": warnings}
 
 
 def _comparison(text: str) -> list[str]:

@@ -126,23 +126,66 @@ class GroupTally:
     citizens_in: dict[int, int]  # municipality -> distinct citizens over all rules
 
 
+class PeriodError(ValueError):
+    """A period that cannot be evaluated; `field` is the query parameter at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
 def periods_for(trial: Trial, start: date | None, end: date | None, today: date) -> dict[str, tuple[date, date]]:
     """The evaluated period (default: the trial's own, up to today) and the baseline: as long,
-    just before the trial starts."""
-    lo = start or trial.period.start
-    hi = end or min(trial.period.end or today, today)
+    just before the trial starts. The period must lie within the trial's own, so that the
+    baseline never overlaps the trial, and not after today."""
+    last = min(trial.period.end or today, today)
+    lo, hi = start or trial.period.start, end or last
+    if lo < trial.period.start:
+        raise PeriodError("from", f"before the trial starts on {trial.period.start}: the baseline, just before the "
+                                  f"trial, would overlap the period evaluated")
+    if hi > last:
+        raise PeriodError("to", f"after {last}, the last day of the trial with data (its end, or today)")
     if hi < lo:
-        raise ValueError("the period ends before it starts")
+        raise PeriodError("to", "the period ends before it starts")
     baseline_end = trial.period.start - timedelta(days=1)
     if hi - lo > baseline_end - EARLIEST:
-        raise ValueError(f"the baseline, as long as the period and just before the trial, would begin before "
-                         f"{EARLIEST}: ask for a shorter period")
+        raise PeriodError("to", f"the baseline, as long as the period and just before the trial, would begin before "
+                                f"{EARLIEST}: ask for a shorter period")
     return {"baseline": (baseline_end - (hi - lo), baseline_end), "trial": (lo, hi)}
 
 
-def comparison_default(facts: Facts, trial: Trial) -> list[str]:
-    """All municipalities outside the trial that have data."""
-    return sorted(facts.municipalities() - set(trial.municipalities))
+OBLIGATION_EFFECTS = ("waive", "modify", "suspend")
+
+
+def other_trials(catalog: Catalog, trial: Trial, municipality: str, first: date, last: date,
+                 contaminating: bool = False) -> list[str]:
+    """The other trials active in the municipality at some time in [first, last]; with
+    `contaminating`, only those that touch the same rules as this trial or change obligations
+    (the numbers compared are made of them)."""
+    rules = {e.rule for e in trial.effects}
+    found = []
+    for other in catalog.trials.values():
+        if other.id == trial.id or municipality not in other.municipalities:
+            continue
+        if other.period.start > last or (other.period.end is not None and other.period.end < first):
+            continue
+        if contaminating and not any(e.rule in rules or e.effect in OBLIGATION_EFFECTS for e in other.effects):
+            continue
+        found.append(other.id)
+    return sorted(found, key=lambda t: int(t[1:]) if t[1:].isdigit() else 0)
+
+
+COMPARISON_RULE = ("all municipalities with data outside the trial in which no other trial that touches the "
+                   "same rules, or changes obligations, is active during the periods compared")
+
+
+def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]]
+                       ) -> tuple[list[str], dict[str, list[str]]]:
+    """The default comparison group (COMPARISON_RULE), and those left out with the trials why."""
+    first, last = min(lo for lo, _ in periods.values()), max(hi for _, hi in periods.values())
+    outside = sorted(facts.municipalities() - set(trial.municipalities))
+    excluded = {m: found for m in outside if (found := other_trials(catalog, trial, m, first, last, True))}
+    return [m for m in outside if m not in excluded], excluded
 
 
 def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],

@@ -145,6 +145,38 @@ def test_bad_requests_are_problems(services):
     assert reporting.get("/trials/T11/series", params={"metric": "happiness"}).status_code == 422
 
 
+def test_invalid_comparisons_are_refused_and_a_contaminated_group_is_named(services):
+    """Issue 15.5: never a silent wrong number."""
+    case, reporting = services
+    batch = ly_citizens("aal", "851", 5) + ly_citizens("vhi", "820", 5)  # Vesthimmerland runs T10, T16, ...
+    assert case.post("/events", json=batch, headers=BATCH).status_code == 201
+    period = {"from": "2019-01-01", "to": "2020-12-31"}
+    deadline = time.monotonic() + 60
+    while (answer := reporting.get("/trials/T11/evaluation", params={**period, "comparison": "820"})).status_code != 200 \
+            or reporting.get("/status").json()["stale"]:
+        assert answer.status_code in (200, 422, 503), answer.text  # 422: 820 has no citizens yet
+        assert time.monotonic() < deadline, "the reporting service did not catch up"
+        time.sleep(0.2)
+    body = answer.json()
+    assert body["groups"]["comparison"] == ["820"]
+    assert any("820" in w and "T10" in w for w in body["warnings"])
+    assert body["other_trials_active"]["851"][:1] == ["T1"]  # context, not credited to T11
+    default = reporting.get("/trials/T11/evaluation", params=period).json()
+    assert default["groups"]["comparison"] == [] and "820" in default["comparison_basis"]["excluded"]
+    assert default["warnings"]  # no comparison group: said, not a silent number
+    assert all(r["value"] is None for r in default["rows"] if r["metric"] == "did_estimate")
+    for params, field, reason in [
+        ({"comparison": "851"}, "comparison", "the groups overlap"),
+        ({"comparison": "101"}, "comparison", "no citizens"),
+        ({"from": "2016-01-01", "to": "2019-12-31"}, "from", "overlap"),
+        ({"from": "2019-01-01", "to": "2030-01-01"}, "to", "after 2022-12-31"),
+    ]:
+        refused = reporting.get("/trials/T11/evaluation", params={**period, **params})
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json", params
+        assert any(e["field"] == field and reason in e["reason"] for e in refused.json()["errors"]), refused.text
+        assert reporting.get("/trials/T11/series", params={**period, **params, "metric": "ly_spells_ended"}).status_code == 422
+
+
 def test_a_case_the_facts_fail_for_stops_no_other(tmp_path, serve):
     """Issue 13, embedded: the ledighedsydelse case fails under a catalog value the fold cannot
     use; the cases after it are counted, and operators see it in /status and /metrics."""

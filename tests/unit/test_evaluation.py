@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
+    PeriodError,
     comparison_default,
     evaluate,
     periods_for,
@@ -64,7 +65,7 @@ def population():
 def world(population):
     histories, facts = population
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
-    comparison = comparison_default(facts, T11)
+    comparison, _ = comparison_default(facts, CATALOG, T11, periods)
     rows = evaluate(facts, CATALOG, T11, periods, comparison)
     return histories, periods, comparison, {(r.metric, r.rule or r.of, r.group, r.period, r.municipality): r for r in rows}
 
@@ -369,6 +370,36 @@ def test_each_trial_is_credited_only_with_what_its_own_effects_waived(population
     assert all(r.value is None or r.value >= 0 for key, r in rows.items() if key[0] == "caseworker_hours_freed")
 
 
+def test_the_default_comparison_group_runs_no_trial_on_the_same_obligations(world, population):
+    """Issue 15.4: for T11, Hillerød (219: T22, T23), Frederikshavn (813) and Vesthimmerland (820)
+    run trials that change obligations during the periods compared; they are left out, and why."""
+    _, periods, comparison, _ = world
+    _, facts = population
+    chosen, excluded = comparison_default(facts, CATALOG, T11, periods)
+    assert chosen == comparison and chosen
+    assert not set(chosen) & {"219", "813", "820", *T11.municipalities}
+    assert {"T22", "T23"} <= set(excluded["219"]) and "T10" in excluded["820"]
+    first, last = periods["baseline"][0], periods["trial"][1]
+    for m in chosen:  # an independent check from the catalog
+        for t in CATALOG.trials.values():
+            if t.id != "T11" and m in t.municipalities and t.period.start <= last and (t.period.end or last) >= first:
+                assert all(e.effect == "permit" and e.rule != "LAS-74c" for e in t.effects), (m, t.id)
+
+
+@pytest.mark.parametrize("start, end, field", [
+    (date(2016, 1, 1), date(2019, 12, 31), "from"),  # the baseline would overlap the trial
+    (date(2018, 6, 30), None, "from"),  # the day before the trial starts
+    (date(2019, 1, 1), date(2023, 1, 1), "to"),  # the day after the trial ends
+    (date(2019, 1, 1), date(2030, 1, 1), "to"),
+])
+def test_a_period_outside_the_trial_is_refused(start, end, field):
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, start, end, TODAY)
+    assert refused.value.field == field
+    # on the boundaries: the trial's first and last day are fine
+    assert periods_for(T11, date(2018, 7, 1), date(2022, 12, 31), TODAY)["trial"] == (date(2018, 7, 1), date(2022, 12, 31))
+
+
 def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypatch):
     """The service keeps its facts and reads again only the cases derived since it looked: after
     more events for some cases, new cases and an erasure, its numbers are those of facts read
@@ -399,8 +430,8 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
     afresh = Facts.load(engine)
     for trial in (T11, CATALOG.trials["T2"]):
         periods = periods_for(trial, None, None, TODAY)
-        comparison = comparison_default(afresh, trial)
-        assert comparison_default(refreshed, trial) == comparison
+        comparison, excluded = comparison_default(afresh, CATALOG, trial, periods)
+        assert comparison_default(refreshed, CATALOG, trial, periods) == (comparison, excluded)
         assert evaluate(refreshed, CATALOG, trial, periods, comparison) == evaluate(afresh, CATALOG, trial, periods, comparison)
     assert refreshed.refreshed(engine) is refreshed  # nothing derived since
 
