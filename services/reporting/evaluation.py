@@ -512,8 +512,9 @@ def _scale(cell: Cell) -> float:
 
 
 def _row(metric: str, group: str, period: str, municipality: str | None, rule: str | None, c: Cell) -> Row:
-    """The cell as a row, its value and n still given: `_protected` hides them where it must."""
-    return Row(metric, group, period, municipality, c.value(), c.n, c.n < SUPPRESS_BELOW, rule)
+    """The cell as a row, its value and n still given: `_protected` hides them where it must. A
+    cell of no citizens reveals no one: not suppressed."""
+    return Row(metric, group, period, municipality, c.value(), c.n, 0 < c.n < SUPPRESS_BELOW, rule)
 
 
 def _protected(rows: list[Row], family: Callable[[Row], tuple] | None = None, total_published: bool = False
