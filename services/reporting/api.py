@@ -23,6 +23,8 @@ from services.reporting.evaluation import (
     periods_for,
     series,
 )
+from services.reporting.metrics import CATALOG as METRIC_CATALOG
+from services.reporting.metrics import label
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
@@ -34,7 +36,12 @@ from shared.problems import FieldError, Problem
 From = Annotated[QueryDate | None, Query(alias="from", description=f"default: the trial's start; {RANGE}")]
 To = Annotated[QueryDate | None, Query(description=f"default: the trial's end, or today; {RANGE}")]
 Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: " + COMPARISON_RULE)]
-CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
+# Danish Excel: `;` between fields, a decimal comma, a BOM so that it reads UTF-8; headers in Danish
+CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
+               "period": "periode", "municipality": "kommune", "value": "værdi", "n": "borgere",
+               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre"}
+GROUPS_DA = {"trial": "forsøgskommuner", "comparison": "sammenligningsgruppe"}
+PERIODS_DA = {"baseline": "før forsøget", "trial": "under forsøget"}
 
 
 def create_app(service_factory: Callable[[], ReportingService] | None = None, settings: ReportingSettings | None = None) -> FastAPI:
@@ -61,27 +68,28 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
         (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows = [r.as_json() for r in asked.evaluation()]
+        rows = asked.evaluation()
         if "text/csv" in request.headers.get("accept", ""):
-            out = io.StringIO()
-            writer = csv.DictWriter(out, CSV_COLUMNS)
-            writer.writeheader()
-            for r in rows:
-                low, high = r.pop("ci95", None) or (None, None)
-                flat = {**r, "ci95_low": low, "ci95_high": high}
-                writer.writerow({k: "" if flat.get(k) is None else flat[k] for k in CSV_COLUMNS})
-            return Response(out.getvalue(), media_type="text/csv")
-        return JSONResponse({**asked.describe(), "rows": rows})  # plain values: no need for jsonable_encoder
+            return _csv(rows, f"evaluering-{asked.trial.id}-{asked.periods['trial'][0]}-{asked.periods['trial'][1]}.csv")
+        return JSONResponse({**asked.describe(), "rows": [r.as_json() for r in rows]})  # plain values: no need for jsonable_encoder
 
-    @app.get("/trials/{trial}/series", dependencies=evaluator)
+    @app.get("/trials/{trial}/series", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
-                comparison: Comparison = None) -> dict[str, Any]:
-        """One metric month by month for the trial group and the comparison group, for charts."""
+                comparison: Comparison = None) -> Any:
+        """One metric month by month for the trial group and the comparison group, for charts;
+        CSV with `Accept: text/csv`."""
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
         rows = asked.series(metric)
+        if "text/csv" in request.headers.get("accept", ""):
+            return _csv(rows, f"maaned-{asked.trial.id}-{metric}.csv")
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
+
+    @app.get("/metrics-catalog", dependencies=evaluator)
+    def metrics_catalog() -> list[dict[str, Any]]:
+        """Every metric: Danish and English label, unit, definition, and the events it is computed from."""
+        return [m.as_json() for m in METRIC_CATALOG.values()]
 
     @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
              dependencies=evaluator)
@@ -171,6 +179,29 @@ def _chosen(service: ReportingService, catalog: Catalog, trial: Trial, periods: 
     warnings = [f"{m} runs {', '.join(found)} during the periods compared: its numbers are not those of the "
                 f"ordinary rules alone" for m in codes if (found := other_trials(catalog, trial, m, first, last, True))]
     return codes, {"chosen_by": "request", "rule": COMPARISON_RULE, "warnings": warnings}
+
+
+def _csv(rows: list[Row], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS.values())
+    for r in rows:
+        low, high = r.ci95 or (None, None)
+        flat = {**r.as_json(), "label": label(r.metric), "group": GROUPS_DA.get(r.group, r.group),
+                "period": PERIODS_DA.get(r.period, r.period), "suppressed": "ja" if r.suppressed else "nej",
+                "ci95_low": low, "ci95_high": high}
+        writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _danish(value: Any) -> str:
+    """A cell as Danish Excel reads it: nothing for None, a decimal comma."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".").replace(".", ",")
+    return str(value)
 
 
 def _comparison(text: str) -> list[str]:

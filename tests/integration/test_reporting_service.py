@@ -80,10 +80,27 @@ def test_the_t11_evaluation_over_http(services):
     answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2020-12-31"},
                            headers={"accept": "text/csv"})
     assert answer.headers["content-type"].startswith("text/csv")
-    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert answer.headers["content-disposition"] == 'attachment; filename="evaluering-T11-2019-01-01-2020-12-31.csv"'
+    assert answer.content.startswith(b"\xef\xbb\xbf")  # the BOM Danish Excel needs to read UTF-8
+    table = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
     assert len(table) == len(body["rows"])
-    assert set(table[0]) == {"metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed",
-                             "ci95_low", "ci95_high"}
+    assert list(table[0]) == ["mål", "betegnelse", "regel", "forskel i", "gruppe", "periode", "kommune", "værdi",
+                              "borgere", "undertrykt", "95 %-interval, nedre", "95 %-interval, øvre"]
+    by_key = {(r["mål"], r["gruppe"], r["periode"], r["kommune"]): r for r in table}
+    freed = by_key[("caseworker_hours_freed", "forsøgskommuner", "under forsøget", "")]
+    assert (freed["værdi"], freed["betegnelse"]) == ("30", "Frigjorte sagsbehandlertimer")
+    suppressed = by_key[("ly_spells_ended", "forsøgskommuner", "under forsøget", "")]
+    assert (suppressed["værdi"], suppressed["borgere"], suppressed["undertrykt"]) == ("", "", "ja")
+    values = [r["værdi"] for r in table if r["værdi"]]
+    assert any("," in v for v in values) and not any("." in v for v in values)  # a decimal comma
+    series = reporting.get("/trials/T11/series", params={"metric": "ly_over_18m_at_start", "from": "2019-01-01",
+                                                         "to": "2020-12-31"}, headers={"accept": "text/csv"})
+    assert series.content.startswith(b"\xef\xbb\xbf") and "attachment" in series.headers["content-disposition"]
+    months = list(csv.DictReader(io.StringIO(series.content.decode("utf-8-sig")), delimiter=";"))
+    assert len(months) == 2 * 24 and months[0]["periode"] == "2019-01"
+    catalog = {m["id"]: m for m in reporting.get("/metrics-catalog").json()}
+    assert {r["metric"] for r in body["rows"]} <= set(catalog)
+    assert catalog["caseworker_hours_freed"]["label_da"] == "Frigjorte sagsbehandlertimer"
 
 
 def test_monthly_series_and_the_evaluation_form(services):

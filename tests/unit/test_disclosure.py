@@ -4,6 +4,7 @@ comes from the same evaluation with nothing suppressed."""
 
 from collections import defaultdict
 from datetime import date
+from pathlib import Path
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.reporting import evaluation
 from services.reporting.evaluation import Row, comparison_default, evaluate, periods_for, series
+from services.reporting.metrics import CATALOG as METRICS
 from shared.catalog import Catalog
 from shared.population import Population
 from tests.unit.test_evaluation import TODAY, stored, stream_events
@@ -94,3 +96,10 @@ def test_no_suppressed_value_can_be_derived_from_one_answer(seed, cases, trial, 
     months = series(facts, CATALOG, t, metric, *periods["trial"], comparison)
     true_months = unsuppressed(lambda: series(facts, CATALOG, t, metric, *periods["trial"], comparison))
     assert leaks(rows, truth, months, true_months) == []
+
+
+def test_the_readme_table_is_the_metrics_catalog():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for m in METRICS.values():
+        assert f"| `{m.id}` | {m.label_da} | {m.unit} | {m.definition_en} |" in readme, m.id
+    assert set(METRICS) >= set(evaluation.METRICS) | {"did_estimate"}
