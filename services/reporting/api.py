@@ -5,10 +5,10 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
@@ -93,15 +93,21 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
 
     @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
              dependencies=evaluator)
-    def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None,
-                        comparison: Comparison = None) -> Response:
-        """The Ministry's evaluation form, fields 1-10: HTML, or Markdown with `Accept: text/markdown`."""
+    def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None,
+                        format: Annotated[Literal["html", "markdown"] | None, Query(
+                            description="a file to download and attach; default: the page (Markdown with "
+                                        "`Accept: text/markdown`)")] = None) -> Response:
+        """The Ministry's evaluation form, fields 1-10, in Danish: HTML (prints on A4), or Markdown."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows, monthly_rows = asked.evaluation(), asked.series(asked.trial.headline_metric)
-        if "text/markdown" in request.headers.get("accept", ""):
-            return Response(form.markdown(asked.trial, asked.catalog, asked.periods, rows, monthly_rows),
-                            media_type="text/markdown")
-        return HTMLResponse(form.html_page(asked.trial, asked.catalog, asked.periods, rows, monthly_rows))
+        metric = asked.trial.headline_metric
+        answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison,
+                             asked.comparison_basis.get("warnings", []), asked.evaluation(),
+                             asked.series(metric, "baseline") + asked.series(metric, "trial"))
+        wanted = format or ("markdown" if "text/markdown" in request.headers.get("accept", "") else "html")
+        body, media_type = form.render(answer, wanted)
+        headers = {"Content-Disposition": f'attachment; filename="evalueringsskema-{asked.trial.id}.'
+                                          f'{"md" if wanted == "markdown" else "html"}"'} if format else None
+        return Response(body, media_type=media_type, headers=headers)
 
     @app.get("/status")
     def status(request: Request, caller: Principal = Depends(requires(*ROLES))) -> dict[str, Any]:
@@ -125,8 +131,8 @@ class _Asked:
         key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
         return self.service.cached(key, lambda facts: evaluate(facts, self.catalog, self.trial, self.periods, self.comparison))
 
-    def series(self, metric: str) -> list[Row]:
-        lo, hi = self.periods["trial"]
+    def series(self, metric: str, period: str = "trial") -> list[Row]:
+        lo, hi = self.periods[period]
         key = ("series", self.trial.id, metric, lo, hi, tuple(self.comparison))
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 

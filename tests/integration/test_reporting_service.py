@@ -125,11 +125,19 @@ def test_monthly_series_and_the_evaluation_form(services):
     page = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"})
     assert page.headers["content-type"].startswith("text/html")
     assert "7. Forsøgets resultater" in page.text and "<svg" in page.text and "polyline" in page.text
-    assert "Forsøget er godkendt af ministeren" in page.text  # field 5, from the catalog
+    assert "Forsøget er godkendt af ministeren." in page.text  # field 5, from the catalog
+    assert "seed" not in page.text and "@media print" in page.text
+    for danish in ("Forsøgskommuner, før forsøget", "Sammenligningsgruppe, under forsøget", "Aalborg (851)",
+                   "Aarhus (751)", "Borgere over 18 måneder på ledighedsydelse ved periodens slutning"):
+        assert danish in page.text, danish
     text = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"},
                          headers={"accept": "text/markdown"}).text
-    assert text.startswith("# Evalueringsskema: T11") and "## 10. Bemærkninger i øvrigt" in text
+    assert text.startswith("# Evalueringsskema: Ledighedsydelse") and "## 10. Bemærkninger i øvrigt" in text
     assert "| 2020-06 | 6 | 5 |" in text
+    assert "| 2018-06 |" in text  # the months before the trial, so that the trend before it shows
+    download = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31", "format": "html"})
+    assert download.headers["content-disposition"] == 'attachment; filename="evalueringsskema-T11.html"'
+    assert reporting.get("/trials/T11/form", params={"format": "pdf"}).status_code == 422
 
 
 def test_actions_only_a_trial_permits_are_counted_for_it(services):
