@@ -156,7 +156,8 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
     try:
         periods = periods_for(found, start, end, date.today())
     except PeriodError as exc:
-        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(exc.field, str(exc))]) from None
+        raise Problem(422, "invalid-request", "Invalid request",
+                      errors=[FieldError(field, reason) for field, reason in exc.errors]) from None
     service = request.app.state.service
     if comparison:
         group, basis = _chosen(service, store.catalog, found, periods, _comparison(comparison))

@@ -127,11 +127,11 @@ class GroupTally:
 
 
 class PeriodError(ValueError):
-    """A period that cannot be evaluated; `field` is the query parameter at fault."""
+    """A period that cannot be evaluated: (query parameter, reason) for each thing wrong."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors))
+        self.errors = errors
 
 
 def periods_for(trial: Trial, start: date | None, end: date | None, today: date) -> dict[str, tuple[date, date]]:
@@ -140,17 +140,20 @@ def periods_for(trial: Trial, start: date | None, end: date | None, today: date)
     baseline never overlaps the trial, and not after today."""
     last = min(trial.period.end or today, today)
     lo, hi = start or trial.period.start, end or last
+    errors = []
     if lo < trial.period.start:
-        raise PeriodError("from", f"before the trial starts on {trial.period.start}: the baseline, just before the "
-                                  f"trial, would overlap the period evaluated")
+        errors.append(("from", f"before the trial starts on {trial.period.start}: the baseline, just before the "
+                               f"trial, would overlap the period evaluated"))
     if hi > last:
-        raise PeriodError("to", f"after {last}, the last day of the trial with data (its end, or today)")
+        errors.append(("to", f"after {last}, the last day of the trial with data (its end, or today)"))
     if hi < lo:
-        raise PeriodError("to", "the period ends before it starts")
+        errors.append(("to", "the period ends before it starts"))
     baseline_end = trial.period.start - timedelta(days=1)
     if hi - lo > baseline_end - EARLIEST:
-        raise PeriodError("to", f"the baseline, as long as the period and just before the trial, would begin before "
-                                f"{EARLIEST}: ask for a shorter period")
+        errors.append(("to", f"the baseline, as long as the period and just before the trial, would begin before "
+                             f"{EARLIEST}: ask for a shorter period"))
+    if errors:
+        raise PeriodError(errors)
     return {"baseline": (baseline_end - (hi - lo), baseline_end), "trial": (lo, hi)}
 
 
