@@ -3,8 +3,13 @@
 Every number is a row `{metric, group, period, municipality, rule, value, n, suppressed}`:
 `group` is `trial` (the trial's municipalities) or `comparison`, `period` is `baseline` or
 `trial`, `municipality` null for the whole group, `n` the number of distinct citizens behind
-the value. A value over fewer than 5 citizens is suppressed (`value: null`), as Danish
-statistics practice requires; those citizens still count in the group's total.
+the value. A value over 1-4 citizens is suppressed (`value` and `n` null), as Danish
+statistics practice requires, and so are others where needed so that none can be derived
+from the rest (`_protected`); those citizens still count in the group's total.
+
+Attribution: the obligation metrics count the rules the trial changes, and the waived ones
+(and the hours they free) only those this trial's own effect waived or suspended: other trials
+in the same municipalities and time are context (`other_trials`), never credited to it.
 
 Where a fact belongs: an obligation to the municipality responsible on its due date; a spell's
 end, a conversation or an exit to the one responsible on that day; a day on benefit to the one
