@@ -5,14 +5,26 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
-from services.reporting.evaluation import METRICS, Row, comparison_default, evaluate, periods_for, series
+from services.reporting.evaluation import (
+    COMPARISON_RULE,
+    METRICS,
+    PeriodError,
+    Row,
+    comparison_default,
+    evaluate,
+    other_trials,
+    periods_for,
+    series,
+)
+from services.reporting.metrics import CATALOG as METRIC_CATALOG
+from services.reporting.metrics import label
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
@@ -23,8 +35,13 @@ from shared.problems import FieldError, Problem
 
 From = Annotated[QueryDate | None, Query(alias="from", description=f"default: the trial's start; {RANGE}")]
 To = Annotated[QueryDate | None, Query(description=f"default: the trial's end, or today; {RANGE}")]
-Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: all outside the trial with data")]
-CSV_COLUMNS = ["metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed", "ci95_low", "ci95_high"]
+Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: " + COMPARISON_RULE)]
+# Danish Excel: `;` between fields, a decimal comma, a BOM so that it reads UTF-8; headers in Danish
+CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
+               "period": "periode", "municipality": "kommune", "value": "værdi", "n": "borgere",
+               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre"}
+GROUPS_DA = {"trial": "forsøgskommuner", "comparison": "sammenligningsgruppe"}
+PERIODS_DA = {"baseline": "før forsøget", "trial": "under forsøget"}
 
 
 def create_app(service_factory: Callable[[], ReportingService] | None = None, settings: ReportingSettings | None = None) -> FastAPI:
@@ -51,39 +68,46 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
         (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows = [r.as_json() for r in asked.evaluation()]
+        rows = asked.evaluation()
         if "text/csv" in request.headers.get("accept", ""):
-            out = io.StringIO()
-            writer = csv.DictWriter(out, CSV_COLUMNS)
-            writer.writeheader()
-            for r in rows:
-                low, high = r.pop("ci95", None) or (None, None)
-                flat = {**r, "ci95_low": low, "ci95_high": high}
-                writer.writerow({k: "" if flat.get(k) is None else flat[k] for k in CSV_COLUMNS})
-            return Response(out.getvalue(), media_type="text/csv")
-        return JSONResponse({**asked.describe(), "rows": rows})  # plain values: no need for jsonable_encoder
+            return _csv(rows, f"evaluering-{asked.trial.id}-{asked.periods['trial'][0]}-{asked.periods['trial'][1]}.csv")
+        return JSONResponse({**asked.describe(), "rows": [r.as_json() for r in rows]})  # plain values: no need for jsonable_encoder
 
-    @app.get("/trials/{trial}/series", dependencies=evaluator)
+    @app.get("/trials/{trial}/series", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
-                comparison: Comparison = None) -> dict[str, Any]:
-        """One metric month by month for the trial group and the comparison group, for charts."""
+                comparison: Comparison = None) -> Any:
+        """One metric month by month for the trial group and the comparison group, for charts;
+        CSV with `Accept: text/csv`."""
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
         rows = asked.series(metric)
+        if "text/csv" in request.headers.get("accept", ""):
+            return _csv(rows, f"maaned-{asked.trial.id}-{metric}.csv")
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
+
+    @app.get("/metrics-catalog", dependencies=evaluator)
+    def metrics_catalog() -> list[dict[str, Any]]:
+        """Every metric: Danish and English label, unit, definition, and the events it is computed from."""
+        return [m.as_json() for m in METRIC_CATALOG.values()]
 
     @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
              dependencies=evaluator)
-    def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None,
-                        comparison: Comparison = None) -> Response:
-        """The Ministry's evaluation form, fields 1-10: HTML, or Markdown with `Accept: text/markdown`."""
+    def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None,
+                        format: Annotated[Literal["html", "markdown"] | None, Query(
+                            description="a file to download and attach; default: the page (Markdown with "
+                                        "`Accept: text/markdown`)")] = None) -> Response:
+        """The Ministry's evaluation form, fields 1-10, in Danish: HTML (prints on A4), or Markdown."""
         asked = _asked(request, trial, from_, to, comparison)
-        rows, monthly_rows = asked.evaluation(), asked.series(asked.trial.headline_metric)
-        if "text/markdown" in request.headers.get("accept", ""):
-            return Response(form.markdown(asked.trial, asked.catalog, asked.periods, rows, monthly_rows),
-                            media_type="text/markdown")
-        return HTMLResponse(form.html_page(asked.trial, asked.catalog, asked.periods, rows, monthly_rows))
+        metric = asked.trial.headline_metric
+        answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison,
+                             asked.comparison_basis.get("warnings", []), asked.evaluation(),
+                             asked.series(metric, "baseline") + asked.series(metric, "trial"))
+        wanted = format or ("markdown" if "text/markdown" in request.headers.get("accept", "") else "html")
+        body, media_type = form.render(answer, wanted)
+        headers = {"Content-Disposition": f'attachment; filename="evalueringsskema-{asked.trial.id}.'
+                                          f'{"md" if wanted == "markdown" else "html"}"'} if format else None
+        return Response(body, media_type=media_type, headers=headers)
 
     @app.get("/status")
     def status(request: Request, caller: Principal = Depends(requires(*ROLES))) -> dict[str, Any]:
@@ -101,20 +125,27 @@ class _Asked:
     catalog: Catalog
     periods: dict[str, tuple[date, date]]
     comparison: list[str]
+    comparison_basis: dict[str, Any]  # how the comparison group was chosen, and what is wrong with it
 
     def evaluation(self) -> list[Row]:
         key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
         return self.service.cached(key, lambda facts: evaluate(facts, self.catalog, self.trial, self.periods, self.comparison))
 
-    def series(self, metric: str) -> list[Row]:
-        lo, hi = self.periods["trial"]
+    def series(self, metric: str, period: str = "trial") -> list[Row]:
+        lo, hi = self.periods[period]
         key = ("series", self.trial.id, metric, lo, hi, tuple(self.comparison))
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 
     def describe(self) -> dict[str, Any]:
+        first, last = self.periods["baseline"][0], self.periods["trial"][1]
         return {"trial": self.trial.id,
                 "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in self.periods.items()},
-                "groups": {"trial": self.trial.municipalities, "comparison": self.comparison}}
+                "groups": {"trial": self.trial.municipalities, "comparison": self.comparison},
+                "comparison_basis": self.comparison_basis,
+                # context, not credited to this trial: the other trials active in each municipality
+                "other_trials_active": {m: found for m in [*self.trial.municipalities, *self.comparison]
+                                        if (found := other_trials(self.catalog, self.trial, m, first, last))},
+                "warnings": self.comparison_basis.get("warnings", [])}
 
 
 def _asked(request: Request, trial: str, start: date | None, end: date | None, comparison: str | None) -> _Asked:
@@ -124,12 +155,60 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
         raise Problem(404, "trial-not-found", "No such trial", errors=[FieldError("trial", f"{trial} is not in the catalog")])
     try:
         periods = periods_for(found, start, end, date.today())
-    except ValueError as exc:
-        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", str(exc))]) from None
+    except PeriodError as exc:
+        raise Problem(422, "invalid-request", "Invalid request",
+                      errors=[FieldError(field, reason) for field, reason in exc.errors]) from None
     service = request.app.state.service
-    group = _comparison(comparison) if comparison else \
-        service.cached(("comparison", found.id), lambda facts: comparison_default(facts, found))
-    return _Asked(service, found, store.catalog, periods, group)
+    if comparison:
+        group, basis = _chosen(service, store.catalog, found, periods, _comparison(comparison))
+    else:
+        group, excluded = service.cached(("comparison", found.id, tuple(periods.items())),
+                                         lambda facts: comparison_default(facts, store.catalog, found, periods))
+        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded}
+        if not group:
+            basis["warnings"] = ["no municipality with data meets the rule: there is no comparison group, "
+                                 "and no difference-in-differences"]
+    return _Asked(service, found, store.catalog, periods, group, basis)
+
+
+def _chosen(service: ReportingService, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
+            codes: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The asked comparison group, refused if it overlaps the trial or has a municipality
+    without citizens; a warning names the trials that touch what it is compared on."""
+    errors = [FieldError("comparison", f"{m} is one of the trial's own municipalities: the groups overlap")
+              for m in codes if m in trial.municipalities]
+    with_data = service.cached(("municipalities",), lambda facts: facts.municipalities())
+    errors += [FieldError("comparison", f"{m} has no citizens in the data: the group would compare nothing")
+               for m in codes if m not in with_data and m not in trial.municipalities]
+    if errors:
+        raise Problem(422, "invalid-request", "Invalid request", errors=errors)
+    first, last = periods["baseline"][0], periods["trial"][1]
+    warnings = [f"{m} runs {', '.join(found)} during the periods compared: its numbers are not those of the "
+                f"ordinary rules alone" for m in codes if (found := other_trials(catalog, trial, m, first, last, True))]
+    return codes, {"chosen_by": "request", "rule": COMPARISON_RULE, "warnings": warnings}
+
+
+def _csv(rows: list[Row], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS.values())
+    for r in rows:
+        low, high = r.ci95 or (None, None)
+        flat = {**r.as_json(), "label": label(r.metric), "group": GROUPS_DA.get(r.group, r.group),
+                "period": PERIODS_DA.get(r.period, r.period), "suppressed": "ja" if r.suppressed else "nej",
+                "ci95_low": low, "ci95_high": high}
+        writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _danish(value: Any) -> str:
+    """A cell as Danish Excel reads it: nothing for None, a decimal comma."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".").replace(".", ",")
+    return str(value)
 
 
 def _comparison(text: str) -> list[str]:

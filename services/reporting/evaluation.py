@@ -3,8 +3,13 @@
 Every number is a row `{metric, group, period, municipality, rule, value, n, suppressed}`:
 `group` is `trial` (the trial's municipalities) or `comparison`, `period` is `baseline` or
 `trial`, `municipality` null for the whole group, `n` the number of distinct citizens behind
-the value. A value over fewer than 5 citizens is suppressed (`value: null`), as Danish
-statistics practice requires; those citizens still count in the group's total.
+the value. A value over 1-4 citizens is suppressed (`value` and `n` null), as Danish
+statistics practice requires, and so are others where needed so that none can be derived
+from the rest (`_protected`); those citizens still count in the group's total.
+
+Attribution: the obligation metrics count the rules the trial changes, and the waived ones
+(and the hours they free) only those this trial's own effect waived or suspended: other trials
+in the same municipalities and time are context (`other_trials`), never credited to it.
 
 Where a fact belongs: an obligation to the municipality responsible on its due date; a spell's
 end, a conversation or an exit to the one responsible on that day; a day on benefit to the one
@@ -16,8 +21,8 @@ municipalities asked about: sums by bincount, distinct citizens from sorted keys
 totals then count a citizen in several of its municipalities once.
 """
 
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,9 +43,8 @@ METRICS = ("obligations_required_ordinary", "obligations_required", "obligations
            "obligations_on_time_share", "ly_spells_ended", "ly_avg_spell_days", "ly_over_18m_at_start",
            "ly_over_18m_at_end", "conversations_held_per_100_months", "exits_to_job_share",
            "exits_to_job_share_ressourceforloeb", "permitted_actions")
+OBLIGATION_COUNTS = ("obligations_required_ordinary", "obligations_required", "obligations_waived")
 WHO = ("municipality", "citizen")  # the columns a count needs
-WAIVED = {"obligations_waived", "caseworker_hours_freed"}  # derived from the two below
-WAIVED_FROM = {"obligations_required_ordinary", "obligations_required"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Row:
     period: str
     municipality: str | None
     value: float | None
-    n: int
+    n: int | None  # None where suppressed
     suppressed: bool
     rule: str | None = None
     of: str | None = None  # did_estimate: the metric it compares
@@ -77,7 +81,7 @@ class Cell:
 
     def value(self) -> float | None:
         if self.kind == "count":
-            return self.numerator
+            return round(self.numerator, 2) if isinstance(self.numerator, float) else self.numerator
         if self.kind == "citizen_share":
             return round(self.hits / self.n, 4) if self.n else None
         if not self.denominator:
@@ -127,39 +131,102 @@ class GroupTally:
     citizens_in: dict[int, int]  # municipality -> distinct citizens over all rules
 
 
+class PeriodError(ValueError):
+    """A period that cannot be evaluated: (query parameter, reason) for each thing wrong."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors))
+        self.errors = errors
+
+
 def periods_for(trial: Trial, start: date | None, end: date | None, today: date) -> dict[str, tuple[date, date]]:
     """The evaluated period (default: the trial's own, up to today) and the baseline: as long,
-    just before the trial starts."""
-    lo = start or trial.period.start
-    hi = end or min(trial.period.end or today, today)
+    just before the trial starts. The period must lie within the trial's own, so that the
+    baseline never overlaps the trial, and not after today."""
+    last = min(trial.period.end or today, today)
+    lo, hi = start or trial.period.start, end or last
+    errors = []
+    if lo < trial.period.start:
+        errors.append(("from", f"before the trial starts on {trial.period.start}: the baseline, just before the "
+                               f"trial, would overlap the period evaluated"))
+    if hi > last:
+        errors.append(("to", f"after {last}, the last day of the trial with data (its end, or today)"))
     if hi < lo:
-        raise ValueError("the period ends before it starts")
+        errors.append(("to", "the period ends before it starts"))
     baseline_end = trial.period.start - timedelta(days=1)
     if hi - lo > baseline_end - EARLIEST:
-        raise ValueError(f"the baseline, as long as the period and just before the trial, would begin before "
-                         f"{EARLIEST}: ask for a shorter period")
+        errors.append(("to", f"the baseline, as long as the period and just before the trial, would begin before "
+                             f"{EARLIEST}: ask for a shorter period"))
+    if errors:
+        raise PeriodError(errors)
     return {"baseline": (baseline_end - (hi - lo), baseline_end), "trial": (lo, hi)}
 
 
-def comparison_default(facts: Facts, trial: Trial) -> list[str]:
-    """All municipalities outside the trial that have data."""
-    return sorted(facts.municipalities() - set(trial.municipalities))
+OBLIGATION_EFFECTS = ("waive", "modify", "suspend")
+
+
+def other_trials(catalog: Catalog, trial: Trial, municipality: str, first: date, last: date,
+                 contaminating: bool = False) -> list[str]:
+    """The other trials active in the municipality at some time in [first, last]; with
+    `contaminating`, only those that touch the same rules as this trial or change obligations
+    (the numbers compared are made of them)."""
+    rules = {e.rule for e in trial.effects}
+    found = []
+    for other in catalog.trials.values():
+        if other.id == trial.id or municipality not in other.municipalities:
+            continue
+        if other.period.start > last or (other.period.end is not None and other.period.end < first):
+            continue
+        if contaminating and not any(e.rule in rules or e.effect in OBLIGATION_EFFECTS for e in other.effects):
+            continue
+        found.append(other.id)
+    return sorted(found, key=lambda t: int(t[1:]) if t[1:].isdigit() else 0)
+
+
+COMPARISON_RULE = ("all municipalities with data outside the trial in which no other trial that touches the "
+                   "same rules, or changes obligations, is active during the periods compared")
+
+
+def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]]
+                       ) -> tuple[list[str], dict[str, list[str]]]:
+    """The default comparison group (COMPARISON_RULE), and those left out with the trials why."""
+    first, last = min(lo for lo, _ in periods.values()), max(hi for _, hi in periods.values())
+    outside = sorted(facts.municipalities() - set(trial.municipalities))
+    excluded = {m: found for m in outside if (found := other_trials(catalog, trial, m, first, last, True))}
+    return [m for m in outside if m not in excluded], excluded
 
 
 def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
              comparison: Iterable[str]) -> list[Row]:
     groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
     asked = groups["trial"] | groups["comparison"]
-    tallies = {period: _tallies(_contributions(facts, trial, lo, hi, METRICS), asked, facts)
+    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS), asked, facts)
                for period, (lo, hi) in periods.items()}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
     for group, members in groups.items():
         for period in periods:
-            grouped = _grouped(tallies[period], members, facts, catalog)
-            rows += _rows(grouped, group, period, facts)
+            grouped = _grouped(tallies[period], members)
+            rows += _rows(grouped, group, period, facts) + _nothing_waived(grouped, facts, trial, group, period)
             totals[(group, period)] = {metric: t.totals[NONE] for metric, t in grouped.items() if NONE in t.totals}
+    rows = _protected(rows)
+    for r in rows:  # a total hidden to protect a cell is hidden in the difference-in-differences too
+        if r.suppressed and r.municipality is None and r.rule is None:
+            totals[(r.group, r.period)].pop(r.metric, None)
     return rows + _differences_in_differences(totals)
+
+
+def _nothing_waived(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: str, period: str) -> list[Row]:
+    """Zeros where the trial waived nothing (a trial that changes no obligation, a comparison
+    group, a baseline): said, not left out. A zero reveals no one, so it is not suppressed."""
+    waived = grouped.get("obligations_waived")
+    names = facts.codes["rule"].names
+    some = {names[r] for r in waived.totals} if waived else set()
+    rows = [Row("obligations_waived", group, period, None, 0, 0, False, rule)
+            for rule in sorted({e.rule for e in trial.effects if e.effect in ("waive", "suspend")} - some)]
+    if "caseworker_hours_freed" not in grouped:
+        rows.append(Row("caseworker_hours_freed", group, period, None, 0.0, 0, False))
+    return rows
 
 
 def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
@@ -169,17 +236,17 @@ def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: dat
     rows = []
     groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
     asked = groups["trial"] | groups["comparison"]
-    wanted = WAIVED_FROM if metric in WAIVED else {metric}
     month = start.replace(day=1)
     while month <= end:
         last = add_duration(month, "1m") - timedelta(days=1)
-        tallies = _tallies(_contributions(facts, trial, max(month, start), min(last, end), wanted), asked, facts)
+        tallies = _tallies(_contributions(facts, catalog, trial, max(month, start), min(last, end), {metric}), asked, facts)
         for group, members in groups.items():
-            grouped = _grouped(tallies, members, facts, catalog).get(metric)
+            grouped = _grouped(tallies, members).get(metric)
             rows.append(_row(metric, group, month.strftime("%Y-%m"), None, None,
                              grouped.overall if grouped else Cell("count", 0, 0, 0)))
         month = add_duration(month, "1m")
-    return rows
+    # the months of a group add up to its period's total, published beside them (the form)
+    return _protected(rows, lambda r: (r.metric, r.group), total_published=True)
 
 
 def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:
@@ -190,15 +257,33 @@ def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:
     return mask
 
 
-def _contributions(facts: Facts, trial: Trial, first: date, last: date, wanted: Collection[str]
+def _rules_mask(facts: Facts, trial: Trial) -> np.ndarray:
+    """A mask over rule codes: the rules the trial's effects change (a permission changes none)."""
+    codes = facts.codes["rule"].index
+    mask = np.zeros(len(facts.codes["rule"]) + 1, bool)
+    mask[[codes[e.rule] for e in trial.effects if e.effect != "permit" and e.rule in codes]] = True
+    return mask
+
+
+def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, last: date, wanted: Collection[str]
                    ) -> dict[str, Contributions]:
     """The wanted metrics' facts in [first, last]."""
     lo, hi = first.toordinal(), last.toordinal()
     out: dict[str, Contributions] = {}
 
+    # only the obligations of the rules this trial changes, and those its own effects waived:
+    # another trial's waivers are not this one's savings
+    touched = _rules_mask(facts, trial)
     ordinary, required = _dated(facts.ordinary, "due", lo, hi), _dated(facts.required, "due", lo, hi)
+    ordinary, required = ordinary.where(touched[ordinary["rule"]]), required.where(touched[required["rule"]])
+    waived = _dated(facts.waived, "due", lo, hi)
+    waived = waived.where(waived["trial"] == facts.codes["trial"].index.get(trial.id, NONE - 1))
+    hours = np.array([(catalog.rules[r].minutes_per_obligation or 0) / 60 if r in catalog.rules else 0.0
+                      for r in facts.codes["rule"].names] + [0.0])
     out["obligations_required_ordinary"] = _counted(ordinary, rule=ordinary["rule"])
     out["obligations_required"] = _counted(required, rule=required["rule"])
+    out["obligations_waived"] = _counted(waived, rule=waived["rule"])
+    out["caseworker_hours_freed"] = _counted(waived, numerator=hours[waived["rule"]])
     out["obligations_on_time_share"] = _counted(required, "share", required["on_time"].astype(float),
                                                 np.ones(len(required["due"])))
     if not set(wanted) - set(out):
@@ -320,12 +405,9 @@ def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndar
                  hit_keys, rows, len(asked), citizens)
 
 
-def _grouped(tallies: dict[str, Tally], members: np.ndarray, facts: Facts, catalog: Catalog) -> dict[str, GroupTally]:
+def _grouped(tallies: dict[str, Tally], members: np.ndarray) -> dict[str, GroupTally]:
     grouped = {metric: _group(t, members) for metric, t in tallies.items()}
-    grouped = {metric: g for metric, g in grouped.items() if g.cells}
-    if "obligations_required_ordinary" in grouped:
-        grouped |= _waived(grouped["obligations_required_ordinary"], grouped.get("obligations_required"), facts, catalog)
-    return grouped
+    return {metric: g for metric, g in grouped.items() if g.cells}
 
 
 def _group(t: Tally, members: np.ndarray) -> GroupTally:
@@ -372,26 +454,6 @@ def _sorted_pairs(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.column_stack((numerator[order], denominator[order]))
 
 
-def _waived(ordinary: GroupTally, required: GroupTally | None, facts: Facts, catalog: Catalog
-            ) -> dict[str, GroupTally]:
-    """obligations_waived = ordinary - required, per rule and municipality; and the caseworker
-    hours that frees, from the rule catalog's minutes per obligation."""
-    rules = facts.codes["rule"].names
-    waived, hours = {}, {}
-    for (rule, m), c in ordinary.cells.items():
-        other = required.cells.get((rule, m)) if required else None
-        waived[(rule, m)] = Cell("count", c.numerator - (other.numerator if other else 0), 0, c.n)
-        minutes = catalog.rules[rules[rule]].minutes_per_obligation or 0
-        hours[m] = hours.get(m, 0) + round(waived[(rule, m)].numerator * minutes / 60, 2)
-    totals = {r: Cell("count", sum(c.numerator for (rule, _), c in waived.items() if rule == r), 0, t.n)
-              for r, t in ordinary.totals.items()}
-    overall = Cell("count", sum(t.numerator for t in totals.values()), 0, ordinary.overall.n)
-    hour_cells = {(NONE, m): Cell("count", round(h, 2), 0, ordinary.citizens_in[m]) for m, h in hours.items()}
-    hours_total = Cell("count", round(sum(hours.values()), 2), 0, ordinary.overall.n)
-    return {"obligations_waived": GroupTally(waived, totals, overall, ordinary.citizens_in),
-            "caseworker_hours_freed": GroupTally(hour_cells, {NONE: hours_total}, hours_total, ordinary.citizens_in)}
-
-
 def _rows(tallies: dict[str, GroupTally], group: str, period: str, facts: Facts) -> list[Row]:
     rules, places = facts.codes["rule"].names, facts.codes["municipality"].names
     rows = []
@@ -411,12 +473,13 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
     rows = []
     for metric in DID_METRICS:
         cells = [totals.get(key, {}).get(metric) for key in DID_CELLS]
-        if any(c is None for c in cells):
+        if any(c is None for c in cells):  # no citizens in a cell, or hidden to protect one: not computed
+            rows.append(Row("did_estimate", "trial", "trial", None, None, None, True, of=metric))
             continue
         n = min(c.n for c in cells)
         estimate = _did([c.value() for c in cells])
         if n < SUPPRESS_BELOW or estimate is None:
-            rows.append(Row("did_estimate", "trial", "trial", None, None, n, True, of=metric))
+            rows.append(Row("did_estimate", "trial", "trial", None, None, None, True, of=metric))
             continue
         rng = np.random.default_rng(2016)
         replicates = np.zeros(BOOTSTRAP_REPLICATES)
@@ -457,5 +520,60 @@ def _scale(cell: Cell) -> float:
 
 
 def _row(metric: str, group: str, period: str, municipality: str | None, rule: str | None, c: Cell) -> Row:
-    suppressed = c.n < SUPPRESS_BELOW
-    return Row(metric, group, period, municipality, None if suppressed else c.value(), c.n, suppressed, rule)
+    """The cell as a row, its value and n still given: `_protected` hides them where it must. A
+    cell of no citizens reveals no one: not suppressed."""
+    return Row(metric, group, period, municipality, c.value(), c.n, 0 < c.n < SUPPRESS_BELOW, rule)
+
+
+def _protected(rows: list[Row], family: Callable[[Row], tuple] | None = None, total_published: bool = False
+               ) -> list[Row]:
+    """The rows with every suppressed cell's value and n hidden, and enough others hidden that
+    none can be derived from what is published (secondary suppression, as Danmarks Statistik does).
+
+    A family is cells that add up to a published total: a group's municipalities and their
+    total (one metric, rule and period), or a series' months. In a family, no hidden cell is
+    alone, and the hidden cells together are of 5 citizens or more: else the next smallest
+    cell is hidden too, and when none is left, the total. Cells linked by a sum across metrics
+    (an obligation is required, waived or suspended; the hours freed are the waived ones'
+    minutes) are hidden together. Repeated until nothing more is hidden."""
+    hidden = [r.suppressed for r in rows]
+    families: dict[tuple, list[int]] = {}
+    totals: dict[tuple, int] = {}
+    linked: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        if family is not None:
+            families.setdefault(family(r), []).append(i)
+        elif r.municipality is None:
+            totals[(r.metric, r.group, r.period, r.rule)] = i
+        else:
+            families.setdefault((r.metric, r.group, r.period, r.rule), []).append(i)
+        if r.metric in OBLIGATION_COUNTS:
+            linked.setdefault((r.group, r.period, r.municipality, r.rule), []).append(i)
+            if r.metric != "caseworker_hours_freed":
+                linked.setdefault(("hours", r.group, r.period, r.municipality), []).append(i)
+        elif r.metric == "caseworker_hours_freed":
+            linked.setdefault(("hours", r.group, r.period, r.municipality), []).append(i)
+    changed = True
+    while changed:
+        changed = False
+        for members in linked.values():
+            if any(hidden[i] for i in members) and not all(hidden[i] for i in members):
+                for i in members:
+                    hidden[i] = changed = True
+        for key, members in families.items():
+            total = totals.get(key)
+            while True:
+                out = [i for i in members if hidden[i]]
+                total_hidden = hidden[total] if total is not None else not total_published
+                if not out and not total_hidden:
+                    break
+                if (len(out) + total_hidden != 1 and (total_hidden or sum(rows[i].n for i in out) >= SUPPRESS_BELOW)):
+                    break
+                shown = sorted((i for i in members if not hidden[i]), key=lambda i: (rows[i].n, rows[i].value or 0))
+                if shown:
+                    hidden[shown[0]] = changed = True
+                elif total is not None and not hidden[total]:
+                    hidden[total] = changed = True
+                else:
+                    break
+    return [replace(r, value=None, n=None, suppressed=True) if hide else r for r, hide in zip(rows, hidden)]

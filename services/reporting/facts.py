@@ -25,7 +25,7 @@ OPEN = date.max.toordinal()  # the end of what has not ended
 NONE = -1  # the code of a missing name (no municipality responsible, no trial)
 QUERY_IDS = 1000  # case ids per query when loading changed cases
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
-DATED = {"ordinary": "due", "required": "due", "occurrences": "day"}  # tables kept in date order
+DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 
 
@@ -77,6 +77,8 @@ class Facts:
     """ordinary (by due date): the obligations under the ordinary rules, the counterfactual
     without trials: case, citizen, due, on_time, rule, municipality.
     required (by due date): the obligations required with the trials applied, likewise.
+    waived (by due date): the obligations a trial waived or suspended, likewise; `trial` the one
+    whose own effect did (for attributing them to it).
     segments: case, citizen, benefit, start and end of the spell (end OPEN while it runs), lo
     and hi of the segment (inclusive), municipality.
     occurrences (by day): case, citizen, day, municipality, talk, exit (to a job), exit_rf (from
@@ -94,6 +96,7 @@ class Facts:
     anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
     ordinary: Columns = field(default_factory=Columns)
     required: Columns = field(default_factory=Columns)
+    waived: Columns = field(default_factory=Columns)
     segments: Columns = field(default_factory=Columns)
     occurrences: Columns = field(default_factory=Columns)
     responsible: Columns = field(default_factory=Columns)
@@ -130,7 +133,7 @@ class Facts:
         gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed + new), np.int32)
         return replace(self, tick=tick, anonymous=anonymous, **_counts(self.codes), **{
             name: _updated(getattr(self, name), gone, Columns.concat([part[name] for part in loaded]), DATED.get(name))
-            for name in ("ordinary", "required", "segments", "occurrences", "responsible")})
+            for name in ("ordinary", "required", "waived", "segments", "occurrences", "responsible")})
 
     @staticmethod
     def _anonymous(conn) -> frozenset[str]:
@@ -150,14 +153,14 @@ class Facts:
 
         o = obligations
         rows = conn.execute(select(o.c.case_id, o.c.regime, o.c.basis, o.c.due, o.c.deadline, o.c.done_on, o.c.rule,
-                                   o.c.municipality).where(of(o), or_(o.c.regime == "ordinary", o.c.basis == "required"))
-                            ).all()
-        case, regime, _, due, deadline, done_on, rule, municipality = _transposed(rows, 8)
+                                   o.c.municipality, o.c.trial).where(of(o))).all()
+        case, regime, basis, due, deadline, done_on, rule, municipality, trial = _transposed(rows, 9)
         obligation_columns = Columns(
             case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), due=_days(due),
             on_time=_days(done_on) <= _days(deadline), rule=codes["rule"].codes(rule),
-            municipality=codes["municipality"].codes(municipality))
+            municipality=codes["municipality"].codes(municipality), trial=codes["trial"].codes(trial))
         ordinary = np.fromiter((r == "ordinary" for r in regime), bool, len(rows))
+        required = np.fromiter((b == "required" for b in basis), bool, len(rows))
 
         s, r = spells, responsibility
         rows = conn.execute(
@@ -194,7 +197,8 @@ class Facts:
         rows = conn.execute(select(r.c.case_id, r.c.municipality).where(of(r))).all()
         case, municipality = _transposed(rows, 2)
         responsible_columns = Columns(case=codes["case"].codes(case), municipality=codes["municipality"].codes(municipality))
-        return {"ordinary": obligation_columns.where(ordinary), "required": obligation_columns.where(~ordinary),
+        return {"ordinary": obligation_columns.where(ordinary), "required": obligation_columns.where(~ordinary & required),
+                "waived": obligation_columns.where(~ordinary & ~required),
                 "segments": segment_columns, "occurrences": occurrence_columns,
                 "responsible": responsible_columns}, set(citizen_of)
 

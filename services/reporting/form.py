@@ -1,14 +1,22 @@
-"""The Ministry's evaluation form (seed 002: fields 1-10) for a trial, as HTML and Markdown.
+"""The Ministry's evaluation form (seed 002: fields 1-10) for a trial, as HTML and Markdown, in
+Danish for the evaluator who signs it.
 
 Fields 1-5 come from the catalog (description, purpose, goals, design, compliance); field 7
-(results) gets the evaluation's group totals and a chart of the trial's headline metric, trial
-against comparison group, month by month. Fields 6 and 8-10 are the municipality's to write.
+(results) gets the groups, the evaluation's group totals with the metrics' Danish labels and
+definitions (`metrics.CATALOG`), the difference-in-differences in words, and a chart of the
+trial's headline metric month by month from the start of the baseline. Fields 6 and 8-10 are
+the municipality's to write. Numbers in Danish format; a suppressed cell shows neither value nor
+count.
 """
 
 import html
-from typing import Any
+import re
+from dataclasses import dataclass
+from datetime import date
 
 from services.reporting.evaluation import Row
+from services.reporting.metrics import CATALOG as METRICS
+from services.reporting.metrics import label
 from shared.catalog import Catalog, Trial
 from shared.municipalities import municipalities
 
@@ -16,100 +24,256 @@ FIELDS = ["1. Beskrivelse af forsøget", "2. Formålet med forsøget", "3. Konkr
           "4. Evalueringsdesign", "5. Opfyldelse af lovens krav", "6. Justeringer af evalueringsdesign",
           "7. Forsøgets resultater", "8. Konklusion på forsøget", "9. Uventede fund", "10. Bemærkninger i øvrigt"]
 TO_BE_WRITTEN = "Udfyldes af kommunen på baggrund af forsøgserfaringerne."
+NOT_GIVEN = "Ikke angivet i forsøgets grundlag; udfyldes af kommunen."
+GROUPS = {"trial": "Forsøgskommuner", "comparison": "Sammenligningsgruppe"}
+PERIODS = {"baseline": "Før forsøget", "trial": "Under forsøget"}
+EFFECTS = {"waive": "fritagelse for", "modify": "ændring af", "suspend": "suspension af", "permit": "tilladelse efter"}
+SUPPRESSED = "undertrykt"
+COLOURS = {"trial": ("#0072b2", ""), "comparison": ("#d55e00", "6 4")}  # blue solid, orange dashed
+SOURCE_NOTE = re.compile(r"\s*\((?:seed|seeds)\b[^)]*\)")  # "(seed 002, felt 2)": where the text came from
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the form is made of: one evaluation answer and the headline metric's months."""
+
+    trial: Trial
+    catalog: Catalog
+    periods: dict[str, tuple[date, date]]
+    comparison: list[str]
+    warnings: list[str]
+    rows: list[Row]
+    months: list[Row]  # the headline metric, baseline months then trial months
+
+
+def _clean(text: str) -> str:
+    return SOURCE_NOTE.sub("", text).strip()
+
+
+def place(code: str) -> str:
+    return f"{municipalities().get(code, code)} ({code})"
+
+
+def day(d: date) -> str:
+    return f"{d.day}.{d.month}.{d.year}"
+
+
+def number(value: float | int | None, unit: str = "", decimals: int = 1) -> str:
+    """Danish format: a thousands point, a decimal comma; shares as percent."""
+    if value is None:
+        return "–"
+    if unit == "andel":
+        return number(value * 100, decimals=1) + " %"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{decimals}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".").replace("-", "−")
+
+
+def cell(row: Row | None) -> str:
+    if row is None:
+        return "–"
+    if row.suppressed:
+        return SUPPRESSED
+    unit = METRICS[row.metric].unit if row.metric in METRICS else ""
+    return f"{number(row.value, unit)} ({number(row.n)} borgere)"
 
 
 def fields(trial: Trial, catalog: Catalog) -> list[str]:
     """The text of fields 1-6 and 8-10 (field 7 is the numbers)."""
-    effects = "; ".join(f"{e.effect} {e.rule} ({catalog.rules[e.rule].legal_reference})"
-                        + (f": {e.note}" if e.note else "") for e in trial.effects) or "ingen beregnede virkninger"
-    where = ", ".join(f"{municipalities()[m]} ({m})" for m in trial.municipalities)
-    period = f"{trial.period.start} til {trial.period.end or 'indtil videre'}"
-    description = f"{trial.title}. Kommuner: {where}. Periode: {period}. Virkning: {effects}."
+    effects = "; ".join(f"{EFFECTS.get(e.effect, e.effect)} {catalog.rules[e.rule].title} "
+                        f"({catalog.rules[e.rule].legal_reference})" for e in trial.effects) or "ingen"
+    where = ", ".join(place(m) for m in trial.municipalities)
+    period = f"{day(trial.period.start)} til {day(trial.period.end) if trial.period.end else 'indtil videre'}"
+    description = f"{trial.title}. Forsøgskommuner: {where}. Periode: {period}. Forsøget giver {effects}."
     if trial.target_group_description:
-        description += f" Målgruppe: {trial.target_group_description}"
+        description += f" Målgruppe: {_clean(trial.target_group_description)}"
     form = trial.form
-    missing = "Ikke angivet i forsøgets kilder (seed " + ", ".join(trial.seeds) + ")."
-    return [description, (form and form.purpose) or missing, (form and form.goals) or missing,
-            (form and form.design) or missing, (form and form.compliance) or missing,
+    given = [form and form.purpose, form and form.goals, form and form.design, form and form.compliance]
+    return [description, *(_clean(text) if text else NOT_GIVEN for text in given),
             TO_BE_WRITTEN, "", TO_BE_WRITTEN, TO_BE_WRITTEN, TO_BE_WRITTEN]
 
 
-def _totals(rows: list[Row]) -> list[Row]:
-    return [r for r in rows if r.municipality is None and r.metric != "did_estimate" and r.rule is None]
+def _table(rows: list[Row]) -> list[tuple[str, str, list[str]]]:
+    """(label, definition, [trial before, trial during, comparison before, comparison during])
+    per metric (per rule where given by rule): the groups' totals."""
+    totals = {(r.metric, r.rule, r.group, r.period): r for r in rows
+              if r.municipality is None and r.metric != "did_estimate"}
+    out = []
+    for metric, rule in sorted({(m, r) for m, r, _, _ in totals}, key=lambda k: (list(METRICS).index(k[0])
+                                                                               if k[0] in METRICS else 99, k[1] or "")):
+        name = label(metric) + (f", {rule}" if rule else "")
+        definition = METRICS[metric].definition_da if metric in METRICS else ""
+        out.append((name, definition, [cell(totals.get((metric, rule, g, p))) for g in GROUPS for p in PERIODS]))
+    return out
 
 
-def _value(row: Row) -> str:
-    return "undertrykt (< 5 borgere)" if row.suppressed else ("–" if row.value is None else f"{row.value:g}")
+def did_sentences(rows: list[Row]) -> list[str]:
+    """Each difference-in-differences estimate, with its 95 % interval, in words."""
+    out = []
+    for r in rows:
+        if r.metric != "did_estimate" or r.of not in METRICS:
+            continue
+        metric = METRICS[r.of]
+        if r.suppressed or r.value is None or r.ci95 is None:
+            out.append(f"{metric.label_da}: kan ikke beregnes (for få borgere, eller ingen sammenligningsgruppe).")
+            continue
+        scale, unit = (100, " procentpoint") if metric.unit == "andel" else (1, f" {metric.unit}")
+        value, low, high = (v * scale for v in (r.value, *r.ci95))
+        if value:
+            change = (f"i forsøgskommunerne {'steg' if value > 0 else 'faldt'} den {number(abs(value), decimals=2)}"
+                      f"{unit} mere end i sammenligningsgruppen fra før til under forsøget")
+        else:
+            change = "udviklingen fra før til under forsøget var den samme i forsøgskommunerne og sammenligningsgruppen"
+        certainty = ", som omfatter 0: forskellen er ikke statistisk sikker" if low <= 0 <= high else ""
+        out.append(f"{metric.label_da}: {change} (forskel-i-forskelle {number(value, decimals=2)}{unit}; "
+                   f"95 %-konfidensinterval fra {number(low, decimals=2)} til {number(high, decimals=2)}{unit}"
+                   f"{certainty}).")
+    return out
 
 
-def markdown(trial: Trial, catalog: Catalog, periods: dict[str, Any], rows: list[Row], series: list[Row]) -> str:
-    texts = fields(trial, catalog)
-    out = [f"# Evalueringsskema: {trial.id} {trial.title}", ""]
-    for name, text in zip(FIELDS, texts):
+def _groups(answer: Answer) -> list[str]:
+    lines = [f"Forsøgskommuner: {', '.join(place(m) for m in answer.trial.municipalities)}.",
+             "Sammenligningsgruppe: " + (", ".join(place(m) for m in answer.comparison) or "ingen") +
+             ". Kommuner med data uden for forsøget, hvor intet andet forsøg, der ændrer de samme regler eller "
+             "borgernes pligter, kører i de sammenlignede perioder."]
+    (b0, b1), (t0, t1) = answer.periods["baseline"], answer.periods["trial"]
+    lines.append(f"Før forsøget: {day(b0)} til {day(b1)}. Under forsøget: {day(t0)} til {day(t1)}.")
+    lines += [f"Advarsel: {w}" for w in answer.warnings]
+    return lines
+
+
+def markdown(answer: Answer) -> str:
+    trial = answer.trial
+    out = [f"# Evalueringsskema: {trial.title}", ""]
+    for name, text in zip(FIELDS, fields(trial, answer.catalog)):
         out += [f"## {name}", ""]
         if name.startswith("7."):
-            out += _results_markdown(trial, periods, rows, series)
+            out += _results_markdown(answer)
         else:
             out += [text, ""]
     return "\n".join(out)
 
 
-def _results_markdown(trial: Trial, periods: dict[str, Any], rows: list[Row], series: list[Row]) -> list[str]:
-    lines = [f"Perioder: baseline {periods['baseline'][0]} til {periods['baseline'][1]}, "
-             f"forsøg {periods['trial'][0]} til {periods['trial'][1]}.", "",
-             "| mål | gruppe | periode | værdi | borgere |", "|---|---|---|---|---|"]
-    lines += [f"| {r.metric} | {r.group} | {r.period} | {_value(r)} | {r.n} |" for r in _totals(rows)]
-    lines += ["", f"{trial.headline_metric}, måned for måned:", "", "| måned | forsøgskommuner | sammenligning |", "|---|---|---|"]
+def _results_markdown(answer: Answer) -> list[str]:
+    lines = [*(f"{line}  " for line in _groups(answer)), "",
+             "| Mål | Forsøgskommuner, før forsøget | Forsøgskommuner, under forsøget | "
+             "Sammenligningsgruppe, før forsøget | Sammenligningsgruppe, under forsøget |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {' | '.join(values)} |" for name, _, values in _table(answer.rows)]
+    lines += ["", "Forskel-i-forskelle:", "", *(f"- {s}" for s in did_sentences(answer.rows)), "",
+              "Definitioner:", ""]
+    lines += [f"- {name}: {definition}" for name, definition, _ in _table(answer.rows) if definition]
+    metric = answer.trial.headline_metric
+    lines += ["", f"{label(metric)}, måned for måned:", "", "| Måned | Forsøgskommuner | Sammenligningsgruppe |",
+              "|---|---|---|"]
     by_month: dict[str, dict[str, Row]] = {}
-    for r in series:
+    for r in answer.months:
         by_month.setdefault(r.period, {})[r.group] = r
-    lines += [f"| {month} | {_value(g['trial'])} | {_value(g['comparison'])} |" for month, g in sorted(by_month.items())]
+    lines += [f"| {month} | {_month_value(g.get('trial'))} | {_month_value(g.get('comparison'))} |"
+              for month, g in sorted(by_month.items())]
     return [*lines, ""]
 
 
-def html_page(trial: Trial, catalog: Catalog, periods: dict[str, Any], rows: list[Row], series: list[Row]) -> str:
-    texts = fields(trial, catalog)
-    parts = [f"<!doctype html><html lang=da><meta charset=utf-8><title>Evalueringsskema {trial.id}</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:.2em .5em}</style>",
-             f"<h1>Evalueringsskema: {html.escape(trial.id)} {html.escape(trial.title)}</h1>"]
-    for name, text in zip(FIELDS, texts):
+def _month_value(row: Row | None) -> str:
+    if row is None:
+        return "–"
+    return SUPPRESSED if row.suppressed else number(row.value, METRICS[row.metric].unit if row.metric in METRICS else "")
+
+
+PRINT_CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#111}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left}"
+             "td.n{text-align:right}.def{font-size:.85em;color:#444}.warning{color:#a00}"
+             "@page{size:A4;margin:18mm}"
+             "@media print{body{margin:0;max-width:none;font-size:10pt}nav{display:none}"
+             "h2{page-break-after:avoid}table,figure{page-break-inside:avoid}}")
+
+
+def html_page(answer: Answer) -> str:
+    trial = answer.trial
+    parts = [f"<!doctype html><html lang=da><meta charset=utf-8><title>Evalueringsskema: "
+             f"{html.escape(trial.title)}</title><style>{PRINT_CSS}</style>",
+             "<nav><a href='?format=markdown'>Hent som Markdown</a> · "
+             "<a href='?format=html' download>Hent som HTML</a> · Udskriv eller gem som PDF fra browseren</nav>",
+             f"<h1>Evalueringsskema: {html.escape(trial.title)}</h1>"]
+    for name, text in zip(FIELDS, fields(trial, answer.catalog)):
         parts.append(f"<h2>{html.escape(name)}</h2>")
         if name.startswith("7."):
-            parts.append(_chart(trial.headline_metric, series))
-            parts.append("<table><tr><th>mål<th>gruppe<th>periode<th>værdi<th>borgere")
-            parts += [f"<tr><td>{r.metric}<td>{r.group}<td>{r.period}<td>{html.escape(_value(r))}<td>{r.n}" for r in _totals(rows)]
-            parts.append("</table>")
+            parts += [f"<p{' class=warning' if line.startswith('Advarsel') else ''}>{html.escape(line)}</p>"
+                      for line in _groups(answer)]
+            parts.append(_chart(answer))
+            parts.append("<table><tr><th>Mål<th>Forsøgskommuner, før forsøget<th>Forsøgskommuner, under forsøget"
+                         "<th>Sammenligningsgruppe, før forsøget<th>Sammenligningsgruppe, under forsøget")
+            parts += [f"<tr><td>{html.escape(name)}<div class=def>{html.escape(definition)}</div>"
+                      + "".join(f"<td class=n>{html.escape(v)}" for v in values)
+                      for name, definition, values in _table(answer.rows)]
+            parts.append("</table><h3>Forskel-i-forskelle</h3><ul>")
+            parts += [f"<li>{html.escape(s)}" for s in did_sentences(answer.rows)]
+            parts.append("</ul>")
         else:
             parts.append(f"<p>{html.escape(text)}</p>")
     return "\n".join(parts) + "</html>"
 
 
-def _chart(metric: str, series: list[Row], width: int = 720, height: int = 240) -> str:
-    """An inline SVG line chart: trial group against comparison group, month by month."""
+def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
+    """An inline SVG line chart of the headline metric, month by month from the start of the
+    baseline: each group a line, broken where a month is suppressed; the trial's start marked."""
+    metric, series = answer.trial.headline_metric, answer.months
     months = sorted({r.period for r in series})
     values = [r.value for r in series if r.value is not None]
     if not months or not values:
         return "<p>Ingen tal at vise (for få borgere, eller ingen data).</p>"
     top = max(values) or 1
+    left, bottom = 56, height - 40
 
     def x(i: int) -> float:
-        return 40 + i * (width - 60) / max(len(months) - 1, 1)
+        return left + i * (width - left - 20) / max(len(months) - 1, 1)
 
     def y(v: float) -> float:
-        return height - 30 - v / top * (height - 50)
+        return bottom - v / top * (bottom - 20)
 
     lines = []
-    for group, colour in (("trial", "#c0392b"), ("comparison", "#2c3e50")):
-        points = [(x(i), y(r.value)) for i, m in enumerate(months) for r in series
-                  if r.period == m and r.group == group and r.value is not None]
-        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in points)}"><title>{group}</title></polyline>')
-    labels = "".join(f'<text x="{x(i):.1f}" y="{height - 10}" font-size="9" text-anchor="middle">{m}</text>'
-                     for i, m in enumerate(months) if i % max(1, len(months) // 8) == 0)
+    for group, (colour, dash) in COLOURS.items():
+        by_month = {r.period: r for r in series if r.group == group}
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, m in enumerate(months):
+            r = by_month.get(m)
+            if r is None or r.value is None:  # a gap where a month is suppressed
+                runs.append([])
+            else:
+                runs[-1].append((x(i), y(r.value)))
+        for run in runs:
+            if run:
+                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in run)
+                lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" '
+                             f'points="{points}"><title>{GROUPS[group]}</title></polyline>')
+    trial_start = answer.periods["trial"][0].strftime("%Y-%m")
+    start = next((i for i, m in enumerate(months) if m >= trial_start), None)
+    marker = "" if start is None else (
+        f'<line x1="{x(start):.1f}" y1="20" x2="{x(start):.1f}" y2="{bottom}" stroke="#666" stroke-dasharray="2 2"/>'
+        f'<text x="{x(start) + 4:.1f}" y="30" font-size="10">forsøget begynder</text>')
+    ticks = "".join(f'<text x="{x(i):.1f}" y="{bottom + 14}" font-size="9" text-anchor="middle">{m}</text>'
+                    for i, m in enumerate(months) if i % max(1, len(months) // 8) == 0)
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    legend = "".join(f'<line x1="{left + 200 * k}" y1="{height - 8}" x2="{left + 200 * k + 24}" y2="{height - 8}" '
+                     f'stroke="{c}" stroke-width="2" stroke-dasharray="{d}"/><text x="{left + 200 * k + 30}" '
+                     f'y="{height - 4}" font-size="10">{GROUPS[g]}</text>' for k, (g, (c, d)) in enumerate(COLOURS.items()))
     return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="{metric}, forsøgskommuner (rød) og sammenligning (blå)">'
-            f'<line x1="40" y1="{height - 30}" x2="{width - 20}" y2="{height - 30}" stroke="#999"/>'
-            f'<text x="4" y="{y(top):.1f}" font-size="9">{top:g}</text>{"".join(lines)}{labels}</svg>'
-            f"<figcaption>{metric}: forsøgskommuner (rød) og sammenligningsgruppe (blå), måned for måned"
-            f"</figcaption></figure>")
+            f'aria-label="{html.escape(label(metric))}, måned for måned">'
+            f'<line x1="{left}" y1="{bottom}" x2="{width - 20}" y2="{bottom}" stroke="#999"/>'
+            f'<line x1="{left}" y1="20" x2="{left}" y2="{bottom}" stroke="#999"/>'
+            f'<text x="{left - 4}" y="{y(top) + 3:.1f}" font-size="9" text-anchor="end">{number(top, unit)}</text>'
+            f'<text x="{left - 4}" y="{bottom + 3}" font-size="9" text-anchor="end">0</text>'
+            f'<text x="12" y="{(bottom + 20) / 2:.0f}" font-size="10" transform="rotate(-90 12 {(bottom + 20) / 2:.0f})" '
+            f'text-anchor="middle">{html.escape(unit)}</text>'
+            f'<text x="{(left + width) / 2:.0f}" y="{bottom + 28}" font-size="10" text-anchor="middle">måned</text>'
+            f'{marker}{"".join(lines)}{ticks}{legend}</svg>'
+            f"<figcaption>{html.escape(label(metric))}: forsøgskommuner (blå, fuldt optrukket) og "
+            f"sammenligningsgruppe (orange, stiplet), måned for måned fra før forsøget; et hul er en "
+            f"undertrykt måned.</figcaption></figure>")
+
+
+def render(answer: Answer, fmt: str) -> tuple[str, str]:
+    """(body, media type) of the form as Markdown or HTML."""
+    if fmt == "markdown":
+        return markdown(answer), "text/markdown; charset=utf-8"
+    return html_page(answer), "text/html; charset=utf-8"
+

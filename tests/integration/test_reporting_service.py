@@ -65,10 +65,10 @@ def test_the_t11_evaluation_over_http(services):
     # due 2019-01-01, 2020-01-01 and 2020-12-31 for the three still on LY, the first two for the
     # three whose LY ended on 2020-06-30: 15 re-assessments, all waived in Aalborg
     assert waived["value"] == 15 and waived["n"] == 6
-    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", "751")]["value"] == 0
+    assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", None)]["value"] == 0
     assert rows[("obligations_required", "LAS-74c", "comparison", "trial", "751")]["value"] == 15
     ended = rows[("ly_spells_ended", None, "trial", "trial", None)]
-    assert (ended["value"], ended["n"], ended["suppressed"]) == (None, 3, True)  # three citizens: suppressed
+    assert (ended["value"], ended["n"], ended["suppressed"]) == (None, None, True)  # three citizens: suppressed
     over = rows[("ly_over_18m_at_start", None, "trial", "trial", None)]
     assert (over["value"], over["n"]) == (6, 6)  # on LY since 2017-01-01, 24 months at 2019-01-01
     hours = rows[("caseworker_hours_freed", None, "trial", "trial", None)]
@@ -77,10 +77,27 @@ def test_the_t11_evaluation_over_http(services):
     answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2020-12-31"},
                            headers={"accept": "text/csv"})
     assert answer.headers["content-type"].startswith("text/csv")
-    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert answer.headers["content-disposition"] == 'attachment; filename="evaluering-T11-2019-01-01-2020-12-31.csv"'
+    assert answer.content.startswith(b"\xef\xbb\xbf")  # the BOM Danish Excel needs to read UTF-8
+    table = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
     assert len(table) == len(body["rows"])
-    assert set(table[0]) == {"metric", "rule", "of", "group", "period", "municipality", "value", "n", "suppressed",
-                             "ci95_low", "ci95_high"}
+    assert list(table[0]) == ["mål", "betegnelse", "regel", "forskel i", "gruppe", "periode", "kommune", "værdi",
+                              "borgere", "undertrykt", "95 %-interval, nedre", "95 %-interval, øvre"]
+    by_key = {(r["mål"], r["gruppe"], r["periode"], r["kommune"]): r for r in table}
+    freed = by_key[("caseworker_hours_freed", "forsøgskommuner", "under forsøget", "")]
+    assert (freed["værdi"], freed["betegnelse"]) == ("30", "Frigjorte sagsbehandlertimer")
+    suppressed = by_key[("ly_spells_ended", "forsøgskommuner", "under forsøget", "")]
+    assert (suppressed["værdi"], suppressed["borgere"], suppressed["undertrykt"]) == ("", "", "ja")
+    values = [r["værdi"] for r in table if r["værdi"]]
+    assert any("," in v for v in values) and not any("." in v for v in values)  # a decimal comma
+    series = reporting.get("/trials/T11/series", params={"metric": "ly_over_18m_at_start", "from": "2019-01-01",
+                                                         "to": "2020-12-31"}, headers={"accept": "text/csv"})
+    assert series.content.startswith(b"\xef\xbb\xbf") and "attachment" in series.headers["content-disposition"]
+    months = list(csv.DictReader(io.StringIO(series.content.decode("utf-8-sig")), delimiter=";"))
+    assert len(months) == 2 * 24 and months[0]["periode"] == "2019-01"
+    catalog = {m["id"]: m for m in reporting.get("/metrics-catalog").json()}
+    assert {r["metric"] for r in body["rows"]} <= set(catalog)
+    assert catalog["caseworker_hours_freed"]["label_da"] == "Frigjorte sagsbehandlertimer"
 
 
 def test_monthly_series_and_the_evaluation_form(services):
@@ -105,11 +122,19 @@ def test_monthly_series_and_the_evaluation_form(services):
     page = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"})
     assert page.headers["content-type"].startswith("text/html")
     assert "7. Forsøgets resultater" in page.text and "<svg" in page.text and "polyline" in page.text
-    assert "Forsøget er godkendt af ministeren" in page.text  # field 5, from the catalog
+    assert "Forsøget er godkendt af ministeren." in page.text  # field 5, from the catalog
+    assert "seed" not in page.text and "@media print" in page.text
+    for danish in ("Forsøgskommuner, før forsøget", "Sammenligningsgruppe, under forsøget", "Aalborg (851)",
+                   "Aarhus (751)", "Borgere over 18 måneder på ledighedsydelse ved periodens slutning"):
+        assert danish in page.text, danish
     text = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"},
                          headers={"accept": "text/markdown"}).text
-    assert text.startswith("# Evalueringsskema: T11") and "## 10. Bemærkninger i øvrigt" in text
+    assert text.startswith("# Evalueringsskema: Ledighedsydelse") and "## 10. Bemærkninger i øvrigt" in text
     assert "| 2020-06 | 6 | 5 |" in text
+    assert "| 2018-06 |" in text  # the months before the trial, so that the trend before it shows
+    download = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31", "format": "html"})
+    assert download.headers["content-disposition"] == 'attachment; filename="evalueringsskema-T11.html"'
+    assert reporting.get("/trials/T11/form", params={"format": "pdf"}).status_code == 422
 
 
 def test_actions_only_a_trial_permits_are_counted_for_it(services):
@@ -130,6 +155,38 @@ def test_actions_only_a_trial_permits_are_counted_for_it(services):
         assert time.monotonic() < deadline, "the reporting service did not catch up"
         time.sleep(0.2)
     assert (row["group"], row["value"], row["n"]) == ("trial", 5, 5)
+
+
+def test_invalid_comparisons_are_refused_and_a_contaminated_group_is_named(services):
+    """Issue 15.5: never a silent wrong number."""
+    case, reporting = services
+    batch = ly_citizens("aal", "851", 5) + ly_citizens("vhi", "820", 5)  # Vesthimmerland runs T10, T16, ...
+    assert case.post("/events", json=batch, headers=BATCH).status_code == 201
+    period = {"from": "2019-01-01", "to": "2020-12-31"}
+    deadline = time.monotonic() + 60
+    while (answer := reporting.get("/trials/T11/evaluation", params={**period, "comparison": "820"})).status_code != 200 \
+            or reporting.get("/status").json()["stale"]:
+        assert answer.status_code in (200, 422, 503), answer.text  # 422: 820 has no citizens yet
+        assert time.monotonic() < deadline, f"the reporting service did not catch up: {answer.text[:300]}"
+        time.sleep(0.2)
+    body = answer.json()
+    assert body["groups"]["comparison"] == ["820"]
+    assert any("820" in w and "T10" in w for w in body["warnings"])
+    assert body["other_trials_active"]["851"][:1] == ["T1"]  # context, not credited to T11
+    default = reporting.get("/trials/T11/evaluation", params=period).json()
+    assert default["groups"]["comparison"] == [] and "820" in default["comparison_basis"]["excluded"]
+    assert default["warnings"]  # no comparison group: said, not a silent number
+    assert all(r["value"] is None for r in default["rows"] if r["metric"] == "did_estimate")
+    for params, field, reason in [
+        ({"comparison": "851"}, "comparison", "the groups overlap"),
+        ({"comparison": "101"}, "comparison", "no citizens"),
+        ({"from": "2016-01-01", "to": "2019-12-31"}, "from", "overlap"),
+        ({"from": "2019-01-01", "to": "2030-01-01"}, "to", "after 2022-12-31"),
+    ]:
+        refused = reporting.get("/trials/T11/evaluation", params={**period, **params})
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json", params
+        assert any(e["field"] == field and reason in e["reason"] for e in refused.json()["errors"]), refused.text
+        assert reporting.get("/trials/T11/series", params={**period, **params, "metric": "ly_spells_ended"}).status_code == 422
 
 
 def test_bad_requests_are_problems(services):

@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
+    PeriodError,
     comparison_default,
     evaluate,
     periods_for,
@@ -44,18 +45,27 @@ def stream_events(documents: list[dict]) -> list[StreamEvent]:
     return events
 
 
-@pytest.fixture(scope="module")
-def world():
-    histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
+def stored(histories) -> Facts:
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
     deliveries = [Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)]
     for start in range(0, len(deliveries), 5000):
         store.store(deliveries[start:start + 5000])
     store.refresh()
-    facts = Facts.load(engine)
+    return Facts.load(engine)
+
+
+@pytest.fixture(scope="module")
+def population():
+    histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
+    return histories, stored(histories)
+
+
+@pytest.fixture(scope="module")
+def world(population):
+    histories, facts = population
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
-    comparison = comparison_default(facts, T11)
+    comparison, _ = comparison_default(facts, CATALOG, T11, periods)
     rows = evaluate(facts, CATALOG, T11, periods, comparison)
     return histories, periods, comparison, {(r.metric, r.rule or r.of, r.group, r.period, r.municipality): r for r in rows}
 
@@ -92,10 +102,12 @@ def groups(comparison):
 
 def expect(rows, metric, group, period, value, n, rule=None):
     row = rows[(metric, rule, group, period, None)]
-    assert row.n == n, (metric, group, period)
-    if n < 5:
-        assert row.value is None and row.suppressed
+    if n == 0 and not row.suppressed:  # nothing: a zero reveals no one
+        assert (row.value, row.n) == (0, 0), (metric, group, period)
+    elif n < 5 or row.suppressed:  # suppressed, or hidden to protect a suppressed cell
+        assert row.value is None and row.n is None and row.suppressed
     else:
+        assert row.n == n, (metric, group, period)
         assert row.value == pytest.approx(value, abs=0.01), (metric, group, period)
 
 
@@ -139,10 +151,12 @@ def test_reassessments_required_ordinary_required_and_waived(world):
                             if regime == "ordinary" or o.basis == "required":
                                 counts[regime] += 1
                                 who[regime].add(h[0].data["citizen"])
+                            elif o.basis == "waived" and o.exemption.trial == "T11":
+                                counts["waived"] += 1
+                                who["waived"].add(h[0].data["citizen"])
             if who["ordinary"]:
                 expect(rows, "obligations_required_ordinary", group, period, counts["ordinary"], len(who["ordinary"]), "LAS-74c")
-                expect(rows, "obligations_waived", group, period, counts["ordinary"] - counts["trials"],
-                       len(who["ordinary"]), "LAS-74c")
+                expect(rows, "obligations_waived", group, period, counts["waived"], len(who["waived"]), "LAS-74c")
     waived = rows[("obligations_waived", "LAS-74c", "trial", "trial", None)]
     assert waived.value and waived.value > 0  # T11 waived re-assessments in its municipalities
     assert rows[("obligations_waived", "LAS-74c", "comparison", "trial", None)].value == 0
@@ -199,8 +213,10 @@ def test_every_row_under_5_citizens_is_suppressed(world):
     _, _, _, rows = world
     assert rows
     for row in rows.values():
-        assert row.suppressed == (row.n < 5)
-        assert row.suppressed <= (row.value is None)
+        if row.suppressed:  # neither the value nor the count of citizens behind it
+            assert row.value is None and row.n is None
+        else:
+            assert row.n == 0 or row.n >= 5
 
 
 def ly_citizen(case_id: str, municipality: str, serial: int) -> list[StreamEvent]:
@@ -213,23 +229,40 @@ def ly_citizen(case_id: str, municipality: str, serial: int) -> list[StreamEvent
         ])])
 
 
-def test_a_municipality_with_3_citizens_is_suppressed_and_they_count_in_a_total_of_5_or_more():
+def evaluated(histories, trial=T11, comparison=("751",), lo=date(2019, 1, 1), hi=date(2019, 12, 31)):
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
-    histories = [ly_citizen(f"rebild-{i}", "840", i) for i in range(3)] + [ly_citizen(f"aalborg-{i}", "851", 10 + i) for i in range(3)]
     store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
     store.refresh()
-    periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
-    rows = {(r.metric, r.group, r.period, r.municipality): r for r in evaluate(Facts.load(engine), CATALOG, T11, periods, ["751"])}
-    rebild = rows[("ly_spells_ended", "trial", "trial", "840")]
-    assert (rebild.value, rebild.n, rebild.suppressed) == (None, 3, True)
+    periods = periods_for(T11, lo, hi, TODAY)
+    return {(r.metric, r.group, r.period, r.municipality): r
+            for r in evaluate(Facts.load(engine), CATALOG, trial, periods, list(comparison))}
+
+
+def test_a_municipality_with_3_citizens_is_suppressed_and_they_count_in_a_total_of_5_or_more():
+    histories = [ly_citizen(f"rebild-{i}", "840", i) for i in range(3)] + [ly_citizen(f"aalborg-{i}", "851", 10 + i) for i in range(3)]
+    rows = evaluated(histories)
+    for metric in ("ly_spells_ended", "ly_over_18m_at_end", "ly_avg_spell_days"):
+        for place in ("840", "851"):
+            cell = rows.get((metric, "trial", "trial", place))
+            if cell:  # neither the value nor the citizens behind it: for a count of citizens they are the same
+                assert (cell.value, cell.n, cell.suppressed) == (None, None, True), (metric, place)
     total = rows[("ly_spells_ended", "trial", "trial", None)]
     assert (total.value, total.n, total.suppressed) == (6, 6, False)
     assert rows[("ly_avg_spell_days", "trial", "trial", None)].value == 181
     # with only the 3 in Rebild, the total is suppressed too
-    only_rebild = {(r.metric, r.group, r.period, r.municipality): r for r in evaluate(
-        Facts.load(engine), CATALOG, CATALOG.trials["T11"].model_copy(update={"municipalities": ["840"]}), periods, ["751"])}
+    only_rebild = evaluated(histories, CATALOG.trials["T11"].model_copy(update={"municipalities": ["840"]}))
     assert only_rebild[("ly_spells_ended", "trial", "trial", None)].suppressed
+
+
+def test_a_lone_suppressed_municipality_cannot_be_recovered_from_the_total():
+    """3 in Rebild, 6 in Aalborg: published, Aalborg's 6 and the total 9 would give Rebild's 3."""
+    histories = [ly_citizen(f"rebild-{i}", "840", i) for i in range(3)] + [ly_citizen(f"aalborg-{i}", "851", 10 + i) for i in range(6)]
+    rows = evaluated(histories)
+    rebild, aalborg = rows[("ly_spells_ended", "trial", "trial", "840")], rows[("ly_spells_ended", "trial", "trial", "851")]
+    total = rows[("ly_spells_ended", "trial", "trial", None)]
+    assert rebild.suppressed and (aalborg.suppressed or total.suppressed)
+    assert not any(r.value == 3 or r.n == 3 for r in (aalborg, total))
 
 
 def benefit_days(history, lo: date, hi: date, members: set[str]) -> dict[str, int]:
@@ -268,32 +301,103 @@ def test_conversations_per_100_months_on_benefit(world):
 
 
 def test_obligations_required_on_time_and_the_hours_freed(world):
+    """Of the rules T11 changes; the hours freed are those of the obligations T11 itself waived."""
     histories, periods, comparison, rows = world
+    touched = {e.rule for e in T11.effects if e.effect != "permit"}
     for group, members in groups(comparison).items():
         for period, (lo, hi) in periods.items():
             required, on_time, who_on_time = defaultdict(int), 0, set()
             who_required = defaultdict(set)
-            ordinary = defaultdict(int)
+            hours = 0.0
             for h in histories:
                 # the full count: every occurrence the rules required, missed ones too
                 horizon = max(max(date.fromisoformat(e.data["date"]) for e in h), TODAY) + timedelta(days=400)
-                for o in fold(h, CATALOG, horizon, trials=False, complete=True):
-                    if lo <= o.due <= hi and o.municipality in members:
-                        ordinary[o.rule] += 1
                 for o in fold(h, CATALOG, horizon, complete=True):
-                    if lo <= o.due <= hi and o.municipality in members and o.basis == "required":
+                    if not (lo <= o.due <= hi and o.municipality in members):
+                        continue
+                    if o.basis == "required" and o.rule in touched:
                         required[o.rule] += 1
                         who_required[o.rule].add(h[0].data["citizen"])
                         on_time += o.done_on is not None and o.done_on <= o.deadline
                         who_on_time.add(h[0].data["citizen"])
+                    elif o.basis != "required" and o.exemption.trial == "T11":
+                        hours += (CATALOG.rules[o.rule].minutes_per_obligation or 0) / 60
             for rule, count in required.items():
                 expect(rows, "obligations_required", group, period, count, len(who_required[rule]), rule)
+            assert {key[1] for key in rows if key[0] == "obligations_required"} <= touched | {None}
             if who_on_time:
                 expect(rows, "obligations_on_time_share", group, period, on_time / sum(required.values()), len(who_on_time))
-            hours = sum((ordinary[r] - required.get(r, 0)) * (CATALOG.rules[r].minutes_per_obligation or 0) / 60
-                        for r in ordinary)
             row = rows[("caseworker_hours_freed", None, group, period, None)]
             assert row.suppressed or row.value == pytest.approx(hours, abs=0.01)
+            if group == "comparison" or period == "baseline":
+                assert row.value == 0  # T11 waives nothing outside its municipalities and period
+
+
+@pytest.mark.parametrize("trial", ["T6", "T10", "T11", "T1"])
+def test_each_trial_is_credited_only_with_what_its_own_effects_waived(population, trial):
+    """T6, T10 and T11 all run in Jammerbugt (849) at once: each trial's hours freed are its own
+    waivers' minutes, recomputed in plain Python from the fold; T1 (permits only) frees 0."""
+    histories, facts = population
+    t = CATALOG.trials[trial]
+    periods = periods_for(t, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    comparison = ["101", "751"]
+    rows = {(r.metric, r.rule, r.group, r.period, r.municipality): r
+            for r in evaluate(facts, CATALOG, t, periods, comparison)}
+    lo, hi = periods["trial"]
+    hours, waived = defaultdict(float), defaultdict(int)
+    for h in histories:
+        horizon = max(max(date.fromisoformat(e.data["date"]) for e in h), TODAY) + timedelta(days=400)
+        for o in fold(h, CATALOG, horizon, complete=True):
+            if lo <= o.due <= hi and o.basis != "required" and o.exemption.trial == trial:
+                hours[o.municipality] += (CATALOG.rules[o.rule].minutes_per_obligation or 0) / 60
+                waived[o.municipality] += 1
+    assert set(hours) <= set(t.municipalities)
+    for m in t.municipalities:
+        row = rows.get(("caseworker_hours_freed", None, "trial", "trial", m))
+        if row is None:
+            assert hours[m] == 0
+        elif not row.suppressed:
+            assert row.value == pytest.approx(hours[m], abs=0.01), m
+    total = rows[("caseworker_hours_freed", None, "trial", "trial", None)]
+    assert total.value == pytest.approx(sum(hours.values()), abs=0.01)
+    if trial == "T1":
+        assert total.value == 0
+    else:
+        assert waived["849"] > 0  # the overlap is exercised
+    for group, period in (("comparison", "baseline"), ("comparison", "trial"), ("trial", "baseline")):
+        # nothing, or hidden beside a suppressed count of the same obligations
+        assert rows[("caseworker_hours_freed", None, group, period, None)].value in (0, None)
+    assert all(r.value is None or r.value >= 0 for key, r in rows.items() if key[0] == "caseworker_hours_freed")
+
+
+def test_the_default_comparison_group_runs_no_trial_on_the_same_obligations(world, population):
+    """Issue 15.4: for T11, Hillerød (219: T22, T23), Frederikshavn (813) and Vesthimmerland (820)
+    run trials that change obligations during the periods compared; they are left out, and why."""
+    _, periods, comparison, _ = world
+    _, facts = population
+    chosen, excluded = comparison_default(facts, CATALOG, T11, periods)
+    assert chosen == comparison and chosen
+    assert not set(chosen) & {"219", "813", "820", *T11.municipalities}
+    assert {"T22", "T23"} <= set(excluded["219"]) and "T10" in excluded["820"]
+    first, last = periods["baseline"][0], periods["trial"][1]
+    for m in chosen:  # an independent check from the catalog
+        for t in CATALOG.trials.values():
+            if t.id != "T11" and m in t.municipalities and t.period.start <= last and (t.period.end or last) >= first:
+                assert all(e.effect == "permit" and e.rule != "LAS-74c" for e in t.effects), (m, t.id)
+
+
+@pytest.mark.parametrize("start, end, field", [
+    (date(2016, 1, 1), date(2019, 12, 31), "from"),  # the baseline would overlap the trial
+    (date(2018, 6, 30), None, "from"),  # the day before the trial starts
+    (date(2019, 1, 1), date(2023, 1, 1), "to"),  # the day after the trial ends
+    (date(2019, 1, 1), date(2030, 1, 1), "to"),
+])
+def test_a_period_outside_the_trial_is_refused(start, end, field):
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, start, end, TODAY)
+    assert [f for f, _ in refused.value.errors] == [field]
+    # on the boundaries: the trial's first and last day are fine
+    assert periods_for(T11, date(2018, 7, 1), date(2022, 12, 31), TODAY)["trial"] == (date(2018, 7, 1), date(2022, 12, 31))
 
 
 def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypatch):
@@ -326,8 +430,8 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
     afresh = Facts.load(engine)
     for trial in (T11, CATALOG.trials["T2"]):
         periods = periods_for(trial, None, None, TODAY)
-        comparison = comparison_default(afresh, trial)
-        assert comparison_default(refreshed, trial) == comparison
+        comparison, excluded = comparison_default(afresh, CATALOG, trial, periods)
+        assert comparison_default(refreshed, CATALOG, trial, periods) == (comparison, excluded)
         assert evaluate(refreshed, CATALOG, trial, periods, comparison) == evaluate(afresh, CATALOG, trial, periods, comparison)
     assert refreshed.refreshed(engine) is refreshed  # nothing derived since
 
