@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test unit bench faults soak clean
 
 $(STAMP): pyproject.toml
+	@# the browser tests drive Debian's Chromium (Playwright never downloads one)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
