@@ -44,6 +44,10 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
         super()._insert_stored_events(curs, stored_events, **kwargs)
         rows = list(event_keys)
         if rows:
+            # the events' own unique violation (another writer stored this case's version) is
+            # raised here, as the library expects of its insert; queued behind it, the keys'
+            # insert would turn it into an aborted pipeline, which is not retried
+            curs.connection._pipeline.sync()  # the library's pipeline; psycopg names no other way to it
             with curs.connection.cursor() as keys_curs:
                 keys_curs.executemany(
                     SQL("INSERT INTO {} (source, id, case_uuid) VALUES (%s, %s, %s)").format(self.keys_table), rows)

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kafka.admin import KafkaAdminClient
 
 from shared.events import StreamEvent
-from shared.stream.kafka import KafkaPublisher, ensure_topic
+from shared.stream.kafka import KafkaPublisher, recreate_topic
 from tests.faults.harness import PARTITIONS, PROJECTIONS, Broker, Clients, System, ThrowawayPostgres, tally, wait_for
 from tests.infra import fresh_database
 
@@ -48,49 +47,29 @@ def broker_paused(system: System) -> None:
 
 
 def broker_data_lost(system: System) -> None:
-    """The broker comes back empty; then deploy/OPERATIONS.md's runbook: the topic with its
-    partitions, the whole case store published again, both projections rebuilt."""
+    """The broker comes back empty, and the topic is made again as configured (as a deployment's
+    tooling would), so the relay publishes new events into it without their cases' earlier ones;
+    then deploy/OPERATIONS.md's runbook: consumers stopped, the store republished into an emptied
+    topic, both projections rebuilt, consumers started."""
     system.broker.kill()
     system.broker.start()
+    recreate_topic(system.broker.url, system.topic, PARTITIONS)  # tansu may have made one with 4 already
     for name in PROJECTIONS:  # the loss is not silent: what the operator is alerted by
         wait_for(lambda: stream_lost(system.url(name)), 120, f"{name}'s /readyz naming the lost stream")
     for name in PROJECTIONS:
         system.services[name].stop()  # 1. stop the consumers
-    topic_with_its_partitions(system.broker.url, system.topic)  # 2.
-    system.admin("republish")  # 3.
+    system.admin("republish")  # 2.
     for name in PROJECTIONS:
-        # 4. (a rebuild's consumer has been seen to wait up to tansu's rebalance timeout, 300 s,
+        # 3. (a rebuild's consumer has been seen to wait up to tansu's rebalance timeout, 300 s,
         # for a member that left the group mid-rebalance)
         system.admin("rebuild", name, timeout=420)
     for name in PROJECTIONS:
-        system.services[name].start()  # 5.
+        system.services[name].start()  # 4.
 
 
 def stream_lost(url: str) -> bool:
     answer = httpx.get(f"{url}/readyz", timeout=10)
     return answer.status_code == 503 and "stream" in answer.text
-
-
-def topic_with_its_partitions(bootstrap: str, topic: str) -> None:
-    """The runbook's step 2: a topic the broker made again on its own, with its default
-    partitions, is deleted and created with the configured ones (the relay, asking for it
-    meanwhile, may make the broker create it again: then once more)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        for _ in range(10):
-            described = admin.describe_topics([topic]) if topic in admin.list_topics() else []
-            if described and len(described[0]["partitions"]) == PARTITIONS:
-                return
-            if described:
-                admin.delete_topics([topic])
-                time.sleep(1)
-            try:
-                ensure_topic(bootstrap, topic, PARTITIONS)
-            except Exception:  # noqa: BLE001 - made again meanwhile, with other partitions: once more
-                time.sleep(1)
-        raise RuntimeError(f"{topic} keeps coming back without {PARTITIONS} partitions")
-    finally:
-        admin.close()
 
 
 def poison(system: System) -> None:
