@@ -358,6 +358,7 @@ class CaseProjection:
     def refresh(self, chunk: int = 2000, pool: Executor | None = None) -> int:
         """Derive stale cases again, `chunk` to a transaction, in `pool`'s worker processes when
         given; return how many were derived."""
+        self.refresh_marks()
         total = 0
         width = chunk * (getattr(pool, "_max_workers", 1) if pool else 1)
         while True:
@@ -373,6 +374,11 @@ class CaseProjection:
             if not derived:  # none stale, or another replica is deriving them
                 return total
             total += derived
+
+    def refresh_marks(self) -> int:
+        """Mark what a projection wants derived again before each refresh (none by default);
+        how many were marked."""
+        return 0
 
     def mark_stale(self, case_ids: Select | None = None) -> int:
         """Have these cases (all, by default) derived again, e.g. after a catalog change."""

@@ -129,11 +129,6 @@ class ReportingStore(CaseProjection):
         self._fold_watch = fold_version.Watch()
         self.refresh_marks()
 
-    def refresh(self, *args: Any, **kwargs: Any) -> int:
-        """Derive stale cases again, after `refresh_marks`."""
-        self.refresh_marks()
-        return super().refresh(*args, **kwargs)
-
     def refresh_marks(self) -> int:
         """Mark for deriving again the cases derived by another fold version: on start, then
         hourly (old pods may still derive during a rolling upgrade)."""
