@@ -29,6 +29,7 @@ from shared.catalog import Catalog
 from shared.migrations import upgrade
 from shared.population import Population
 from shared.settings import ServiceSettings
+from shared.stream.kafka import TopicMismatchError
 
 SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (ReportingSettings, reporting)}
 BATCH_TYPE = "application/cloudevents-batch+json"
@@ -88,7 +89,11 @@ def rebuild(args: argparse.Namespace) -> int:
         projection.clear()
         started = progress = time.monotonic()
         events = 0
-        subscription = service.stream.subscribe(projection.group, projection.resume_from)  # from the start
+        try:  # every partition, from the start, without a consumer group: offline, nothing to share
+            subscription = service.stream.subscribe(None, projection.resume_from)
+        except TopicMismatchError as exc:
+            print(f"{args.service}: cannot rebuild: {exc}", file=sys.stderr)
+            return 1
         try:
             while True:
                 deliveries = subscription.poll(timeout=1.0, max_records=settings.consumer_batch_size)
@@ -100,7 +105,7 @@ def rebuild(args: argparse.Namespace) -> int:
                 if invalid := subscription.invalid_positions():  # the topic is not as configured
                     print(f"{args.service}: cannot rebuild from {service.stream.topic}: {invalid}", file=sys.stderr)
                     return 1
-                if time.monotonic() - progress >= PROGRESS_EVERY:  # stuck here: is a replica still in the group?
+                if time.monotonic() - progress >= PROGRESS_EVERY:
                     print(f"stored {events} events", file=sys.stderr)
                     progress = time.monotonic()
         finally:

@@ -45,7 +45,10 @@ class Subscription(Protocol):
 class EventStream(Protocol):
     topic: str  # where the events come from: the Kafka topic, or the case store's log
 
-    def subscribe(self, group: str, resume_from: ResumeFrom) -> Subscription: ...
+    def subscribe(self, group: str | None, resume_from: ResumeFrom) -> Subscription:
+        """Reads from `resume_from` on; `group`: the consumer group sharing the partitions with
+        the other replicas, or None for one reader of every partition (an offline rebuild)."""
+        ...
 
     def lag(self, positions: dict[int, int]) -> dict[int, int]:
         """Per partition, how many events lie beyond a consumer's `positions` (next offsets)."""

@@ -26,7 +26,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import OffsetOutOfRangeError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 from opentelemetry import trace
 
@@ -139,7 +139,7 @@ class _Resume(ConsumerRebalanceListener):
 
 
 class KafkaSubscription:
-    def __init__(self, bootstrap_servers: str, topic: str, group: str, resume_from: ResumeFrom,
+    def __init__(self, bootstrap_servers: str, topic: str, group: str | None, resume_from: ResumeFrom,
                  partitions: int | None = None, **config: Any) -> None:
         self.bootstrap_servers, self.topic, self.partitions = bootstrap_servers, topic, partitions
         self.to_check: dict[TopicPartition, int | None] = {}  # assigned, positions not checked yet
@@ -154,7 +154,19 @@ class KafkaSubscription:
             allow_auto_create_topics=False,
             **config,
         )
-        self.consumer.subscribe([topic], listener=_Resume(self, resume_from))
+        listener = _Resume(self, resume_from)
+        if group is not None:
+            self.consumer.subscribe([topic], listener=listener)
+            return
+        # one reader of every partition (an offline rebuild): no group, so nothing to wait for
+        # while a broker rebalances around members that left
+        partitions = self.consumer.partitions_for_topic(topic)
+        if not partitions:
+            self.consumer.close()
+            raise TopicMismatchError(f"topic {topic} does not exist (KAFKA_TOPIC)")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(assigned)
+        listener.on_partitions_assigned(assigned)
 
     def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[Delivery]:
         self._check_topic_id()
@@ -233,7 +245,7 @@ class KafkaStream:
         self.partitions = partitions  # what the topic must have; None: any
         self.consumer_config = consumer_config
 
-    def subscribe(self, group: str, resume_from: ResumeFrom) -> KafkaSubscription:
+    def subscribe(self, group: str | None, resume_from: ResumeFrom) -> KafkaSubscription:
         return KafkaSubscription(self.bootstrap_servers, self.topic, group, resume_from, self.partitions,
                                  **self.consumer_config)
 
@@ -263,17 +275,21 @@ def recreate_topic(bootstrap_servers: str, topic: str, partitions: int, timeout:
     nothing published after a loss before it (consumers keep only a case's newer sequences)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
-        replication = 1
-        if topic in admin.list_topics():
-            [described] = admin.describe_topics([topic])
-            replication = max(1, len(described["partitions"][0]["replica_nodes"])) if described["partitions"] else 1
-            admin.delete_topics([topic])
-        deadline = time.monotonic() + timeout
-        while True:  # a deletion completes in the background
+        replication, deadline = None, time.monotonic() + timeout
+        while True:
             try:
-                admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication)])
+                if topic in admin.list_topics():
+                    if replication is None:
+                        [described] = admin.describe_topics([topic])
+                        replicas = described["partitions"][0]["replica_nodes"] if described["partitions"] else ()
+                        replication = max(1, len(replicas))
+                    admin.delete_topics([topic])
+                admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication or 1)])
                 break
-            except TopicAlreadyExistsError:
+            except KafkaError:
+                # a deletion completes in the background, a broker that just started may not
+                # answer yet, and a client asking for the topic meanwhile can make the broker
+                # create it with its default: delete and create again
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)

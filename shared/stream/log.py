@@ -51,6 +51,6 @@ class LogStream:
         consumed = positions.get(0, 1) - 1  # log positions start at 1
         return {0: self._last_position() - consumed}
 
-    def subscribe(self, group: str, resume_from: ResumeFrom) -> LogSubscription:
+    def subscribe(self, group: str | None, resume_from: ResumeFrom) -> LogSubscription:
         # One reader per process; the group name matters only to a broker.
         return LogSubscription(self._read_log, resume_from)

@@ -34,7 +34,7 @@ from services.obligations.projection import ObligationsProjection
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
 from shared.stream import Delivery
-from shared.stream.kafka import from_message
+from shared.stream.kafka import from_message, offset_ranges
 from tests.infra import free_port, wait_for_port
 
 PARTITIONS = 3
@@ -132,8 +132,9 @@ class Service:
         self.restarts = 0
 
     def start(self) -> None:
-        self.wanted = True
+        # the process before `wanted`: the supervisor must never see a wanted service without one
         self.process = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("a"))
+        self.wanted = True
 
     def kill(self) -> None:
         """kill -9: no shutdown, nothing flushed."""
@@ -376,19 +377,34 @@ def stored_events(system: System, case_ids: set[str]) -> dict[str, list[dict]]:
     return stored
 
 
-def topic_deliveries(bootstrap: str, topic: str) -> list[Delivery]:
-    """Every message on the topic, from the start to its end, without a consumer group."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+def topic_deliveries(bootstrap: str, topic: str, timeout: float = 120) -> list[Delivery]:
+    """Every message on the topic, from each partition's first offset to its end, without a
+    consumer group. Raises unless every offset in between was read: a partial read would look
+    like loss (or hide it)."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
+    probe.close()
+    ranges = offset_ranges(bootstrap, partitions)  # the true ends, also on tansu
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="none")
     consumer.assign(partitions)
-    consumer.seek_to_beginning()
-    ends = consumer.end_offsets(partitions)
+    for tp in partitions:
+        consumer.seek(tp, ranges[tp][0])
+    read: dict[TopicPartition, list[int]] = {tp: [] for tp in partitions}
     deliveries = []
-    deadline = time.monotonic() + 60
-    while any(consumer.position(p) < ends[p] for p in partitions) and time.monotonic() < deadline:
-        for tp, records in consumer.poll(timeout_ms=1000).items():
-            deliveries += [Delivery(tp.partition, r.offset, from_message(r.value, r.headers)) for r in records]
-    consumer.close()
+    deadline = time.monotonic() + timeout
+    try:
+        while any(consumer.position(tp) < ranges[tp][1] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {topic} up to { {tp.partition: consumer.position(tp) for tp in partitions} } "
+                                   f"of { {tp.partition: r for tp, r in ranges.items()} } in {timeout} s")
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                read[tp] += [r.offset for r in records]
+                deliveries += [Delivery(tp.partition, r.offset, from_message(r.value, r.headers)) for r in records]
+    finally:
+        consumer.close()
+    for tp, (first, end) in ranges.items():
+        if read[tp][:end - first] != list(range(first, end)):
+            raise AssertionError(f"{topic} partition {tp.partition}: offsets {first}-{end - 1} not all read")
     return deliveries
 
 
