@@ -1,6 +1,8 @@
 """The stream contract, run against both adapters: the embedded log (SQLite) and Kafka
 (PostgreSQL + relay + a real Kafka-protocol broker)."""
 
+import hashlib
+import hmac
 import json
 import time
 from collections import defaultdict
@@ -93,3 +95,20 @@ def test_stored_events_arrive_in_case_order_pseudonymised_and_resumable(system):
     again += second.poll(timeout=0.5)
     second.close()
     assert {(d.partition, d.offset) for d in again} == expected
+
+
+@pytest.mark.parametrize("key", ["a-pseudonym-key-of-32-characters", "another-key-of-32-characters-000"])
+def test_the_citizen_on_the_stream_is_the_hmac_of_the_cpr_under_the_configured_key(tmp_path, key):
+    """The oracle is HMAC-SHA256 written out here: an unkeyed (or wrongly keyed) pseudonym could
+    be reversed by trying every CPR number, and no other test would notice."""
+    settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path, pseudonym_key=key)
+    service = bootstrap(settings)
+    try:
+        service.ingest.submit(parse_batch([opened("case-0", cpr="010190-1000")])).result()
+        [delivery] = read(LogStream(service.cases.stream_events, service.cases.last_position).subscribe(
+            "contract", lambda partition: None), 1)
+    finally:
+        service.close()
+    expected = hmac.new(key.encode(), b"010190-1000", hashlib.sha256).hexdigest()[:32]  # DDMMYY-SSSS
+    assert delivery.event.data["citizen"] == expected
+    assert expected != hmac.new(b"", b"010190-1000", hashlib.sha256).hexdigest()[:32]

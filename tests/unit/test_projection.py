@@ -119,3 +119,21 @@ def test_idle_open_cases_are_folded_again_before_their_stored_obligations_run_ou
     assert projection.refresh() == 0
     today[0] = date(2020, 7, 20)
     assert projection.refresh() == 1 and stored_until() == date(2021, 8, 24)
+
+
+def test_a_batch_of_events_applied_before_still_moves_the_positions_on():
+    """A relay's republished events (already applied, at later offsets) change nothing derived,
+    but the positions must pass them, or the lag never clears and they are read again on every
+    restart."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    projection = ObligationsProjection(engine, CATALOG, group="g")
+    events = [StreamEvent("e1", "s", "dk.frisag.case.opened", "case-1", None,
+                          {"date": "2019-01-01", "municipality": "851", "citizen": "p"}, 1, 1),
+              StreamEvent("e2", "s", "dk.frisag.benefit.started", "case-1", None,
+                          {"date": "2019-01-01", "benefit": "dagpenge"}, 2, 2)]
+    assert projection.store([Delivery(0, offset, e) for offset, e in enumerate(events)]) == 2
+    assert projection.stored_positions() == {0: 2}
+    derived = projection.snapshot()
+    assert projection.store([Delivery(0, 2 + offset, e) for offset, e in enumerate(events)]) == 0
+    assert projection.stored_positions() == {0: 4}
+    assert projection.snapshot() == derived
