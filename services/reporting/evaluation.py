@@ -207,7 +207,7 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
     for group, members in groups.items():
         for period in periods:
             grouped = _grouped(tallies[period], members)
-            rows += _rows(grouped, group, period, facts) + _nothing_waived(grouped, facts, trial, group, period)
+            rows += _rows(grouped, group, period, facts) + _zeros(grouped, facts, trial, group, period)
             totals[(group, period)] = {metric: t.totals[NONE] for metric, t in grouped.items() if NONE in t.totals}
     rows = _protected(rows)
     for r in rows:  # a total hidden to protect a cell is hidden in the difference-in-differences too
@@ -216,17 +216,23 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
     return rows + _differences_in_differences(totals)
 
 
-def _nothing_waived(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: str, period: str) -> list[Row]:
-    """Zeros where the trial waived nothing (a trial that changes no obligation, a comparison
-    group, a baseline): said, not left out. A zero reveals no one, so it is not suppressed."""
-    waived = grouped.get("obligations_waived")
+def _zeros(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: str, period: str) -> list[Row]:
+    """A published 0 for each count with nothing to count (none waived by a trial that changes no
+    obligation, in a comparison group or a baseline; no spell ended): said, not left out, so that
+    a missing number means no data. A zero reveals no one, so it is not suppressed."""
     names = facts.codes["rule"].names
-    some = {names[r] for r in waived.totals} if waived else set()
-    rows = [Row("obligations_waived", group, period, None, 0, 0, False, rule)
-            for rule in sorted({e.rule for e in trial.effects if e.effect in ("waive", "suspend")} - some)]
-    if "caseworker_hours_freed" not in grouped:
-        rows.append(Row("caseworker_hours_freed", group, period, None, 0.0, 0, False))
-    return rows
+    changed = {e.rule for e in trial.effects if e.effect != "permit"}
+    by_rule = {"obligations_required_ordinary": changed, "obligations_required": changed,
+               "obligations_waived": {e.rule for e in trial.effects if e.effect in ("waive", "suspend")}}
+    rows = []
+    for metric, rules in by_rule.items():
+        counted = {names[r] for r in grouped[metric].totals} if metric in grouped else set()
+        rows += [Row(metric, group, period, None, 0, 0, False, rule) for rule in sorted(rules - counted)]
+    counts = ["caseworker_hours_freed", "ly_spells_ended", "ly_over_18m_at_start", "ly_over_18m_at_end"]
+    if any(e.effect == "permit" for e in trial.effects):
+        counts.append("permitted_actions")
+    return rows + [Row(metric, group, period, None, 0.0 if metric == "caseworker_hours_freed" else 0, 0, False)
+                   for metric in counts if metric not in grouped]
 
 
 def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
@@ -239,11 +245,13 @@ def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: dat
     month = start.replace(day=1)
     while month <= end:
         last = add_duration(month, "1m") - timedelta(days=1)
-        tallies = _tallies(_contributions(facts, catalog, trial, max(month, start), min(last, end), {metric}), asked, facts)
+        contributions = _contributions(facts, catalog, trial, max(month, start), min(last, end), {metric})
+        tallies = _tallies(contributions, asked, facts)
         for group, members in groups.items():
             grouped = _grouped(tallies, members).get(metric)
+            # nothing there: a count of 0, a rate or share of no one (no value)
             rows.append(_row(metric, group, month.strftime("%Y-%m"), None, None,
-                             grouped.overall if grouped else Cell("count", 0, 0, 0)))
+                             grouped.overall if grouped else Cell(contributions[metric].kind, 0, 0, 0)))
         month = add_duration(month, "1m")
     # the months of a group add up to its period's total, published beside them (the form)
     return _protected(rows, lambda r: (r.metric, r.group), total_published=True)

@@ -29,6 +29,8 @@ GROUPS = {"trial": "Forsøgskommuner", "comparison": "Sammenligningsgruppe"}
 PERIODS = {"baseline": "Før forsøget", "trial": "Under forsøget"}
 EFFECTS = {"waive": "fritagelse for", "modify": "ændring af", "suspend": "suspension af", "permit": "tilladelse efter"}
 SUPPRESSED = "undertrykt"
+LEGEND = ("0 er et optalt nul; – betyder ingen data (intet at beregne en andel, et gennemsnit eller en rate af); "
+          "undertrykt: færre end 5 borgere, eller skjult, så et undertrykt tal ikke kan regnes ud af de andre.")
 COLOURS = {"trial": ("#0072b2", ""), "comparison": ("#d55e00", "6 4")}  # blue solid, orange dashed
 SOURCE_NOTE = re.compile(r"\s*\((?:seed|seeds)\b[^)]*\)")  # "(seed 002, felt 2)": where the text came from
 
@@ -159,7 +161,7 @@ def _results_markdown(answer: Answer) -> list[str]:
              "Sammenligningsgruppe, før forsøget | Sammenligningsgruppe, under forsøget |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {' | '.join(values)} |" for name, _, values in _table(answer.rows)]
-    lines += ["", "Forskel-i-forskelle:", "", *(f"- {s}" for s in did_sentences(answer.rows)), "",
+    lines += ["", LEGEND, "", "Forskel-i-forskelle:", "", *(f"- {s}" for s in did_sentences(answer.rows)), "",
               "Definitioner:", ""]
     lines += [f"- {name}: {definition}" for name, definition, _ in _table(answer.rows) if definition]
     metric = answer.trial.headline_metric
@@ -205,7 +207,7 @@ def html_page(answer: Answer) -> str:
             parts += [f"<tr><td>{html.escape(name)}<div class=def>{html.escape(definition)}</div>"
                       + "".join(f"<td class=n>{html.escape(v)}" for v in values)
                       for name, definition, values in _table(answer.rows)]
-            parts.append("</table><h3>Forskel-i-forskelle</h3><ul>")
+            parts.append(f"</table><p class=def>{html.escape(LEGEND)}</p><h3>Forskel-i-forskelle</h3><ul>")
             parts += [f"<li>{html.escape(s)}" for s in did_sentences(answer.rows)]
             parts.append("</ul>")
         else:

@@ -1,0 +1,93 @@
+"""Issue 15: the evaluation form as an evaluator reads it, rendered from a small T11 population
+(the reporting store in SQLite in memory): 6 long ledighedsydelse spells in Aalborg, 3 in
+Thisted, 5 in Aarhus (the comparison group); half of each end with a job on 30 June 2020."""
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.reporting import form
+from services.reporting.evaluation import evaluate, periods_for, series
+from services.reporting.facts import Facts
+from services.reporting.store import ReportingStore
+from shared.stream import Delivery
+from tests.events import benefit_ended, benefit_started, event, opened
+from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
+
+T11 = CATALOG.trials["T11"]
+
+
+def ly_case(case_id: str, municipality: str, serial: int, ends_with_job: bool) -> list[dict]:
+    documents = [opened(case_id, municipality=municipality, date="2017-01-01", cpr=f"0101{60 + serial % 40:02d}-{1000 + serial}"),
+                 benefit_started(case_id, date="2017-01-01"),
+                 event("conversation.held", case_id, kind="jobsamtale", date="2019-03-01")]
+    if ends_with_job:
+        documents.append(benefit_ended(case_id, date="2020-06-30", reason="job"))
+    return documents
+
+
+def stored(cases: list[list[dict]]) -> Facts:
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for documents in cases for e in stream_events(documents)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    return Facts.load(engine)
+
+
+def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(2020, 12, 31)) -> form.Answer:
+    periods = periods_for(T11, lo, hi, TODAY)
+    metric = T11.headline_metric
+    months = [r for lo_, hi_ in (periods["baseline"], periods["trial"])
+              for r in series(facts, CATALOG, T11, metric, lo_, hi_, list(comparison))]
+    return form.Answer(T11, CATALOG, periods, list(comparison), [], evaluate(facts, CATALOG, T11, periods, list(comparison)),
+                       months)
+
+
+@pytest.fixture(scope="module")
+def facts() -> Facts:
+    places = [("851", 6), ("787", 3), ("751", 5)]
+    cases, serial = [], 0
+    for municipality, count in places:
+        for i in range(count):
+            cases.append(ly_case(f"{municipality}-{i}", municipality, serial, i % 2 == 0))
+            serial += 1
+    return stored(cases)
+
+
+@pytest.fixture(scope="module")
+def answer(facts) -> form.Answer:
+    return answer_of(facts)
+
+
+def table(page: str) -> dict[str, list[str]]:
+    """The results table of the Markdown form: label -> its four cells."""
+    rows = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_a_count_of_nothing_prints_as_0_and_a_dash_only_where_there_is_no_data(answer):
+    """Every re-assessment in the trial group was waived under the trial: the obligations
+    required with the trial are 0, not "–"; the share met on time of no obligations is no data."""
+    rows = table(form.markdown(answer))
+    assert rows["Pligter med forsøget, LAS-74c"][1] == "0 (0 borgere)"
+    assert rows["Pligter fritaget af forsøget, LAS-74c"][3] == "0 (0 borgere)"
+    assert rows["Afsluttede ledighedsydelsesforløb"][0] == "0 (0 borgere)"  # none ended before the trial
+    assert rows["Andel pligter overholdt rettidigt"][1] == "–"
+    assert "– betyder ingen data" in form.markdown(answer)
+
+
+def test_a_month_with_no_one_to_count_has_no_share(facts, answer):
+    """Before 2017 no one in the population is on a benefit: the share exiting to a job is no
+    data ("–"), not 0 %."""
+    months = series(facts, CATALOG, T11, "exits_to_job_share", *answer.periods["baseline"], ["751"])
+    december = {r.group: r for r in months if r.period == "2016-12"}
+    assert (december["trial"].value, december["trial"].n, december["trial"].suppressed) == (None, 0, False)
+    assert form.number(december["trial"].value, "andel") == "–"
