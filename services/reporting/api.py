@@ -81,7 +81,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
-        rows = asked.series(metric)
+        rows = asked.series(metric, *asked.periods["trial"])
         if "text/csv" in request.headers.get("accept", ""):
             return _csv(rows, f"maaned-{asked.trial.id}-{metric}.csv")
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
@@ -102,7 +102,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         metric = asked.trial.headline_metric
         answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison,
                              asked.comparison_basis.get("warnings", []), asked.evaluation(),
-                             asked.series(metric, "baseline") + asked.series(metric, "trial"))
+                             [r for lo, hi in form.chart_spans(asked.trial, asked.periods) for r in asked.series(metric, lo, hi)])
         wanted = format or ("markdown" if "text/markdown" in request.headers.get("accept", "") else "html")
         body, media_type = form.render(answer, wanted)
         headers = {"Content-Disposition": f'attachment; filename="evalueringsskema-{asked.trial.id}.'
@@ -131,8 +131,7 @@ class _Asked:
         key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
         return self.service.cached(key, lambda facts: evaluate(facts, self.catalog, self.trial, self.periods, self.comparison))
 
-    def series(self, metric: str, period: str = "trial") -> list[Row]:
-        lo, hi = self.periods[period]
+    def series(self, metric: str, lo: date, hi: date) -> list[Row]:
         key = ("series", self.trial.id, metric, lo, hi, tuple(self.comparison))
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 

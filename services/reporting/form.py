@@ -10,14 +10,15 @@ count.
 """
 
 import html
+import math
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from services.reporting.evaluation import Row
 from services.reporting.metrics import CATALOG as METRICS
 from services.reporting.metrics import label
-from shared.catalog import Catalog, Trial
+from shared.catalog import Catalog, Trial, add_duration
 from shared.municipalities import municipalities
 
 FIELDS = ["1. Beskrivelse af forsøget", "2. Formålet med forsøget", "3. Konkrete mål/succeskriterier",
@@ -45,7 +46,7 @@ class Answer:
     comparison: list[str]
     warnings: list[str]
     rows: list[Row]
-    months: list[Row]  # the headline metric, baseline months then trial months
+    months: list[Row]  # the headline metric month by month, over `chart_spans`
 
 
 def _clean(text: str) -> str:
@@ -215,22 +216,62 @@ def html_page(answer: Answer) -> str:
     return "\n".join(parts) + "</html>"
 
 
-def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
-    """An inline SVG line chart of the headline metric, month by month from the start of the
-    baseline: each group a line, broken where a month is suppressed; the trial's start marked."""
-    metric, series = answer.trial.headline_metric, answer.months
-    months = sorted({r.period for r in series})
-    values = [r.value for r in series if r.value is not None]
-    if not months or not values:
-        return "<p>Ingen tal at vise (for få borgere, eller ingen data).</p>"
-    top = max(values) or 1
-    left, bottom = 56, height - 40
+MONTHS_DA = ("jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec.")
 
-    def x(i: int) -> float:
-        return left + i * (width - left - 20) / max(len(months) - 1, 1)
+
+def chart_spans(trial: Trial, periods: dict[str, tuple[date, date]]) -> list[tuple[date, date]]:
+    """The spans the chart's months are asked for: the baseline, the trial's months before the
+    period evaluated (when it starts later than the trial), and the period evaluated. Each its
+    own series, so that each is protected against the total it is published beside."""
+    (b0, b1), (t0, t1) = periods["baseline"], periods["trial"]
+    run_in = [(trial.period.start, t0 - timedelta(days=1))] if trial.period.start < t0 else []
+    return [(b0, b1), *run_in, (t0, t1)]
+
+
+def _month_name(month: str) -> str:
+    year, number_ = month.split("-")
+    return f"{MONTHS_DA[int(number_) - 1]} {year}"
+
+
+def _ticks(top: float, unit: str) -> tuple[list[float], int]:
+    """0 and 3-6 round steps up to at least `top` (in percent for a share), and the decimals
+    they need."""
+    scale = 100 if unit == "andel" else 1
+    if top <= 0:  # nothing but zeros
+        return [0.0, 1 / scale], 0
+    rough = top * scale / 4
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    count = math.ceil(top * scale / step - 1e-9) or 1
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return [k * step / scale for k in range(count + 1)], decimals
+
+
+def _chart(answer: Answer, width: int = 720, height: int = 300) -> str:
+    """An inline SVG line chart of the headline metric, month by month from the start of the
+    baseline to the end of the period evaluated: each group a line, broken where a month is
+    suppressed or has no data; the trial's start marked."""
+    metric, series = answer.trial.headline_metric, answer.months
+    if not series or not any(r.value is not None for r in series):
+        return "<p>Ingen tal at vise (for få borgere, eller ingen data).</p>"
+    first, last = min(r.period for r in series), max(r.period for r in series)
+    months, month = [], date.fromisoformat(first + "-01")
+    while month.strftime("%Y-%m") <= last:
+        months.append(month.strftime("%Y-%m"))
+        month = add_duration(month, "1m")
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    ticks, decimals = _ticks(max(r.value for r in series if r.value is not None), unit)
+    top = ticks[-1]
+    left, right, plot_top, bottom = 64, width - 20, 20, height - 62
+
+    def x(i: float) -> float:
+        return left + i * (right - left) / max(len(months) - 1, 1)
 
     def y(v: float) -> float:
-        return bottom - v / top * (bottom - 20)
+        return bottom - v / top * (bottom - plot_top)
+
+    def label_of(v: float) -> str:
+        return number(v * 100, decimals=decimals) + " %" if unit == "andel" else number(v, decimals=decimals)
 
     lines = []
     for group, (colour, dash) in COLOURS.items():
@@ -238,7 +279,7 @@ def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
         runs: list[list[tuple[float, float]]] = [[]]
         for i, m in enumerate(months):
             r = by_month.get(m)
-            if r is None or r.value is None:  # a gap where a month is suppressed
+            if r is None or r.value is None:  # a gap where a month is suppressed or has no data
                 runs.append([])
             else:
                 runs[-1].append((x(i), y(r.value)))
@@ -247,30 +288,35 @@ def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
                 points = " ".join(f"{a:.1f},{b:.1f}" for a, b in run)
                 lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" '
                              f'points="{points}"><title>{GROUPS[group]}</title></polyline>')
-    trial_start = answer.periods["trial"][0].strftime("%Y-%m")
-    start = next((i for i, m in enumerate(months) if m >= trial_start), None)
-    marker = "" if start is None else (
-        f'<line x1="{x(start):.1f}" y1="20" x2="{x(start):.1f}" y2="{bottom}" stroke="#666" stroke-dasharray="2 2"/>'
-        f'<text x="{x(start) + 4:.1f}" y="30" font-size="10">forsøget begynder</text>')
-    ticks = "".join(f'<text x="{x(i):.1f}" y="{bottom + 14}" font-size="9" text-anchor="middle">{m}</text>'
-                    for i, m in enumerate(months) if i % max(1, len(months) // 8) == 0)
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    legend = "".join(f'<line x1="{left + 200 * k}" y1="{height - 8}" x2="{left + 200 * k + 24}" y2="{height - 8}" '
-                     f'stroke="{c}" stroke-width="2" stroke-dasharray="{d}"/><text x="{left + 200 * k + 30}" '
-                     f'y="{height - 4}" font-size="10">{GROUPS[g]}</text>' for k, (g, (c, d)) in enumerate(COLOURS.items()))
+    grid = "".join(f'<line x1="{left}" y1="{y(t):.1f}" x2="{right}" y2="{y(t):.1f}" stroke="#ddd"/>'
+                   f'<text class="y" x="{left - 4}" y="{y(t) + 3:.1f}" font-size="9" text-anchor="end">'
+                   f'{label_of(t)}</text>' for t in ticks)
+    start = answer.trial.period.start
+    # a month's point is at its start: the day within it places the trial's start
+    at = (start.year - int(first[:4])) * 12 + start.month - int(first[5:]) + (start.day - 1) / 30
+    marker = "" if not 0 <= at <= len(months) - 1 else (
+        f'<line class="start" x1="{x(at):.1f}" y1="{plot_top}" x2="{x(at):.1f}" y2="{bottom}" stroke="#666" '
+        f'stroke-dasharray="2 2"/><text x="{x(at) + 4:.1f}" y="{plot_top + 10}" font-size="10">forsøget begynder '
+        f'{day(start)}</text>')
+    every = next(k for k in (1, 2, 3, 6, 12, 24) if len(months) / k <= 10)
+    labels = "".join(f'<text class="x" x="{x(i):.1f}" y="{bottom + 14}" font-size="9" text-anchor="middle">'
+                     f'{_month_name(m)}</text>' for i, m in enumerate(months) if i % every == 0)
+    legend = "".join(f'<line x1="{left + 200 * k}" y1="{height - 10}" x2="{left + 200 * k + 24}" y2="{height - 10}" '
+                     f'stroke="{c}" stroke-width="2" stroke-dasharray="{d}"/><text class="legend" '
+                     f'x="{left + 200 * k + 30}" y="{height - 6}" font-size="10">{GROUPS[g]}</text>'
+                     for k, (g, (c, d)) in enumerate(COLOURS.items()))
+    y_title = "procent" if unit == "andel" else unit
     return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="{html.escape(label(metric))}, måned for måned">'
-            f'<line x1="{left}" y1="{bottom}" x2="{width - 20}" y2="{bottom}" stroke="#999"/>'
-            f'<line x1="{left}" y1="20" x2="{left}" y2="{bottom}" stroke="#999"/>'
-            f'<text x="{left - 4}" y="{y(top) + 3:.1f}" font-size="9" text-anchor="end">{number(top, unit)}</text>'
-            f'<text x="{left - 4}" y="{bottom + 3}" font-size="9" text-anchor="end">0</text>'
-            f'<text x="12" y="{(bottom + 20) / 2:.0f}" font-size="10" transform="rotate(-90 12 {(bottom + 20) / 2:.0f})" '
-            f'text-anchor="middle">{html.escape(unit)}</text>'
-            f'<text x="{(left + width) / 2:.0f}" y="{bottom + 28}" font-size="10" text-anchor="middle">måned</text>'
-            f'{marker}{"".join(lines)}{ticks}{legend}</svg>'
+            f'aria-label="{html.escape(label(metric))}, måned for måned">{grid}'
+            f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'
+            f'<line x1="{left}" y1="{plot_top}" x2="{left}" y2="{bottom}" stroke="#999"/>'
+            f'<text x="12" y="{(bottom + plot_top) / 2:.0f}" font-size="10" '
+            f'transform="rotate(-90 12 {(bottom + plot_top) / 2:.0f})" text-anchor="middle">{html.escape(y_title)}</text>'
+            f'<text class="xtitle" x="{(left + right) / 2:.0f}" y="{bottom + 30}" font-size="10" '
+            f'text-anchor="middle">måned</text>{marker}{"".join(lines)}{labels}{legend}</svg>'
             f"<figcaption>{html.escape(label(metric))}: forsøgskommuner (blå, fuldt optrukket) og "
             f"sammenligningsgruppe (orange, stiplet), måned for måned fra før forsøget; et hul er en "
-            f"undertrykt måned.</figcaption></figure>")
+            f"undertrykt måned eller en måned uden data.</figcaption></figure>")
 
 
 def render(answer: Answer, fmt: str) -> tuple[str, str]:

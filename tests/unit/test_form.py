@@ -41,7 +41,7 @@ def stored(cases: list[list[dict]]) -> Facts:
 def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(2020, 12, 31)) -> form.Answer:
     periods = periods_for(T11, lo, hi, TODAY)
     metric = T11.headline_metric
-    months = [r for lo_, hi_ in (periods["baseline"], periods["trial"])
+    months = [r for lo_, hi_ in form.chart_spans(T11, periods)
               for r in series(facts, CATALOG, T11, metric, lo_, hi_, list(comparison))]
     return form.Answer(T11, CATALOG, periods, list(comparison), [], evaluate(facts, CATALOG, T11, periods, list(comparison)),
                        months)
@@ -91,3 +91,24 @@ def test_a_month_with_no_one_to_count_has_no_share(facts, answer):
     december = {r.group: r for r in months if r.period == "2016-12"}
     assert (december["trial"].value, december["trial"].n, december["trial"].suppressed) == (None, 0, False)
     assert form.number(december["trial"].value, "andel") == "–"
+
+
+def test_the_chart_has_a_scale_a_time_axis_and_the_trials_start(answer):
+    """The y-axis is labelled with ascending values from 0 (never 0 at both ends); the months run
+    without a jump from the start of the baseline to the end of the period evaluated (the trial
+    started 1 July 2018, the period evaluated 1 January 2019: the months between are there); the
+    trial's start is marked at July 2018; the legend does not overlap the axis title."""
+    svg = re.search(r"<svg.*</svg>", form.html_page(answer), re.S).group(0)
+    y_labels = re.findall(r'<text class="y"[^>]*>([^<]*)</text>', svg)
+    values = [float(v.replace(".", "").replace(",", ".").replace("−", "-")) for v in y_labels]
+    assert len(values) >= 3 and values[0] == 0 and values == sorted(set(values)), y_labels
+    months = re.findall(r'<text class="x" x="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+    assert months[0][1] == "jun. 2016"
+    positions = dict((m, float(x)) for x, m in months)
+    step = positions["dec. 2016"] - positions["jun. 2016"]
+    assert positions["dec. 2018"] - positions["jun. 2018"] == pytest.approx(step, abs=0.2)  # no jump over the run-in
+    start = re.search(r'<line class="start" x1="([\d.]+)"', svg).group(1)
+    assert float(start) == pytest.approx(positions["jun. 2018"] + step / 6, abs=0.2)  # July 2018
+    legend_y = min(float(y) for y in re.findall(r'<text class="legend" x="[\d.]+" y="([\d.]+)"', svg))
+    title_y = float(re.search(r'<text class="xtitle" x="[\d.]+" y="([\d.]+)"', svg).group(1))
+    assert legend_y > title_y + 8
