@@ -67,7 +67,8 @@ def number(value: float | int | None, unit: str = "", decimals: int = 1) -> str:
         return "–"
     if unit == "andel":
         return number(value * 100, decimals=1) + " %"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{decimals}f}"
+    value = round(float(value), decimals) + 0.0  # + 0.0: no "−0"
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:,.{decimals}f}"
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".").replace("-", "−")
 
 
@@ -110,27 +111,46 @@ def _table(rows: list[Row]) -> list[tuple[str, str, list[str]]]:
 
 
 def did_sentences(rows: list[Row]) -> list[str]:
-    """Each difference-in-differences estimate, with its 95 % interval, in words."""
+    """Each difference-in-differences estimate in words: how the metric moved in each group from
+    before to during the trial, the difference, and its 95 % interval."""
+    totals = {(r.metric, r.group, r.period): r.value for r in rows
+              if r.municipality is None and r.rule is None and not r.suppressed}
     out = []
     for r in rows:
         if r.metric != "did_estimate" or r.of not in METRICS:
             continue
         metric = METRICS[r.of]
-        if r.suppressed or r.value is None or r.ci95 is None:
+        changes = [_change(totals.get((r.of, group, "baseline")), totals.get((r.of, group, "trial"))) for group in GROUPS]
+        if r.suppressed or r.value is None or r.ci95 is None or None in changes:
             out.append(f"{metric.label_da}: kan ikke beregnes (for få borgere, eller ingen sammenligningsgruppe).")
             continue
         scale, unit = (100, " procentpoint") if metric.unit == "andel" else (1, f" {metric.unit}")
-        value, low, high = (v * scale for v in (r.value, *r.ci95))
-        if value:
-            change = (f"i forsøgskommunerne {'steg' if value > 0 else 'faldt'} den {number(abs(value), decimals=2)}"
-                      f"{unit} mere end i sammenligningsgruppen fra før til under forsøget")
-        else:
-            change = "udviklingen fra før til under forsøget var den samme i forsøgskommunerne og sammenligningsgruppen"
+        value, low, high, trial_change, comparison_change = (
+            v * scale for v in (r.value, *r.ci95, *changes))  # type: ignore[operator]
+        decimals = 1 if max(abs(low), abs(high), abs(value)) >= 1 else 2
+
+        def amount(v: float) -> str:
+            return number(abs(v), decimals=decimals) + unit
+
+        def verb(v: float) -> str:
+            return "steg" if v > 0 else "faldt"
+
+        trial_words = f"{verb(trial_change)} den {amount(trial_change)}" if trial_change else "var den uændret"
+        comparison_words = ("var uændret" if not comparison_change else amount(comparison_change)
+                            if trial_change and verb(comparison_change) == verb(trial_change)
+                            else f"{verb(comparison_change)} {amount(comparison_change)}")
+        difference = (f"{amount(value)} {'mere' if value > 0 else 'mindre'} i forsøgskommunerne end i "
+                      f"sammenligningsgruppen" if value else "den samme udvikling i begge grupper")
         certainty = ", som omfatter 0: forskellen er ikke statistisk sikker" if low <= 0 <= high else ""
-        out.append(f"{metric.label_da}: {change} (forskel-i-forskelle {number(value, decimals=2)}{unit}; "
-                   f"95 %-konfidensinterval fra {number(low, decimals=2)} til {number(high, decimals=2)}{unit}"
-                   f"{certainty}).")
+        out.append(f"{metric.label_da}: fra før til under forsøget {trial_words} i forsøgskommunerne og "
+                   f"{comparison_words} i sammenligningsgruppen; forskel-i-forskelle "
+                   f"{number(value, decimals=decimals)}{unit}: {difference} (95 %-konfidensinterval fra "
+                   f"{number(low, decimals=decimals)} til {number(high, decimals=decimals)}{unit}{certainty}).")
     return out
+
+
+def _change(before: float | None, during: float | None) -> float | None:
+    return None if before is None or during is None else during - before
 
 
 def _groups(answer: Answer) -> list[str]:

@@ -112,3 +112,14 @@ def test_the_chart_has_a_scale_a_time_axis_and_the_trials_start(answer):
     legend_y = min(float(y) for y in re.findall(r'<text class="legend" x="[\d.]+" y="([\d.]+)"', svg))
     title_y = float(re.search(r'<text class="xtitle" x="[\d.]+" y="([\d.]+)"', svg).group(1))
     assert legend_y > title_y + 8
+
+
+def test_the_difference_in_differences_in_words_says_what_each_group_did(answer):
+    """The share exiting to a job rose from 0 % to 55.6 % in the trial group (5 of 9) and to
+    60 % in the comparison group (3 of 5): a difference in differences of -4.4 points. The words
+    must not say the share fell in the trial group."""
+    sentence = next(s for s in form.did_sentences(answer.rows) if s.startswith("Andel afgået til job:"))
+    assert "faldt" not in sentence, sentence
+    assert "steg den 55,6 procentpoint i forsøgskommunerne og 60 procentpoint i sammenligningsgruppen" in sentence, sentence
+    assert "4,4 procentpoint mindre i forsøgskommunerne" in sentence, sentence
+    assert re.search(r"95 %-konfidensinterval fra −[\d,]+ til [\d,]+ procentpoint", sentence), sentence
