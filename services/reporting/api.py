@@ -39,7 +39,8 @@ Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separa
 # Danish Excel: `;` between fields, a decimal comma, a BOM so that it reads UTF-8; headers in Danish
 CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
                "period": "periode", "municipality": "kommune", "value": "værdi", "n": "borgere",
-               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre"}
+               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre",
+               "other_trials_active": "andre forsøg i gang"}
 GROUPS_DA = {"trial": "forsøgskommuner", "comparison": "sammenligningsgruppe"}
 PERIODS_DA = {"baseline": "før forsøget", "trial": "under forsøget"}
 
@@ -136,14 +137,10 @@ class _Asked:
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 
     def describe(self) -> dict[str, Any]:
-        first, last = self.periods["baseline"][0], self.periods["trial"][1]
         return {"trial": self.trial.id,
                 "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in self.periods.items()},
                 "groups": {"trial": self.trial.municipalities, "comparison": self.comparison},
                 "comparison_basis": self.comparison_basis,
-                # context, not credited to this trial: the other trials active in each municipality
-                "other_trials_active": {m: found for m in [*self.trial.municipalities, *self.comparison]
-                                        if (found := other_trials(self.catalog, self.trial, m, first, last))},
                 "warnings": self.comparison_basis.get("warnings", [])}
 
 
@@ -161,9 +158,9 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
     if comparison:
         group, basis = _chosen(service, store.catalog, found, periods, _comparison(comparison))
     else:
-        group, excluded = service.cached(("comparison", found.id, tuple(periods.items())),
-                                         lambda facts: comparison_default(facts, store.catalog, found, periods))
-        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded}
+        group, excluded, size = service.cached(("comparison", found.id, tuple(periods.items())),
+                                               lambda facts: comparison_default(facts, store.catalog, found, periods))
+        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded, "size": size}
         if not group:
             basis["warnings"] = ["no municipality with data meets the rule: there is no comparison group, "
                                  "and no difference-in-differences"]
@@ -195,7 +192,7 @@ def _csv(rows: list[Row], filename: str) -> Response:
         low, high = r.ci95 or (None, None)
         flat = {**r.as_json(), "label": label(r.metric), "group": GROUPS_DA.get(r.group, r.group),
                 "period": PERIODS_DA.get(r.period, r.period), "suppressed": "ja" if r.suppressed else "nej",
-                "ci95_low": low, "ci95_high": high}
+                "ci95_low": low, "ci95_high": high, "other_trials_active": ", ".join(r.other_trials_active)}
         writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

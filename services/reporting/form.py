@@ -157,9 +157,15 @@ def _groups(answer: Answer) -> list[str]:
     lines = [f"Forsøgskommuner: {', '.join(place(m) for m in answer.trial.municipalities)}.",
              "Sammenligningsgruppe: " + (", ".join(place(m) for m in answer.comparison) or "ingen") +
              ". Kommuner med data uden for forsøget, hvor intet andet forsøg, der ændrer de samme regler eller "
-             "borgernes pligter, kører i de sammenlignede perioder."]
+             "borgernes pligter, kører i de sammenlignede perioder, og som ligner forsøgskommunerne i størrelse, "
+             "hvor nogen gør (fra halvdelen af den mindste til det dobbelte af den største, i borgere på ydelse)."]
     (b0, b1), (t0, t1) = answer.periods["baseline"], answer.periods["trial"]
     lines.append(f"Før forsøget: {day(b0)} til {day(b1)}. Under forsøget: {day(t0)} til {day(t1)}.")
+    context = {(r.group, r.period): r.other_trials_active for r in answer.rows
+               if r.municipality is None and r.metric != "did_estimate"}
+    lines.append("Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " + "; ".join(
+        f"{GROUPS[g].lower()} {PERIODS[p].lower()}: {', '.join(context.get((g, p), ())) or 'ingen'}"
+        for g in GROUPS for p in PERIODS) + ".")
     lines += [f"Advarsel: {w}" for w in answer.warnings]
     return lines
 

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from services.reporting import form
-from services.reporting.evaluation import evaluate, periods_for, series
+from services.reporting.evaluation import comparison_default, evaluate, periods_for, series
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
 from shared.stream import Delivery
@@ -123,3 +123,41 @@ def test_the_difference_in_differences_in_words_says_what_each_group_did(answer)
     assert "steg den 55,6 procentpoint i forsøgskommunerne og 60 procentpoint i sammenligningsgruppen" in sentence, sentence
     assert "4,4 procentpoint mindre i forsøgskommunerne" in sentence, sentence
     assert re.search(r"95 %-konfidensinterval fra −[\d,]+ til [\d,]+ procentpoint", sentence), sentence
+
+
+def test_other_trials_active_are_noted_on_each_row(answer):
+    """Issue 15.3: the other trials active at the same time are context, on each row: those in
+    its municipality (a group total: in any of the group's) during its period. In Aalborg T10
+    starts with T11 on 1 July 2018, so it is beside the trial period's rows, not the baseline's."""
+    rows = {(r.metric, r.group, r.period, r.municipality): r for r in answer.rows}
+    aalborg = rows[("ly_over_18m_at_start", "trial", "trial", "851")].other_trials_active
+    assert {"T1", "T10", "T8", "T9"} <= set(aalborg) and "T11" not in aalborg and "T6" not in aalborg
+    before = rows[("exits_to_job_share", "trial", "baseline", "851")].other_trials_active
+    assert "T1" in before and "T10" not in before
+    group = rows[("ly_over_18m_at_start", "trial", "trial", None)].other_trials_active
+    assert set(aalborg) | {"T6", "T7"} <= set(group)  # T6 and T7 run in Jammerbugt, Thisted or Rebild
+    assert rows[("ly_over_18m_at_start", "comparison", "trial", "751")].other_trials_active == ("T24",)
+    assert all(isinstance(r.as_json()["other_trials_active"], list) for r in answer.rows)
+    assert "Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " \
+           "forsøgskommuner før forsøget: T1, T2," in form.markdown(answer)
+
+
+def test_the_default_comparison_group_is_similar_in_size_where_possible():
+    """Issue 15.4: of the municipalities no other trial contaminates, those similar in size to
+    the trial's (citizens on a benefit during the periods compared: from half the smallest to
+    twice the largest trial municipality); all of them where none is."""
+    sizes = {"851": 6, "787": 3, "751": 5, "461": 30, "561": 1}
+    cases, serial = [], 0
+    for municipality, count in sizes.items():
+        for i in range(count):
+            cases.append(ly_case(f"{municipality}-{i}", municipality, serial, False))
+            serial += 1
+    facts = stored(cases)
+    periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    chosen, excluded, size = comparison_default(facts, CATALOG, T11, periods)
+    assert chosen == ["751"] and not set(excluded) & {"461", "561", "751"}
+    assert size["citizens"] == {"851": 6, "787": 3, "751": 5, "461": 30, "561": 1}
+    assert size["range"] == [1.5, 12] and size["left_out"] == ["461", "561"]
+    only_large = stored([c for c in cases if not c[0]["subject"].startswith(("751", "561"))])
+    chosen, _, size = comparison_default(only_large, CATALOG, T11, periods)
+    assert chosen == ["461"] and size["left_out"] == []
