@@ -39,7 +39,8 @@ Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separa
 # Danish Excel: `;` between fields, a decimal comma, a BOM so that it reads UTF-8; headers in Danish
 CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
                "period": "periode", "municipality": "kommune", "value": "værdi", "n": "borgere",
-               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre"}
+               "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre",
+               "other_trials_active": "andre forsøg i gang"}
 GROUPS_DA = {"trial": "forsøgskommuner", "comparison": "sammenligningsgruppe"}
 PERIODS_DA = {"baseline": "før forsøget", "trial": "under forsøget"}
 
@@ -81,7 +82,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
-        rows = asked.series(metric)
+        rows = asked.series(metric, *asked.periods["trial"])
         if "text/csv" in request.headers.get("accept", ""):
             return _csv(rows, f"maaned-{asked.trial.id}-{metric}.csv")
         return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
@@ -102,7 +103,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         metric = asked.trial.headline_metric
         answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison,
                              asked.comparison_basis.get("warnings", []), asked.evaluation(),
-                             asked.series(metric, "baseline") + asked.series(metric, "trial"))
+                             [r for lo, hi in form.chart_spans(asked.trial, asked.periods) for r in asked.series(metric, lo, hi)])
         wanted = format or ("markdown" if "text/markdown" in request.headers.get("accept", "") else "html")
         body, media_type = form.render(answer, wanted)
         headers = {"Content-Disposition": f'attachment; filename="evalueringsskema-{asked.trial.id}.'
@@ -131,20 +132,15 @@ class _Asked:
         key = ("evaluation", self.trial.id, tuple(self.periods.items()), tuple(self.comparison))
         return self.service.cached(key, lambda facts: evaluate(facts, self.catalog, self.trial, self.periods, self.comparison))
 
-    def series(self, metric: str, period: str = "trial") -> list[Row]:
-        lo, hi = self.periods[period]
+    def series(self, metric: str, lo: date, hi: date) -> list[Row]:
         key = ("series", self.trial.id, metric, lo, hi, tuple(self.comparison))
         return self.service.cached(key, lambda facts: series(facts, self.catalog, self.trial, metric, lo, hi, self.comparison))
 
     def describe(self) -> dict[str, Any]:
-        first, last = self.periods["baseline"][0], self.periods["trial"][1]
         return {"trial": self.trial.id,
                 "periods": {name: {"from": lo.isoformat(), "to": hi.isoformat()} for name, (lo, hi) in self.periods.items()},
                 "groups": {"trial": self.trial.municipalities, "comparison": self.comparison},
                 "comparison_basis": self.comparison_basis,
-                # context, not credited to this trial: the other trials active in each municipality
-                "other_trials_active": {m: found for m in [*self.trial.municipalities, *self.comparison]
-                                        if (found := other_trials(self.catalog, self.trial, m, first, last))},
                 "warnings": self.comparison_basis.get("warnings", [])}
 
 
@@ -162,9 +158,9 @@ def _asked(request: Request, trial: str, start: date | None, end: date | None, c
     if comparison:
         group, basis = _chosen(service, store.catalog, found, periods, _comparison(comparison))
     else:
-        group, excluded = service.cached(("comparison", found.id, tuple(periods.items())),
-                                         lambda facts: comparison_default(facts, store.catalog, found, periods))
-        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded}
+        group, excluded, size = service.cached(("comparison", found.id, tuple(periods.items())),
+                                               lambda facts: comparison_default(facts, store.catalog, found, periods))
+        basis = {"chosen_by": "default", "rule": COMPARISON_RULE, "excluded": excluded, "size": size}
         if not group:
             basis["warnings"] = ["no municipality with data meets the rule: there is no comparison group, "
                                  "and no difference-in-differences"]
@@ -196,7 +192,7 @@ def _csv(rows: list[Row], filename: str) -> Response:
         low, high = r.ci95 or (None, None)
         flat = {**r.as_json(), "label": label(r.metric), "group": GROUPS_DA.get(r.group, r.group),
                 "period": PERIODS_DA.get(r.period, r.period), "suppressed": "ja" if r.suppressed else "nej",
-                "ci95_low": low, "ci95_high": high}
+                "ci95_low": low, "ci95_high": high, "other_trials_active": ", ".join(r.other_trials_active)}
         writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

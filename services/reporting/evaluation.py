@@ -59,11 +59,15 @@ class Row:
     rule: str | None = None
     of: str | None = None  # did_estimate: the metric it compares
     ci95: tuple[float, float] | None = None  # did_estimate: 95 % bootstrap interval
+    # context, never credited to this trial: the other trials active in the row's municipality
+    # (a group total: any of the group's; a did_estimate: any compared) during its period
+    other_trials_active: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         row = dict(self.__dict__)
         if self.metric != "did_estimate":
             del row["of"], row["ci95"]
+        row["other_trials_active"] = list(self.other_trials_active)
         return row
 
 
@@ -180,20 +184,47 @@ def other_trials(catalog: Catalog, trial: Trial, municipality: str, first: date,
         if contaminating and not any(e.rule in rules or e.effect in OBLIGATION_EFFECTS for e in other.effects):
             continue
         found.append(other.id)
-    return sorted(found, key=lambda t: int(t[1:]) if t[1:].isdigit() else 0)
+    return sorted(found, key=_trial_order)
 
 
-COMPARISON_RULE = ("all municipalities with data outside the trial in which no other trial that touches the "
-                   "same rules, or changes obligations, is active during the periods compared")
+def _trial_order(trial: str) -> int:
+    return int(trial[1:]) if trial[1:].isdigit() else 0
+
+
+COMPARISON_RULE = ("the municipalities with data outside the trial in which no other trial that touches the "
+                   "same rules, or changes obligations, is active during the periods compared; of those, the ones "
+                   "similar in size to the trial's (citizens on a benefit during the periods compared, from half "
+                   "the smallest to twice the largest trial municipality's), where any is")
 
 
 def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]]
-                       ) -> tuple[list[str], dict[str, list[str]]]:
-    """The default comparison group (COMPARISON_RULE), and those left out with the trials why."""
+                       ) -> tuple[list[str], dict[str, list[str]], dict[str, Any]]:
+    """The default comparison group (COMPARISON_RULE); those left out with the trials why; and
+    the sizes compared: citizens per municipality, the range, and those left out by size."""
     first, last = min(lo for lo, _ in periods.values()), max(hi for _, hi in periods.values())
     outside = sorted(facts.municipalities() - set(trial.municipalities))
     excluded = {m: found for m in outside if (found := other_trials(catalog, trial, m, first, last, True))}
-    return [m for m in outside if m not in excluded], excluded
+    clean = [m for m in outside if m not in excluded]
+    citizens = _citizens_on_benefit(facts, first, last)
+    sizes = [citizens[m] for m in trial.municipalities if citizens.get(m)]
+    low, high = (min(sizes) / 2, max(sizes) * 2) if sizes else (0, float("inf"))
+    similar = [m for m in clean if low <= citizens.get(m, 0) <= high]
+    size = {"citizens": {m: citizens.get(m, 0) for m in [*trial.municipalities, *clean] if m in citizens},
+            "range": [low, high] if sizes else None,
+            "left_out": [m for m in clean if m not in similar] if similar else []}
+    return similar or clean, excluded, size
+
+
+def _citizens_on_benefit(facts: Facts, first: date, last: date) -> dict[str, int]:
+    """Distinct citizens on a benefit at some time in [first, last], per municipality responsible."""
+    s = facts.segments
+    if not s:
+        return {}
+    during = s.where((s["lo"] <= last.toordinal()) & (s["hi"] >= first.toordinal()), *WHO)
+    keys = _distinct(during["municipality"].astype(np.int64) * facts.citizens + during["citizen"])
+    counts = np.bincount(keys // facts.citizens, minlength=facts.places)
+    names = facts.codes["municipality"].names
+    return {names[m]: int(counts[m]) for m in np.flatnonzero(counts)}
 
 
 def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
@@ -207,26 +238,54 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
     for group, members in groups.items():
         for period in periods:
             grouped = _grouped(tallies[period], members)
-            rows += _rows(grouped, group, period, facts) + _nothing_waived(grouped, facts, trial, group, period)
+            rows += _rows(grouped, group, period, facts) + _zeros(grouped, facts, trial, group, period)
             totals[(group, period)] = {metric: t.totals[NONE] for metric, t in grouped.items() if NONE in t.totals}
     rows = _protected(rows)
     for r in rows:  # a total hidden to protect a cell is hidden in the difference-in-differences too
         if r.suppressed and r.municipality is None and r.rule is None:
             totals[(r.group, r.period)].pop(r.metric, None)
-    return rows + _differences_in_differences(totals)
+    places = {"trial": list(trial.municipalities), "comparison": list(comparison)}
+    context = _Context(catalog, trial)
+    rows = [replace(r, other_trials_active=context.active([r.municipality] if r.municipality else places[r.group],
+                                                          *periods[r.period])) for r in rows]
+    everywhere = context.active([*places["trial"], *places["comparison"]], min(lo for lo, _ in periods.values()),
+                                max(hi for _, hi in periods.values()))
+    return rows + [replace(r, other_trials_active=everywhere) for r in _differences_in_differences(totals)]
 
 
-def _nothing_waived(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: str, period: str) -> list[Row]:
-    """Zeros where the trial waived nothing (a trial that changes no obligation, a comparison
-    group, a baseline): said, not left out. A zero reveals no one, so it is not suppressed."""
-    waived = grouped.get("obligations_waived")
+class _Context:
+    """The other trials active in some municipalities during a period (`other_trials`), remembered."""
+
+    def __init__(self, catalog: Catalog, trial: Trial) -> None:
+        self.catalog, self.trial = catalog, trial
+        self.found: dict[tuple[str, date, date], list[str]] = {}
+
+    def active(self, municipalities: Iterable[str], first: date, last: date) -> tuple[str, ...]:
+        found = set()
+        for m in municipalities:
+            if (m, first, last) not in self.found:
+                self.found[(m, first, last)] = other_trials(self.catalog, self.trial, m, first, last)
+            found.update(self.found[(m, first, last)])
+        return tuple(sorted(found, key=_trial_order))
+
+
+def _zeros(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: str, period: str) -> list[Row]:
+    """A published 0 for each count with nothing to count (none waived by a trial that changes no
+    obligation, in a comparison group or a baseline; no spell ended): said, not left out, so that
+    a missing number means no data. A zero reveals no one, so it is not suppressed."""
     names = facts.codes["rule"].names
-    some = {names[r] for r in waived.totals} if waived else set()
-    rows = [Row("obligations_waived", group, period, None, 0, 0, False, rule)
-            for rule in sorted({e.rule for e in trial.effects if e.effect in ("waive", "suspend")} - some)]
-    if "caseworker_hours_freed" not in grouped:
-        rows.append(Row("caseworker_hours_freed", group, period, None, 0.0, 0, False))
-    return rows
+    changed = {e.rule for e in trial.effects if e.effect != "permit"}
+    by_rule = {"obligations_required_ordinary": changed, "obligations_required": changed,
+               "obligations_waived": {e.rule for e in trial.effects if e.effect in ("waive", "suspend")}}
+    rows = []
+    for metric, rules in by_rule.items():
+        counted = {names[r] for r in grouped[metric].totals} if metric in grouped else set()
+        rows += [Row(metric, group, period, None, 0, 0, False, rule) for rule in sorted(rules - counted)]
+    counts = ["caseworker_hours_freed", "ly_spells_ended", "ly_over_18m_at_start", "ly_over_18m_at_end"]
+    if any(e.effect == "permit" for e in trial.effects):
+        counts.append("permitted_actions")
+    return rows + [Row(metric, group, period, None, 0.0 if metric == "caseworker_hours_freed" else 0, 0, False)
+                   for metric in counts if metric not in grouped]
 
 
 def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
@@ -239,14 +298,20 @@ def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: dat
     month = start.replace(day=1)
     while month <= end:
         last = add_duration(month, "1m") - timedelta(days=1)
-        tallies = _tallies(_contributions(facts, catalog, trial, max(month, start), min(last, end), {metric}), asked, facts)
+        contributions = _contributions(facts, catalog, trial, max(month, start), min(last, end), {metric})
+        tallies = _tallies(contributions, asked, facts)
         for group, members in groups.items():
             grouped = _grouped(tallies, members).get(metric)
+            # nothing there: a count of 0, a rate or share of no one (no value)
             rows.append(_row(metric, group, month.strftime("%Y-%m"), None, None,
-                             grouped.overall if grouped else Cell("count", 0, 0, 0)))
+                             grouped.overall if grouped else Cell(contributions[metric].kind, 0, 0, 0)))
         month = add_duration(month, "1m")
     # the months of a group add up to its period's total, published beside them (the form)
-    return _protected(rows, lambda r: (r.metric, r.group), total_published=True)
+    rows = _protected(rows, lambda r: (r.metric, r.group), total_published=True)
+    places, context = {"trial": list(trial.municipalities), "comparison": list(comparison)}, _Context(catalog, trial)
+    return [replace(r, other_trials_active=context.active(
+        places[r.group], max(start, date.fromisoformat(r.period + "-01")),
+        min(end, add_duration(date.fromisoformat(r.period + "-01"), "1m") - timedelta(days=1)))) for r in rows]
 
 
 def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:

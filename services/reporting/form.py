@@ -10,14 +10,15 @@ count.
 """
 
 import html
+import math
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from services.reporting.evaluation import Row
 from services.reporting.metrics import CATALOG as METRICS
 from services.reporting.metrics import label
-from shared.catalog import Catalog, Trial
+from shared.catalog import Catalog, Trial, add_duration
 from shared.municipalities import municipalities
 
 FIELDS = ["1. Beskrivelse af forsøget", "2. Formålet med forsøget", "3. Konkrete mål/succeskriterier",
@@ -29,6 +30,8 @@ GROUPS = {"trial": "Forsøgskommuner", "comparison": "Sammenligningsgruppe"}
 PERIODS = {"baseline": "Før forsøget", "trial": "Under forsøget"}
 EFFECTS = {"waive": "fritagelse for", "modify": "ændring af", "suspend": "suspension af", "permit": "tilladelse efter"}
 SUPPRESSED = "undertrykt"
+LEGEND = ("0 er et optalt nul; – betyder ingen data (intet at beregne en andel, et gennemsnit eller en rate af); "
+          "undertrykt: færre end 5 borgere, eller skjult, så et undertrykt tal ikke kan regnes ud af de andre.")
 COLOURS = {"trial": ("#0072b2", ""), "comparison": ("#d55e00", "6 4")}  # blue solid, orange dashed
 SOURCE_NOTE = re.compile(r"\s*\((?:seed|seeds)\b[^)]*\)")  # "(seed 002, felt 2)": where the text came from
 
@@ -43,7 +46,7 @@ class Answer:
     comparison: list[str]
     warnings: list[str]
     rows: list[Row]
-    months: list[Row]  # the headline metric, baseline months then trial months
+    months: list[Row]  # the headline metric month by month, over `chart_spans`
 
 
 def _clean(text: str) -> str:
@@ -64,7 +67,8 @@ def number(value: float | int | None, unit: str = "", decimals: int = 1) -> str:
         return "–"
     if unit == "andel":
         return number(value * 100, decimals=1) + " %"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{decimals}f}"
+    value = round(float(value), decimals) + 0.0  # + 0.0: no "−0"
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:,.{decimals}f}"
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".").replace("-", "−")
 
 
@@ -107,36 +111,61 @@ def _table(rows: list[Row]) -> list[tuple[str, str, list[str]]]:
 
 
 def did_sentences(rows: list[Row]) -> list[str]:
-    """Each difference-in-differences estimate, with its 95 % interval, in words."""
+    """Each difference-in-differences estimate in words: how the metric moved in each group from
+    before to during the trial, the difference, and its 95 % interval."""
+    totals = {(r.metric, r.group, r.period): r.value for r in rows
+              if r.municipality is None and r.rule is None and not r.suppressed}
     out = []
     for r in rows:
         if r.metric != "did_estimate" or r.of not in METRICS:
             continue
         metric = METRICS[r.of]
-        if r.suppressed or r.value is None or r.ci95 is None:
+        changes = [_change(totals.get((r.of, group, "baseline")), totals.get((r.of, group, "trial"))) for group in GROUPS]
+        if r.suppressed or r.value is None or r.ci95 is None or None in changes:
             out.append(f"{metric.label_da}: kan ikke beregnes (for få borgere, eller ingen sammenligningsgruppe).")
             continue
         scale, unit = (100, " procentpoint") if metric.unit == "andel" else (1, f" {metric.unit}")
-        value, low, high = (v * scale for v in (r.value, *r.ci95))
-        if value:
-            change = (f"i forsøgskommunerne {'steg' if value > 0 else 'faldt'} den {number(abs(value), decimals=2)}"
-                      f"{unit} mere end i sammenligningsgruppen fra før til under forsøget")
-        else:
-            change = "udviklingen fra før til under forsøget var den samme i forsøgskommunerne og sammenligningsgruppen"
+        value, low, high, trial_change, comparison_change = (
+            v * scale for v in (r.value, *r.ci95, *changes))  # type: ignore[operator]
+        decimals = 1 if max(abs(low), abs(high), abs(value)) >= 1 else 2
+
+        def amount(v: float) -> str:
+            return number(abs(v), decimals=decimals) + unit
+
+        def verb(v: float) -> str:
+            return "steg" if v > 0 else "faldt"
+
+        trial_words = f"{verb(trial_change)} den {amount(trial_change)}" if trial_change else "var den uændret"
+        comparison_words = ("var uændret" if not comparison_change else amount(comparison_change)
+                            if trial_change and verb(comparison_change) == verb(trial_change)
+                            else f"{verb(comparison_change)} {amount(comparison_change)}")
+        difference = (f"{amount(value)} {'mere' if value > 0 else 'mindre'} i forsøgskommunerne end i "
+                      f"sammenligningsgruppen" if value else "den samme udvikling i begge grupper")
         certainty = ", som omfatter 0: forskellen er ikke statistisk sikker" if low <= 0 <= high else ""
-        out.append(f"{metric.label_da}: {change} (forskel-i-forskelle {number(value, decimals=2)}{unit}; "
-                   f"95 %-konfidensinterval fra {number(low, decimals=2)} til {number(high, decimals=2)}{unit}"
-                   f"{certainty}).")
+        out.append(f"{metric.label_da}: fra før til under forsøget {trial_words} i forsøgskommunerne og "
+                   f"{comparison_words} i sammenligningsgruppen; forskel-i-forskelle "
+                   f"{number(value, decimals=decimals)}{unit}: {difference} (95 %-konfidensinterval fra "
+                   f"{number(low, decimals=decimals)} til {number(high, decimals=decimals)}{unit}{certainty}).")
     return out
+
+
+def _change(before: float | None, during: float | None) -> float | None:
+    return None if before is None or during is None else during - before
 
 
 def _groups(answer: Answer) -> list[str]:
     lines = [f"Forsøgskommuner: {', '.join(place(m) for m in answer.trial.municipalities)}.",
              "Sammenligningsgruppe: " + (", ".join(place(m) for m in answer.comparison) or "ingen") +
              ". Kommuner med data uden for forsøget, hvor intet andet forsøg, der ændrer de samme regler eller "
-             "borgernes pligter, kører i de sammenlignede perioder."]
+             "borgernes pligter, kører i de sammenlignede perioder, og som ligner forsøgskommunerne i størrelse, "
+             "hvor nogen gør (fra halvdelen af den mindste til det dobbelte af den største, i borgere på ydelse)."]
     (b0, b1), (t0, t1) = answer.periods["baseline"], answer.periods["trial"]
     lines.append(f"Før forsøget: {day(b0)} til {day(b1)}. Under forsøget: {day(t0)} til {day(t1)}.")
+    context = {(r.group, r.period): r.other_trials_active for r in answer.rows
+               if r.municipality is None and r.metric != "did_estimate"}
+    lines.append("Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " + "; ".join(
+        f"{GROUPS[g].lower()} {PERIODS[p].lower()}: {', '.join(context.get((g, p), ())) or 'ingen'}"
+        for g in GROUPS for p in PERIODS) + ".")
     lines += [f"Advarsel: {w}" for w in answer.warnings]
     return lines
 
@@ -159,7 +188,7 @@ def _results_markdown(answer: Answer) -> list[str]:
              "Sammenligningsgruppe, før forsøget | Sammenligningsgruppe, under forsøget |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {' | '.join(values)} |" for name, _, values in _table(answer.rows)]
-    lines += ["", "Forskel-i-forskelle:", "", *(f"- {s}" for s in did_sentences(answer.rows)), "",
+    lines += ["", LEGEND, "", "Forskel-i-forskelle:", "", *(f"- {s}" for s in did_sentences(answer.rows)), "",
               "Definitioner:", ""]
     lines += [f"- {name}: {definition}" for name, definition, _ in _table(answer.rows) if definition]
     metric = answer.trial.headline_metric
@@ -205,7 +234,7 @@ def html_page(answer: Answer) -> str:
             parts += [f"<tr><td>{html.escape(name)}<div class=def>{html.escape(definition)}</div>"
                       + "".join(f"<td class=n>{html.escape(v)}" for v in values)
                       for name, definition, values in _table(answer.rows)]
-            parts.append("</table><h3>Forskel-i-forskelle</h3><ul>")
+            parts.append(f"</table><p class=def>{html.escape(LEGEND)}</p><h3>Forskel-i-forskelle</h3><ul>")
             parts += [f"<li>{html.escape(s)}" for s in did_sentences(answer.rows)]
             parts.append("</ul>")
         else:
@@ -213,22 +242,62 @@ def html_page(answer: Answer) -> str:
     return "\n".join(parts) + "</html>"
 
 
-def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
-    """An inline SVG line chart of the headline metric, month by month from the start of the
-    baseline: each group a line, broken where a month is suppressed; the trial's start marked."""
-    metric, series = answer.trial.headline_metric, answer.months
-    months = sorted({r.period for r in series})
-    values = [r.value for r in series if r.value is not None]
-    if not months or not values:
-        return "<p>Ingen tal at vise (for få borgere, eller ingen data).</p>"
-    top = max(values) or 1
-    left, bottom = 56, height - 40
+MONTHS_DA = ("jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec.")
 
-    def x(i: int) -> float:
-        return left + i * (width - left - 20) / max(len(months) - 1, 1)
+
+def chart_spans(trial: Trial, periods: dict[str, tuple[date, date]]) -> list[tuple[date, date]]:
+    """The spans the chart's months are asked for: the baseline, the trial's months before the
+    period evaluated (when it starts later than the trial), and the period evaluated. Each its
+    own series, so that each is protected against the total it is published beside."""
+    (b0, b1), (t0, t1) = periods["baseline"], periods["trial"]
+    run_in = [(trial.period.start, t0 - timedelta(days=1))] if trial.period.start < t0 else []
+    return [(b0, b1), *run_in, (t0, t1)]
+
+
+def _month_name(month: str) -> str:
+    year, number_ = month.split("-")
+    return f"{MONTHS_DA[int(number_) - 1]} {year}"
+
+
+def _ticks(top: float, unit: str) -> tuple[list[float], int]:
+    """0 and 3-6 round steps up to at least `top` (in percent for a share), and the decimals
+    they need."""
+    scale = 100 if unit == "andel" else 1
+    if top <= 0:  # nothing but zeros
+        return [0.0, 1 / scale], 0
+    rough = top * scale / 4
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    count = math.ceil(top * scale / step - 1e-9) or 1
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return [k * step / scale for k in range(count + 1)], decimals
+
+
+def _chart(answer: Answer, width: int = 720, height: int = 300) -> str:
+    """An inline SVG line chart of the headline metric, month by month from the start of the
+    baseline to the end of the period evaluated: each group a line, broken where a month is
+    suppressed or has no data; the trial's start marked."""
+    metric, series = answer.trial.headline_metric, answer.months
+    if not series or not any(r.value is not None for r in series):
+        return "<p>Ingen tal at vise (for få borgere, eller ingen data).</p>"
+    first, last = min(r.period for r in series), max(r.period for r in series)
+    months, month = [], date.fromisoformat(first + "-01")
+    while month.strftime("%Y-%m") <= last:
+        months.append(month.strftime("%Y-%m"))
+        month = add_duration(month, "1m")
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    ticks, decimals = _ticks(max(r.value for r in series if r.value is not None), unit)
+    top = ticks[-1]
+    left, right, plot_top, bottom = 64, width - 20, 20, height - 62
+
+    def x(i: float) -> float:
+        return left + i * (right - left) / max(len(months) - 1, 1)
 
     def y(v: float) -> float:
-        return bottom - v / top * (bottom - 20)
+        return bottom - v / top * (bottom - plot_top)
+
+    def label_of(v: float) -> str:
+        return number(v * 100, decimals=decimals) + " %" if unit == "andel" else number(v, decimals=decimals)
 
     lines = []
     for group, (colour, dash) in COLOURS.items():
@@ -236,7 +305,7 @@ def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
         runs: list[list[tuple[float, float]]] = [[]]
         for i, m in enumerate(months):
             r = by_month.get(m)
-            if r is None or r.value is None:  # a gap where a month is suppressed
+            if r is None or r.value is None:  # a gap where a month is suppressed or has no data
                 runs.append([])
             else:
                 runs[-1].append((x(i), y(r.value)))
@@ -245,30 +314,35 @@ def _chart(answer: Answer, width: int = 720, height: int = 280) -> str:
                 points = " ".join(f"{a:.1f},{b:.1f}" for a, b in run)
                 lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" '
                              f'points="{points}"><title>{GROUPS[group]}</title></polyline>')
-    trial_start = answer.periods["trial"][0].strftime("%Y-%m")
-    start = next((i for i, m in enumerate(months) if m >= trial_start), None)
-    marker = "" if start is None else (
-        f'<line x1="{x(start):.1f}" y1="20" x2="{x(start):.1f}" y2="{bottom}" stroke="#666" stroke-dasharray="2 2"/>'
-        f'<text x="{x(start) + 4:.1f}" y="30" font-size="10">forsøget begynder</text>')
-    ticks = "".join(f'<text x="{x(i):.1f}" y="{bottom + 14}" font-size="9" text-anchor="middle">{m}</text>'
-                    for i, m in enumerate(months) if i % max(1, len(months) // 8) == 0)
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    legend = "".join(f'<line x1="{left + 200 * k}" y1="{height - 8}" x2="{left + 200 * k + 24}" y2="{height - 8}" '
-                     f'stroke="{c}" stroke-width="2" stroke-dasharray="{d}"/><text x="{left + 200 * k + 30}" '
-                     f'y="{height - 4}" font-size="10">{GROUPS[g]}</text>' for k, (g, (c, d)) in enumerate(COLOURS.items()))
+    grid = "".join(f'<line x1="{left}" y1="{y(t):.1f}" x2="{right}" y2="{y(t):.1f}" stroke="#ddd"/>'
+                   f'<text class="y" x="{left - 4}" y="{y(t) + 3:.1f}" font-size="9" text-anchor="end">'
+                   f'{label_of(t)}</text>' for t in ticks)
+    start = answer.trial.period.start
+    # a month's point is at its start: the day within it places the trial's start
+    at = (start.year - int(first[:4])) * 12 + start.month - int(first[5:]) + (start.day - 1) / 30
+    marker = "" if not 0 <= at <= len(months) - 1 else (
+        f'<line class="start" x1="{x(at):.1f}" y1="{plot_top}" x2="{x(at):.1f}" y2="{bottom}" stroke="#666" '
+        f'stroke-dasharray="2 2"/><text x="{x(at) + 4:.1f}" y="{plot_top + 10}" font-size="10">forsøget begynder '
+        f'{day(start)}</text>')
+    every = next(k for k in (1, 2, 3, 6, 12, 24) if len(months) / k <= 10)
+    labels = "".join(f'<text class="x" x="{x(i):.1f}" y="{bottom + 14}" font-size="9" text-anchor="middle">'
+                     f'{_month_name(m)}</text>' for i, m in enumerate(months) if i % every == 0)
+    legend = "".join(f'<line x1="{left + 200 * k}" y1="{height - 10}" x2="{left + 200 * k + 24}" y2="{height - 10}" '
+                     f'stroke="{c}" stroke-width="2" stroke-dasharray="{d}"/><text class="legend" '
+                     f'x="{left + 200 * k + 30}" y="{height - 6}" font-size="10">{GROUPS[g]}</text>'
+                     for k, (g, (c, d)) in enumerate(COLOURS.items()))
+    y_title = "procent" if unit == "andel" else unit
     return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="{html.escape(label(metric))}, måned for måned">'
-            f'<line x1="{left}" y1="{bottom}" x2="{width - 20}" y2="{bottom}" stroke="#999"/>'
-            f'<line x1="{left}" y1="20" x2="{left}" y2="{bottom}" stroke="#999"/>'
-            f'<text x="{left - 4}" y="{y(top) + 3:.1f}" font-size="9" text-anchor="end">{number(top, unit)}</text>'
-            f'<text x="{left - 4}" y="{bottom + 3}" font-size="9" text-anchor="end">0</text>'
-            f'<text x="12" y="{(bottom + 20) / 2:.0f}" font-size="10" transform="rotate(-90 12 {(bottom + 20) / 2:.0f})" '
-            f'text-anchor="middle">{html.escape(unit)}</text>'
-            f'<text x="{(left + width) / 2:.0f}" y="{bottom + 28}" font-size="10" text-anchor="middle">måned</text>'
-            f'{marker}{"".join(lines)}{ticks}{legend}</svg>'
+            f'aria-label="{html.escape(label(metric))}, måned for måned">{grid}'
+            f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'
+            f'<line x1="{left}" y1="{plot_top}" x2="{left}" y2="{bottom}" stroke="#999"/>'
+            f'<text x="12" y="{(bottom + plot_top) / 2:.0f}" font-size="10" '
+            f'transform="rotate(-90 12 {(bottom + plot_top) / 2:.0f})" text-anchor="middle">{html.escape(y_title)}</text>'
+            f'<text class="xtitle" x="{(left + right) / 2:.0f}" y="{bottom + 30}" font-size="10" '
+            f'text-anchor="middle">måned</text>{marker}{"".join(lines)}{labels}{legend}</svg>'
             f"<figcaption>{html.escape(label(metric))}: forsøgskommuner (blå, fuldt optrukket) og "
             f"sammenligningsgruppe (orange, stiplet), måned for måned fra før forsøget; et hul er en "
-            f"undertrykt måned.</figcaption></figure>")
+            f"undertrykt måned eller en måned uden data.</figcaption></figure>")
 
 
 def render(answer: Answer, fmt: str) -> tuple[str, str]:

@@ -52,6 +52,8 @@ def leaks(rows: list[Row], truth: list[Row], months: list[Row], true_months: lis
             else:
                 family["cells"].append(r)
     for r in months:  # a group's months add up to its total of the period, published in the same form
+        if r.metric not in ADDITIVE:  # a count on one day (ly_over_18m_*), a mean, a share: months do not add up
+            continue
         family = families[("months", r.metric, r.group)]
         family["cells"].append(r)
         family["total"] = next((t for t in rows if t.metric == r.metric and t.group == r.group and t.period == "trial"

@@ -65,7 +65,7 @@ def population():
 def world(population):
     histories, facts = population
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
-    comparison, _ = comparison_default(facts, CATALOG, T11, periods)
+    comparison = comparison_default(facts, CATALOG, T11, periods)[0]
     rows = evaluate(facts, CATALOG, T11, periods, comparison)
     return histories, periods, comparison, {(r.metric, r.rule or r.of, r.group, r.period, r.municipality): r for r in rows}
 
@@ -375,7 +375,7 @@ def test_the_default_comparison_group_runs_no_trial_on_the_same_obligations(worl
     run trials that change obligations during the periods compared; they are left out, and why."""
     _, periods, comparison, _ = world
     _, facts = population
-    chosen, excluded = comparison_default(facts, CATALOG, T11, periods)
+    chosen, excluded, _ = comparison_default(facts, CATALOG, T11, periods)
     assert chosen == comparison and chosen
     assert not set(chosen) & {"219", "813", "820", *T11.municipalities}
     assert {"T22", "T23"} <= set(excluded["219"]) and "T10" in excluded["820"]
@@ -430,8 +430,9 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
     afresh = Facts.load(engine)
     for trial in (T11, CATALOG.trials["T2"]):
         periods = periods_for(trial, None, None, TODAY)
-        comparison, excluded = comparison_default(afresh, CATALOG, trial, periods)
-        assert comparison_default(refreshed, CATALOG, trial, periods) == (comparison, excluded)
+        default = comparison_default(afresh, CATALOG, trial, periods)
+        assert comparison_default(refreshed, CATALOG, trial, periods) == default
+        comparison = default[0]
         assert evaluate(refreshed, CATALOG, trial, periods, comparison) == evaluate(afresh, CATALOG, trial, periods, comparison)
     assert refreshed.refreshed(engine) is refreshed  # nothing derived since
 

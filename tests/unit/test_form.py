@@ -1,0 +1,163 @@
+"""Issue 15: the evaluation form as an evaluator reads it, rendered from a small T11 population
+(the reporting store in SQLite in memory): 6 long ledighedsydelse spells in Aalborg, 3 in
+Thisted, 5 in Aarhus (the comparison group); half of each end with a job on 30 June 2020."""
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.reporting import form
+from services.reporting.evaluation import comparison_default, evaluate, periods_for, series
+from services.reporting.facts import Facts
+from services.reporting.store import ReportingStore
+from shared.stream import Delivery
+from tests.events import benefit_ended, benefit_started, event, opened
+from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
+
+T11 = CATALOG.trials["T11"]
+
+
+def ly_case(case_id: str, municipality: str, serial: int, ends_with_job: bool) -> list[dict]:
+    documents = [opened(case_id, municipality=municipality, date="2017-01-01", cpr=f"0101{60 + serial % 40:02d}-{1000 + serial}"),
+                 benefit_started(case_id, date="2017-01-01"),
+                 event("conversation.held", case_id, kind="jobsamtale", date="2019-03-01")]
+    if ends_with_job:
+        documents.append(benefit_ended(case_id, date="2020-06-30", reason="job"))
+    return documents
+
+
+def stored(cases: list[list[dict]]) -> Facts:
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for documents in cases for e in stream_events(documents)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    return Facts.load(engine)
+
+
+def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(2020, 12, 31)) -> form.Answer:
+    periods = periods_for(T11, lo, hi, TODAY)
+    metric = T11.headline_metric
+    months = [r for lo_, hi_ in form.chart_spans(T11, periods)
+              for r in series(facts, CATALOG, T11, metric, lo_, hi_, list(comparison))]
+    return form.Answer(T11, CATALOG, periods, list(comparison), [], evaluate(facts, CATALOG, T11, periods, list(comparison)),
+                       months)
+
+
+@pytest.fixture(scope="module")
+def facts() -> Facts:
+    places = [("851", 6), ("787", 3), ("751", 5)]
+    cases, serial = [], 0
+    for municipality, count in places:
+        for i in range(count):
+            cases.append(ly_case(f"{municipality}-{i}", municipality, serial, i % 2 == 0))
+            serial += 1
+    return stored(cases)
+
+
+@pytest.fixture(scope="module")
+def answer(facts) -> form.Answer:
+    return answer_of(facts)
+
+
+def table(page: str) -> dict[str, list[str]]:
+    """The results table of the Markdown form: label -> its four cells."""
+    rows = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_a_count_of_nothing_prints_as_0_and_a_dash_only_where_there_is_no_data(answer):
+    """Every re-assessment in the trial group was waived under the trial: the obligations
+    required with the trial are 0, not "–"; the share met on time of no obligations is no data."""
+    rows = table(form.markdown(answer))
+    assert rows["Pligter med forsøget, LAS-74c"][1] == "0 (0 borgere)"
+    assert rows["Pligter fritaget af forsøget, LAS-74c"][3] == "0 (0 borgere)"
+    assert rows["Afsluttede ledighedsydelsesforløb"][0] == "0 (0 borgere)"  # none ended before the trial
+    assert rows["Andel pligter overholdt rettidigt"][1] == "–"
+    assert "– betyder ingen data" in form.markdown(answer)
+
+
+def test_a_month_with_no_one_to_count_has_no_share(facts, answer):
+    """Before 2017 no one in the population is on a benefit: the share exiting to a job is no
+    data ("–"), not 0 %."""
+    months = series(facts, CATALOG, T11, "exits_to_job_share", *answer.periods["baseline"], ["751"])
+    december = {r.group: r for r in months if r.period == "2016-12"}
+    assert (december["trial"].value, december["trial"].n, december["trial"].suppressed) == (None, 0, False)
+    assert form.number(december["trial"].value, "andel") == "–"
+
+
+def test_the_chart_has_a_scale_a_time_axis_and_the_trials_start(answer):
+    """The y-axis is labelled with ascending values from 0 (never 0 at both ends); the months run
+    without a jump from the start of the baseline to the end of the period evaluated (the trial
+    started 1 July 2018, the period evaluated 1 January 2019: the months between are there); the
+    trial's start is marked at July 2018; the legend does not overlap the axis title."""
+    svg = re.search(r"<svg.*</svg>", form.html_page(answer), re.S).group(0)
+    y_labels = re.findall(r'<text class="y"[^>]*>([^<]*)</text>', svg)
+    values = [float(v.replace(".", "").replace(",", ".").replace("−", "-")) for v in y_labels]
+    assert len(values) >= 3 and values[0] == 0 and values == sorted(set(values)), y_labels
+    months = re.findall(r'<text class="x" x="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+    assert months[0][1] == "jun. 2016"
+    positions = dict((m, float(x)) for x, m in months)
+    step = positions["dec. 2016"] - positions["jun. 2016"]
+    assert positions["dec. 2018"] - positions["jun. 2018"] == pytest.approx(step, abs=0.2)  # no jump over the run-in
+    start = re.search(r'<line class="start" x1="([\d.]+)"', svg).group(1)
+    assert float(start) == pytest.approx(positions["jun. 2018"] + step / 6, abs=0.2)  # July 2018
+    legend_y = min(float(y) for y in re.findall(r'<text class="legend" x="[\d.]+" y="([\d.]+)"', svg))
+    title_y = float(re.search(r'<text class="xtitle" x="[\d.]+" y="([\d.]+)"', svg).group(1))
+    assert legend_y > title_y + 8
+
+
+def test_the_difference_in_differences_in_words_says_what_each_group_did(answer):
+    """The share exiting to a job rose from 0 % to 55.6 % in the trial group (5 of 9) and to
+    60 % in the comparison group (3 of 5): a difference in differences of -4.4 points. The words
+    must not say the share fell in the trial group."""
+    sentence = next(s for s in form.did_sentences(answer.rows) if s.startswith("Andel afgået til job:"))
+    assert "faldt" not in sentence, sentence
+    assert "steg den 55,6 procentpoint i forsøgskommunerne og 60 procentpoint i sammenligningsgruppen" in sentence, sentence
+    assert "4,4 procentpoint mindre i forsøgskommunerne" in sentence, sentence
+    assert re.search(r"95 %-konfidensinterval fra −[\d,]+ til [\d,]+ procentpoint", sentence), sentence
+
+
+def test_other_trials_active_are_noted_on_each_row(answer):
+    """Issue 15.3: the other trials active at the same time are context, on each row: those in
+    its municipality (a group total: in any of the group's) during its period. In Aalborg T10
+    starts with T11 on 1 July 2018, so it is beside the trial period's rows, not the baseline's."""
+    rows = {(r.metric, r.group, r.period, r.municipality): r for r in answer.rows}
+    aalborg = rows[("ly_over_18m_at_start", "trial", "trial", "851")].other_trials_active
+    assert {"T1", "T10", "T8", "T9"} <= set(aalborg) and "T11" not in aalborg and "T6" not in aalborg
+    before = rows[("exits_to_job_share", "trial", "baseline", "851")].other_trials_active
+    assert "T1" in before and "T10" not in before
+    group = rows[("ly_over_18m_at_start", "trial", "trial", None)].other_trials_active
+    assert set(aalborg) | {"T6", "T7"} <= set(group)  # T6 and T7 run in Jammerbugt, Thisted or Rebild
+    assert rows[("ly_over_18m_at_start", "comparison", "trial", "751")].other_trials_active == ("T24",)
+    assert all(isinstance(r.as_json()["other_trials_active"], list) for r in answer.rows)
+    assert "Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " \
+           "forsøgskommuner før forsøget: T1, T2," in form.markdown(answer)
+
+
+def test_the_default_comparison_group_is_similar_in_size_where_possible():
+    """Issue 15.4: of the municipalities no other trial contaminates, those similar in size to
+    the trial's (citizens on a benefit during the periods compared: from half the smallest to
+    twice the largest trial municipality); all of them where none is."""
+    sizes = {"851": 6, "787": 3, "751": 5, "461": 30, "561": 1}
+    cases, serial = [], 0
+    for municipality, count in sizes.items():
+        for i in range(count):
+            cases.append(ly_case(f"{municipality}-{i}", municipality, serial, False))
+            serial += 1
+    facts = stored(cases)
+    periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    chosen, excluded, size = comparison_default(facts, CATALOG, T11, periods)
+    assert chosen == ["751"] and not set(excluded) & {"461", "561", "751"}
+    assert size["citizens"] == {"851": 6, "787": 3, "751": 5, "461": 30, "561": 1}
+    assert size["range"] == [1.5, 12] and size["left_out"] == ["461", "561"]
+    only_large = stored([c for c in cases if not c[0]["subject"].startswith(("751", "561"))])
+    chosen, _, size = comparison_default(only_large, CATALOG, T11, periods)
+    assert chosen == ["461"] and size["left_out"] == []
