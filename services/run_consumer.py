@@ -2,7 +2,6 @@
 `python -m services.run_consumer obligations` (or `reporting`). Several in one consumer group
 share the topic's partitions."""
 
-import logging
 import signal
 import sys
 import threading
@@ -11,6 +10,7 @@ from services.obligations.bootstrap import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
 from services.reporting.bootstrap import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
+from shared import logs
 
 SERVICES = {
     "obligations": lambda: obligations(ObligationsSettings(run_consumer=True)),
@@ -21,7 +21,7 @@ SERVICES = {
 def main() -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in SERVICES:
         raise SystemExit(f"usage: python -m services.run_consumer {{{'|'.join(SERVICES)}}}")
-    logging.basicConfig(level=logging.INFO)
+    logs.configure()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 
-from shared import problems
+from shared import logs, problems
 from shared.audit import AuditTrail, audited
 from shared.auth import ADMIN, requires
 from shared.dates import RANGE, QueryMoment
@@ -28,6 +28,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure()
         app.state.service = service_factory()
         yield
         app.state.service.close()

@@ -1,16 +1,15 @@
 """Run the outbox relay as its own process (`python -m services.case.run_relay`), until SIGTERM."""
 
-import logging
 import signal
 import threading
 
 from services.case.bootstrap import build_cases, build_relay
 from services.case.settings import CaseSettings
-from shared import tracing
+from shared import logs, tracing
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
+    logs.configure()
     settings = CaseSettings()
     tracing.configure(settings, "frisag-relay")
     cases = build_cases(settings)

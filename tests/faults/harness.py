@@ -491,7 +491,8 @@ def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = 
     in_all = set(by_place)
     for prefix, rows in projected.items():
         if missing[prefix]:
-            problems.append(f"stored but not in {prefix}: {sorted(missing[prefix])[:5]} ({len(missing[prefix])})")
+            problems.append(f"stored but not in {prefix}: {sorted(missing[prefix])[:5]} ({len(missing[prefix])}); "
+                            f"its /readyz: {readiness(system.url(prefix))} (its log: {system.services[prefix].log})")
         in_all &= set(rows)
         extra = [place for place, name in rows.items() if place[0] in clients.attempted and
                  (place not in by_place or not by_place[place]["type"].endswith(name))]
@@ -514,6 +515,14 @@ def tally(scenario: str, system: System, clients: Clients, poisoned: set[str] = 
         problems += filter(None, (rebuild_differs(system, prefix) for prefix in PROJECTIONS))
     return Tally(scenario, len(clients.acknowledged), len(by_place), len(in_all), duplicates, failed_and_reported,
                  problems)
+
+
+def readiness(url: str) -> str:
+    try:
+        answer = httpx.get(f"{url}/readyz", timeout=10)
+        return f"{answer.status_code} {answer.text[:500]}"
+    except httpx.HTTPError as exc:
+        return f"no answer ({exc!r})"
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
