@@ -89,6 +89,7 @@ def test_a_waived_obligation_reaches_the_caseworker_with_its_trial_and_reasons(s
     assert wait_for(waived_in_aalborg) == [("ly-aalborg", "LAS-74c")] * 2
 
 
+@pytest.mark.parametrize("services", ["embedded", "kafka"], indirect=True)
 def test_worklists_follow_a_move_and_page(services):
     case, obligations, _ = services
     post(case, opened("mover", municipality="851", date="2019-01-01"), benefit_started("mover", benefit="dagpenge"),
@@ -123,6 +124,7 @@ def test_bad_queries_are_problems(services):
     assert obligations.get("/cases/nobody/obligations").status_code == 404
 
 
+@pytest.mark.parametrize("services", ["embedded", "kafka"], indirect=True)
 def test_changing_a_trial_in_the_catalog_re_evaluates_the_cases_it_touches(services):
     case, obligations, catalog_dir = services
     t11 = catalog_dir / "trials" / "T11.yaml"
