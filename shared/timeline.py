@@ -151,9 +151,6 @@ class Timeline:
             return []
         return [s for s in (spell.clipped(self.closed) for spell in spells) if s is not None]
 
-    def running(self, benefit: str, day: date) -> Spell | None:
-        return next((s for s in self.spells(benefit) if s.covers(day)), None)
-
 
 _VERBS = {"waive": "waives", "modify": "modifies", "suspend": "suspends", "permit": "permits"}
 

@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 from datetime import date
 
 import pytest
@@ -10,6 +12,7 @@ from shared import cpr
 def test_both_spellings_normalise_to_the_hyphenated_form():
     assert cpr.normalise("0101901234") == "010190-1234"
     assert cpr.normalise("010190-1234") == "010190-1234"
+    assert cpr.normalise("2711834821") == "271183-4821"  # day, month and year each in its place
 
 
 @pytest.mark.parametrize(
@@ -100,3 +103,19 @@ def test_cpr_numbers_are_found_in_text(text):
 )
 def test_other_text_is_not_taken_for_a_cpr_number(text):
     assert not cpr.find_in(text)
+
+
+@pytest.mark.parametrize("check", [cpr.normalise, cpr.birth_date])
+def test_each_refusal_says_what_is_wrong(check):
+    # the reason is what a 422 names for the field
+    with pytest.raises(ValueError) as wrong_shape:
+        check("01019-1234")
+    assert str(wrong_shape.value) == "must be DDMMYY-SSSS or DDMMYYSSSS (digits 0-9)"
+    with pytest.raises(ValueError) as no_such_day:
+        check("310290-1234")
+    assert str(no_such_day.value) == "does not encode a valid birth date"
+
+
+def test_the_pseudonym_is_the_first_32_hex_digits_of_the_hmac_of_the_hyphenated_number():
+    expected = hmac.new(b"key", b"010190-1234", hashlib.sha256).hexdigest()[:32]
+    assert cpr.pseudonym("0101901234", b"key") == expected and len(expected) == 32

@@ -5,7 +5,8 @@ from datetime import date
 import pytest
 
 from shared.catalog import Catalog
-from shared.permissions import decide
+from shared.permissions import Decision, decide
+from shared.problems import FieldError, Problem
 from tests.fold_events import ev, opened, started
 
 CATALOG = Catalog.load()
@@ -95,3 +96,58 @@ def test_igu_for_a_17_year_old_is_refused_everywhere(municipality):
     offer = ev("offer.started", "2019-03-01", offer="igu")
     assert_refused(check([opened(municipality, "2019-01-01")], offer, birth_date=date(2001, 3, 2)), "IGU-alder")  # 17
     assert check([opened(municipality, "2019-01-01")], offer, birth_date=date(2001, 3, 1)) is None  # 18 that day
+
+
+def refusal(rule, field, reason):
+    return Problem(422, "not-permitted", "Not permitted for this case", errors=[FieldError(field, reason)],
+                   extra={"rule": rule})
+
+
+AARHUS_ON_DAGPENGE = [opened("751", "2019-01-01"), started("dagpenge", "2019-01-01")]
+
+
+# Each refusal in full, written from the rule and trial files: the field, the reason with the
+# rule's legal reference, and the trials that touch the rule (in the catalog's file order).
+@pytest.mark.parametrize("history, event, birth_date, expected", [
+    ([opened("751", "2018-01-01")], ev("offer-duty.suspended", "2018-02-01"), BORN_1970, refusal(
+        "LAB-tilbud", "type", "no trial lets this case's right-and-duty offers be suspended on 2018-02-01 "
+                              "(LAB kap. 16-17 (old); LAB 2019 § 102; trials that permit it: T22)")),
+    ([opened("751", "2018-01-01")], ev("offer-duty.resumed", "2018-02-01"), BORN_1970, refusal(
+        "LAB-tilbud", "type", "no trial lets this case's right-and-duty offers be suspended on 2018-02-01 "
+                              "(LAB kap. 16-17 (old); LAB 2019 § 102; trials that permit it: T22)")),
+    ([opened("751", "2018-01-01")], ev("cadence.agreed", "2018-02-01", rule="LAB-jobsamtale", interval_days=90),
+     BORN_1970, refusal("LAB-jobsamtale", "data.rule",
+                        "no trial lets LAB-jobsamtale's cadence be agreed individually for this case on 2018-02-01 "
+                        "(LAB (LBK 1342/2016) kontaktforløb; LAB 2019 §§ 31-32; trials that permit it: T16, T2, T23)")),
+    # T19 applies in Vesthimmerland and modifies the schedule, but lets no cadence be agreed
+    ([opened("820", "2019-01-01")],
+     ev("cadence.agreed", "2019-02-01", rule="FP-loentilskud-opfoelgning", interval_days=90), BORN_1970,
+     refusal("FP-loentilskud-opfoelgning", "data.rule",
+             "no trial lets FP-loentilskud-opfoelgning's cadence be agreed individually for this case on 2019-02-01 "
+             "(LAB; trials that permit it: T19)")),
+    ([opened("751", "2019-01-01")], ev("cadence.agreed", "2019-02-01", rule="SDP-opfoelgning", interval_days=90),
+     BORN_1970, refusal("SDP-opfoelgning", "data.rule",
+                        "no trial lets SDP-opfoelgning's cadence be agreed individually for this case on 2019-02-01 "
+                        "(SDP § 13 b; trials that permit it: none)")),
+    ([opened("751", "2019-01-01")], ev("cadence.agreed", "2019-02-01", rule="NO-SUCH-RULE", interval_days=90),
+     BORN_1970, Problem(422, "invalid-event", "Invalid event",
+                        errors=[FieldError("data.rule", "is not a rule in the catalog")])),
+    ([opened("751", "2019-01-01")], ev("offer.started", "2019-03-01", offer="igu"), date(2001, 3, 2), refusal(
+        "IGU-alder", "data.offer", "the citizen is 17 at the start; IGU is for ages from 18 (IGU-loven; no trial permits it)")),
+    ([opened("751", "2019-01-01")], ev("offer.started", "2019-03-01", offer="igu"), BORN_1970, refusal(
+        "IGU-alder", "data.offer",
+        "the citizen is 48 at the start; IGU is for ages up to 40 (IGU-loven; trials that permit it: T15)")),
+    (AARHUS_ON_DAGPENGE, ev("offer.started", "2019-03-01", offer="loentilskud"), BORN_1970, refusal(
+        "LAB-loentilskud-26uger", "data.offer", "loentilskud needs 26 weeks of unemployment; the citizen has been "
+                                                "unemployed since 2019-01-01 (LAB; trials that permit it: T12)")),
+    (AARHUS_ON_DAGPENGE, ev("offer.started", "2019-03-01", offer="jobrotation"), BORN_1970, refusal(
+        "LAB-loentilskud-26uger", "data.offer", "jobrotation needs 26 weeks of unemployment; the citizen has been "
+                                                "unemployed since 2019-01-01 (LAB; trials that permit it: T12)")),
+    ([opened("851", "2019-01-01")], ev("offer.started", "2019-03-01", offer="psykologbehandling"), BORN_1970, refusal(
+        "LAB-tilbudstyper", "data.offer",
+        "psychologist treatment is not an offer the law knows (LAB; trials that permit it: T1, T4, T5, T7)")),
+], ids=["suspended", "resumed", "cadence", "cadence-modified-not-agreed", "cadence-no-trial", "cadence-unknown-rule",
+        "igu-17", "igu-48", "loentilskud", "jobrotation", "psykologbehandling"])
+def test_each_refusal_names_the_field_the_reason_and_the_trials_that_could_permit_it(history, event, birth_date,
+                                                                                    expected):
+    assert decide(history, event, CATALOG, birth_date) == Decision(expected)

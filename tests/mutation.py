@@ -1,0 +1,64 @@
+"""`make mutation`'s score: after `mutmut run`, the mutants killed per module, the survivors
+with their diffs, and a failure when fewer than 90 % are killed. A survivor named in
+docs/mutation.md (equivalent: no test can tell it from the original) is left out of the count.
+
+    python -m tests.mutation            # score, survivors not listed as equivalent, with diffs
+    python -m tests.mutation --names    # the same, names only
+"""
+
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+from mutmut.utils.file_utils import walk_mutatable_files
+
+TARGET = 0.90
+KILLED = {"killed", "timeout", "caught by type check"}  # a timeout is a test noticing the change
+EQUIVALENTS = Path(__file__).resolve().parents[1] / "docs" / "mutation.md"
+
+
+def equivalent() -> set[str]:
+    """The mutants named (`module.x_function__mutmut_N`) under docs/mutation.md's heading
+    "Equivalent mutants"."""
+    text = EQUIVALENTS.read_text(encoding="utf-8").partition("## Equivalent mutants")[2].partition("\n## ")[0]
+    return set(re.findall(r"`([\w.ǁ]+__mutmut_\d+)`", text))
+
+
+def main(names_only: bool) -> int:
+    listed = equivalent()
+    total_killed = total_counted = 0
+    survivors: list[tuple[str, str, Path]] = []
+    print(f"{'module':40} {'killed':>7} {'of':>6} {'score':>7}  equivalent  not checked")
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        statuses = {name: status_by_exit_code[code] for name, code in data.exit_code_by_key.items()}
+        counts = Counter(statuses.values())
+        unchecked = counts["not checked"]
+        equivalents = [n for n, s in statuses.items() if s not in KILLED and n in listed]
+        counted = len(statuses) - unchecked - len(equivalents)
+        killed = sum(counts[s] for s in KILLED)
+        total_killed, total_counted = total_killed + killed, total_counted + counted
+        score = killed / counted if counted else 1.0
+        print(f"{str(path):40} {killed:7} {counted:6} {score:7.1%}  {len(equivalents):10}  {unchecked:11}")
+        survivors += [(n, s, path) for n, s in statuses.items()
+                      if s not in KILLED and s != "not checked" and n not in listed]
+    score = total_killed / total_counted if total_counted else 1.0
+    print(f"{'all':40} {total_killed:7} {total_counted:6} {score:7.1%}")
+    print(f"\n{len(survivors)} mutants not killed and not listed as equivalent in docs/mutation.md:")
+    for name, status, path in survivors:
+        print(f"\n# {name}: {status}" if not names_only else f"  {name}: {status}")
+        if not names_only:
+            print(get_diff_for_mutant(name, path=path))
+    if score < TARGET:
+        print(f"\nmutation score {score:.1%} is below {TARGET:.0%}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main("--names" in sys.argv[1:]))
