@@ -103,7 +103,9 @@ def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: 
     context = _Context(catalog, timeline, as_of, trials, complete)
     obligations = []
     for rule in catalog.rules.values():
-        if rule.kind == "obligation" and rule.schedule in _GENERATORS:
+        # a rule yields occurrences only within spells of what it applies to: most rules are
+        # about benefits the case never had
+        if rule.kind == "obligation" and rule.schedule in _GENERATORS and any(map(context.spells_of, rule.applies_to)):
             obligations += _GENERATORS[rule.schedule](rule, context)
     return sorted(obligations, key=lambda o: (o.due, o.rule))
 
@@ -119,6 +121,7 @@ class _Context:
     def __post_init__(self) -> None:
         self._candidates: dict[str, list[Trial]] = {}
         self._boundaries: dict[str, list[date]] = {}
+        self._spells: dict[str, list[Spell]] = {}
         self._places = {m for _, m in self.timeline.municipalities}  # every municipality the case has been in
 
     def candidates(self, rule: Rule) -> list[Trial]:
@@ -160,14 +163,20 @@ class _Context:
                 return day
         return None
 
+    def spells_of(self, name: str) -> list[Spell]:
+        """`Timeline.spells`, once per fold: the fold asks for them rule by rule."""
+        if name not in self._spells:
+            self._spells[name] = self.timeline.spells(name)
+        return self._spells[name]
+
     def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
         """The spells the rule counts, each from the rule's first day at the earliest."""
         for name in rule.applies_to:
-            for spell in _in_force(rule, self.timeline.spells(name)):
+            for spell in _in_force(rule, self.spells_of(name)):
                 if rule.while_receiving is None:
                     yield name, spell
                 else:
-                    for other in self.timeline.spells(rule.while_receiving):
+                    for other in self.spells_of(rule.while_receiving):
                         both = _intersection(spell, other)
                         if both is not None:
                             yield name, both
@@ -398,7 +407,7 @@ def _schedule_change(rule: Rule, ctx: _Context, key: str, after: date, upto: dat
 
 
 def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
-    spells = _in_force(rule, [s for name in rule.applies_to for s in ctx.timeline.spells(name)])
+    spells = _in_force(rule, [s for name in rule.applies_to for s in ctx.spells_of(name)])
     if not spells:
         return []
     completions = ctx.timeline.dates_of(rule.completed_by)
