@@ -17,6 +17,7 @@ day it no longer applies the ordinary rule restarts: fixed dates from that day o
 date counted from the last occurrence but not before that day, a suspended offer due that day.
 """
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -122,6 +123,7 @@ class _Context:
         self._candidates: dict[str, list[Trial]] = {}
         self._boundaries: dict[str, list[date]] = {}
         self._spells: dict[str, list[Spell]] = {}
+        self._changes: dict[str, list[date]] = {}
         self._places = {m for _, m in self.timeline.municipalities}  # every municipality the case has been in
 
     def candidates(self, rule: Rule) -> list[Trial]:
@@ -154,6 +156,14 @@ class _Context:
                 days.update(day for day, _ in self.timeline.target_groups.get(trial.id, []))
             self._boundaries[rule.id] = sorted(days)
         return self._boundaries[rule.id]
+
+    def schedule_changes(self, rule: Rule) -> list[date]:
+        """The days on which the schedule of `rule` may change for this case, in order: a new
+        version of the law, or a boundary."""
+        if rule.id not in self._changes:
+            parameter = rule.parameters.get("schedule")
+            self._changes[rule.id] = sorted({*(parameter.changes() if parameter else ()), *self.boundaries(rule)})
+        return self._changes[rule.id]
 
     def ends(self, rule: Rule, after: date, upto: date, holds: Callable[[Applying | None], bool]) -> date | None:
         """The first day in (after, upto] on which `holds` is no longer true of what applies
@@ -398,9 +408,8 @@ def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date
 
 def _schedule_change(rule: Rule, ctx: _Context, key: str, after: date, upto: date, schedule: dict | None) -> date | None:
     """The first day in (after, upto] from which another schedule is in force."""
-    parameter = rule.parameters.get("schedule")
-    days = [*(parameter.changes() if parameter else []), *ctx.boundaries(rule)]
-    for day in sorted(d for d in days if after < d <= upto):
+    days = ctx.schedule_changes(rule)
+    for day in days[bisect_right(days, after):bisect_right(days, upto)]:
         if _schedule(rule, ctx, key, day)[0] != schedule:
             return day
     return None
