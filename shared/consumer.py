@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from opentelemetry import trace
 
 from shared import tracing
-from shared.projection import CaseProjection
+from shared.projection import CaseProjection, collect_for_batches
 from shared.stream import EventStream, Subscription
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class Consumer:
         self.subscription: Subscription | None = None  # while subscribed
 
     def run(self, stop: threading.Event) -> None:
+        collect_for_batches()
         refresher = threading.Thread(target=self._keep_refolding, args=(stop,), name="refold", daemon=True)
         refresher.start()
         while not stop.is_set():

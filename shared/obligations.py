@@ -17,6 +17,7 @@ day it no longer applies the ordinary rule restarts: fixed dates from that day o
 date counted from the last occurrence but not before that day, a suspended offer due that day.
 """
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -103,7 +104,9 @@ def fold_timeline(timeline: Timeline, catalog: Catalog, as_of: date, *, trials: 
     context = _Context(catalog, timeline, as_of, trials, complete)
     obligations = []
     for rule in catalog.rules.values():
-        if rule.kind == "obligation" and rule.schedule in _GENERATORS:
+        # a rule yields occurrences only within spells of what it applies to: most rules are
+        # about benefits the case never had
+        if rule.kind == "obligation" and rule.schedule in _GENERATORS and any(map(context.spells_of, rule.applies_to)):
             obligations += _GENERATORS[rule.schedule](rule, context)
     return sorted(obligations, key=lambda o: (o.due, o.rule))
 
@@ -119,6 +122,8 @@ class _Context:
     def __post_init__(self) -> None:
         self._candidates: dict[str, list[Trial]] = {}
         self._boundaries: dict[str, list[date]] = {}
+        self._spells: dict[str, list[Spell]] = {}
+        self._changes: dict[str, list[date]] = {}
         self._places = {m for _, m in self.timeline.municipalities}  # every municipality the case has been in
 
     def candidates(self, rule: Rule) -> list[Trial]:
@@ -152,6 +157,14 @@ class _Context:
             self._boundaries[rule.id] = sorted(days)
         return self._boundaries[rule.id]
 
+    def schedule_changes(self, rule: Rule) -> list[date]:
+        """The days on which the schedule of `rule` may change for this case, in order: a new
+        version of the law, or a boundary."""
+        if rule.id not in self._changes:
+            parameter = rule.parameters.get("schedule")
+            self._changes[rule.id] = sorted({*(parameter.changes() if parameter else ()), *self.boundaries(rule)})
+        return self._changes[rule.id]
+
     def ends(self, rule: Rule, after: date, upto: date, holds: Callable[[Applying | None], bool]) -> date | None:
         """The first day in (after, upto] on which `holds` is no longer true of what applies
         to `rule`: the day an effect ends (and the ordinary rule restarts)."""
@@ -160,14 +173,20 @@ class _Context:
                 return day
         return None
 
+    def spells_of(self, name: str) -> list[Spell]:
+        """`Timeline.spells`, once per fold: the fold asks for them rule by rule."""
+        if name not in self._spells:
+            self._spells[name] = self.timeline.spells(name)
+        return self._spells[name]
+
     def spells(self, rule: Rule) -> Iterator[tuple[str, Spell]]:
         """The spells the rule counts, each from the rule's first day at the earliest."""
         for name in rule.applies_to:
-            for spell in _in_force(rule, self.timeline.spells(name)):
+            for spell in _in_force(rule, self.spells_of(name)):
                 if rule.while_receiving is None:
                     yield name, spell
                 else:
-                    for other in self.timeline.spells(rule.while_receiving):
+                    for other in self.spells_of(rule.while_receiving):
                         both = _intersection(spell, other)
                         if both is not None:
                             yield name, both
@@ -389,16 +408,15 @@ def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date
 
 def _schedule_change(rule: Rule, ctx: _Context, key: str, after: date, upto: date, schedule: dict | None) -> date | None:
     """The first day in (after, upto] from which another schedule is in force."""
-    parameter = rule.parameters.get("schedule")
-    days = [*(parameter.changes() if parameter else []), *ctx.boundaries(rule)]
-    for day in sorted(d for d in days if after < d <= upto):
+    days = ctx.schedule_changes(rule)
+    for day in days[bisect_right(days, after):bisect_right(days, upto)]:
         if _schedule(rule, ctx, key, day)[0] != schedule:
             return day
     return None
 
 
 def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
-    spells = _in_force(rule, [s for name in rule.applies_to for s in ctx.timeline.spells(name)])
+    spells = _in_force(rule, [s for name in rule.applies_to for s in ctx.spells_of(name)])
     if not spells:
         return []
     completions = ctx.timeline.dates_of(rule.completed_by)

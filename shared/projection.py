@@ -20,6 +20,7 @@ starts under another release or gets another catalog, or when an operator retrie
 (`retry_failed`); once it succeeds, its record goes.
 """
 
+import gc
 import hashlib
 import importlib.metadata
 import logging
@@ -573,6 +574,18 @@ def _tick(conn, clock: Table) -> int:
     return conn.execute(update(clock).values(tick=clock.c.tick + 1).returning(clock.c.tick)).scalar_one()
 
 
+def collect_for_batches() -> None:
+    """Set this process's cyclic garbage collector for deriving in batches. A batch's events,
+    rows and histories (tens of thousands of containers, freed by reference counting once it
+    is stored) outlive Python's default first-generation threshold of 700 allocations, so
+    they were traversed again and again and promoted into full collections of the whole
+    heap: measured, 45 % of a rebuilding consumer's CPU time, for almost no garbage. With a
+    first generation of 50,000 a batch passes through about one young collection."""
+    if gc.get_threshold()[0] < BATCH_GC_THRESHOLD:
+        gc.set_threshold(BATCH_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+BATCH_GC_THRESHOLD = 50_000
 _worker_engines: dict[str, Engine] = {}
 
 
@@ -580,6 +593,7 @@ def derive_in_worker(job: tuple[str, str, Derivation, Sequence[str]]) -> int:
     """`derive` in a worker process, with an engine of its own per database."""
     url, prefix, derivation, case_ids = job
     if url not in _worker_engines:
+        collect_for_batches()
         _worker_engines[url] = create_engine(url, pool_pre_ping=True)
     return derive(_worker_engines[url], prefix, derivation, case_ids)
 

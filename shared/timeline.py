@@ -89,7 +89,6 @@ class Timeline:
 
     def _apply(self, name: str, data: dict[str, Any], day: date) -> None:
         self.last_date = day
-        cited = describe(name, data)
         self.occurrences[(name, None)].append(day)
         kind = data.get("kind") or data.get("form")
         if kind:
@@ -106,21 +105,21 @@ class Timeline:
         elif name in ("benefit.started", "offer.started"):
             spells = (self.benefits if name == "benefit.started" else self.offers)[data.get("benefit") or data["offer"]]
             if not spells or spells[-1].end is not None:
-                spells.append(Spell(day, None, cited))
+                spells.append(Spell(day, None, describe(name, data)))
         elif name in ("benefit.ended", "offer.ended"):
             spells = (self.benefits if name == "benefit.ended" else self.offers)[data.get("benefit") or data["offer"]]
             if spells and spells[-1].end is None:
-                spells[-1].end, spells[-1].ended_by, spells[-1].end_reason = day, cited, data.get("reason")
+                spells[-1].end, spells[-1].ended_by, spells[-1].end_reason = day, describe(name, data), data.get("reason")
         elif name == "offer-duty.suspended":
             if not self.suspensions or self.suspensions[-1].end is not None:
-                self.suspensions.append(Spell(day, None, cited))
+                self.suspensions.append(Spell(day, None, describe(name, data)))
         elif name == "offer-duty.resumed":
             if self.suspensions and self.suspensions[-1].end is None:
-                self.suspensions[-1].end, self.suspensions[-1].ended_by = day, cited
+                self.suspensions[-1].end, self.suspensions[-1].ended_by = day, describe(name, data)
         elif name == "target-group.assessed":
             self.target_groups[data["trial"]].append((day, data["in_target_group"]))
         elif name == "cadence.agreed":
-            self.cadences[data["rule"]].append(Cadence(day, data["interval_days"], cited))
+            self.cadences[data["rule"]].append(Cadence(day, data["interval_days"], describe(name, data)))
 
     def responsibility(self) -> list[tuple[date, date | None, str]]:
         """(from, until exclusive or None, municipality): who was responsible for the case when.

@@ -174,7 +174,12 @@ class Trial(_Strict):
         return codes
 
     def effect_on(self, rule: str) -> TrialEffect | None:
-        return next((e for e in self.effects if e.rule == rule), None)
+        return self._effect_by_rule.get(rule)
+
+    @cached_property
+    def _effect_by_rule(self) -> dict[str, TrialEffect]:
+        """The first effect on each rule: the fold asks for every occurrence."""
+        return {e.rule: e for e in reversed(self.effects)}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.catalog import Catalog, add_duration
+from shared.catalog import Catalog, Trial, add_duration
 
 CATALOG = Catalog.load()
 LIST = (Path(__file__).resolve().parents[2] / "docs" / "trials.md").read_text(encoding="utf-8")
@@ -92,3 +92,12 @@ def test_a_duration_past_the_calendar_is_an_error_at_once(start, sign):
     with pytest.raises(ValueError):
         add_duration(start, "1m", sign)  # year 0 or 10000; this once looped for ever
     assert time.monotonic() - started < 1
+
+
+def test_a_trial_s_effect_on_a_rule_is_its_first_one_on_it():
+    trial = Trial.model_validate({**CATALOG.trials["T11"].model_dump(), "effects": [
+        {"rule": "LAS-74c", "effect": "waive", "note": "first"}, {"rule": "LAS-74c", "effect": "suspend"},
+        {"rule": "SDP-opfoelgning", "effect": "waive"}]})
+    assert trial.effect_on("LAS-74c").note == "first"
+    assert trial.effect_on("SDP-opfoelgning").effect == "waive"
+    assert trial.effect_on("LAB-jobsamtale") is None
