@@ -27,7 +27,7 @@ from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, apply
 
 # Raise it whenever what the fold yields changes: the cases stored by another version are
 # derived again (shared/fold_version.py).
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -404,6 +404,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
     completions = ctx.timeline.dates_of(rule.completed_by)
     out: list[Obligation] = []
     counting_from = spells[0].start
+    # a catch-up counts from the last one required: a waived one did not reset what is owed
+    required_from = counting_from
     last_used: date | None = None
     catch_ups = _exemption_ends(rule, ctx)
     for _ in range(MAX_OCCURRENCES):
@@ -414,7 +416,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         due = _first_reaching(spells, counting_from, required, window)
         catch_up = next((d for d in catch_ups if counting_from < d and (due is None or d < due)
                          and any(s.covers(d) for s in spells)
-                         and sum(s.days_within(d - timedelta(days=window - 1), d - timedelta(days=1)) for s in spells) >= required), None)
+                         and sum(s.days_within(max(required_from, d - timedelta(days=window)), d - timedelta(days=1))
+                                 for s in spells) >= required), None)
         if catch_up is not None:
             due = catch_up
         if due is None:
@@ -439,6 +442,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         if due > ctx.as_of:
             break
         counting_from = due
+        if occurrence.basis == "required":
+            required_from = due
     return out
 
 
