@@ -145,8 +145,8 @@ def las_74c(events, as_of: date, *, trials: bool = True, every: bool = False) ->
     to `as_of` and the next one after it, as the worklist lists them; with `every`, all up to
     `as_of` and none after (the evaluation's full count up to its horizon)."""
     known = [e for e in events if date.fromisoformat(e.data["date"]) <= as_of]
-    if not known:
-        return []
+    if not any(e.data.get("benefit") == "ledighedsydelse" for e in known):
+        return []  # never on ledighedsydelse: nothing to walk through
     case = Case(known)
     on_ly = [0]  # on_ly[i]: days on ledighedsydelse before case.first + i
     dues: list[tuple[date, str | None, str]] = []  # due, waived by, municipality
@@ -218,4 +218,4 @@ def jobsamtale_dagpenge(events, as_of: date, *, complete: bool = False) -> list[
         out.append(Occurrence("LAB-jobsamtale", due, due, done, None, municipality_on[due]))
         if due > as_of:
             break
-    return out
+    return sorted(out, key=lambda o: o.due)  # a rolling talk counted from an early one may come before a fixed one

@@ -51,7 +51,8 @@ def ly_histories(draw):
             break  # still running
         day += timedelta(days=length)
         events.append(ev("benefit.ended", day, benefit="ledighedsydelse", reason="other"))
-        day += timedelta(days=draw(st.integers(1, 200)))
+        # a gap of 183 days puts the first day of a shorter spell before it on the edge of the 548 days
+        day += timedelta(days=draw(st.one_of(st.integers(1, 200), st.integers(182, 186))))
     for k in offsets(draw, 3, 1, 1800):
         events.append(ev("case.moved", opened + timedelta(days=k), municipality=draw(st.sampled_from(PLACES))))
     for k in offsets(draw, 4, 200, 1800):
@@ -90,7 +91,7 @@ def as_of_days(draw, events, occurrences, extra=()) -> list[date]:
     return draw(st.lists(st.sampled_from(days), min_size=1, max_size=12, unique=True))
 
 
-@settings(max_examples=int(__import__('os').environ.get('EXAMPLES', 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), events=ly_histories())
 def test_las_74c_as_the_reference_says(data, events):
     horizon = max(date.fromisoformat(e.data["date"]) for e in events) + timedelta(days=800)
@@ -102,12 +103,12 @@ def test_las_74c_as_the_reference_says(data, events):
     assert folded(events, "LAS-74c", as_of, trials=False) == [seen(o, as_of) for o in las_74c(events, as_of, trials=False)]
 
 
-@settings(max_examples=int(__import__('os').environ.get('EXAMPLES', 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), events=dagpenge_histories())
 def test_dagpenge_talks_as_the_reference_says(data, events):
     horizon = date(2020, 6, 1)
     everything = jobsamtale_dagpenge(events, horizon, complete=True)
     for as_of in as_of_days(data.draw, events, everything):
         expected = [seen(o, as_of) for o in jobsamtale_dagpenge(events, as_of)]
-        assert folded(events, "LAB-jobsamtale", as_of) == expected, as_of
+        assert folded(events, "LAB-jobsamtale", as_of) == expected, (as_of, [(e.name, e.data) for e in events])
     assert folded(events, "LAB-jobsamtale", horizon, complete=True) == [seen(o, horizon) for o in everything]
