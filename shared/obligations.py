@@ -314,7 +314,9 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
-        last_due = found.due
+        # the latest so far: a rolling date counted from an early talk may come before a fixed
+        # one already listed, which must not be listed again
+        last_due = max(last_due or found.due, found.due)
         if found.due > ctx.as_of:
             break  # the next one is listed; later ones depend on it
         anchor = occurrence.done_on or found.due
