@@ -16,25 +16,32 @@ Covered:
   waives an occurrence due while the case is in one of its municipalities within its period.
   On the day T11 stops applying (a move out, the day after its end), the re-assessment is due
   that day if the citizen is on ledighedsydelse and had 12 months of it within the 18 months
-  before: the ordinary rule applies again from that day.
+  before, counting from the last re-assessment that was required (not waived): the ordinary
+  rule applies again from that day, and owes what T11 waived, not what was already required.
+  Lists the occurrences known as of a day (the next one included) or, for the evaluation, all
+  up to a horizon.
 - LAB-jobsamtale for dagpenge under the 2015 parameters (rules/LAB-jobsamtale.yaml): a talk
   due 1, 2, ..., 6 calendar months after the spell starts, then 3 calendar months after the last
   talk held (or, when it was missed, after its due date); none due after the spell ends. The
   k-th conversation held from the spell's start on satisfies the k-th talk. In the worklist's
   view (`complete=False`) a missed talk stops the rolling part: the next depends on when it is
   held; the full count (`complete=True`, the evaluation's) goes on as if it was held on its due
-  date. No trial changes this rule without a `cadence.agreed` event, which the reference does
-  not model.
+  date. A rolling talk counted from talks held early can fall before the sixth fixed one; the
+  talks are listed by due date, each once. No trial changes this rule without a
+  `cadence.agreed` event, which the reference does not model.
 
 Simplifications (what the generated inputs must respect):
 - the events are case.opened, case.moved, case.closed, benefit.started/ended of
   ledighedsydelse or dagpenge, assessment.completed (revurdering-ledighedsydelse),
   conversation.held (jobsamtale); others are ignored;
-- dates from 2015-01-01 on (both rules in force) and dagpenge occurrences before 2020-01-01
-  (the 2020 parameters are not modelled): a dagpenge spell must end before 2020;
-- one dagpenge spell per case; at most one completion of a kind per day;
+- dates from 2015-01-01 on (both rules in force); the 2020 parameters are modelled only as
+  "nothing due from 2020-01-01 on", which holds for a dagpenge spell started more than 182 days
+  before 2020 (the 2020 version's last fixed talk): the generated spells start before mid-2019;
+- one dagpenge spell per case; at most one completion of a kind per day; no benefit ends and
+  starts again on the same day;
 - a benefit started while it runs, or ended while it does not, is ignored; a closed case has no
-  benefit days after its closing day.
+  benefit days after its closing day;
+- T11 is the only trial touching LAS-74c, and its target group is everyone (as in the catalog).
 """
 
 import calendar
@@ -66,6 +73,9 @@ LAS_MARGIN_MONTHS = _only_value(_LAS, "window_months") - _only_value(_LAS, "requ
 T11_MUNICIPALITIES = set(_T11["municipalities"])
 T11_START, T11_END = date.fromisoformat(_T11["period"]["start"]), date.fromisoformat(_T11["period"]["end"])
 _DAGPENGE_2015 = _JOBSAMTALE["parameters"]["schedule"]["values"][date(2015, 1, 1)]["value"]["dagpenge"]
+# from 2020-01-01 dagpenge talks fall due within 182 days of the spell's start, then as agreed:
+# for a spell started earlier than that, none is due any more (the reference covers only those)
+TALKS_2015_END = min(d for d in _JOBSAMTALE["parameters"]["schedule"]["values"] if d > date(2015, 1, 1))
 TALK_MONTHS = [int(offset.removesuffix("m")) for offset in _DAGPENGE_2015["first"]]  # 1..6
 TALK_EVERY_MONTHS = int(_DAGPENGE_2015["then_every"].removesuffix("m"))  # 3
 MINUTES = {"LAS-74c": _LAS["minutes_per_obligation"], "LAB-jobsamtale": _JOBSAMTALE["minutes_per_obligation"]}
@@ -213,7 +223,7 @@ def jobsamtale_dagpenge(events, as_of: date, *, complete: bool = False) -> list[
             if last.done_on is None and not complete:
                 break  # the next rolling talk depends on when this one is held
             due = months_later(last.done_on or last.due, TALK_EVERY_MONTHS)
-        if due > end or due not in municipality_on:
+        if due > end or due >= TALKS_2015_END:
             break
         out.append(Occurrence("LAB-jobsamtale", due, due, done, None, municipality_on[due]))
         if due > as_of:

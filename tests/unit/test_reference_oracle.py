@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from shared.catalog import Catalog
 from shared.obligations import fold
-from tests.reference import T11_END, T11_START, jobsamtale_dagpenge, las_74c
+from tests.reference import T11_END, T11_START, Occurrence, jobsamtale_dagpenge, las_74c
 
 CATALOG = Catalog.load()
 # T11 municipalities (Aalborg, Jammerbugt) and others (Aarhus; Vesthimmerland, which applied for T11
@@ -24,13 +24,16 @@ def ev(name: str, day: date, **data) -> SimpleNamespace:
     return SimpleNamespace(name=name, data={"date": day.isoformat(), **data})
 
 
-def seen(o, as_of: date) -> tuple:
-    return (o.rule, o.due, o.deadline, o.status(as_of), o.done_on, o.waived_by if hasattr(o, "waived_by")
-            else (o.exemption.trial if o.basis == "waived" else None), o.municipality)
+def seen(o: Occurrence, as_of: date) -> tuple:
+    """What the worklist shows of an occurrence the reference lists."""
+    return o.rule, o.due, o.deadline, o.status(as_of), o.done_on, o.waived_by, o.municipality
 
 
 def folded(events, rule: str, as_of: date, **kw) -> list[tuple]:
-    return [seen(o, as_of) for o in fold(events, CATALOG, as_of, **kw) if o.rule == rule]
+    """The same of the fold's obligations of `rule`."""
+    return [(o.rule, o.due, o.deadline, o.status(as_of), o.done_on,
+             o.exemption.trial if o.basis == "waived" else None, o.municipality)
+            for o in fold(events, CATALOG, as_of, **kw) if o.rule == rule]
 
 
 def offsets(draw, n: int, lo: int, hi: int) -> list[int]:
