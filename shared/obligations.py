@@ -357,7 +357,8 @@ def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: da
     law; a trial's modification starting or ending), the schedule from the change applies
     instead: its fixed dates from the change on, and a rolling date that would have fallen
     before the change is due on the change day."""
-    start = restart or anchor
+    # the schedule in force when the last one fell due, not when it was done (perhaps long after)
+    start = restart or min(anchor, last_due or anchor)
     while True:
         schedule, ex = _schedule(rule, ctx, key, start)
         skip_to = last_due if restart is None else max(last_due or date.min, restart - timedelta(days=1))
