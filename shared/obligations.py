@@ -28,7 +28,7 @@ from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, apply
 
 # Raise it whenever what the fold yields changes: the cases stored by another version are
 # derived again (shared/fold_version.py).
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -333,7 +333,9 @@ def _recurring_in_spell(rule: Rule, ctx: _Context, key: str, spell: Spell, compl
         if occurrence.done_on is not None:
             last_used = done_on
         out.append(occurrence)
-        last_due = found.due
+        # the latest so far: a rolling date counted from an early talk may come before a fixed
+        # one already listed, which must not be listed again
+        last_due = max(last_due or found.due, found.due)
         if found.due > ctx.as_of:
             break  # the next one is listed; later ones depend on it
         anchor = occurrence.done_on or found.due
@@ -374,7 +376,8 @@ def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: da
     law; a trial's modification starting or ending), the schedule from the change applies
     instead: its fixed dates from the change on, and a rolling date that would have fallen
     before the change is due on the change day."""
-    start = restart or anchor
+    # the schedule in force when the last one fell due, not when it was done (perhaps long after)
+    start = restart or min(anchor, last_due or anchor)
     while True:
         schedule, ex = _schedule(rule, ctx, key, start)
         skip_to = last_due if restart is None else max(last_due or date.min, restart - timedelta(days=1))
@@ -422,6 +425,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
     completions = ctx.timeline.dates_of(rule.completed_by)
     out: list[Obligation] = []
     counting_from = spells[0].start
+    # a catch-up counts from the last one required: a waived one did not reset what is owed
+    required_from = counting_from
     last_used: date | None = None
     catch_ups = _exemption_ends(rule, ctx)
     for _ in range(MAX_OCCURRENCES):
@@ -432,7 +437,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         due = _first_reaching(spells, counting_from, required, window)
         catch_up = next((d for d in catch_ups if counting_from < d and (due is None or d < due)
                          and any(s.covers(d) for s in spells)
-                         and sum(s.days_within(d - timedelta(days=window - 1), d - timedelta(days=1)) for s in spells) >= required), None)
+                         and sum(s.days_within(max(required_from, d - timedelta(days=window)), d - timedelta(days=1))
+                                 for s in spells) >= required), None)
         if catch_up is not None:
             due = catch_up
         if due is None:
@@ -457,6 +463,8 @@ def _cumulative(rule: Rule, ctx: _Context) -> list[Obligation]:
         if due > ctx.as_of:
             break
         counting_from = due
+        if occurrence.basis == "required":
+            required_from = due
     return out
 
 
