@@ -243,21 +243,23 @@ class System:
             service.stop()
 
 
-def case_documents(case_id: str, number: int, events: int, closed: bool = False) -> list[dict]:
-    """A small whole case: opened, a benefit started, then conversations; ids numbered within it.
-    `closed`: its last two events end the benefit and close the case (at least 4 events)."""
+def case_documents(case_id: str, number: int, events: int, closed: bool = False,
+                   start: date = date(2019, 1, 1)) -> list[dict]:
+    """A small whole case: opened on `start`, a benefit started, then a conversation a week;
+    ids numbered within it. `closed`: its last two events end the benefit and close the case
+    (at least 4 events)."""
     def event(n: int, type_: str, **data) -> dict:
         return {"specversion": "1.0", "id": f"{case_id}-{n}", "source": "faults/client", "type": f"dk.frisag.{type_}",
                 "subject": case_id, "time": "2019-01-02T08:00:00Z", "data": data}
 
     def week(n: int) -> str:
-        return (date(2019, 1, 1) + timedelta(weeks=n)).isoformat()
+        return (start + timedelta(weeks=n)).isoformat()
 
     benefit = ("dagpenge", "ledighedsydelse")[number % 2]
     conversations = events - 2 - 2 * closed
     documents = [event(0, "case.opened", cpr=f"{number % 28 + 1:02d}0190-{number % 10000:04d}",
-                       municipality=("851", "751", "461")[number % 3], date="2019-01-01"),
-                 event(1, "benefit.started", benefit=benefit, date="2019-01-01")]
+                       municipality=("851", "751", "461")[number % 3], date=start.isoformat()),
+                 event(1, "benefit.started", benefit=benefit, date=start.isoformat())]
     documents += [event(n, "conversation.held", kind="jobsamtale", date=week(n)) for n in range(2, 2 + conversations)]
     if closed:
         reason = ("job", "education", "other")[number % 3]
@@ -283,6 +285,7 @@ class Clients:
     # turn, and closes a case after 4 to `events_per_case` events (by its number), opening the
     # next in its place; 0: a client's cases one after the other, each whole
     open_cases: int = 0
+    start: date = date(2019, 1, 1)  # the cases' first day
     acknowledged: set[tuple[str, str]] = field(default_factory=set)
     attempted: set[str] = field(default_factory=set)  # case ids
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
@@ -318,11 +321,11 @@ class Clients:
         next_at = time.monotonic()
         numbers = range(client * self.cases_per_client, (client + 1) * self.cases_per_client)
         if self.open_cases:
-            cases = [case_documents(f"{self.prefix}-{n}", n, 4 + n % (self.events_per_case - 3), closed=True)
+            cases = [case_documents(f"{self.prefix}-{n}", n, 4 + n % (self.events_per_case - 3), True, self.start)
                      for n in numbers]
             order = _caseload(cases, self.open_cases)
         else:
-            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case) for n in numbers]
+            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.start) for n in numbers]
             order = [document for documents in cases for document in documents]
         with self._lock:
             self.attempted.update(documents[0]["subject"] for documents in cases)

@@ -4,10 +4,14 @@ PostgreSQL and the broker (tests/faults/harness.py). First the single-POST capac
 SOAK_SECONDS (default 600) with readers on the worklist and the evaluation.
 
 The data has a steady shape, as a jobcenter's: each client keeps a caseload of open cases, gives
-each its next event in turn, and closes a case after 4 to 40 events, opening a new one in its
-place. So what a process does per event, and what it keeps per open case, stays the same over the
-run; only the number of closed cases grows (the reporting service keeps every case's facts in
-memory as columns, a few KiB each: the evaluation counts them all).
+each its next event in turn (a week apart, the last about today), and closes a case after 4 to 40
+events, opening a new one in its place. So what a process does per event, and what it keeps per
+open case, stays the same over the run; only the number of closed cases grows (the reporting
+service keeps every case's facts in memory as columns, a few KiB each: the evaluation counts them
+all). Recent cases, as a caseload's are: deriving a case folds its rules from its opening to 400
+days past today, so a case opened years ago and still open costs years of obligations per event.
+The evaluation read is that of T24, whose municipalities (751, 461) are among the soak's and
+whose trial period runs to today.
 
 Prints the lag over time (the relay's and each projection's), p99 latencies, and each process's
 memory from the end of the warm-up (a quarter of the run: imports done, caches and pools filled,
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -106,9 +111,10 @@ def soak(system: System, token: str) -> list[str]:
           f"({CLIENTS} clients with {CASELOAD} open cases each, closed after 4-{LONGEST} events and replaced; "
           "worklist and evaluation read twice a second each)", flush=True)
     clients = Clients(system.url("case"), token, "soak", clients=CLIENTS, cases_per_client=cases,
-                      events_per_case=LONGEST, rate=rate, open_cases=CASELOAD).start()
+                      events_per_case=LONGEST, rate=rate, open_cases=CASELOAD,
+                      start=date.today() - timedelta(weeks=LONGEST)).start()
     readers = {"worklist": Reader(system.url("obligations"), "/obligations", {"municipality": "851", "limit": "100"}),
-               "evaluation": Reader(system.url("reporting"), "/trials/T11/evaluation", {})}
+               "evaluation": Reader(system.url("reporting"), "/trials/T24/evaluation", {})}
     for reader in readers.values():
         reader.start()
     started = time.monotonic()
