@@ -285,7 +285,7 @@ class Clients:
     # turn, and closes a case after 4 to `events_per_case` events (by its number), opening the
     # next in its place; 0: a client's cases one after the other, each whole
     open_cases: int = 0
-    start: date = date(2019, 1, 1)  # the cases' first day
+    first_day: date = date(2019, 1, 1)  # the cases open on it
     acknowledged: set[tuple[str, str]] = field(default_factory=set)
     attempted: set[str] = field(default_factory=set)  # case ids
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
@@ -321,11 +321,11 @@ class Clients:
         next_at = time.monotonic()
         numbers = range(client * self.cases_per_client, (client + 1) * self.cases_per_client)
         if self.open_cases:
-            cases = [case_documents(f"{self.prefix}-{n}", n, 4 + n % (self.events_per_case - 3), True, self.start)
+            cases = [case_documents(f"{self.prefix}-{n}", n, 4 + n % (self.events_per_case - 3), True, self.first_day)
                      for n in numbers]
             order = _caseload(cases, self.open_cases)
         else:
-            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.start) for n in numbers]
+            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.first_day) for n in numbers]
             order = [document for documents in cases for document in documents]
         with self._lock:
             self.attempted.update(documents[0]["subject"] for documents in cases)

@@ -112,7 +112,7 @@ def soak(system: System, token: str) -> list[str]:
           "worklist and evaluation read twice a second each)", flush=True)
     clients = Clients(system.url("case"), token, "soak", clients=CLIENTS, cases_per_client=cases,
                       events_per_case=LONGEST, rate=rate, open_cases=CASELOAD,
-                      start=date.today() - timedelta(weeks=LONGEST)).start()
+                      first_day=date.today() - timedelta(weeks=LONGEST)).start()
     readers = {"worklist": Reader(system.url("obligations"), "/obligations", {"municipality": "851", "limit": "100"}),
                "evaluation": Reader(system.url("reporting"), "/trials/T24/evaluation", {})}
     for reader in readers.values():
