@@ -325,7 +325,8 @@ class Clients:
                      for n in numbers]
             order = _caseload(cases, self.open_cases)
         else:
-            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.first_day) for n in numbers]
+            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.first_day)
+                     for n in numbers]
             order = [document for documents in cases for document in documents]
         with self._lock:
             self.attempted.update(documents[0]["subject"] for documents in cases)
