@@ -62,7 +62,11 @@ class Cases(Application[UUID]):
     def save(self, *cases: Case, **kwargs: Any) -> list:
         self.keys.prepare(cases)
         keys = [(e.envelope["source"], e.envelope["id"], case.id) for case in cases for e in case.pending_events]
-        return super().save(*cases, event_keys=keys, **kwargs)
+        recordings = super().save(*cases, event_keys=keys, **kwargs)
+        # the cache keeps open cases: closed ones pile up, with their whole history, and nothing
+        # but an erasure follows (a repeat of one of their events reads them from the store)
+        self.forget({case.case_id for case in cases if case.closed_on is not None or case.erased_on is not None})
+        return recordings
 
     def key_owners(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
         """The case (its uuid) each of these idempotency keys was stored in, for those stored."""

@@ -8,6 +8,7 @@ A supervisor restarts a service process that dies, as Kubernetes or docker compo
 fault is what the scenario does to a process (kill -9, SIGSTOP, a restart that loses data).
 """
 
+import itertools
 import os
 import shutil
 import signal
@@ -243,17 +244,28 @@ class System:
             service.stop()
 
 
-def case_documents(case_id: str, number: int, events: int) -> list[dict]:
-    """A small whole case: opened, a benefit started, then conversations; ids numbered within it."""
+def case_documents(case_id: str, number: int, events: int, closed: bool = False,
+                   start: date = date(2019, 1, 1)) -> list[dict]:
+    """A small whole case: opened on `start`, a benefit started, then a conversation a week;
+    ids numbered within it. `closed`: its last two events end the benefit and close the case
+    (at least 4 events)."""
     def event(n: int, type_: str, **data) -> dict:
         return {"specversion": "1.0", "id": f"{case_id}-{n}", "source": "faults/client", "type": f"dk.frisag.{type_}",
                 "subject": case_id, "time": "2019-01-02T08:00:00Z", "data": data}
 
+    def week(n: int) -> str:
+        return (start + timedelta(weeks=n)).isoformat()
+
+    benefit = ("dagpenge", "ledighedsydelse")[number % 2]
+    conversations = events - 2 - 2 * closed
     documents = [event(0, "case.opened", cpr=f"{number % 28 + 1:02d}0190-{number % 10000:04d}",
-                       municipality=("851", "751", "461")[number % 3], date="2019-01-01"),
-                 event(1, "benefit.started", benefit=("dagpenge", "ledighedsydelse")[number % 2], date="2019-01-01")]
-    documents += [event(n, "conversation.held", kind="jobsamtale", date=(date(2019, 1, 1) + timedelta(weeks=n)).isoformat())
-                  for n in range(2, events)]
+                       municipality=("851", "751", "461")[number % 3], date=start.isoformat()),
+                 event(1, "benefit.started", benefit=benefit, date=start.isoformat())]
+    documents += [event(n, "conversation.held", kind="jobsamtale", date=week(n)) for n in range(2, 2 + conversations)]
+    if closed:
+        reason = ("job", "education", "other")[number % 3]
+        documents += [event(events - 2, "benefit.ended", benefit=benefit, reason=reason, date=week(events - 2)),
+                      event(events - 1, "case.closed", reason=reason, date=week(events - 2))]
     return documents
 
 
@@ -270,7 +282,11 @@ class Clients:
     cases_per_client: int = 40
     events_per_case: int = 5
     rate: float = 60.0  # events per second, all clients together
-    interleaved: bool = False  # a client's cases all opened first, then each given its next event in turn
+    # as a jobcenter's caseload: a client keeps this many cases open, gives each its next event in
+    # turn, and closes a case after 4 to `events_per_case` events (by its number), opening the
+    # next in its place; 0: a client's cases one after the other, each whole
+    open_cases: int = 0
+    first_day: date = date(2019, 1, 1)  # the cases open on it
     acknowledged: set[tuple[str, str]] = field(default_factory=set)
     attempted: set[str] = field(default_factory=set)  # case ids
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client's events are all valid
@@ -305,13 +321,16 @@ class Clients:
         headers = {"authorization": f"Bearer {self.token}", "content-type": "application/cloudevents+json"}
         next_at = time.monotonic()
         numbers = range(client * self.cases_per_client, (client + 1) * self.cases_per_client)
-        cases = [case_documents(f"{self.prefix}-{number}", number, self.events_per_case) for number in numbers]
+        if self.open_cases:
+            cases = [case_documents(f"{self.prefix}-{n}", n, 4 + n % (self.events_per_case - 3), True, self.first_day)
+                     for n in numbers]
+            order = _caseload(cases, self.open_cases)
+        else:
+            cases = [case_documents(f"{self.prefix}-{n}", n, self.events_per_case, start=self.first_day)
+                     for n in numbers]
+            order = [document for documents in cases for document in documents]
         with self._lock:
             self.attempted.update(documents[0]["subject"] for documents in cases)
-        if self.interleaved:
-            order = [documents[n] for n in range(self.events_per_case) for documents in cases]
-        else:
-            order = [document for documents in cases for document in documents]
         failed: set[str] = set()  # cases whose next event cannot come before this one is stored
         with httpx.Client(base_url=self.url, headers=headers, timeout=10) as http:
             for document in order:
@@ -346,6 +365,28 @@ class Clients:
                 self.retries += 1
             self._stop.wait(0.3)
         return False
+
+
+def _caseload(cases: list[list[dict]], open_cases: int) -> list[dict]:
+    """The cases' events in the order a caseload of `open_cases` cases gives them: round the
+    open cases, each its next event; a case that has had its last makes room for the next."""
+    waiting = iter(cases)
+    open_ = [iter(documents) for documents in itertools.islice(waiting, open_cases)]
+    order = []
+    while open_:
+        still_open = []
+        for documents in open_:
+            document = next(documents, None)
+            if document is None:
+                following = next(waiting, None)
+                if following is None:
+                    continue
+                documents = iter(following)
+                document = next(documents)
+            order.append(document)
+            still_open.append(documents)
+        open_ = still_open
+    return order
 
 
 @dataclass

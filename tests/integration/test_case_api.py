@@ -6,6 +6,7 @@ import pytest
 from services.case.api import create_app
 from services.case.application import Ingest
 from services.case.bootstrap import bootstrap, build_cases
+from services.case.domain import Case
 from shared.events import parse_event
 from tests.events import CONTRACT_EXAMPLE, benefit_ended, benefit_started, event, opened
 
@@ -216,3 +217,22 @@ def test_a_store_from_before_keys_were_checked_across_cases_gets_them_on_start(s
     with serve(create_app(lambda: bootstrap(store_settings))) as client:
         assert_problem(client.post("/events", json=opened("old-2", id_="sys-9"), headers=CE), 409, "id")
         assert client.post("/events", json=opened("old-1", id_="sys-9"), headers=CE).status_code == 200
+
+
+def test_the_case_cache_keeps_open_cases_only(store_settings):
+    """Closed cases pile up with their whole history (a jobcenter closes cases every day): the
+    cache lets them go, and a repeat of a closed case's event is still a duplicate."""
+    cases = build_cases(store_settings)
+    ingest = Ingest(cases)
+    try:
+        for case_id in ("open-1", "closed-1"):
+            ingest.submit([parse_event(opened(case_id)), parse_event(benefit_started(case_id))]).result()
+        closing = parse_event(event("case.closed", "closed-1", date="2019-05-01", reason="job"))
+        ingest.submit([closing]).result()
+        cached = set(cases.repository.cache.cache)
+        assert Case.create_id("open-1") in cached and Case.create_id("closed-1") not in cached
+        [repeat] = ingest.submit([closing]).result()
+        assert repeat.duplicate and repeat.sequence == 3
+    finally:
+        ingest.close()
+        cases.close()
