@@ -29,6 +29,7 @@ import httpx
 import orjson
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from sqlalchemy import create_engine
 
 from services.obligations.projection import ObligationsProjection
@@ -200,10 +201,21 @@ class System:
         self.services["case"].start()
         self.wait_healthy("case")
         self.services["relay"].start()
+        # the topic before its consumers, as a deployment makes it: tansu, unlike Kafka, creates a
+        # topic a consumer asks for with its default partitions, which the relay then refuses
+        wait_for(self._topic_made, 60, f"the relay's topic {self.topic}")
         for name in PROJECTIONS:
             self.services[name].start()
         for name in PROJECTIONS:
             self.wait_healthy(name)
+
+    def _topic_made(self) -> bool:
+        # listing every topic: a metadata request for this one would make tansu create it
+        admin = KafkaAdminClient(bootstrap_servers=self.broker.url)
+        try:
+            return self.topic in admin.list_topics()
+        finally:
+            admin.close()
 
     def wait_healthy(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -22,6 +22,7 @@ from tests.infra import fresh_database
 
 RESULTS = Path(__file__).parents[2] / "var" / "faults" / "results.txt"
 STARTED = 200  # acknowledged events before the fault: it strikes mid-ingest
+ALERT_FOR = 10  # seconds a readiness failure lasts before the operator acts on it
 POISON_DATE = "9999-12-31"  # the fold cannot add a day to it; the case service refuses it since issue 13
 
 
@@ -54,8 +55,20 @@ def broker_data_lost(system: System) -> None:
     system.broker.kill()
     system.broker.start()
     recreate_topic(system.broker.url, system.topic, PARTITIONS)  # tansu may have made one with 4 already
-    for name in PROJECTIONS:  # the loss is not silent: what the operator is alerted by
-        wait_for(lambda: stream_lost(system.url(name)), 120, f"{name}'s /readyz naming the lost stream")
+    for name in PROJECTIONS:  # the loss is not silent: what the operator is alerted by, an alert
+        # that holds for ALERT_FOR seconds (as a Prometheus rule's `for:`), so the consumer is
+        # settled in its group when stopped: tansu keeps a member that left during its own join
+        # as the group's leader for ever, and the group never rebalances again (Kafka would
+        # expire it after the session timeout)
+        since: dict[str, float] = {}
+
+        def alerting(url: str = system.url(name)) -> bool:
+            if not stream_lost(url):
+                since.clear()
+                return False
+            return time.monotonic() - since.setdefault(url, time.monotonic()) >= ALERT_FOR
+
+        wait_for(alerting, 120, f"{name}'s /readyz naming the lost stream for {ALERT_FOR} s")
     for name in PROJECTIONS:
         system.services[name].stop()  # 1. stop the consumers
     system.admin("republish")  # 2.
