@@ -62,8 +62,16 @@ class AuditLog:
             metadata.create_all(conn)
 
     def append(self, record: dict[str, Any]) -> None:
+        """Store `record` as the columns hold it: bad input is recorded, never a failing insert."""
         with self.engine.begin() as conn:
-            conn.execute(insert(self.table).values(**record))
+            conn.execute(insert(self.table).values({name: self._storable(name, v) for name, v in record.items()}))
+
+    def _storable(self, name: str, value: Any) -> Any:
+        if name == "case_id":  # what was asked is in `path`; only a valid id goes where a case's records are looked up
+            return value if value and re.fullmatch(CASE_ID_PATTERN, value) else None
+        if isinstance(value, str):  # clipped to the column, and NUL (which PostgreSQL text cannot hold) as in a URL
+            return value.replace("\x00", "%00")[:self.table.c[name].type.length]
+        return value
 
     def query(self, *, subject: str | None = None, case_id: str | None = None, action: str | None = None,
               since: datetime | None = None, until: datetime | None = None, after: int = 0,
@@ -136,21 +144,12 @@ class AuditTrail:
         if "audit_action" not in state:
             return
         principal = state.get("principal")
-        case_id = scope.get("path_params", {}).get("case_id")
         record = {
             "at": datetime.now(UTC), "action": state["audit_action"], "status": status,
-            "subject": _storable(principal.subject, MAX_SUBJECT) if principal else None,
-            "roles": sorted(principal.roles) if principal else [],
-            "method": _storable(scope["method"], 8), "path": _storable(scope["path"], 512),
-            "query": _storable(scope.get("query_string", b"").decode("latin-1"), 1024),
-            # what was asked is in `path`; only a valid case id goes where a case's records are looked up
-            "case_id": case_id if case_id and re.fullmatch(CASE_ID_PATTERN, case_id) else None,
-            "client": _storable(scope["client"][0], 64) if scope.get("client") else None,
+            "subject": principal.subject if principal else None, "roles": sorted(principal.roles) if principal else [],
+            "method": scope["method"], "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "case_id": scope.get("path_params", {}).get("case_id"),
+            "client": scope["client"][0] if scope.get("client") else None,
         }
         await run_in_threadpool(scope["app"].state.service.audit.append, record)
-
-
-def _storable(text: str, length: int) -> str:
-    """`text` as a column of `length` characters holds it: clipped, and NUL (which PostgreSQL
-    text cannot hold) written as in a URL, %00. Bad input is recorded, never a failing insert."""
-    return text.replace("\x00", "%00")[:length]

@@ -86,6 +86,22 @@ def test_the_log_refuses_changes_and_deletions(engine_of, database_url, tmp_path
     log.engine.dispose()
 
 
+def test_every_text_field_is_stored_as_its_column_holds_it_never_a_failing_insert(database_url):
+    """On PostgreSQL, where a string longer than its column fails the insert: each text field one
+    character over its column (and with a NUL, which PostgreSQL text cannot hold) is clipped;
+    a case id that is not a valid one (65 characters) is not kept as a case id at all."""
+    log = AuditLog(create_engine(database_url.replace("postgresql://", "postgresql+psycopg://")), "case")
+    lengths = {"subject": 256, "action": 64, "method": 8, "path": 512, "query": 1024, "client": 64}  # the columns
+    overlong = {name: "\x00" + "x" * length for name, length in lengths.items()}
+    log.append({"at": datetime.now(UTC), "status": 422, "roles": [], "case_id": "c" * 65, **overlong})
+    log.append({"at": datetime.now(UTC), "status": 200, "roles": [], "case_id": "c" * 64, **overlong})
+    first, second = log.query()
+    for name, length in lengths.items():
+        assert first[name] == ("%00" + "x" * length)[:length], name
+    assert (first["case_id"], second["case_id"]) == (None, "c" * 64)
+    log.engine.dispose()
+
+
 def test_services_starting_together_on_a_new_database_all_get_their_log(database_url):
     """Each service creates its log (and the shared trigger function) when it starts; started
     together, as a deployment does, none may fail on the others' DDL."""
