@@ -7,10 +7,19 @@ import sys
 import time
 import urllib.request
 
+from pydantic_settings import BaseSettings
+
 from shared.auth import development_tokens
 from shared.settings import ServiceSettings
 
-SERVICES = [("case", 8001), ("obligations", 8002), ("reporting", 8003)]
+
+class RunSettings(BaseSettings):
+    """Where `make run` serves the services: environment variables of the same name in upper case."""
+
+    host: str = "127.0.0.1"
+    case_port: int = 8001
+    obligations_port: int = 8002
+    reporting_port: int = 8003
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -22,25 +31,27 @@ def main() -> int:
     # a shell starting us in the background hands SIGINT down ignored; Ctrl-C or a SIGINT
     # must still stop everything
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    host = os.environ.get("HOST", "127.0.0.1")
+    run = RunSettings()
+    host = run.host
+    services = [("case", run.case_port), ("obligations", run.obligations_port), ("reporting", run.reporting_port)]
     settings = ServiceSettings()
     tokens = None if settings.auth_jwks_url else development_tokens(settings)  # fresh ones each run
     children = [
         subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
                           "--port", str(port), "--log-level", "warning"],
                          start_new_session=True)  # Ctrl-C reaches them once, through us
-        for name, port in SERVICES
+        for name, port in services
     ]
     try:
-        for name, port in SERVICES:
+        for name, port in services:
             _wait_healthy(f"http://{host}:{port}/healthz", children)
         mode = "PostgreSQL + Kafka" if os.environ.get("DATABASE_URL") else "embedded (SQLite files in var/, no broker)"
         print(f"Frisag is running, {mode}:")
-        for name, port in SERVICES:
+        for name, port in services:
             print(f"  {name:<12} http://{host}:{port}/docs")
         if tokens:
             print(f"Bearer tokens, one per role (integration, caseworker for Aalborg, evaluator, admin): {tokens}")
-        print("Post events to http://%s:8001/events. Ctrl-C stops everything." % host, flush=True)
+        print(f"Post events to http://{host}:{run.case_port}/events. Ctrl-C stops everything.", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         return 1  # a service died

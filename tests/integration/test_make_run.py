@@ -1,6 +1,7 @@
 """`make run` as the README tells it: `python -m services` in a fresh folder starts the three
 services embedded, prints where to look and where the tokens are, and answers the README's
-walk-through; Ctrl-C stops everything."""
+walk-through; Ctrl-C stops everything. On ports from its settings (CASE_PORT, OBLIGATIONS_PORT,
+REPORTING_PORT): free ones here, while the default 8001 is taken."""
 
 import json
 import os
@@ -9,18 +10,47 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
+import pytest
 
 from tests.infra import bearer
 
 
-def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
-    for port in (8001, 8002, 8003):  # make run's fixed ports
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: is a make run still going?"
+@pytest.fixture
+def taken_8001() -> Iterator[None]:
+    """Something else listens on make run's default case port (or already did)."""
+    with socket.socket() as other:
+        try:
+            other.bind(("127.0.0.1", 8001))
+            other.listen()
+        except OSError:
+            pass  # taken already
+        yield
+
+
+def free_ports() -> tuple[int, int, int]:
+    """Three different free ports (held at once while picked, so none comes twice)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(3)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        case, obligations, reporting = (s.getsockname()[1] for s in sockets)
+    return case, obligations, reporting
+
+
+def environment(case: int, obligations: int, reporting: int) -> dict[str, str]:
+    """Ours, without what would point make run elsewhere than embedded, with these ports."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
                                                             "DATA_DIR")}
+    return env | {"CASE_PORT": str(case), "OBLIGATIONS_PORT": str(obligations), "REPORTING_PORT": str(reporting)}
+
+
+def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, taken_8001):
+    ports = case, obligations, reporting = free_ports()
+    env = environment(*ports)
     run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
@@ -31,8 +61,9 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
             assert line, "make run stopped: " + "".join(printed)
             printed.append(line)
         text = "".join(printed)
-        for port in (8001, 8002, 8003):
+        for port in ports:
             assert f"http://127.0.0.1:{port}/docs" in text
+        assert f"Post events to http://127.0.0.1:{case}/events" in text
         (tokens_line,) = [line for line in printed if "Bearer tokens" in line]
         tokens = json.loads((tmp_path / tokens_line.rsplit(": ", 1)[1].strip()).read_text())
 
@@ -42,13 +73,13 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
         started = {**opened, "id": "m-2", "type": "dk.frisag.benefit.started",
                    "data": {"benefit": "ledighedsydelse", "date": "2019-01-01"}}
         for event in (opened, started):
-            answer = httpx.post("http://127.0.0.1:8001/events", json=event, headers={
+            answer = httpx.post(f"http://127.0.0.1:{case}/events", json=event, headers={
                 **bearer(tokens["integration"]), "content-type": "application/cloudevents+json"})
             assert answer.status_code == 201, answer.text
 
         def las_74c() -> list[dict]:
-            answer = httpx.get("http://127.0.0.1:8002/cases/case-42/obligations", params={"as_of": "2020-02-01"},
-                               headers=bearer(tokens["caseworker"]))
+            answer = httpx.get(f"http://127.0.0.1:{obligations}/cases/case-42/obligations",
+                               params={"as_of": "2020-02-01"}, headers=bearer(tokens["caseworker"]))
             return [o for o in answer.json().get("obligations", []) if o["rule"] == "LAS-74c"]
 
         deadline = time.monotonic() + 30
@@ -56,20 +87,20 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
             time.sleep(0.2)
         first = las_74c()[0]  # due after 12 months of ledighedsydelse, in Aalborg during T11
         assert (first["due"], first["status"], first["exemption"]["trial"]) == ("2020-01-01", "waived", "T11")
-        assert httpx.get("http://127.0.0.1:8003/trials", headers=bearer(tokens["evaluator"])).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{reporting}/trials", headers=bearer(tokens["evaluator"])).status_code == 200
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=30) == 0
 
 
-def test_a_terminated_make_run_stops_its_services(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
-                                                            "DATA_DIR")}
+def test_a_terminated_make_run_stops_its_services(tmp_path, taken_8001):
+    ports = free_ports()
+    env = environment(*ports)
     run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     while "Ctrl-C stops everything" not in (line := run.stdout.readline()):
         assert line, "make run stopped"
     run.terminate()  # SIGTERM, as a supervisor or `timeout` sends it
     assert run.wait(timeout=30) == 0
-    for port in (8001, 8002, 8003):
+    for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after make run stopped"
