@@ -1,6 +1,7 @@
 """`make run` as the README tells it: `python -m services` in a fresh folder starts the three
 services embedded, prints where to look and where the tokens are, and answers the README's
-walk-through; Ctrl-C stops everything."""
+walk-through; the obligations and reporting processes start without the keys that read a citizen
+(given to make run, they reach the case service only); Ctrl-C stops everything."""
 
 import json
 import os
@@ -9,10 +10,30 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from tests.infra import bearer
+
+CITIZEN_KEYS = {"CASE_STORE_KEY": "bWFrZS1ydW4tdGVzdC1jYXNlLXN0b3JlLWtleS0zMiE=", "PSEUDONYM_KEY": "make-run-test-pseudonym-key"}
+
+
+def children_environments(pid: int) -> dict[str, dict[str, str]]:
+    """Per service make run started (its uvicorn app), the environment that process started with."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            command = (stat.parent / "cmdline").read_bytes().decode()
+            environ = (stat.parent / "environ").read_bytes().decode()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        for name in ("case", "obligations", "reporting"):
+            if f"services.{name}.api:app" in command:
+                found[name] = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)
+    return found
 
 
 def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
@@ -21,6 +42,7 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: is a make run still going?"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
                                                             "DATA_DIR")}
+    env |= CITIZEN_KEYS  # set where make run is started: the case service gets them, the consumers not
     run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
@@ -57,6 +79,11 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path):
         first = las_74c()[0]  # due after 12 months of ledighedsydelse, in Aalborg during T11
         assert (first["due"], first["status"], first["exemption"]["trial"]) == ("2020-01-01", "waived", "T11")
         assert httpx.get("http://127.0.0.1:8003/trials", headers=bearer(tokens["evaluator"])).status_code == 200
+        environments = children_environments(run.pid)
+        assert set(environments) == {"case", "obligations", "reporting"}
+        assert CITIZEN_KEYS.items() <= environments["case"].items()
+        for consumer in ("obligations", "reporting"):
+            assert not set(CITIZEN_KEYS) & set(environments[consumer]), consumer
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=30) == 0

@@ -1,5 +1,5 @@
-"""The stream contract, run against both adapters: the embedded log (SQLite) and Kafka
-(PostgreSQL + relay + a real Kafka-protocol broker)."""
+"""The stream contract, run against both adapters: the embedded stream (SQLite case store, relay,
+stream table) and Kafka (PostgreSQL + relay + a real Kafka-protocol broker)."""
 
 import hashlib
 import hmac
@@ -12,8 +12,8 @@ import pytest
 from services.case.bootstrap import bootstrap
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
+from shared.stream.connect import open_stream
 from shared.stream.kafka import KafkaStream
-from shared.stream.log import LogStream
 from tests.events import benefit_ended, benefit_started, event, opened
 
 CPRS = {f"case-{i}": f"{i + 1:02d}0190-{1000 + i}" for i in range(6)}
@@ -25,7 +25,7 @@ def system(request, tmp_path):
     if request.param == "embedded":
         settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
         service = bootstrap(settings)
-        stream = LogStream(service.cases.stream_events, service.cases.last_position)
+        stream = open_stream(settings)
     else:
         kafka, topic = request.getfixturevalue("kafka"), request.getfixturevalue("topic")
         settings = CaseSettings(
@@ -105,8 +105,7 @@ def test_the_citizen_on_the_stream_is_the_hmac_of_the_cpr_under_the_configured_k
     service = bootstrap(settings)
     try:
         service.ingest.submit(parse_batch([opened("case-0", cpr="010190-1000")])).result()
-        [delivery] = read(LogStream(service.cases.stream_events, service.cases.last_position).subscribe(
-            "contract", lambda partition: None), 1)
+        [delivery] = read(open_stream(settings).subscribe("contract", lambda partition: None), 1)
     finally:
         service.close()
     expected = hmac.new(key.encode(), b"010190-1000", hashlib.sha256).hexdigest()[:32]  # DDMMYY-SSSS
