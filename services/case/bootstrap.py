@@ -1,12 +1,14 @@
 """Wires the case service from its settings: store, ingest, and the relay that publishes the store's
 log to the stream (Kafka, or the embedded table)."""
 
+import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import create_engine
@@ -110,8 +112,28 @@ def build_cases(settings: CaseSettings, catalog: Catalog | None = None) -> Cases
 
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
     connect, empty_stream = publisher_factory(settings)
-    leadership = {"leadership": _advisory_lock(settings.database_url)} if settings.database_url else {}
-    return Relay(cases, connect, settings.relay_batch_size, empty_stream=empty_stream, **leadership)
+    leadership = _advisory_lock(settings.database_url) if settings.database_url else _file_lock(settings.data_dir)
+    return Relay(cases, connect, settings.relay_batch_size, leadership, empty_stream)
+
+
+def _file_lock(data_dir: Path):
+    """Embedded, one relay publishes (the case service's, or a `run_relay` started beside it): an
+    exclusive lock on a file next to the stores, which the system releases when the process dies."""
+    @contextmanager
+    def leadership() -> Iterator[bool]:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(data_dir / "relay.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    return leadership
 
 
 def _advisory_lock(database_url: str):
