@@ -56,3 +56,14 @@ class EventStream(Protocol):
     def lag(self, positions: dict[int, int]) -> dict[int, int]:
         """Per partition, how many events lie beyond a consumer's `positions` (next offsets)."""
         ...
+
+
+class Publisher(Protocol):
+    """The relay's end: `KafkaPublisher` or `EmbeddedPublisher`. `publish` returns once the stream
+    holds the whole batch (the broker acknowledged it, or the table committed it)."""
+
+    topic: str
+
+    def publish(self, events: Sequence[StreamEvent]) -> None: ...
+
+    def close(self) -> None: ...

@@ -5,7 +5,7 @@ see the same messages either way."""
 from collections.abc import Callable
 
 from shared.settings import ServiceSettings
-from shared.stream import EventStream
+from shared.stream import EventStream, Publisher
 from shared.stream.embedded import EmbeddedPublisher, EmbeddedStream, stream_engine
 from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic, recreate_topic
 
@@ -19,8 +19,7 @@ def open_stream(settings: ServiceSettings) -> EventStream:
                           settings.kafka_topic_partitions)
 
 
-def publisher_factory(settings: ServiceSettings) -> tuple[Callable[[], KafkaPublisher | EmbeddedPublisher],
-                                                           Callable[[], None]]:
+def publisher_factory(settings: ServiceSettings) -> tuple[Callable[[], Publisher], Callable[[], None]]:
     """(a new publisher, the topic checked; empty the topic before the whole store is published
     into it again), for the relay."""
     if settings.kafka_bootstrap_servers:
