@@ -12,6 +12,7 @@ has no meaning without a broker: one subscriber reads every partition (run one c
 per group, as `make run` does).
 """
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from shared.events import StreamEvent
 from shared.stream import Delivery, ResumeFrom
 from shared.stream.kafka import from_message, to_message
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 stream_log = Table(
     "stream_log", metadata,
@@ -109,16 +111,19 @@ class EmbeddedSubscription:
                                            "the stream lost messages (its table emptied or deleted?)")
             else:
                 self.next[partition] = stored
-        self._after = self._start_position()
+        self._fresh_from = self._first_needed()  # partition -> the table position its new rows start at
+        self._after = min(self._fresh_from.values(), default=1) - 1
 
-    def _start_position(self) -> int:
-        """The table position just before the first row any held partition still needs."""
+    def _first_needed(self) -> dict[int, int]:
+        """Per held partition, the table position of the first row it still needs (past the table's
+        end when it needs none yet). A row of the partition there or later with an offset it has
+        already passed means the topic was emptied and written again under this subscriber."""
         with self.engine.connect() as conn:
-            firsts = [conn.execute(select(stream_log.c.position).where(
-                stream_log.c.topic == self.topic, stream_log.c.partition == partition,
-                stream_log.c.offset == offset)).scalar() for partition, offset in self.next.items()]
-            last = conn.execute(select(func.coalesce(func.max(stream_log.c.position), 0))).scalar()
-        return min([f - 1 for f in firsts if f is not None], default=last)
+            beyond = conn.execute(select(func.coalesce(func.max(stream_log.c.position), 0))).scalar() + 1
+            return {partition: conn.execute(select(stream_log.c.position).where(
+                        stream_log.c.topic == self.topic, stream_log.c.partition == partition,
+                        stream_log.c.offset == offset)).scalar() or beyond
+                    for partition, offset in self.next.items()}
 
     def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[Delivery]:
         deadline = time.monotonic() + timeout
@@ -132,8 +137,15 @@ class EmbeddedSubscription:
             deliveries = []
             for position, partition, offset, value, traceparent in rows:
                 self._after = position
-                if offset < self.next.get(partition, offset + 1):
-                    continue  # consumed before, or a partition refused
+                expected = self.next.get(partition)
+                if expected is None:
+                    continue  # a partition refused
+                if offset < expected:
+                    if position >= self._fresh_from[partition]:
+                        self._refuse(partition, f"offset {offset} came after {expected - 1}: the topic was emptied "
+                                                "and written again (a republish) under this consumer; the "
+                                                "messages its stored position counts are gone")
+                    continue  # consumed before
                 self.next[partition] = offset + 1
                 headers = [("traceparent", traceparent.encode())] if traceparent else []
                 deliveries.append(Delivery(partition, offset, from_message(value, headers)))
@@ -143,6 +155,12 @@ class EmbeddedSubscription:
             if remaining <= 0 or rows:
                 return []
             time.sleep(min(self.IDLE_WAIT, remaining))
+
+    def _refuse(self, partition: int, reason: str) -> None:
+        del self.next[partition]
+        self.invalid[partition] = reason
+        log.error("stream %s partition %d: %s; the partition is paused until the projection is rebuilt "
+                  "(python -m services.admin rebuild)", self.topic, partition, reason)
 
     def assignment(self) -> set[int]:
         return set(self.next) | set(self.invalid)

@@ -12,7 +12,7 @@ import pytest
 from services.case.bootstrap import bootstrap
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
-from shared.stream.connect import open_stream
+from shared.stream.connect import open_stream, publisher_factory
 from shared.stream.kafka import KafkaStream
 from tests.events import benefit_ended, benefit_started, event, opened
 
@@ -164,3 +164,14 @@ def test_the_embedded_stream_counts_offsets_per_partition_and_refuses_a_position
     assert {d.partition for d in again} == set(range(3)) - {lost}
     assert min(d.offset for d in again if d.partition == kept) == 1
     assert len(again) == len(documents) - ends[lost] - 1
+
+    # the topic emptied and written again under a running subscriber (a republish): what it reads
+    # now would be taken for offsets it has passed; it refuses every partition instead
+    connect, empty = publisher_factory(settings)
+    empty()
+    connect().publish([d.event for d in sorted(deliveries, key=lambda d: d.event.position)][:len(documents) // 2])
+    assert read(subscription, 1, timeout=2) == []
+    assert set(subscription.invalid_positions()) == {0, 1, 2}
+    assert all("emptied and written again" in subscription.invalid_positions()[p] for p in (1, 2))
+    fresh = read(stream.subscribe(None, lambda partition: None), len(documents) // 2)  # a rebuild reads it all
+    assert len(fresh) == len(documents) // 2 and not stream.subscribe(None, lambda p: None).invalid_positions()
