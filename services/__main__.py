@@ -1,4 +1,6 @@
-"""`make run`: the three services on one machine, each in its own process, until Ctrl-C."""
+"""`make run`: the three services on one machine, each in its own process, until Ctrl-C. The case
+service runs the relay, which publishes to the embedded stream (or Kafka); the consumers get an
+environment without the keys that read a citizen."""
 
 import os
 import signal
@@ -11,6 +13,8 @@ from pydantic_settings import BaseSettings
 
 from shared.auth import development_tokens
 from shared.settings import ServiceSettings
+
+CASE_ONLY = ("CASE_STORE_KEY", "PSEUDONYM_KEY")  # the consumers refuse to start with these
 
 
 class RunSettings(BaseSettings):
@@ -39,13 +43,15 @@ def main() -> int:
     children = [
         subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
                           "--port", str(port), "--log-level", "warning"],
-                         start_new_session=True)  # Ctrl-C reaches them once, through us
+                         env=_environment(name), start_new_session=True)  # Ctrl-C reaches them once, through us
         for name, port in services
     ]
     try:
         for name, port in services:
             _wait_healthy(f"http://{host}:{port}/healthz", children)
-        mode = "PostgreSQL + Kafka" if os.environ.get("DATABASE_URL") else "embedded (SQLite files in var/, no broker)"
+        stores = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite files in var/"
+        stream = "Kafka" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "the embedded stream, no broker"
+        mode = f"{stores}, the relay publishing to {stream}"
         print(f"Frisag is running, {mode}:")
         for name, port in services:
             print(f"  {name:<12} http://{host}:{port}/docs")
@@ -67,6 +73,12 @@ def main() -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _environment(service: str) -> dict[str, str]:
+    if service == "case":
+        return dict(os.environ)
+    return {name: value for name, value in os.environ.items() if name not in CASE_ONLY}
 
 
 def _wait_healthy(url: str, children: list[subprocess.Popen], timeout: float = 60) -> None:

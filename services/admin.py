@@ -2,7 +2,8 @@
 
 Each subcommand reads the same environment variables as the services (README, Configuration)
 and delegates to the services' own code: the catalog loader, the projections as the services'
-bootstrap builds them, and the stream as the consuming services open it.
+bootstrap builds them, and the stream as the consuming services open it. What needs the case
+store (and so its key) is the case service's own command line: `python -m services.case.admin`.
 """
 
 import argparse
@@ -16,9 +17,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from services.case.bootstrap import build_cases
-from services.case.relay import published, request_republish
-from services.case.settings import CaseSettings
 from services.consuming import ConsumingService
 from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
@@ -118,37 +116,6 @@ def rebuild(args: argparse.Namespace) -> int:
         service.close()
 
 
-def republish(args: argparse.Namespace) -> int:
-    """After the broker lost the topic's data: the relay creates the topic again, empty, with
-    KAFKA_TOPIC_PARTITIONS, and publishes the whole case store into it, in order."""
-    settings = CaseSettings()
-    if not settings.kafka_bootstrap_servers:
-        print("no KAFKA_BOOTSTRAP_SERVERS: the consumers read the case store itself, nothing to republish",
-              file=sys.stderr)
-        return 1
-    cases = build_cases(settings)
-    try:
-        recorder, topic, last = cases.factory.tracking_recorder(), settings.kafka_topic, cases.last_position()
-        epoch = request_republish(recorder, topic)
-        print(f"the relay publishes the case store (log positions 1-{last}) into {topic} again (epoch {epoch})")
-        if args.no_wait:
-            return 0
-        deadline = progress = time.monotonic()
-        deadline += args.timeout
-        while (done := published(recorder, topic)) < last:
-            if time.monotonic() > deadline:
-                print(f"the relay has republished up to position {done} of {last} in {args.timeout:.0f} s: "
-                      "is a relay running, and can it publish (its log)?", file=sys.stderr)
-                return 1
-            if time.monotonic() - progress >= PROGRESS_EVERY:
-                print(f"republished up to position {done} of {last}", file=sys.stderr)
-                progress = time.monotonic()
-            time.sleep(0.5)
-        print(f"republished: the relay is at position {done}; now rebuild the projections "
-              "(python -m services.admin rebuild obligations, and reporting)")
-        return 0
-    finally:
-        cases.close()
 def failed(args: argparse.Namespace) -> int:
     _, service = _projection_of(args.service)
     projection = service.projection
@@ -249,15 +216,6 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("service", choices=SERVICES)
     build.set_defaults(run=rebuild)
 
-    again = commands.add_parser("republish", help="after the broker lost the topic's data: publish the whole case store to it again",
-                                description="Have the running relay create the topic again, empty, with "
-                                            "KAFKA_TOPIC_PARTITIONS (and the replication factor it had), publish the "
-                                            "whole case store into it in order, and wait until it has. Online: the "
-                                            "case service and the relay keep running. Stop the consumers first; "
-                                            "then rebuild the projections.")
-    again.add_argument("--no-wait", action="store_true", help="return once asked, without waiting for the relay")
-    again.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the relay (default: %(default)s)")
-    again.set_defaults(run=republish)
     failures = commands.add_parser("failed",
                                    help="the cases a projection's derivation failed for; --retry derives them again",
                                    description="List the cases whose derivation (the fold, or the reporting "

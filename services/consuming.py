@@ -8,8 +8,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.case.application import Cases
-from services.case.bootstrap import open_stream
 from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.consumer import Consumer, worker_pool
@@ -17,6 +15,7 @@ from shared.metrics import Sample
 from shared.projection import CaseProjection
 from shared.settings import ServiceSettings
 from shared.stream import EventStream
+from shared.stream.connect import open_stream
 
 
 FAILED_LISTED = 100  # failed cases GET /status lists at most (the admin command lists all)
@@ -29,7 +28,6 @@ class ConsumingService:
     authenticator: Authenticator
     audit: AuditLog
     consumer: Consumer | None = None  # None: an API replica; other processes consume
-    case_store: Cases | None = None  # embedded: the case store whose log is the stream
     pool: Executor | None = None
     max_lag: int = 10000  # readiness: at most this many events behind
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -104,19 +102,17 @@ class ConsumingService:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
         self.projection.engine.dispose()
-        if self.case_store is not None:
-            self.case_store.close()
 
 
 def consuming(service: type[ConsumingService], projection: CaseProjection, settings: ServiceSettings, *,
               run: bool, group: str, batch_size: int, workers: int | None, **extra) -> ConsumingService:
     """`service` over `projection`, fed from the stream when `run`."""
-    stream, case_store = open_stream(settings)
+    stream = open_stream(settings)
     auth, audit = authenticator(settings), AuditLog(projection.engine, projection.prefix)
     if not run:
-        return service(projection, stream, auth, audit, None, case_store, None, settings.ready_max_lag,
+        return service(projection, stream, auth, audit, None, None, settings.ready_max_lag,
                        **extra).start()
     pool = worker_pool(workers, settings.database_url)
     consumer = Consumer(projection, stream, group, batch_size, pool)
-    return service(projection, stream, auth, audit, consumer, case_store, pool, settings.ready_max_lag,
+    return service(projection, stream, auth, audit, consumer, pool, settings.ready_max_lag,
                    **extra).start()

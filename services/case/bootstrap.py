@@ -1,11 +1,14 @@
-"""Wires the case service from its settings: store, ingest, and (with Kafka) the relay."""
+"""Wires the case service from its settings: store, ingest, and the relay that publishes the store's
+log to the stream (Kafka, or the embedded table)."""
 
+import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import create_engine
@@ -18,10 +21,8 @@ from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.catalog import Catalog
 from shared.metrics import Sample
-from shared.settings import ServiceSettings, sqlalchemy_url
-from shared.stream import EventStream
-from shared.stream.kafka import KafkaPublisher, KafkaStream, ensure_topic, recreate_topic
-from shared.stream.log import LogStream
+from shared.settings import sqlalchemy_url
+from shared.stream.connect import publisher_factory
 
 RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class CaseService:
     ingest: Ingest
     authenticator: Authenticator
     audit: AuditLog
-    relay: Relay | None = None  # None: no broker, or the relay runs as its own process
+    relay: Relay | None = None  # None: the relay runs as its own process
     published: Callable[[], int] | None = None  # how far the relay has published, wherever it runs
     retention_days: int = 0  # erase cases this long after they closed; 0: keep them
     retention_sweep_seconds: float = 3600
@@ -73,7 +74,8 @@ class CaseService:
         samples = [Sample("frisag_events_stored", "Events in the case store (its log's last position)", "gauge", stored)]
         if self.published is not None:
             published = self.published()
-            samples += [Sample("frisag_events_published", "Events the relay has published to Kafka", "gauge", published),
+            samples += [Sample("frisag_events_published", "Events the relay has published to the stream", "gauge",
+                              published),
                         Sample("frisag_relay_lag", "Stored events not yet published", "gauge", stored - published)]
         return samples
 
@@ -94,47 +96,44 @@ def bootstrap(settings: CaseSettings) -> CaseService:
     backfilled = cases.backfill_event_keys()  # once, for a store from before keys were checked across cases
     if backfilled:
         log.info("event keys: read the %d events stored before keys were checked across cases", backfilled)
-    relay = build_relay(settings, cases) if settings.kafka_bootstrap_servers and settings.run_relay else None
+    relay = build_relay(settings, cases) if settings.run_relay else None
     ingest = Ingest(cases, on_stored=relay.wake.set if relay else lambda: None)
     audit = AuditLog(create_engine(sqlalchemy_url(settings, "audit.sqlite"), pool_pre_ping=True), "case")
-    position = None
-    if settings.kafka_bootstrap_servers:
-        recorder, topic = cases.factory.tracking_recorder(), settings.kafka_topic
-        position = lambda: published(recorder, topic)  # noqa: E731
+    recorder, topic = cases.factory.tracking_recorder(), settings.kafka_topic
+    position = lambda: published(recorder, topic)  # noqa: E731
     return CaseService(cases, ingest, authenticator(settings), audit, relay, position,
                        settings.retention_after_close_days, settings.retention_sweep_seconds).start()
 
 
-def build_cases(settings: ServiceSettings, catalog: Catalog | None = None) -> Cases:
+def build_cases(settings: CaseSettings, catalog: Catalog | None = None) -> Cases:
     return Cases(settings.eventsourcing_env("case.sqlite"), create_engine(sqlalchemy_url(settings, "case_keys.sqlite"), pool_pre_ping=True),
                  settings.pseudonym_key.get_secret_value().encode(), catalog)
 
 
-def open_stream(settings: ServiceSettings) -> tuple[EventStream, Cases | None]:
-    """The stream the other services consume: Kafka when configured, otherwise the case
-    store's log read directly (the returned Cases is that store, for the caller to close)."""
-    if settings.kafka_bootstrap_servers:
-        timeout = settings.kafka_session_timeout_ms
-        return KafkaStream(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions,
-                           session_timeout_ms=timeout, heartbeat_interval_ms=max(timeout // 6, 500)), None
-    store = build_cases(settings)
-    return LogStream(store.stream_events, store.last_position), store
-
-
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:
-    assert settings.kafka_bootstrap_servers, "the relay publishes to Kafka"
+    connect, empty_stream = publisher_factory(settings)
+    leadership = _advisory_lock(settings.database_url) if settings.database_url else _file_lock(settings.data_dir)
+    return Relay(cases, connect, settings.relay_batch_size, leadership, empty_stream)
 
-    def connect() -> KafkaPublisher:
-        # the topic as configured, or none: a topic lost and created again by the broker with
-        # its default partitions is refused (TopicMismatchError), not published into
-        ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
-        return KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
 
-    def empty_stream() -> None:
-        recreate_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_topic_partitions)
+def _file_lock(data_dir: Path):
+    """Embedded, one relay publishes (the case service's, or a `run_relay` started beside it): an
+    exclusive lock on a file next to the stores, which the system releases when the process dies."""
+    @contextmanager
+    def leadership() -> Iterator[bool]:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(data_dir / "relay.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
-    leadership = {"leadership": _advisory_lock(settings.database_url)} if settings.database_url else {}
-    return Relay(cases, connect, settings.relay_batch_size, empty_stream=empty_stream, **leadership)
+    return leadership
 
 
 def _advisory_lock(database_url: str):

@@ -16,24 +16,15 @@ before it publishes again, waiting longer after each failure.
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Protocol
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from services.case.application import Cases
-from shared.events import StreamEvent
+from shared.stream import Publisher
 
 log = logging.getLogger(__name__)
-
-
-class Publisher(Protocol):
-    topic: str
-
-    def publish(self, events: Sequence[StreamEvent]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def tracking_name(topic: str, epoch: int = 0) -> str:

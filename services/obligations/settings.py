@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from shared.catalog import CATALOG_DIR
-from shared.settings import ServiceSettings
+from shared.settings import ConsumerSettings
 
 
-class ObligationsSettings(ServiceSettings):
+class ObligationsSettings(ConsumerSettings):
     catalog_dir: Path = CATALOG_DIR
     consumer_group: str = "obligations"
     run_consumer: bool = True

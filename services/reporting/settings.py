@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from shared.catalog import CATALOG_DIR
-from shared.settings import ServiceSettings
+from shared.settings import ConsumerSettings
 
 
-class ReportingSettings(ServiceSettings):
+class ReportingSettings(ConsumerSettings):
     catalog_dir: Path = CATALOG_DIR
     reporting_group: str = "reporting"
     run_consumer: bool = True

@@ -1,9 +1,12 @@
 """The event stream between the case service and its consumers: one interface, two adapters.
+The case service's relay publishes its log, pseudonymised, to either; the consumers read only the
+stream (`shared.stream.connect` opens the one the settings choose).
 
-- `shared.stream.log.LogStream`: the embedded default. Consumers read the case store's
-  notification log directly; one partition, offsets are log positions.
-- `shared.stream.kafka.KafkaStream`: production. The case service's relay publishes the log to
-  a Kafka topic, keyed by case; consumers join a consumer group.
+- `shared.stream.embedded.EmbeddedStream`: the embedded default. An append-only table
+  (`stream_log`, SQLite or any SQLAlchemy URL) holding the Kafka adapter's messages, partitioned
+  by case as Kafka would; one subscriber reads every partition.
+- `shared.stream.kafka.KafkaStream`: production. A Kafka topic, keyed by case; consumers join a
+  consumer group.
 
 A consumer keeps its own positions (in the same transaction as what it derives from the
 events, for exactly-once effect) and tells the stream where to resume each partition.
@@ -43,7 +46,7 @@ class Subscription(Protocol):
 
 
 class EventStream(Protocol):
-    topic: str  # where the events come from: the Kafka topic, or the case store's log
+    topic: str  # the topic the relay publishes into (a Kafka topic, or a topic of the embedded table)
 
     def subscribe(self, group: str | None, resume_from: ResumeFrom) -> Subscription:
         """Reads from `resume_from` on; `group`: the consumer group sharing the partitions with
@@ -53,3 +56,14 @@ class EventStream(Protocol):
     def lag(self, positions: dict[int, int]) -> dict[int, int]:
         """Per partition, how many events lie beyond a consumer's `positions` (next offsets)."""
         ...
+
+
+class Publisher(Protocol):
+    """The relay's end: `KafkaPublisher` or `EmbeddedPublisher`. `publish` returns once the stream
+    holds the whole batch (the broker acknowledged it, or the table committed it)."""
+
+    topic: str
+
+    def publish(self, events: Sequence[StreamEvent]) -> None: ...
+
+    def close(self) -> None: ...

@@ -2,9 +2,10 @@
 
 import sys
 
-from tests.bench import ingest, obligations, reporting
+from tests.bench import embedded, ingest, obligations, reporting
 
-BENCHMARKS = {"ingest": ingest.main, "obligations": obligations.main, "reporting": reporting.main}
+BENCHMARKS = {"ingest": ingest.main, "obligations": obligations.main, "reporting": reporting.main,
+              "embedded": embedded.main}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

@@ -67,20 +67,30 @@ def test_each_environment_is_read_and_accepted_by_the_services_settings(name, mo
 
     # as the file says: the demo key and the development signing key are for development only
     monkeypatch.setenv("ENVIRONMENT", "production")
-    with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
-        settings_class()
-    monkeypatch.setenv("PSEUDONYM_KEY", "x" * 48)
     with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
         settings_class()
     monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example.dk/certs")
-    with pytest.raises(ValueError, match="CASE_STORE_KEY"):
-        settings_class()
-    monkeypatch.setenv("CASE_STORE_KEY", base64.b64encode(bytes(range(32))).decode())
     if settings_class is CaseSettings:
+        with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
+            settings_class()
+        monkeypatch.setenv("PSEUDONYM_KEY", "x" * 48)
+        with pytest.raises(ValueError, match="CASE_STORE_KEY"):
+            settings_class()
+        monkeypatch.setenv("CASE_STORE_KEY", base64.b64encode(bytes(range(32))).decode())
         with pytest.raises(ValueError, match="RETENTION_AFTER_CLOSE_DAYS"):
             settings_class()
         monkeypatch.setenv("RETENTION_AFTER_CLOSE_DAYS", "1826")
     assert settings_class().environment == "production"
+
+
+def test_only_the_case_service_and_its_relay_get_the_keys_that_read_a_citizen():
+    keys = {"PSEUDONYM_KEY", "CASE_STORE_KEY"}
+    for name, service in frisag_services().items():
+        given = keys & set(service["environment"])
+        if settings_of(service) is CaseSettings:
+            assert "PSEUDONYM_KEY" in given, name
+        else:
+            assert not given, f"{name} must not hold {given}"
 
 
 def test_the_topic_is_created_as_the_services_name_it_with_the_configured_partitions():

@@ -27,13 +27,12 @@ KUBECTL = shutil.which("kubectl")
 
 
 def render(overlay: str, tmp_path: Path) -> list[dict]:
-    """The overlay's manifests; the production overlay with secrets.env made from its example,
-    as OPERATIONS.md tells the deployer to."""
+    """The overlay's manifests; the production overlay with each *-secrets.env made from its
+    example, as OPERATIONS.md tells the deployer to."""
     assert KUBECTL, "kubectl (with its built-in kustomize) is needed to render deploy/"
     deploy = tmp_path / "deploy"
-    shutil.copytree(ROOT / "deploy", deploy, ignore=shutil.ignore_patterns("secrets.env"))
-    example = deploy / overlay / "secrets.env.example"
-    if example.exists():
+    shutil.copytree(ROOT / "deploy", deploy, ignore=shutil.ignore_patterns("*secrets.env"))
+    for example in (deploy / overlay).glob("*secrets.env.example"):
         shutil.copy(example, example.with_suffix(""))
     answer = subprocess.run([KUBECTL, "kustomize", str(deploy / overlay)], capture_output=True, text=True, timeout=60)
     assert answer.returncode == 0, answer.stderr
@@ -91,7 +90,7 @@ def test_every_environment_variable_is_a_setting_the_process_reads(rendered, mon
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        if overlay.endswith("production"):
+        if overlay.endswith("production") and cls is CaseSettings:
             # the example's placeholder keys must not get through: the deployer replaces them
             with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
                 cls()
@@ -155,3 +154,22 @@ def test_production_runs_replicas_of_the_consumers_within_the_partitions(tmp_pat
     assert len(images) == 1 and not images.pop().startswith("frisag:")  # the partner's registry
     budgets = of_kind(documents, "PodDisruptionBudget")
     assert set(budgets) == set(deployments)
+
+
+def test_one_secret_per_service_and_only_the_case_service_and_relay_get_the_keys(tmp_path):
+    """Rendered as deployed: each Deployment reads its own service's Secret, and only the case
+    service and the relay (part of it) find CASE_STORE_KEY and PSEUDONYM_KEY in their environment."""
+    documents = render("overlays/production", tmp_path)
+    secrets = of_kind(documents, "Secret")
+    owners = {"case": "case", "relay": "case", "obligations": "obligations", "reporting": "reporting"}
+    keys = {"CASE_STORE_KEY", "PSEUDONYM_KEY"}
+    for name, deployment in of_kind(documents, "Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        refs = [source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source]
+        assert len(refs) == 1 and refs[0].startswith(f"frisag-{owners[name]}-secrets"), (name, refs)
+        assert refs[0] in secrets, f"{name}: its Secret {refs[0]} is not rendered"
+        given = keys & set(environment(container, documents))
+        assert given == (keys if owners[name] == "case" else set()), (name, given)
+    # the consumers' Secrets are not the case service's: another database role, no keys
+    urls = {name: base64.b64decode(secret["data"]["DATABASE_URL"]).decode() for name, secret in secrets.items()}
+    assert len(set(urls.values())) == 3

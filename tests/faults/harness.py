@@ -236,10 +236,11 @@ class System:
                     time.sleep(1)  # as a restart policy's back-off
                     service.start()
 
-    def admin(self, *argv: str, timeout: float = 300) -> str:
-        """`python -m services.admin ...` with the services' environment; its output."""
+    def admin(self, *argv: str, timeout: float = 300, module: str = "services.admin") -> str:
+        """`python -m services.admin ...` (or the case service's `services.case.admin`) with the
+        services' environment; its output."""
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "services.admin", *argv], env=self.env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", module, *argv], env=self.env, capture_output=True,
                               text=True, timeout=timeout)
         with (self.work / "admin.log").open("a") as log:
             log.write(f"$ admin {' '.join(argv)} ({time.monotonic() - started:.1f} s, exit {done.returncode})\n"

@@ -71,7 +71,7 @@ def broker_data_lost(system: System) -> None:
         wait_for(alerting, 120, f"{name}'s /readyz naming the lost stream for {ALERT_FOR} s")
     for name in PROJECTIONS:
         system.services[name].stop()  # 1. stop the consumers
-    system.admin("republish")  # 2.
+    system.admin("republish", module="services.case.admin")  # 2.
     for name in PROJECTIONS:
         # 3. (a rebuild's consumer has been seen to wait up to tansu's rebalance timeout, 300 s,
         # for a member that left the group mid-rebalance)

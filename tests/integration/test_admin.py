@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, delete, insert
 from services import admin
 from services.case.api import create_app
 from services.case.bootstrap import bootstrap as case_bootstrap
-from services.case.bootstrap import open_stream
 from services.case.settings import CaseSettings
 from services.obligations.projection import ObligationsProjection
 from services.reporting.store import ReportingStore
@@ -27,6 +26,7 @@ from shared.events import StreamEvent
 from shared.population import Population
 from shared.stream import Delivery
 from shared.settings import ServiceSettings
+from shared.stream.connect import open_stream
 from shared.stream.kafka import KafkaPublisher, ensure_topic
 from tests.infra import wait_until
 
@@ -77,7 +77,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "republish", "failed", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "failed", "load-demo"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 
@@ -107,7 +107,7 @@ def test_check_catalog_accepts_the_catalog_and_names_a_broken_file(capsys, monke
 def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 40)
     projection = ObligationsProjection(pg_engine(database_url), Catalog.load(), group="obligations")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    stream = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                                             kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     subscription = stream.subscribe("obligations", projection.resume_from)
     try:
@@ -134,7 +134,7 @@ def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, k
 def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 60)
     projection = PROJECTIONS[service](pg_engine(database_url), Catalog.load(), group=service)
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    stream = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                                             kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(projection, stream, service).run, args=(stop,))
@@ -175,7 +175,7 @@ def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, datab
 
 def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(capsys, monkeypatch, serve, database_url,
                                                                            tmp_path, issuer):
-    # embedded stream: no broker, the consumers read the case store's log (here on PostgreSQL)
+    # embedded stream: no broker, the case service's relay appends to the stream table (here on PostgreSQL)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
@@ -191,9 +191,11 @@ def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(caps
         code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
                              "--token", client.headers["authorization"].split()[1])
         assert code == 0 and out.startswith(f"0 events stored (150 cases; {expected} were stored before)")
+        stream = open_stream(ServiceSettings(database_url=database_url, kafka_bootstrap_servers=None))
+        assert wait_until(lambda: sum(stream.lag({}).values()) == expected, timeout=60)  # the relay published it all
 
     code, out, _ = run(capsys, "positions", "reporting")
-    assert code == 0 and f"lag: {expected} events" in out and "stream case-store-log" in out
+    assert code == 0 and f"lag: {expected} events" in out and "stream frisag.case-events" in out
     code, out, _ = run(capsys, "rebuild", "reporting")
     assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
     code, out, _ = run(capsys, "positions", "reporting")

@@ -160,8 +160,8 @@ def stream_lost(api: httpx.Client) -> bool:
         for error in answer.json()["errors"])
 
 
-def admin(env: dict[str, str], *argv: str) -> str:
-    answer = subprocess.run([sys.executable, "-m", "services.admin", *argv], env=env, capture_output=True, text=True,
+def admin(env: dict[str, str], *argv: str, module: str = "services.admin") -> str:
+    answer = subprocess.run([sys.executable, "-m", module, *argv], env=env, capture_output=True, text=True,
                             timeout=300)
     assert answer.returncode == 0, answer.stderr
     return answer.stdout
@@ -235,7 +235,7 @@ def test_after_the_broker_lost_the_topic_the_runbook_recovers_every_acknowledged
 
             # the runbook: consumers stopped (rebuild is offline); the relay empties the topic and
             # republishes the store; the projections rebuilt
-            assert "republished" in admin(env, "republish")
+            assert "republished" in admin(env, "republish", module="services.case.admin")
             assert sorted(end_offsets(kafka, topic)) == list(range(PARTITIONS))
             for service in ("obligations", "reporting"):
                 # small batches: a case's events republished after its later ones are not sorted

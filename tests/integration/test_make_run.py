@@ -1,7 +1,9 @@
 """`make run` as the README tells it: `python -m services` in a fresh folder starts the three
 services embedded, prints where to look and where the tokens are, and answers the README's
-walk-through; Ctrl-C stops everything. On ports from its settings (CASE_PORT, OBLIGATIONS_PORT,
-REPORTING_PORT): free ones here, while the default 8001 is taken."""
+walk-through; the obligations and reporting processes start without the keys that read a citizen
+(given to make run, they reach the case service only); Ctrl-C stops everything. On ports from its
+settings (CASE_PORT, OBLIGATIONS_PORT, REPORTING_PORT): free ones here, while the default 8001 is
+taken."""
 
 import json
 import os
@@ -12,11 +14,31 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.infra import bearer
+
+CITIZEN_KEYS = {"CASE_STORE_KEY": "bWFrZS1ydW4tdGVzdC1jYXNlLXN0b3JlLWtleS0zMiE=", "PSEUDONYM_KEY": "make-run-test-pseudonym-key"}
+
+
+def children_environments(pid: int) -> dict[str, dict[str, str]]:
+    """Per service make run started (its uvicorn app), the environment that process started with."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            command = (stat.parent / "cmdline").read_bytes().decode()
+            environ = (stat.parent / "environ").read_bytes().decode()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        for name in ("case", "obligations", "reporting"):
+            if f"services.{name}.api:app" in command:
+                found[name] = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)
+    return found
 
 
 @pytest.fixture
@@ -50,7 +72,7 @@ def environment(case: int, obligations: int, reporting: int) -> dict[str, str]:
 
 def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, taken_8001):
     ports = case, obligations, reporting = free_ports()
-    env = environment(*ports)
+    env = environment(*ports) | CITIZEN_KEYS  # set where make run is started: the case service gets them, the consumers not
     run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
@@ -88,6 +110,11 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, 
         first = las_74c()[0]  # due after 12 months of ledighedsydelse, in Aalborg during T11
         assert (first["due"], first["status"], first["exemption"]["trial"]) == ("2020-01-01", "waived", "T11")
         assert httpx.get(f"http://127.0.0.1:{reporting}/trials", headers=bearer(tokens["evaluator"])).status_code == 200
+        environments = children_environments(run.pid)
+        assert set(environments) == {"case", "obligations", "reporting"}
+        assert CITIZEN_KEYS.items() <= environments["case"].items()
+        for consumer in ("obligations", "reporting"):
+            assert not set(CITIZEN_KEYS) & set(environments[consumer]), consumer
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=30) == 0

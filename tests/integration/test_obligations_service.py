@@ -1,4 +1,4 @@
-"""The obligations service over HTTP, fed by the case service through the embedded log and
+"""The obligations service over HTTP, fed by the case service through the embedded stream and
 through the real broker: waived obligations with their trial and reasons, worklists,
 catalog changes."""
 

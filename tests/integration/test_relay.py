@@ -1,6 +1,6 @@
 """The outbox relay against PostgreSQL and a real Kafka-protocol broker: what is posted over
 HTTP reaches the topic as a CloudEvent, and a relay killed between store and publish loses
-nothing when it restarts."""
+nothing when it restarts. Embedded (SQLite, the stream table), one relay publishes at a time."""
 
 import json
 import os
@@ -19,8 +19,10 @@ from services.case.bootstrap import bootstrap, build_cases, build_relay
 from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
+from shared.stream.connect import open_stream
 from shared.stream.kafka import from_message
 from tests.events import benefit_started, event, opened
+from tests.infra import wait_until
 
 
 @pytest.fixture
@@ -158,3 +160,59 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
         relay.wait(timeout=20)
     assert relay.returncode == 0
     assert_every_event_published_once_after_dedup(messages, stored)
+
+
+def test_embedded_one_relay_publishes_at_a_time_and_a_standby_takes_over_when_it_dies(tmp_path):
+    """Without a broker or PostgreSQL (`make run` with a `run_relay` beside it): a lock file elects
+    one relay; the other stands by, and publishes once the leader is killed. Every event reaches
+    the embedded stream exactly once (a second publisher would append them twice)."""
+    settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env |= {"DATA_DIR": str(tmp_path), "RELAY_BATCH_SIZE": "20"}  # many small batches: long to publish
+    stream = open_stream(settings)
+
+    def on_stream() -> int:
+        return sum(stream.lag({}).values())
+
+    stored = store(settings, cases=20, events_per_case=5)
+    leader = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+    standby = None
+    try:
+        assert wait_until(lambda: on_stream() == stored, timeout=60)
+        standby = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
+        time.sleep(2)  # the standby has started and tried for the lock
+        stored += _more(settings, "second")
+        assert wait_until(lambda: on_stream() == stored, timeout=60)
+        time.sleep(1.5)  # three idle rounds: a second publisher would have appended by now
+        assert on_stream() == stored
+        leader.send_signal(signal.SIGKILL)
+        leader.wait()
+        stored += _more(settings, "third")
+        assert wait_until(lambda: on_stream() == stored, timeout=60), "the standby did not take over"
+        time.sleep(1.5)
+        assert on_stream() == stored
+    finally:
+        for relay in (leader, standby):
+            if relay is not None and relay.poll() is None:
+                relay.terminate()
+                relay.wait(timeout=20)
+    subscription = stream.subscribe(None, lambda partition: None)
+    deliveries = []
+    while batch := subscription.poll(timeout=0.5):
+        deliveries += batch
+    assert len({(d.event.subject, d.event.sequence) for d in deliveries}) == len(deliveries) == stored
+
+
+def _more(settings: CaseSettings, prefix: str) -> int:
+    """Store 300 more cases of three events; how many events."""
+    documents = []
+    for i in range(300):
+        documents += [opened(f"{prefix}-{i}", cpr=f"0202{i % 100:02d}-{i:04d}"),
+                      event("conversation.held", f"{prefix}-{i}", kind="jobsamtale", date="2019-02-01"),
+                      event("conversation.held", f"{prefix}-{i}", kind="jobsamtale", date="2019-03-01")]
+    cases = build_cases(settings)
+    ingest = Ingest(cases)
+    ingest.submit(parse_batch(documents)).result()
+    ingest.close()
+    cases.close()
+    return len(documents)

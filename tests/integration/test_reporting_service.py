@@ -1,4 +1,4 @@
-"""The reporting service over HTTP, fed through the embedded log and through the real broker:
+"""The reporting service over HTTP, fed through the embedded stream and through the real broker:
 the T11 scenario, LY citizens in Aalborg (in the trial) and Aarhus (not)."""
 
 import csv

@@ -12,13 +12,14 @@ import threading
 from sqlalchemy import create_engine
 
 from services.case.application import Ingest
-from services.case.bootstrap import build_cases, build_relay, open_stream
+from services.case.bootstrap import build_cases, build_relay
 from services.case.settings import CaseSettings
 from services.obligations.projection import ObligationsProjection
 from shared.catalog import Catalog
 from shared.consumer import Consumer
 from shared.events import parse_batch
 from shared.settings import ServiceSettings
+from shared.stream.connect import open_stream
 from tests.integration.test_consumer_restart import consumed, history, wait_until
 
 PARTITIONS = 4
@@ -77,7 +78,7 @@ def test_two_consumers_share_the_partitions_and_one_takes_over_when_the_other_di
         cur.execute(f'CREATE DATABASE "{name}_alone"')
     alone_engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://") + "_alone")
     alone = ObligationsProjection(alone_engine, Catalog.load(), group="alone")
-    stream, _ = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    stream = open_stream(ServiceSettings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                                             kafka_topic_partitions=PARTITIONS, kafka_session_timeout_ms=6000))
     stop = threading.Event()
     thread = threading.Thread(target=Consumer(alone, stream, "alone").run, args=(stop,))

@@ -1,5 +1,5 @@
-"""The stream contract, run against both adapters: the embedded log (SQLite) and Kafka
-(PostgreSQL + relay + a real Kafka-protocol broker)."""
+"""The stream contract, run against both adapters: the embedded stream (SQLite case store, relay,
+stream table) and Kafka (PostgreSQL + relay + a real Kafka-protocol broker)."""
 
 import hashlib
 import hmac
@@ -12,8 +12,8 @@ import pytest
 from services.case.bootstrap import bootstrap
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
+from shared.stream.connect import open_stream, publisher_factory
 from shared.stream.kafka import KafkaStream
-from shared.stream.log import LogStream
 from tests.events import benefit_ended, benefit_started, event, opened
 
 CPRS = {f"case-{i}": f"{i + 1:02d}0190-{1000 + i}" for i in range(6)}
@@ -25,7 +25,7 @@ def system(request, tmp_path):
     if request.param == "embedded":
         settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
         service = bootstrap(settings)
-        stream = LogStream(service.cases.stream_events, service.cases.last_position)
+        stream = open_stream(settings)
     else:
         kafka, topic = request.getfixturevalue("kafka"), request.getfixturevalue("topic")
         settings = CaseSettings(
@@ -105,10 +105,73 @@ def test_the_citizen_on_the_stream_is_the_hmac_of_the_cpr_under_the_configured_k
     service = bootstrap(settings)
     try:
         service.ingest.submit(parse_batch([opened("case-0", cpr="010190-1000")])).result()
-        [delivery] = read(LogStream(service.cases.stream_events, service.cases.last_position).subscribe(
-            "contract", lambda partition: None), 1)
+        [delivery] = read(open_stream(settings).subscribe("contract", lambda partition: None), 1)
     finally:
         service.close()
     expected = hmac.new(key.encode(), b"010190-1000", hashlib.sha256).hexdigest()[:32]  # DDMMYY-SSSS
     assert delivery.event.data["citizen"] == expected
     assert expected != hmac.new(b"", b"010190-1000", hashlib.sha256).hexdigest()[:32]
+
+
+def test_both_adapters_put_a_case_in_the_same_partition(tmp_path, database_url, kafka, topic):
+    """The embedded stream partitions by key as the Kafka producer does: one history posted to a
+    case service of each shape lands, case by case, in the same partition numbers."""
+    shapes = {"embedded": CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path / "e",
+                                       kafka_topic_partitions=3),
+              "kafka": CaseSettings(database_url=database_url, kafka_bootstrap_servers=kafka, kafka_topic=topic,
+                                    kafka_topic_partitions=3, data_dir=tmp_path / "k")}
+    documents, partitions = posted_history(), {}
+    for shape, settings in shapes.items():
+        service = bootstrap(settings)
+        try:
+            service.ingest.submit(parse_batch(documents)).result()
+            stream = (open_stream(settings) if shape == "embedded" else
+                      KafkaStream(kafka, topic, session_timeout_ms=6000, heartbeat_interval_ms=1000))
+            subscription = stream.subscribe(None, lambda partition: None)
+            deliveries = read(subscription, len(documents))
+            subscription.close()
+        finally:
+            service.close()
+        assert len(deliveries) == len(documents)
+        partitions[shape] = {d.event.subject: d.partition for d in deliveries}
+    assert partitions["embedded"] == partitions["kafka"]
+    assert len(set(partitions["kafka"].values())) > 1  # spread, not all in one
+
+
+def test_the_embedded_stream_counts_offsets_per_partition_and_refuses_a_position_beyond_an_end(tmp_path):
+    settings = CaseSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path, kafka_topic_partitions=3)
+    service = bootstrap(settings)
+    try:
+        documents = posted_history()
+        service.ingest.submit(parse_batch(documents)).result()
+        stream = open_stream(settings)
+        deliveries = read(stream.subscribe(None, lambda partition: None), len(documents))
+    finally:
+        service.close()
+    ends = {p: len([d for d in deliveries if d.partition == p]) for p in range(3)}
+    assert stream.lag({}) == ends and stream.lag({p: end + 5 for p, end in ends.items()}) == {0: 0, 1: 0, 2: 0}
+    # offsets count from 0 in each partition, with no gap
+    for p in range(3):
+        assert sorted(d.offset for d in deliveries if d.partition == p) == list(range(ends[p]))
+
+    # a stored position past the end (the stream's table lost rows): refused and reported, the
+    # other partitions read on, from where they were
+    lost, kept = 0, 1
+    subscription = stream.subscribe(None, {lost: ends[lost] + 1, kept: 1}.get)
+    assert set(subscription.invalid_positions()) == {lost}
+    assert "beyond the partition's end" in subscription.invalid_positions()[lost]
+    again = read(subscription, len(documents) - ends[lost] - 1, timeout=3)
+    assert {d.partition for d in again} == set(range(3)) - {lost}
+    assert min(d.offset for d in again if d.partition == kept) == 1
+    assert len(again) == len(documents) - ends[lost] - 1
+
+    # the topic emptied and written again under a running subscriber (a republish): what it reads
+    # now would be taken for offsets it has passed; it refuses every partition instead
+    connect, empty = publisher_factory(settings)
+    empty()
+    connect().publish([d.event for d in sorted(deliveries, key=lambda d: d.event.position)][:len(documents) // 2])
+    assert read(subscription, 1, timeout=2) == []
+    assert set(subscription.invalid_positions()) == {0, 1, 2}
+    assert all("emptied and written again" in subscription.invalid_positions()[p] for p in (1, 2))
+    fresh = read(stream.subscribe(None, lambda partition: None), len(documents) // 2)  # a rebuild reads it all
+    assert len(fresh) == len(documents) // 2 and not stream.subscribe(None, lambda p: None).invalid_positions()
