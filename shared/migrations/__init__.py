@@ -91,7 +91,7 @@ def _stamp_of_older_tables(conn: Connection, service: str, history: str | None) 
         legacy = [r for r in current if r in LEGACY]
         return sorted({r.format(service=service) for r in LEGACY[legacy[0]]}) if legacy else []
     marker, revisions = MADE_BEFORE[history or service]
-    return revisions if marker.format(service=service) in tables else []
+    return [r.format(service=service) for r in revisions] if marker.format(service=service) in tables else []
 
 
 def run_migrations(target: MetaData) -> None:
