@@ -202,6 +202,17 @@ def test_the_command_migrates_the_embedded_store(tmp_path):
 
 
 @pytest.mark.integration
+def test_the_case_services_command_migrates_its_data_keys_and_audit_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATA_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "services.case.admin", "migrate"], env=env, check=True)
+    for sqlite_file, history in (("case_keys.sqlite", None), ("audit.sqlite", AUDIT)):
+        engine = create_engine(f"sqlite:///{tmp_path / sqlite_file}")
+        assert revision(engine, "case", history) == head(engine, "case", history)
+        assert differences(engine, "case", history) == []
+        engine.dispose()
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_new_fold_version_has_every_case_derived_again_when_the_service_starts(service, engine, monkeypatch):
     upgrade(engine, service)
