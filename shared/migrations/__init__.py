@@ -1,5 +1,7 @@
-"""Schema migrations (Alembic) of every table the services make themselves. Nothing calls
-`create_all` on them: development (SQLite) and production (PostgreSQL) run the same histories.
+"""Schema migrations (Alembic) of every table the services make themselves, on SQLite
+(development) as on PostgreSQL: nothing calls `create_all` on them. Aside: the event store's
+tables, which the `eventsourcing` library makes (with `cases_event_keys` beside them), and the
+embedded stream's `stream_log` (development only: production reads Kafka).
 
 A history has its own version table, so services may share a database or use separate ones:
 
@@ -14,7 +16,8 @@ A history has its own version table, so services may share a database or use sep
 The services migrate when they start; by hand: `python -m services.admin migrate obligations`
 (or `reporting`), `python -m services.case.admin migrate`. A new revision of a branch, from a
 database at head: `command.revision(config("obligations", conn), "what", head="projection@head",
-rev_id="projection_0005", version_path=<that branch's folder>, autogenerate=True)`.
+rev_id="projection_0005", version_path=<that branch's folder>, autogenerate=True)`; in a shared
+script, write the table names with `prefix()` instead of the service's name autogenerate put.
 """
 
 import threading

@@ -1,5 +1,5 @@
-"""Alembic's environment of the obligations service's history, with the projection branch (configured by
-shared.migrations)."""
+"""Alembic's environment of the obligations service's history: its derived tables, and the
+projection branch's store tables (configured by shared.migrations)."""
 
 from services.obligations.projection import metadata
 from shared.migrations import run_migrations
