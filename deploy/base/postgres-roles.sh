@@ -12,8 +12,17 @@
 set -eu
 psql -v ON_ERROR_STOP=1 -v case_password="$CASE_DB_PASSWORD" -v obligations_password="$OBLIGATIONS_DB_PASSWORD" \
      -v reporting_password="$REPORTING_DB_PASSWORD" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN', name) FROM unnest(ARRAY['frisag_case', 'frisag_obligations', 'frisag_reporting']) name
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \gexec
+-- roles are the cluster's: another database's run may have made them, or be making them now
+DO $$
+DECLARE name text;
+BEGIN
+  FOREACH name IN ARRAY ARRAY['frisag_case', 'frisag_obligations', 'frisag_reporting'] LOOP
+    BEGIN
+      EXECUTE format('CREATE ROLE %I LOGIN', name);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+  END LOOP;
+END $$;
 ALTER ROLE frisag_case PASSWORD :'case_password';
 ALTER ROLE frisag_obligations PASSWORD :'obligations_password';
 ALTER ROLE frisag_reporting PASSWORD :'reporting_password';
