@@ -24,7 +24,7 @@ from services.reporting import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
 from shared.auth import INTEGRATION
 from shared.catalog import Catalog
-from shared.migrations import upgrade
+from shared.migrations import AUDIT, upgrade
 from shared.population import Population
 from shared.settings import ServiceSettings
 from shared.stream.kafka import TopicMismatchError
@@ -57,9 +57,10 @@ def migrate(args: argparse.Namespace) -> int:
     engine = module.projection_engine(settings_type())
     try:
         upgrade(engine, args.service)
+        upgrade(engine, args.service, AUDIT)
     finally:
         engine.dispose()
-    print(f"{args.service}: tables at the newest revision")
+    print(f"{args.service}: tables and audit log at the newest revision")
     return 0
 
 
@@ -194,9 +195,10 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("dir", nargs="?", type=Path, help="the catalog folder (default: CATALOG_DIR, else the packaged one)")
     check.set_defaults(run=check_catalog)
 
-    upgrade = commands.add_parser("migrate", help="migrate a projection's tables to the newest revision",
-                                  description="Run the service's schema migrations (Alembic), as the service "
-                                              "does when it starts; replicas may start meanwhile.")
+    upgrade = commands.add_parser("migrate", help="migrate a projection's tables and audit log to the newest revision",
+                                  description="Run the service's schema migrations (Alembic: its projection, "
+                                              "its audit log), as the service does when it starts; replicas may "
+                                              "start meanwhile.")
     upgrade.add_argument("service", choices=SERVICES)
     upgrade.set_defaults(run=migrate)
 

@@ -2,7 +2,8 @@
 and how it was answered; append-only (the database refuses updates and deletes) and queryable
 by `admin`.
 
-Each service keeps its own table, `<service>_audit`, next to its other tables. A route is
+Each service keeps its own table, `<service>_audit`, next to its other tables, migrated by the
+audit history (shared/migrations/audit) run with the service's name. A route is
 audited by the dependency `audited(action)`; the `AuditTrail` middleware writes the record once
 the answer is known, refusals included.
 """
@@ -10,56 +11,42 @@ the answer is known, refusals included.
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, event, insert, select, text
+from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, insert, select
 from starlette.concurrency import run_in_threadpool
 
 from shared.auth import MAX_SUBJECT
 from shared.events import CASE_ID_PATTERN
+from shared.migrations import AUDIT, upgrade
 
-AUDIT_DDL_LOCK_ID = 0x41554454  # "AUDT": the PostgreSQL advisory lock around creating the logs
-_APPEND_ONLY = {
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION frisag_append_only() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""",
-        "CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION frisag_append_only()",
-    ],
-    "sqlite": [
-        "CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        "CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    ],
-}
+
+@cache
+def audit_table(service: str) -> Table:
+    """The service's audit log, as its migrations make it."""
+    return Table(
+        f"{service}_audit", MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("subject", String(MAX_SUBJECT)),  # the token's `sub`; null when no valid token came
+        Column("roles", JSON, nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("method", String(8), nullable=False),
+        Column("path", String(512), nullable=False),
+        Column("query", String(1024), nullable=False),
+        Column("case_id", String(64), index=True),
+        Column("status", Integer, nullable=False),
+        Column("client", String(64)),  # the caller's address (behind a proxy: its forwarded one)
+    )
 
 
 class AuditLog:
     def __init__(self, engine: Engine, service: str) -> None:
         self.engine, self.service = engine, service
-        metadata = MetaData()
-        self.table = Table(
-            f"{service}_audit", metadata,
-            Column("id", Integer, primary_key=True, autoincrement=True),
-            Column("at", DateTime(timezone=True), nullable=False),
-            Column("subject", String(MAX_SUBJECT)),  # the token's `sub`; null when no valid token came
-            Column("roles", JSON, nullable=False),
-            Column("action", String(64), nullable=False),
-            Column("method", String(8), nullable=False),
-            Column("path", String(512), nullable=False),
-            Column("query", String(1024), nullable=False),
-            Column("case_id", String(64), index=True),
-            Column("status", Integer, nullable=False),
-            Column("client", String(64)),  # the caller's address (behind a proxy: its forwarded one)
-        )
-        name = self.table.name
-        event.listen(self.table, "after_create", _triggers(name))
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # services starting together take turns at the DDL
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_DDL_LOCK_ID})
-            metadata.create_all(conn)
+        self.table = audit_table(service)
+        upgrade(engine, service, AUDIT)  # the table and its append-only triggers: shared/migrations/audit
 
     def append(self, record: dict[str, Any]) -> None:
         """Store `record` as the columns hold it: bad input is recorded, never a failing insert."""
@@ -88,14 +75,6 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [{**row, "at": _utc(row["at"]).isoformat()}
                     for row in conn.execute(q.order_by(t.c.id).limit(limit)).mappings()]
-
-
-def _triggers(table: str) -> Callable:
-    def create(target, connection, **_) -> None:
-        for statement in _APPEND_ONLY.get(connection.dialect.name, []):
-            connection.execute(text(statement.format(table=table)))
-
-    return create
 
 
 def _utc(at: datetime) -> datetime:

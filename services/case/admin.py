@@ -6,9 +6,13 @@ import argparse
 import sys
 import time
 
+from sqlalchemy import create_engine
+
 from services.case.bootstrap import build_cases
 from services.case.relay import published, request_republish
 from services.case.settings import CaseSettings
+from shared.migrations import AUDIT, upgrade
+from shared.settings import sqlalchemy_url
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines
 
@@ -42,12 +46,30 @@ def republish(args: argparse.Namespace) -> int:
         cases.close()
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """The case service's own tables (its data keys, its audit log), as the service migrates them
+    when it starts; the event store's are the `eventsourcing` library's, made when it starts."""
+    settings = CaseSettings()
+    for sqlite_file, history in (("case_keys.sqlite", None), ("audit.sqlite", AUDIT)):
+        engine = create_engine(sqlalchemy_url(settings, sqlite_file))
+        try:
+            upgrade(engine, "case", history)
+        finally:
+            engine.dispose()
+    print("case: data keys and audit log at the newest revision")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m services.case.admin",
                                    description="The case service's admin command line. It reads the case "
                                                "service's environment variables (DATABASE_URL, CASE_STORE_KEY, "
                                                "KAFKA_BOOTSTRAP_SERVERS, ...).")
     commands = main.add_subparsers(dest="command", required=True, metavar="<subcommand>")
+    upgrade_tables = commands.add_parser("migrate", help="migrate the case service's tables to the newest revision",
+                                         description="Run the case service's schema migrations (Alembic: its data "
+                                                     "keys and its audit log), as the service does when it starts.")
+    upgrade_tables.set_defaults(run=migrate)
     again = commands.add_parser("republish", help="after the stream lost the topic's data: publish the whole case store to it again",
                                 description="Have the running relay create the topic again, empty, with "
                                             "KAFKA_TOPIC_PARTITIONS (and the replication factor it had), publish the "

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.case.domain import Case
+from shared.migrations import upgrade
 
 # The erasure itself stays readable (under the store key): the stream must still tell the
 # consumers which case to drop.
@@ -74,7 +75,7 @@ class DataKeys:
         self.engine, self.store_cipher = engine, store_cipher
         if engine.dialect.name == "sqlite":  # what SQLite frees it overwrites with zeros
             event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA secure_delete = ON"))
-        metadata.create_all(engine)
+        upgrade(engine, "case")  # the table: services/case/migrations
         self._scrubbed = 0  # erasures in the table when it was last scrubbed here
         self._cache: dict[UUID, tuple[float, AESCipher]] = {}
         self._erased: set[UUID] = set()  # erased here: a read that raced the erasure must not cache the key

@@ -5,6 +5,7 @@ on health checks that exist, and the ports are the ones the README tells people 
 import base64
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -146,3 +147,18 @@ def test_mounted_files_and_the_collectors_pipeline_exist():
     exporter = config["exporters"][config["service"]["pipelines"]["traces"]["exporters"][0]]
     assert exporter["endpoint"].split(":")[0] == "jaeger"
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+
+
+def test_each_process_logs_in_as_its_services_role_which_the_database_creates_at_init():
+    postgres = SERVICES["postgres"]
+    mounts = {target: source for source, target, *_ in (volume.split(":") for volume in postgres["volumes"])}
+    script = ROOT / mounts["/docker-entrypoint-initdb.d/roles.sh"]
+    assert script == ROOT / "deploy" / "base" / "postgres-roles.sh"  # the one Kubernetes' Job runs
+    variables = {key: interpolated(value) for key, value in postgres["environment"].items()}
+    assert set(re.findall(r"\$(\w+)", script.read_text())) <= set(variables)
+    for name, service in frisag_services().items():
+        owner = "case" if name == "relay" else name
+        url = urlsplit(interpolated(service["environment"]["DATABASE_URL"]))
+        assert url.username == f"frisag_{owner}", name
+        assert url.password == variables[f"{owner.upper()}_DB_PASSWORD"], name
+        assert f"ALTER ROLE frisag_{owner} PASSWORD" in script.read_text()

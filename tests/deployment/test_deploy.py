@@ -4,9 +4,11 @@ container's environment is what its settings class reads, HTTP services are prob
 replicas within the topic's partitions, and the production overlay refuses the example secret."""
 
 import base64
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -145,7 +147,7 @@ def test_the_catalogs_come_from_config_maps_where_they_are_read(rendered):
 def test_production_runs_replicas_of_the_consumers_within_the_partitions(tmp_path):
     documents = render("overlays/production", tmp_path)
     deployments = of_kind(documents, "Deployment")
-    (config,) = of_kind(documents, "ConfigMap").values()
+    (config,) = [c for name, c in of_kind(documents, "ConfigMap").items() if name.startswith("frisag-config")]
     partitions = int(config["data"]["KAFKA_TOPIC_PARTITIONS"])
     for name in ("obligations", "reporting"):
         assert 2 <= deployments[name]["spec"]["replicas"] <= partitions
@@ -171,5 +173,34 @@ def test_one_secret_per_service_and_only_the_case_service_and_relay_get_the_keys
         given = keys & set(environment(container, documents))
         assert given == (keys if owners[name] == "case" else set()), (name, given)
     # the consumers' Secrets are not the case service's: another database role, no keys
-    urls = {name: base64.b64decode(secret["data"]["DATABASE_URL"]).decode() for name, secret in secrets.items()}
+    urls = {name: base64.b64decode(secret["data"]["DATABASE_URL"]).decode() for name, secret in secrets.items()
+            if not name.startswith("frisag-postgres-admin")}  # the roles' Job's: no DATABASE_URL
     assert len(set(urls.values())) == 3
+
+
+def test_a_job_creates_the_database_role_each_services_secret_logs_in_as(tmp_path):
+    """The roles come from the script compose runs too (deploy/base/postgres-roles.sh, tested on
+    PostgreSQL in tests/integration/test_database_roles.py): the Job runs it with the database
+    owner's Secret, which holds every variable it reads; each service's DATABASE_URL logs in as
+    the role the script creates for it."""
+    documents = render("overlays/production", tmp_path)
+    script = (ROOT / "deploy" / "base" / "postgres-roles.sh").read_text()
+    job = of_kind(documents, "Job")["postgres-roles"]
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (volume,) = pod["volumes"]
+    assert container["command"] == ["sh", "/scripts/postgres-roles.sh"]
+    assert container["volumeMounts"] == [{"name": volume["name"], "mountPath": "/scripts", "readOnly": True}]
+    assert of_kind(documents, "ConfigMap")[volume["configMap"]["name"]]["data"] == {"postgres-roles.sh": script}
+    assert container["image"].rpartition(":")[2] not in ("", "latest")
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    read = set(re.findall(r"\$(\w+)", script)) | {"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"}
+    assert read <= set(environment(container, documents)), read - set(environment(container, documents))
+    roles = set(re.findall(r"ALTER ROLE (\w+) PASSWORD", script))
+    assert roles == {"frisag_case", "frisag_obligations", "frisag_reporting"}
+    secrets = of_kind(documents, "Secret")
+    for name, deployment in of_kind(documents, "Deployment").items():
+        (app,) = deployment["spec"]["template"]["spec"]["containers"]
+        owner = "case" if name == "relay" else name
+        assert urlsplit(environment(app, documents)["DATABASE_URL"]).username == f"frisag_{owner}", name
+    assert any(name.startswith("frisag-postgres-admin") for name in secrets)

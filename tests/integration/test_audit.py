@@ -103,7 +103,7 @@ def test_every_text_field_is_stored_as_its_column_holds_it_never_a_failing_inser
 
 
 def test_services_starting_together_on_a_new_database_all_get_their_log(database_url):
-    """Each service creates its log (and the shared trigger function) when it starts; started
+    """Each service migrates its log (with its own trigger function) when it starts; started
     together, as a deployment does, none may fail on the others' DDL."""
     engines = [create_engine(database_url.replace("postgresql://", "postgresql+psycopg://")) for _ in range(6)]
     start = threading.Barrier(len(engines))

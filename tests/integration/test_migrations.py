@@ -1,31 +1,50 @@
-"""The projections' schema migrations, for both services, on SQLite and PostgreSQL: from an empty
-database, from the previous revision with rows in it, and from a database create_all made before
-there were migrations. At head the database is what the services' metadata describes."""
+"""The schema migrations, for both consumers and the case service, on SQLite and PostgreSQL: from an
+empty database, from an earlier revision with rows in it, from a database the previous release made
+(its migrations at their head, its create_all of the data keys and audit logs), and from a database
+create_all made before there were migrations. At head the database is what the services' metadata
+describes, as create_all would make it."""
 
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+import sqlalchemy.exc
 from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select, text
 
+from services.case import keys
+from services.case.keys import DataKeys
 from services.obligations.projection import ObligationsProjection
 from services.obligations.projection import metadata as obligations_metadata
 from services.reporting.store import ReportingStore
 from services.reporting.store import metadata as reporting_metadata
 from shared import fold_version
+from shared.audit import AuditLog, audit_table
 from shared.catalog import Catalog
-from shared.migrations import config, upgrade, version_table
+from shared.migrations import AUDIT, config, upgrade, version_table
 from shared.projection import service_metadata, store_tables
+from tests.infra import fresh_database
 
 SERVICES = ["obligations", "reporting"]
 DERIVED: dict[str, MetaData] = {"obligations": obligations_metadata, "reporting": reporting_metadata}
 PROJECTIONS = {"obligations": ObligationsProjection, "reporting": ReportingStore}
+ALL = ["case", *SERVICES]
+# every history: (service, history) -> the tables it makes, as the services' code describes them
+TARGETS: dict[tuple[str, str | None], MetaData] = {
+    ("case", None): keys.metadata,
+    **{(service, None): service_metadata(service, DERIVED[service]) for service in SERVICES},
+    **{(service, AUDIT): audit_table(service).metadata for service in ALL}}
+REPOSITORY = Path(__file__).parents[2]
+# main before the projections' histories were branched: what is deployed today
+PREVIOUS_RELEASE = "9fbcd0b011211317b102835dcfccb099aa46fb99"
 # what autogenerate finds missing at revision 0001: migrations 0002 to 0005
 SINCE_0001 = {"obligations": ["add_column", "add_column", "add_column", "add_index", "add_index", "add_index", "add_table",
                               "add_table"],
@@ -47,24 +66,26 @@ def engine(request, tmp_path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def differences(engine: Engine, service: str) -> list:
-    """What autogenerate would change to make the service's tables match its metadata."""
-    target = service_metadata(service, DERIVED[service])
+def differences(engine: Engine, service: str, history: str | None = None) -> list:
+    """What autogenerate would change to make a history's tables match the code's metadata."""
+    target = TARGETS[service, history]
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
-            "version_table": version_table(service),
+            "version_table": version_table(service, history),
             "include_name": lambda name, type_, _: type_ != "table" or name in target.tables})
         return compare_metadata(context, target)
 
 
-def revision(engine: Engine, service: str) -> str | None:
+def revision(engine: Engine, service: str, history: str | None = None) -> set[str]:
+    """The revisions the database is at, one per branch."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": version_table(service)}).get_current_revision()
+        return set(MigrationContext.configure(conn, opts={"version_table": version_table(service, history)})
+                   .get_current_heads())
 
 
-def head(engine: Engine, service: str) -> str:
+def head(engine: Engine, service: str, history: str | None = None) -> set[str]:
     with engine.connect() as conn:
-        return ScriptDirectory.from_config(config(service, conn)).get_current_head()
+        return set(ScriptDirectory.from_config(config(service, conn, history)).get_heads())
 
 
 def insert_rows(engine: Engine, service: str) -> dict[str, list[tuple]]:
@@ -109,6 +130,8 @@ def refresh_uses_the_stale_index(engine: Engine, service: str) -> bool:
 @pytest.mark.parametrize("service", SERVICES)
 def test_an_empty_database_is_migrated_to_what_the_metadata_describes(service, engine):
     upgrade(engine, service)
+    # two branches: the store tables, written once for both consumers, and the service's own
+    assert sorted(r.split("_")[0] for r in head(engine, service)) == sorted(["projection", service])
     assert revision(engine, service) == head(engine, service)
     assert differences(engine, service) == []
     upgrade(engine, service)  # at head: nothing to do
@@ -119,7 +142,8 @@ def test_an_empty_database_is_migrated_to_what_the_metadata_describes(service, e
 @pytest.mark.parametrize("service", SERVICES)
 def test_rows_stored_at_an_earlier_revision_outlive_the_upgrade(service, engine):
     with engine.begin() as conn:
-        command.upgrade(config(service, conn), "0001")
+        command.upgrade(config(service, conn), "projection_0001")
+        command.upgrade(config(service, conn), f"{service}_0001")
     assert sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in differences(engine, service)) == SINCE_0001[service]
     rows = insert_rows(engine, service)
 
@@ -178,6 +202,17 @@ def test_the_command_migrates_the_embedded_store(tmp_path):
 
 
 @pytest.mark.integration
+def test_the_case_services_command_migrates_its_data_keys_and_audit_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"DATA_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "services.case.admin", "migrate"], env=env, check=True)
+    for sqlite_file, history in (("case_keys.sqlite", None), ("audit.sqlite", AUDIT)):
+        engine = create_engine(f"sqlite:///{tmp_path / sqlite_file}")
+        assert revision(engine, "case", history) == head(engine, "case", history)
+        assert differences(engine, "case", history) == []
+        engine.dispose()
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_new_fold_version_has_every_case_derived_again_when_the_service_starts(service, engine, monkeypatch):
     upgrade(engine, service)
@@ -197,3 +232,116 @@ def test_a_new_fold_version_has_every_case_derived_again_when_the_service_starts
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE {service}_responsibility SET fold_version = 1 WHERE case_id = 'case-2'"))
     assert projection.refresh_marks() == 1
+
+
+def made_by_the_previous_release(url: str, tmp_path: Path) -> None:
+    """What the previous release's services made in a database when they started: its code,
+    checked out of git, run in a process of its own."""
+    tree = tmp_path / "previous"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", PREVIOUS_RELEASE, "shared", "services"], cwd=REPOSITORY,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    start = """if True:
+        import sys
+        from sqlalchemy import create_engine
+        from services.case.keys import metadata
+        from services.obligations.projection import ObligationsProjection
+        from services.reporting.store import ReportingStore
+        from shared.audit import AuditLog
+        from shared.catalog import Catalog
+        engine = create_engine(sys.argv[1])
+        ObligationsProjection(engine, Catalog.load())  # migrated to its head, 0005
+        ReportingStore(engine, Catalog.load())
+        metadata.create_all(engine)  # as DataKeys did
+        for service in ("case", "obligations", "reporting"):
+            AuditLog(engine, service)
+        assert "previous" in sys.modules["shared.audit"].__file__  # its code, not this one's
+    """
+    subprocess.run([sys.executable, "-c", start, url], cwd=tree, env=os.environ | {"PYTHONPATH": str(tree)},
+                   check=True)
+
+
+def audit_record(service: str) -> dict:
+    return {"at": datetime(2026, 12, 1, tzinfo=UTC), "subject": "anna", "roles": ["caseworker"],
+            "action": "read case history", "method": "GET", "path": f"/{service}", "query": "", "case_id": "case-1",
+            "status": 200, "client": "10.0.0.1"}
+
+
+@pytest.mark.integration
+def test_a_database_the_previous_release_made_is_upgraded_by_every_service(engine, tmp_path):
+    made_by_the_previous_release(engine.url.render_as_string(hide_password=False), tmp_path)
+    with engine.connect() as conn:  # the previous release's histories: one line each, at 0005
+        for service in SERVICES:
+            assert conn.execute(text(f"SELECT version_num FROM {service}_alembic_version")).scalars().all() == ["0005"]
+    rows = {service: insert_rows(engine, service) for service in SERVICES}
+    with engine.begin() as conn:
+        for service in ALL:
+            conn.execute(insert(audit_table(service)), audit_record(service))
+        conn.execute(insert(keys.data_keys), {"case_uuid": UUID(int=1), "wrapped_key": b"wrapped", "closed_on": None})
+
+    for service in SERVICES:  # each service as it starts
+        PROJECTIONS[service](engine, Catalog.load())
+    for service in ALL:
+        AuditLog(engine, service)
+    DataKeys(engine, store_cipher=None)
+
+    for service, history in TARGETS:
+        assert revision(engine, service, history) == head(engine, service, history), (service, history)
+        assert differences(engine, service, history) == [], (service, history)
+    for service in SERVICES:
+        assert stored_rows(engine, service) == upgraded(rows[service], service)
+    with engine.connect() as conn:
+        assert conn.execute(select(keys.data_keys.c.case_uuid, keys.data_keys.c.wrapped_key)).all() == \
+            [(UUID(int=1), b"wrapped")]
+    for service in ALL:  # still append-only, and appended to
+        log = AuditLog(engine, service)
+        log.append(audit_record(service))
+        assert [r["path"] for r in log.query()] == [f"/{service}"] * 2
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(f"DELETE FROM {service}_audit"))
+    if engine.dialect.name == "postgresql":  # each log's guard is its service's own function now
+        assert append_only_functions(engine) == {f"{s}_audit": f"{s}_append_only" for s in ALL}
+
+
+def append_only_functions(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text(
+            "SELECT c.relname, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal")).all())
+
+
+def schema(engine: Engine) -> dict[str, dict]:
+    """Every table as SQLAlchemy inspects it (the version tables aside)."""
+    found = inspect(engine)
+    return {table: {
+        "columns": [(c["name"], str(c["type"]), c["nullable"], c["default"], c["autoincrement"])
+                    for c in found.get_columns(table)],
+        "primary key": found.get_pk_constraint(table),
+        "indexes": sorted((i["name"], i["column_names"], i["unique"], str(i.get("dialect_options")))
+                          for i in found.get_indexes(table)),
+        "unique": sorted(str(u) for u in found.get_unique_constraints(table)),
+        "foreign keys": sorted(str(f) for f in found.get_foreign_keys(table)),
+        "checks": sorted(str(c) for c in found.get_check_constraints(table)),
+    } for table in found.get_table_names() if not table.endswith("alembic_version")}
+
+
+@pytest.mark.integration
+def test_a_fresh_database_migrated_to_head_has_the_schema_create_all_gives(database_url, pg_admin):
+    migrated = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    for service, history in TARGETS:
+        upgrade(migrated, service, history)
+    with fresh_database(pg_admin) as url:
+        created = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        for target in TARGETS.values():
+            target.create_all(created)
+        expected = schema(created)
+        created.dispose()
+    found = schema(migrated)
+    # 3 audit logs, the data keys, and each consumer's 5 store tables with its derived ones (2; 5)
+    assert len(found) == 3 + 1 + (5 + 2) + (5 + 5)
+    assert sorted(found) == sorted(expected)
+    for table in expected:
+        assert found[table] == expected[table], table
+    assert append_only_functions(migrated) == {f"{s}_audit": f"{s}_append_only" for s in ALL}
+    migrated.dispose()

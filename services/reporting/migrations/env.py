@@ -1,7 +1,8 @@
-"""Alembic's environment of the reporting service's history (configured by shared.migrations)."""
+"""Alembic's environment of the reporting service's history: its derived tables, and the
+projection branch's store tables (configured by shared.migrations)."""
 
 from services.reporting.store import metadata
 from shared.migrations import run_migrations
 from shared.projection import service_metadata
 
-run_migrations("reporting", service_metadata("reporting", metadata))
+run_migrations(service_metadata("reporting", metadata))

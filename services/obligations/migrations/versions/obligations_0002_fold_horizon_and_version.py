@@ -3,8 +3,8 @@ so a worklist beyond it is refused rather than partial) and the fold version the
 with (`fold_version`: cases of another version are derived again, so stored obligations
 converge without a manual step).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: obligations_0002
+Revises: obligations_0001
 Create Date: 2026-12-01
 
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "obligations_0002"
+down_revision: str | Sequence[str] | None = "obligations_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """On each case's responsibility rows, the fold version its obligations were derived with: cases
 of another version are derived again, so the stored facts converge without a manual step.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: reporting_0002
+Revises: reporting_0001
 Create Date: 2026-12-01
 
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "reporting_0002"
+down_revision: str | Sequence[str] | None = "reporting_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,8 +2,8 @@
 what was derived since it last looked without reading every case. The clock's epoch moves when
 everything derived is dropped for a rebuild.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: projection_0003
+Revises: projection_0002
 Create Date: 2026-11-23
 
 """
@@ -12,17 +12,19 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
+from shared.migrations import prefix
+
+revision: str = "projection_0003"
+down_revision: str | Sequence[str] | None = 'projection_0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("reporting_cases", sa.Column("derived_tick", sa.BigInteger, nullable=False, server_default="0"))
-    op.create_index("ix_reporting_cases_derived_tick", "reporting_cases", ["derived_tick"])
+    op.add_column(f"{prefix()}_cases", sa.Column("derived_tick", sa.BigInteger, nullable=False, server_default="0"))
+    op.create_index(f"ix_{prefix()}_cases_derived_tick", f"{prefix()}_cases", ["derived_tick"])
     clock = op.create_table(
-        "reporting_clock",
+        f"{prefix()}_clock",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("tick", sa.BigInteger, nullable=False),
         sa.Column("epoch", sa.Integer, nullable=False, server_default="0"),
@@ -31,7 +33,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("reporting_clock")
-    op.drop_index("ix_reporting_cases_derived_tick", table_name="reporting_cases")
-    with op.batch_alter_table("reporting_cases") as batch:
+    op.drop_table(f"{prefix()}_clock")
+    op.drop_index(f"ix_{prefix()}_cases_derived_tick", table_name=f"{prefix()}_cases")
+    with op.batch_alter_table(f"{prefix()}_cases") as batch:
         batch.drop_column("derived_tick")

@@ -1,6 +1,7 @@
-"""The tables as create_all made them before there were migrations.
+"""The reporting service's derived tables as create_all made them before there were migrations (its
+store tables are the projection branch's: shared/migrations/projection).
 
-Revision ID: 0001
+Revision ID: reporting_0001
 Revises:
 Create Date: 2026-11-23
 
@@ -10,34 +11,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
+revision: str = "reporting_0001"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("reporting",)
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "reporting_positions",
-        sa.Column("consumer_group", sa.String(100), primary_key=True),
-        sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("next_offset", sa.Integer, nullable=False),
-    )
-    op.create_table(
-        "reporting_case_events",
-        sa.Column("case_id", sa.String(64), primary_key=True),
-        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("data", sa.JSON, nullable=False),
-        sa.Column("permitted_by", sa.String(8)),
-    )
-    op.create_table(
-        "reporting_cases",
-        sa.Column("case_id", sa.String(64), primary_key=True),
-        sa.Column("last_sequence", sa.Integer, nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("derived_version", sa.Integer, nullable=False),
-    )
     op.create_table(
         "reporting_citizens",
         sa.Column("case_id", sa.String(64), primary_key=True),
@@ -91,5 +71,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("reporting_occurrences", "reporting_spells", "reporting_obligations", "reporting_responsibility",
-                  "reporting_citizens", "reporting_cases", "reporting_case_events", "reporting_positions"):
+                  "reporting_citizens"):
         op.drop_table(table)

@@ -1,6 +1,7 @@
-"""The tables as create_all made them before there were migrations.
+"""The obligations service's derived tables as create_all made them before there were migrations (its
+store tables are the projection branch's: shared/migrations/projection).
 
-Revision ID: 0001
+Revision ID: obligations_0001
 Revises:
 Create Date: 2026-11-23
 
@@ -10,34 +11,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
+revision: str = "obligations_0001"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("obligations",)
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "obligations_positions",
-        sa.Column("consumer_group", sa.String(100), primary_key=True),
-        sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("next_offset", sa.Integer, nullable=False),
-    )
-    op.create_table(
-        "obligations_case_events",
-        sa.Column("case_id", sa.String(64), primary_key=True),
-        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("data", sa.JSON, nullable=False),
-        sa.Column("permitted_by", sa.String(8)),
-    )
-    op.create_table(
-        "obligations_cases",
-        sa.Column("case_id", sa.String(64), primary_key=True),
-        sa.Column("last_sequence", sa.Integer, nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("derived_version", sa.Integer, nullable=False),
-    )
     op.create_table(
         "obligations_responsibility",
         sa.Column("case_id", sa.String(64), primary_key=True),
@@ -64,6 +44,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("obligations", "obligations_responsibility", "obligations_cases", "obligations_case_events",
-                  "obligations_positions"):
+    for table in ("obligations", "obligations_responsibility"):
         op.drop_table(table)
