@@ -43,8 +43,8 @@ def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(20
     metric = T11.headline_metric
     months = [r for lo_, hi_ in form.chart_spans(T11, periods)
               for r in series(facts, CATALOG, T11, metric, lo_, hi_, list(comparison))]
-    return form.Answer(T11, CATALOG, periods, list(comparison), [], evaluate(facts, CATALOG, T11, periods, list(comparison)),
-                       months)
+    return form.Answer(T11, CATALOG, periods, list(comparison), {"chosen_by": "default"},
+                       evaluate(facts, CATALOG, T11, periods, list(comparison)), months)
 
 
 @pytest.fixture(scope="module")
