@@ -8,8 +8,10 @@ statistics practice requires, and so are others where needed so that none can be
 from the rest (`_protected`); those citizens still count in the group's total.
 
 Attribution: the obligation metrics count the rules the trial changes, and the waived ones
-(and the hours they free) only those this trial's own effect waived or suspended: other trials
-in the same municipalities and time are context (`other_trials`), never credited to it.
+(and the hours they free) only those this trial's own effect waives or suspends; one only
+another trial waives is required under this trial's effects. Other trials in the same
+municipalities and time are context (`other_trials`), never credited to it; one whose effects
+change the same obligations shares them (SHARED_RULE: credited to each, named on each row).
 
 Where a fact belongs: an obligation to the municipality responsible on its due date; a spell's
 end, a conversation or an exit to the one responsible on that day; a day on benefit to the one
