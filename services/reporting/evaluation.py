@@ -62,7 +62,7 @@ class Row:
     of: str | None = None  # did_estimate: the metric it compares
     ci95: tuple[float, float] | None = None  # did_estimate: 95 % bootstrap interval
     # context, never credited to this trial: the other trials active in the row's municipality
-    # (a group total: any of the group's) during its period
+    # (a group total: any of the group's; a did_estimate: any compared) during its period
     other_trials_active: tuple[str, ...] = ()
     # SHARED_RULE: the other trials whose effects change some of the row's obligations too, each
     # with how many (a group total of waived obligations or hours freed; else None, as where
