@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from services.reporting import form
 from services.reporting.evaluation import evaluate, periods_for
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
@@ -125,3 +126,16 @@ def test_t17s_waivers_are_not_t9s_savings_and_each_names_the_other():
     assert (required.value, required.shared_with) == (12, (("T17", None),))
     assert not any(key[0] == "obligations_waived" for key in t9)  # T9 waives nothing: no such rule to count
     assert t9[("caseworker_hours_freed", None, "trial", "trial", None)].value == 0
+
+
+def test_the_form_says_which_numbers_are_shared(sickness):
+    t = TWO_WAIVERS.trials["T25"]
+    periods = periods_for(t, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    answer = form.Answer(t, TWO_WAIVERS, periods, ["751"], {"chosen_by": "request", "contaminated": {}},
+                         evaluate(sickness, TWO_WAIVERS, t, periods, ["751"]), [])
+    page = form.markdown(answer)
+    assert ("Delt med andre forsøg: Pligter fritaget af forsøget, SDP-LAE285 (forsøgskommuner, under forsøget) tæller "
+            "pligter, som også T6 (6 pligter) ændrer for de samme borgere på samme tid; de tilskrives hvert af "
+            "forsøgene og er ikke dette forsøgs virkning alene.") in page
+    assert "Delt med andre forsøg: Frigjorte sagsbehandlertimer (forsøgskommuner, under forsøget)" in page
+    assert "Valgt af brugeren" in page and "Advarsel" not in page
