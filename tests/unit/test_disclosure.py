@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -33,7 +33,7 @@ from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared.audit import AuditLog
 from shared.auth import authenticator
-from shared.catalog import Catalog
+from shared.catalog import Catalog, add_duration
 from shared.population import Population
 from shared.stream import Delivery
 from tests.unit.test_evaluation import TODAY, stream_events
@@ -275,8 +275,11 @@ def test_no_suppressed_value_can_be_derived_from_one_answer(issuer, seed, cases,
 
     # the form: the groups' totals, and the headline metric's months from the start of the baseline
     chart = {r.period: r for r in true_chart}
-    span_of = {month: next((name for name, (lo, hi) in periods.items() if lo <= date.fromisoformat(month + "-01") <= hi),
-                           None) for month in chart}
+    span_of = {}  # the period a month is part of (a baseline may begin within one), if any
+    for month in chart:
+        first = date.fromisoformat(month + "-01")
+        last = add_duration(first, "1m") - timedelta(days=1)
+        span_of[month] = next((name for name, (lo, hi) in periods.items() if lo <= last and first <= hi), None)
     for name, (table, shown_months) in (("Markdown", from_markdown(markdown, t.headline_metric)),
                                         ("HTML", (from_html(page), []))):
         same_cells(table, rows, name, tolerance=0.051)
