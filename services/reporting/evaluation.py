@@ -238,7 +238,8 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
              comparison: Iterable[str]) -> list[Row]:
     groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
     asked = groups["trial"] | groups["comparison"]
-    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS), asked, facts)
+    obligations = {period: _obligations(facts, trial, lo.toordinal(), hi.toordinal()) for period, (lo, hi) in periods.items()}
+    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS, obligations[period]), asked, facts)
                for period, (lo, hi) in periods.items()}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
@@ -253,8 +254,7 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
             totals[(r.group, r.period)].pop(r.metric, None)
     places = {"trial": list(trial.municipalities), "comparison": list(comparison)}
     context = _Context(catalog, trial)
-    shared = {period: _shared(facts, catalog, trial, lo.toordinal(), hi.toordinal(), groups)
-              for period, (lo, hi) in periods.items()}
+    shared = {period: _shared(facts, catalog, trial, obligations[period], groups) for period in periods}
     rows = [_with_shared(replace(r, other_trials_active=context.active(
         [r.municipality] if r.municipality else places[r.group], *periods[r.period])), shared[r.period]) for r in rows]
     everywhere = context.active([*places["trial"], *places["comparison"]], min(lo for lo, _ in periods.values()),
@@ -288,12 +288,14 @@ class Shared:
     counts: dict[tuple, dict[str, tuple[int, int, int]]]
 
 
-def _shared(facts: Facts, catalog: Catalog, trial: Trial, lo: int, hi: int, groups: dict[str, np.ndarray]) -> Shared:
+def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Columns, Columns, Columns, Columns],
+            groups: dict[str, np.ndarray]) -> Shared:
+    """What the trial's obligations in a period (`_obligations`) share with other trials."""
     shared = Shared({}, {})
     others = sharing(catalog, trial)
     if not others:
         return shared
-    ordinary, done, required, waived = _obligations(facts, trial, lo, hi)
+    ordinary, done, required, waived = obligations
     places, rules = facts.codes["municipality"].names, facts.codes["rule"].names
     tables = (("obligations_required_ordinary", ordinary), ("obligations_required", required),
               ("obligations_on_time_share", done), ("obligations_waived", waived))
@@ -305,7 +307,9 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, lo: int, hi: int, grou
                 if not (hit & in_group).any():
                     continue
                 by_rule = metric != "obligations_on_time_share"
-                for m, r in set(zip(rows["municipality"][hit & in_group].tolist(), rows["rule"][hit & in_group].tolist())):
+                cells = _distinct(rows["municipality"][hit & in_group].astype(np.int64) * len(rules)
+                                  + rows["rule"][hit & in_group])
+                for m, r in zip((cells // len(rules)).tolist(), (cells % len(rules)).tolist()):
                     keys = [(metric, group, place, rules[r] if by_rule else None) for place in (places[m], None)]
                     if metric == "obligations_waived":
                         keys += [("caseworker_hours_freed", group, place, None) for place in (places[m], None)]
@@ -461,12 +465,12 @@ def covers(facts: Facts, trial: Trial, rows: Columns, effects: Collection[str]) 
     return mask
 
 
-def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, last: date, wanted: Collection[str]
-                   ) -> dict[str, Contributions]:
-    """The wanted metrics' facts in [first, last]."""
+def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, last: date, wanted: Collection[str],
+                   obligations: tuple[Columns, Columns, Columns, Columns] | None = None) -> dict[str, Contributions]:
+    """The wanted metrics' facts in [first, last]; the period's `_obligations` if already found."""
     lo, hi = first.toordinal(), last.toordinal()
     out: dict[str, Contributions] = {}
-    ordinary, done, required, waived = _obligations(facts, trial, lo, hi)
+    ordinary, done, required, waived = obligations or _obligations(facts, trial, lo, hi)
     out["obligations_on_time_share"] = _counted(done, "share", done["on_time"].astype(float), np.ones(len(done["due"])))
     hours = np.array([(catalog.rules[r].minutes_per_obligation or 0) / 60 if r in catalog.rules else 0.0
                       for r in facts.codes["rule"].names] + [0.0])
