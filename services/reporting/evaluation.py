@@ -300,7 +300,11 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Col
     tables = (("obligations_required_ordinary", ordinary), ("obligations_required", required),
               ("obligations_on_time_share", done), ("obligations_waived", waived))
     for other in others:
+        where = _members(facts, other.municipalities)
         for metric, rows in tables:
+            # for names only, the other trial's municipalities suffice (the fold names it only there)
+            if metric != "obligations_waived":
+                rows = rows.where(where[rows["municipality"]], "municipality", "rule", "trial", "due")
             hit = covers(facts, other, rows, NOT_PERMITS)
             for group, members in groups.items():
                 in_group = members[rows["municipality"]]
