@@ -30,6 +30,16 @@ Covered:
   talks are listed by due date, each once. No trial changes this rule without a
   `cadence.agreed` event, which the reference does not model.
 
+- The medical certificates, once per benefit spell (rules/SDP-LAE285.yaml, REV-LAE265.yaml):
+  LÆ285 due 8 weeks after a sygedagpenge spell starts, if the spell still runs that day and the
+  due date is before 2020-01-01 (the certificate is optional from then); LÆ265 due the day
+  revalidering starts and the day it ends. Either is done by the first certificate of its form
+  obtained from the spell's start (LÆ285) or from 3 calendar months before the due date
+  (LÆ265) on, and not already used for an earlier occurrence that was required; due and
+  deadline the same day. T6 (trials/T6.yaml) waives LÆ285, T10 (trials/T10.yaml) LÆ265, for a
+  case in one of the trial's municipalities on the due date within its period; each is the only
+  trial touching its rule, and both are for everyone (checked from the YAML).
+
 Simplifications (what the generated inputs must respect):
 - the events are case.opened, case.moved, case.closed, benefit.started/ended of
   ledighedsydelse or dagpenge, assessment.completed (revurdering-ledighedsydelse),
@@ -229,3 +239,93 @@ def jobsamtale_dagpenge(events, as_of: date, *, complete: bool = False) -> list[
         if due > as_of:
             break
     return sorted(out, key=lambda o: o.due)  # a rolling talk counted from an early one may come before a fixed one
+
+
+_CERTIFICATES = {rule: _yaml(f"rules/{rule}.yaml") for rule in ("SDP-LAE285", "REV-LAE265")}
+_WAIVED_BY = {"SDP-LAE285": "T6", "REV-LAE265": "T10"}
+_TRIALS = {trial: _yaml(f"trials/{trial}.yaml") for trial in _WAIVED_BY.values()}
+for _trial in _TRIALS.values():
+    assert _trial["target_group"] == "all", _trial["id"]
+for _path in sorted((CATALOG / "trials").glob("*.yaml")):  # no other trial touches these rules
+    _other = yaml.safe_load(_path.read_text(encoding="utf-8"))
+    assert all(_WAIVED_BY.get(e["rule"], _other["id"]) == _other["id"] for e in _other["effects"]), _path
+MINUTES.update({rule: r["minutes_per_obligation"] for rule, r in _CERTIFICATES.items()})
+
+
+def _days_of(text: str) -> int:
+    """A duration of days or weeks ("8w", "0d")."""
+    return int(text[:-1]) * {"d": 1, "w": 7}[text[-1]]
+
+
+def _versions(rule: dict, parameter: str) -> list[tuple[date, object]]:
+    values = rule["parameters"][parameter]["values"]
+    return sorted((d if isinstance(d, date) else date.fromisoformat(d), v["value"]) for d, v in values.items())
+
+
+def _in_force(rule: dict, parameter: str, day: date):
+    found = None
+    for since, value in _versions(rule, parameter):
+        if since <= day:
+            found = value
+    return found
+
+
+def _trial_waives(trial: str, day: date, municipality: str | None) -> bool:
+    t = _TRIALS[trial]
+    start = date.fromisoformat(str(t["period"]["start"]))
+    end = date.fromisoformat(str(t["period"]["end"])) if t["period"].get("end") else date.max
+    return start <= day <= end and municipality in t["municipalities"]
+
+
+def spells(events, benefit: str) -> list[tuple[date, date | None]]:
+    """(first day, last day or None while it runs) of each spell of the benefit, cut off on the
+    day the case closed."""
+    dated = sorted(((date.fromisoformat(e.data["date"]), i, e) for i, e in enumerate(events)), key=lambda d: d[:2])
+    out, start, closed = [], None, None
+    for day, _, e in dated:
+        if e.name == "case.closed" and closed is None:
+            closed = day
+        elif e.data.get("benefit") != benefit or (closed is not None and day > closed):
+            continue
+        elif e.name == "benefit.started" and start is None:
+            start = day
+        elif e.name == "benefit.ended" and start is not None:
+            out.append((start, day))
+            start = None
+    if start is not None:
+        out.append((start, closed))
+    return [(a, b if closed is None or b is None else min(b, closed)) for a, b in out]
+
+
+def certificate(events, rule: str, *, trials: bool = True) -> list[Occurrence]:
+    """The occurrences of SDP-LAE285 or REV-LAE265 in the case's history, all of them (a once-
+    per-spell rule has nothing left to know about the future)."""
+    spec = _CERTIFICATES[rule]
+    benefit = next(iter(spec["applies_to"]))
+    form = spec["completed_by"]["kind"]
+    obtained = sorted(date.fromisoformat(e.data["date"]) for e in events
+                      if e.name == "medical-certificate.obtained" and e.data.get("form") == form)
+    out, used = [], None
+    for start, end in spells(events, benefit):
+        due_after = (_in_force(spec, "due_after", start) or {}).get(benefit)
+        moments = [] if due_after is None else [start + timedelta(days=_days_of(due_after))]
+        if end is not None and "also_at_end" in spec["parameters"] and _in_force(spec, "also_at_end", end):
+            moments.append(end)
+        lookback = _in_force(spec, "lookback", start) if "lookback" in spec["parameters"] else None
+        for due in moments:
+            if (end is not None and due > end) or _in_force(spec, "due_after", due) is None:
+                continue
+            where = _municipality_on(events, due)
+            waived = _WAIVED_BY[rule] if trials and _trial_waives(_WAIVED_BY[rule], due, where) else None
+            not_before = months_later(due, -int(lookback.removesuffix("m"))) if lookback else start
+            done = None if waived else next((d for d in obtained if d >= not_before and (used is None or d > used)), None)
+            used = done or used
+            out.append(Occurrence(rule, due, due, done, waived, where))
+    return out
+
+
+def _municipality_on(events, day: date) -> str | None:
+    """The municipality of the latest opening or move on or before the day."""
+    moves = sorted((date.fromisoformat(e.data["date"]), i, e.data["municipality"]) for i, e in enumerate(events)
+                   if e.name in ("case.opened", "case.moved"))
+    return next((m for d, _, m in reversed(moves) if d <= day), None)

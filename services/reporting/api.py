@@ -40,7 +40,7 @@ Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separa
 CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
                "period": "periode", "municipality": "kommune", "value": "værdi", "n": "borgere",
                "suppressed": "undertrykt", "ci95_low": "95 %-interval, nedre", "ci95_high": "95 %-interval, øvre",
-               "other_trials_active": "andre forsøg i gang"}
+               "other_trials_active": "andre forsøg i gang", "shared_with": "delt med"}
 GROUPS_DA = {"trial": "forsøgskommuner", "comparison": "sammenligningsgruppe"}
 PERIODS_DA = {"baseline": "før forsøget", "trial": "under forsøget"}
 
@@ -101,8 +101,8 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         """The Ministry's evaluation form, fields 1-10, in Danish: HTML (prints on A4), or Markdown."""
         asked = _asked(request, trial, from_, to, comparison)
         metric = asked.trial.headline_metric
-        answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison,
-                             asked.comparison_basis.get("warnings", []), asked.evaluation(),
+        answer = form.Answer(asked.trial, asked.catalog, asked.periods, asked.comparison, asked.comparison_basis,
+                             asked.evaluation(),
                              [r for lo, hi in form.chart_spans(asked.trial, asked.periods) for r in asked.series(metric, lo, hi)])
         wanted = format or ("markdown" if "text/markdown" in request.headers.get("accept", "") else "html")
         body, media_type = form.render(answer, wanted)
@@ -179,9 +179,10 @@ def _chosen(service: ReportingService, catalog: Catalog, trial: Trial, periods: 
     if errors:
         raise Problem(422, "invalid-request", "Invalid request", errors=errors)
     first, last = periods["baseline"][0], periods["trial"][1]
+    contaminated = {m: found for m in codes if (found := other_trials(catalog, trial, m, first, last, True))}
     warnings = [f"{m} runs {', '.join(found)} during the periods compared: its numbers are not those of the "
-                f"ordinary rules alone" for m in codes if (found := other_trials(catalog, trial, m, first, last, True))]
-    return codes, {"chosen_by": "request", "rule": COMPARISON_RULE, "warnings": warnings}
+                f"ordinary rules alone" for m, found in contaminated.items()]
+    return codes, {"chosen_by": "request", "rule": COMPARISON_RULE, "contaminated": contaminated, "warnings": warnings}
 
 
 def _csv(rows: list[Row], filename: str) -> Response:
@@ -192,7 +193,8 @@ def _csv(rows: list[Row], filename: str) -> Response:
         low, high = r.ci95 or (None, None)
         flat = {**r.as_json(), "label": label(r.metric), "group": GROUPS_DA.get(r.group, r.group),
                 "period": PERIODS_DA.get(r.period, r.period), "suppressed": "ja" if r.suppressed else "nej",
-                "ci95_low": low, "ci95_high": high, "other_trials_active": ", ".join(r.other_trials_active)}
+                "ci95_low": low, "ci95_high": high, "other_trials_active": ", ".join(r.other_trials_active),
+                "shared_with": ", ".join(trial if k is None else f"{trial}: {k}" for trial, k in r.shared_with)}
         writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -8,8 +8,10 @@ statistics practice requires, and so are others where needed so that none can be
 from the rest (`_protected`); those citizens still count in the group's total.
 
 Attribution: the obligation metrics count the rules the trial changes, and the waived ones
-(and the hours they free) only those this trial's own effect waived or suspended: other trials
-in the same municipalities and time are context (`other_trials`), never credited to it.
+(and the hours they free) only those this trial's own effect waives or suspends; one only
+another trial waives is required under this trial's effects. Other trials in the same
+municipalities and time are context (`other_trials`), never credited to it; one whose effects
+change the same obligations shares them (SHARED_RULE: credited to each, named on each row).
 
 Where a fact belongs: an obligation to the municipality responsible on its due date; a spell's
 end, a conversation or an exit to the one responsible on that day; a day on benefit to the one
@@ -62,12 +64,17 @@ class Row:
     # context, never credited to this trial: the other trials active in the row's municipality
     # (a group total: any of the group's; a did_estimate: any compared) during its period
     other_trials_active: tuple[str, ...] = ()
+    # SHARED_RULE: the other trials whose effects change some of the row's obligations too, each
+    # with how many (a group total of waived obligations or hours freed; else None, as where
+    # the number could reveal fewer than 5 citizens)
+    shared_with: tuple[tuple[str, int | None], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         row = dict(self.__dict__)
         if self.metric != "did_estimate":
             del row["of"], row["ci95"]
         row["other_trials_active"] = list(self.other_trials_active)
+        row["shared_with"] = dict(self.shared_with)
         return row
 
 
@@ -231,7 +238,8 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
              comparison: Iterable[str]) -> list[Row]:
     groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
     asked = groups["trial"] | groups["comparison"]
-    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS), asked, facts)
+    obligations = {period: _obligations(facts, trial, lo.toordinal(), hi.toordinal()) for period, (lo, hi) in periods.items()}
+    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS, obligations[period]), asked, facts)
                for period, (lo, hi) in periods.items()}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
@@ -246,11 +254,108 @@ def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
             totals[(r.group, r.period)].pop(r.metric, None)
     places = {"trial": list(trial.municipalities), "comparison": list(comparison)}
     context = _Context(catalog, trial)
-    rows = [replace(r, other_trials_active=context.active([r.municipality] if r.municipality else places[r.group],
-                                                          *periods[r.period])) for r in rows]
+    shared = {period: _shared(facts, catalog, trial, obligations[period], groups) for period in periods}
+    rows = [_with_shared(replace(r, other_trials_active=context.active(
+        [r.municipality] if r.municipality else places[r.group], *periods[r.period])), shared[r.period]) for r in rows]
     everywhere = context.active([*places["trial"], *places["comparison"]], min(lo for lo, _ in periods.values()),
                                 max(hi for _, hi in periods.values()))
     return rows + [replace(r, other_trials_active=everywhere) for r in _differences_in_differences(totals)]
+
+
+SHARED_RULE = ("an obligation that the effects of several trials change (the same rule, due where and when each "
+               "applies) is shared: it is credited to each of them, as each one's own effect, and each row that "
+               "counts it names the others in shared_with, with how many of the row's obligations for a group's "
+               "waived obligations and hours freed")
+NOT_PERMITS = ("waive", "modify", "suspend")
+
+
+def sharing(catalog: Catalog, trial: Trial) -> list[Trial]:
+    """The other trials with an effect (not a permission) on a rule this trial changes."""
+    rules = {e.rule for e in trial.effects if e.effect != "permit"}
+    found = {t.id: t for rule in rules for t in catalog.trials_touching(rule)
+             if t.id != trial.id and any(e.rule in rules and e.effect != "permit" for e in t.effects)}
+    return [found[t] for t in sorted(found, key=_trial_order)]
+
+
+@dataclass
+class Shared:
+    """In one period, per row key (metric, group, municipality or None, rule or None): the other
+    trials that change some of its obligations too; per group total of waived obligations (by
+    rule) and hours freed: for each of them (the obligations shared, their citizens, the
+    citizens of the rest)."""
+
+    names: dict[tuple, set[str]]
+    counts: dict[tuple, dict[str, tuple[int, int, int]]]
+
+
+def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Columns, Columns, Columns, Columns],
+            groups: dict[str, np.ndarray]) -> Shared:
+    """What the trial's obligations in a period (`_obligations`) share with other trials."""
+    shared = Shared({}, {})
+    others = sharing(catalog, trial)
+    if not others:
+        return shared
+    ordinary, done, required, waived = obligations
+    places, rules = facts.codes["municipality"].names, facts.codes["rule"].names
+    tables = (("obligations_required_ordinary", ordinary), ("obligations_required", required),
+              ("obligations_on_time_share", done), ("obligations_waived", waived))
+    for other in others:
+        where = _members(facts, other.municipalities)
+        for metric, rows in tables:
+            # for names only, the other trial's municipalities suffice (the fold names it only there)
+            if metric != "obligations_waived":
+                rows = rows.where(where[rows["municipality"]], "municipality", "rule", "trial", "due")
+            hit = covers(facts, other, rows, NOT_PERMITS)
+            for group, members in groups.items():
+                in_group = members[rows["municipality"]]
+                if not (hit & in_group).any():
+                    continue
+                by_rule = metric != "obligations_on_time_share"
+                cells = _distinct(rows["municipality"][hit & in_group].astype(np.int64) * len(rules)
+                                  + rows["rule"][hit & in_group])
+                for m, r in zip((cells // len(rules)).tolist(), (cells % len(rules)).tolist()):
+                    keys = [(metric, group, place, rules[r] if by_rule else None) for place in (places[m], None)]
+                    if metric == "obligations_waived":
+                        keys += [("caseworker_hours_freed", group, place, None) for place in (places[m], None)]
+                    for key in keys:
+                        shared.names.setdefault(key, set()).add(other.id)
+                if metric == "obligations_waived":
+                    for r in np.unique(rows["rule"][hit & in_group]).tolist():
+                        of_rule = in_group & (rows["rule"] == r)
+                        shared.counts.setdefault((metric, group, rules[r]), {})[other.id] = _split(rows, of_rule, hit)
+                    shared.counts.setdefault(("caseworker_hours_freed", group, None), {})[other.id] = \
+                        _split(rows, in_group, hit)
+    return shared
+
+
+def _split(rows: Columns, selected: np.ndarray, hit: np.ndarray) -> tuple[int, int, int]:
+    """Of the selected obligations, (those hit, their distinct citizens, the distinct citizens of the rest)."""
+    return (int((selected & hit).sum()), len(np.unique(rows["citizen"][selected & hit])),
+            len(np.unique(rows["citizen"][selected & ~hit])))
+
+
+def _with_shared(r: Row, shared: Shared) -> Row:
+    """The row with the other trials it shares obligations with; a number only where it reveals
+    no cell of 1-4 citizens: of a published group total, the shared ones of 5 citizens or more
+    and the rest of none or 5 or more (for hours freed: so for each rule's waived too)."""
+    found = shared.names.get((r.metric, r.group, r.municipality, r.rule))
+    if not found:
+        return r
+
+    def publishable(split: tuple[int, int, int] | None) -> bool:
+        return split is not None and split[1] >= SUPPRESS_BELOW and not 0 < split[2] < SUPPRESS_BELOW
+
+    def number(other: str) -> int | None:
+        if r.suppressed or r.municipality is not None:
+            return None
+        split = shared.counts.get((r.metric, r.group, r.rule), {}).get(other)
+        if r.metric == "caseworker_hours_freed" and not all(
+                publishable(by_other.get(other)) for (metric, group, _), by_other in shared.counts.items()
+                if metric == "obligations_waived" and group == r.group and other in by_other):
+            return None
+        return split[0] if publishable(split) else None
+
+    return replace(r, shared_with=tuple((other, number(other)) for other in sorted(found, key=_trial_order)))
 
 
 class _Context:
@@ -330,27 +435,53 @@ def _rules_mask(facts: Facts, trial: Trial) -> np.ndarray:
     return mask
 
 
-def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, last: date, wanted: Collection[str]
-                   ) -> dict[str, Contributions]:
-    """The wanted metrics' facts in [first, last]."""
+def _obligations(facts: Facts, trial: Trial, lo: int, hi: int) -> tuple[Columns, Columns, Columns, Columns]:
+    """The obligations due in [lo, hi] of the rules the trial changes: under the ordinary rules;
+    required with the trials applied (those that can be done on time); required under this
+    trial's own effects (those too that only another trial waived); and waived by this trial's
+    own effects: those the fold names it for, and those its own waiver was in force for while
+    the fold named another trial, earlier in the catalog (SHARED_RULE). Another trial's waivers
+    are never this one's savings."""
+    touched = _rules_mask(facts, trial)
+    ordinary, done = _dated(facts.ordinary, "due", lo, hi), _dated(facts.required, "due", lo, hi)
+    ordinary, done = ordinary.where(touched[ordinary["rule"]]), done.where(touched[done["rule"]])
+    waived = _dated(facts.waived, "due", lo, hi)
+    waived = waived.where(touched[waived["rule"]])
+    own = covers(facts, trial, waived, ("waive", "suspend"))
+    by_others = waived.where(~own)
+    required = Columns.concat([done, by_others]) if len(by_others["due"]) else done
+    return ordinary, done, required, waived.where(own)
+
+
+def covers(facts: Facts, trial: Trial, rows: Columns, effects: Collection[str]) -> np.ndarray:
+    """Which obligations (rows of an obligation table) an effect of the trial of these kinds was
+    in force for: the fold names the trial for it, or it is of a rule the trial so changes, due
+    within the trial's period in one of its municipalities, and the trial is for everyone (the
+    store does not keep who was assessed into a narrower target group: for such a trial, only
+    those the fold names it for)."""
+    mask = rows["trial"] == facts.codes["trial"].index.get(trial.id, NONE - 1)
+    codes = facts.codes["rule"].index
+    rules = [codes[e.rule] for e in trial.effects if e.effect in effects and e.rule in codes]
+    if rules and trial.target_group == "all":
+        start, end = trial.period.start.toordinal(), trial.period.end.toordinal() if trial.period.end else OPEN
+        mask = mask | (np.isin(rows["rule"], rules) & _members(facts, trial.municipalities)[rows["municipality"]]
+                       & (rows["due"] >= start) & (rows["due"] <= end))
+    return mask
+
+
+def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, last: date, wanted: Collection[str],
+                   obligations: tuple[Columns, Columns, Columns, Columns] | None = None) -> dict[str, Contributions]:
+    """The wanted metrics' facts in [first, last]; the period's `_obligations` if already found."""
     lo, hi = first.toordinal(), last.toordinal()
     out: dict[str, Contributions] = {}
-
-    # only the obligations of the rules this trial changes, and those its own effects waived:
-    # another trial's waivers are not this one's savings
-    touched = _rules_mask(facts, trial)
-    ordinary, required = _dated(facts.ordinary, "due", lo, hi), _dated(facts.required, "due", lo, hi)
-    ordinary, required = ordinary.where(touched[ordinary["rule"]]), required.where(touched[required["rule"]])
-    waived = _dated(facts.waived, "due", lo, hi)
-    waived = waived.where(waived["trial"] == facts.codes["trial"].index.get(trial.id, NONE - 1))
+    ordinary, done, required, waived = obligations or _obligations(facts, trial, lo, hi)
+    out["obligations_on_time_share"] = _counted(done, "share", done["on_time"].astype(float), np.ones(len(done["due"])))
     hours = np.array([(catalog.rules[r].minutes_per_obligation or 0) / 60 if r in catalog.rules else 0.0
                       for r in facts.codes["rule"].names] + [0.0])
     out["obligations_required_ordinary"] = _counted(ordinary, rule=ordinary["rule"])
     out["obligations_required"] = _counted(required, rule=required["rule"])
     out["obligations_waived"] = _counted(waived, rule=waived["rule"])
     out["caseworker_hours_freed"] = _counted(waived, numerator=hours[waived["rule"]])
-    out["obligations_on_time_share"] = _counted(required, "share", required["on_time"].astype(float),
-                                                np.ones(len(required["due"])))
     if not set(wanted) - set(out):
         return {metric: c for metric, c in out.items() if metric in wanted}
 

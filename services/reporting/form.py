@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from services.reporting.evaluation import Row
 from services.reporting.metrics import CATALOG as METRICS
@@ -30,6 +31,9 @@ GROUPS = {"trial": "Forsøgskommuner", "comparison": "Sammenligningsgruppe"}
 PERIODS = {"baseline": "Før forsøget", "trial": "Under forsøget"}
 EFFECTS = {"waive": "fritagelse for", "modify": "ændring af", "suspend": "suspension af", "permit": "tilladelse efter"}
 SUPPRESSED = "undertrykt"
+DEFAULT_RULE = ("Kommuner med data uden for forsøget, hvor intet andet forsøg, der ændrer de samme regler eller "
+                "borgernes pligter, kører i de sammenlignede perioder, og som ligner forsøgskommunerne i størrelse, "
+                "hvor nogen gør (fra halvdelen af den mindste til det dobbelte af den største, i borgere på ydelse).")
 LEGEND = ("0 er et optalt nul; – betyder ingen data (intet at beregne en andel, et gennemsnit eller en rate af); "
           "undertrykt: færre end 5 borgere, eller skjult, så et undertrykt tal ikke kan regnes ud af de andre.")
 COLOURS = {"trial": ("#0072b2", ""), "comparison": ("#d55e00", "6 4")}  # blue solid, orange dashed
@@ -44,7 +48,7 @@ class Answer:
     catalog: Catalog
     periods: dict[str, tuple[date, date]]
     comparison: list[str]
-    warnings: list[str]
+    basis: dict[str, Any]  # the answer's comparison_basis: chosen_by default|request, and what is wrong
     rows: list[Row]
     months: list[Row]  # the headline metric month by month, over `chart_spans`
 
@@ -154,11 +158,11 @@ def _change(before: float | None, during: float | None) -> float | None:
 
 
 def _groups(answer: Answer) -> list[str]:
+    chosen = ("Valgt af brugeren, ikke efter standardreglen (" + DEFAULT_RULE[0].lower() + DEFAULT_RULE[1:-1] + ")."
+              if answer.basis.get("chosen_by") == "request" else "Valgt efter standardreglen: " + DEFAULT_RULE[0].lower()
+              + DEFAULT_RULE[1:])
     lines = [f"Forsøgskommuner: {', '.join(place(m) for m in answer.trial.municipalities)}.",
-             "Sammenligningsgruppe: " + (", ".join(place(m) for m in answer.comparison) or "ingen") +
-             ". Kommuner med data uden for forsøget, hvor intet andet forsøg, der ændrer de samme regler eller "
-             "borgernes pligter, kører i de sammenlignede perioder, og som ligner forsøgskommunerne i størrelse, "
-             "hvor nogen gør (fra halvdelen af den mindste til det dobbelte af den største, i borgere på ydelse)."]
+             "Sammenligningsgruppe: " + (", ".join(place(m) for m in answer.comparison) or "ingen") + ". " + chosen]
     (b0, b1), (t0, t1) = answer.periods["baseline"], answer.periods["trial"]
     lines.append(f"Før forsøget: {day(b0)} til {day(b1)}. Under forsøget: {day(t0)} til {day(t1)}.")
     context = {(r.group, r.period): r.other_trials_active for r in answer.rows
@@ -166,8 +170,33 @@ def _groups(answer: Answer) -> list[str]:
     lines.append("Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " + "; ".join(
         f"{GROUPS[g].lower()} {PERIODS[p].lower()}: {', '.join(context.get((g, p), ())) or 'ingen'}"
         for g in GROUPS for p in PERIODS) + ".")
-    lines += [f"Advarsel: {w}" for w in answer.warnings]
-    return lines
+    return lines + [f"Advarsel: {w}" for w in warnings(answer)] + shared(answer.rows)
+
+
+def shared(rows: list[Row]) -> list[str]:
+    """A line for each group total that counts obligations another trial's effects change too
+    (`evaluation.SHARED_RULE`): credited to each trial, so not this trial's effect alone."""
+    out = []
+    for r in rows:
+        if r.municipality is not None or not r.shared_with:
+            continue
+        others = ", ".join(trial if k is None else f"{trial} ({number(k)} pligter)" for trial, k in r.shared_with)
+        name = label(r.metric) + (f", {r.rule}" if r.rule else "")
+        out.append(f"Delt med andre forsøg: {name} ({GROUPS[r.group].lower()}, {PERIODS[r.period].lower()}) tæller "
+                   f"pligter, som også {others} ændrer for de samme borgere på samme tid; de tilskrives hvert af "
+                   f"forsøgene og er ikke dette forsøgs virkning alene.")
+    return out
+
+
+def warnings(answer: Answer) -> list[str]:
+    """The answer's warnings (`comparison_basis.warnings`) in Danish: one for each."""
+    out = [f"{place(m)} har {', '.join(found)} i gang i de sammenlignede perioder, som ændrer de samme regler eller "
+           f"borgernes pligter: kommunens tal er ikke de almindelige reglers alene."
+           for m, found in answer.basis.get("contaminated", {}).items()]
+    if answer.basis.get("chosen_by") != "request" and not answer.comparison:
+        out.append("Ingen kommune med data opfylder standardreglen: der er ingen sammenligningsgruppe og ingen "
+                   "forskel-i-forskelle.")
+    return out
 
 
 def markdown(answer: Answer) -> str:
@@ -226,7 +255,7 @@ def html_page(answer: Answer) -> str:
     for name, text in zip(FIELDS, fields(trial, answer.catalog)):
         parts.append(f"<h2>{html.escape(name)}</h2>")
         if name.startswith("7."):
-            parts += [f"<p{' class=warning' if line.startswith('Advarsel') else ''}>{html.escape(line)}</p>"
+            parts += [f"<p{' class=warning' if line.startswith(('Advarsel', 'Delt')) else ''}>{html.escape(line)}</p>"
                       for line in _groups(answer)]
             parts.append(_chart(answer))
             parts.append("<table><tr><th>Mål<th>Forsøgskommuner, før forsøget<th>Forsøgskommuner, under forsøget"

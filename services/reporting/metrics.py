@@ -30,17 +30,21 @@ CATALOG = {m.id: m for m in [
            "Obligations due in the period under the ordinary rules alone, of the rules the trial changes.",
            OBLIGATION_EVENTS),
     Metric("obligations_required", "Pligter med forsøget", "Obligations with the trials", "pligter",
-           "De samme pligter med forsøgene anvendt: dem, der hverken er fritaget eller suspenderet.",
-           "The same obligations with the trials applied: those neither waived nor suspended.", OBLIGATION_EVENTS),
+           "De samme pligter med dette forsøgs egne virkninger: dem, det hverken fritager for eller suspenderer "
+           "(også dem, kun et andet forsøg fritager for).",
+           "The same obligations under this trial's own effects: those it neither waives nor suspends (those only "
+           "another trial waives too).", OBLIGATION_EVENTS),
     Metric("obligations_waived", "Pligter fritaget af forsøget", "Obligations waived by the trial", "pligter",
-           "Pligter, som netop dette forsøgs egne virkninger har fritaget for eller suspenderet.",
-           "Obligations this trial's own effects waived or suspended.", OBLIGATION_EVENTS),
+           "Pligter, som dette forsøgs egne virkninger fritager for eller suspenderer (også når et andet forsøg "
+           "gør det samme: se delt med).",
+           "Obligations this trial's own effects waive or suspend (also where another trial's do the same: see "
+           "shared_with).", OBLIGATION_EVENTS),
     Metric("caseworker_hours_freed", "Frigjorte sagsbehandlertimer", "Caseworker hours freed", "timer",
            "De fritagne pligter gange reglens skønnede minutter pr. pligt, delt med 60.",
            "The waived obligations times the rule's estimated minutes per obligation, over 60.", OBLIGATION_EVENTS),
     Metric("obligations_on_time_share", "Andel pligter overholdt rettidigt", "Share of obligations met on time",
-           "andel", "Af pligterne med forsøget: andelen udført senest ved fristen.",
-           "Of the obligations with the trials: the share done by their deadline.", OBLIGATION_EVENTS),
+           "andel", "Af pligterne, der kræves med forsøgene: andelen udført senest ved fristen.",
+           "Of the obligations required with the trials: the share done by their deadline.", OBLIGATION_EVENTS),
     Metric("ly_spells_ended", "Afsluttede ledighedsydelsesforløb", "Ledighedsydelse spells ended", "forløb",
            "Forløb på ledighedsydelse, der slutter i perioden.", "Ledighedsydelse spells ending in the period.",
            ("benefit.started", "benefit.ended", "case.closed")),

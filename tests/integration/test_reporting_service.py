@@ -83,7 +83,7 @@ def test_the_t11_evaluation_over_http(services):
     assert len(table) == len(body["rows"])
     assert list(table[0]) == ["mål", "betegnelse", "regel", "forskel i", "gruppe", "periode", "kommune", "værdi",
                               "borgere", "undertrykt", "95 %-interval, nedre", "95 %-interval, øvre",
-                              "andre forsøg i gang"]
+                              "andre forsøg i gang", "delt med"]
     by_key = {(r["mål"], r["gruppe"], r["periode"], r["kommune"]): r for r in table}
     freed = by_key[("caseworker_hours_freed", "forsøgskommuner", "under forsøget", "")]
     assert (freed["værdi"], freed["betegnelse"]) == ("30", "Frigjorte sagsbehandlertimer")

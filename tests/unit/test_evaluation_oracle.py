@@ -12,7 +12,7 @@ import pytest
 from services.reporting.evaluation import evaluate, periods_for
 from shared.catalog import Catalog
 from shared.population import Population
-from tests.reference import MINUTES, jobsamtale_dagpenge, las_74c
+from tests.reference import MINUTES, certificate, jobsamtale_dagpenge, las_74c
 from tests.unit.test_evaluation import TODAY, stored, stream_events
 
 CATALOG = Catalog.load()
@@ -131,3 +131,55 @@ def test_t2_job_talks_on_dagpenge_as_the_reference_counts_them():
         total = rows[(metric, "LAB-jobsamtale", "trial", "trial", None)]
         assert not total.suppressed and total.value > 100, metric
     assert rows[("obligations_on_time_share", None, "trial", "trial", None)].value is not None
+
+
+OVERLAPPING = ("T6", "T10", "T11")  # Jammerbugt (849) runs all three; 820, 851, 787 and 840 two of them
+OWN_RULE = {"T6": "SDP-LAE285", "T10": "REV-LAE265", "T11": "LAS-74c"}
+
+
+@pytest.fixture(scope="module")
+def overlapping():
+    histories = [stream_events(docs) for docs in Population(seed=615, start=date(2016, 1, 1)).cases(6000)]
+    return histories, stored(histories)
+
+
+def own_occurrences(history, trial: str):
+    """(ordinary, with the trial) occurrences of the one rule the trial waives, from the reference."""
+    if trial == "T11":
+        return las_74c(history, horizon(history), trials=False, every=True), las_74c(history, horizon(history), every=True)
+    rule = OWN_RULE[trial]
+    return certificate(history, rule, trials=False), certificate(history, rule)
+
+
+@pytest.mark.parametrize("trial", OVERLAPPING)
+def test_overlapping_trials_are_each_credited_with_their_own_effects_as_the_reference_counts(overlapping, trial):
+    """Issue 15, the attribution test: T6 (LÆ285), T10 (LÆ265) and T11 (LAS-74c) run at once in
+    Jammerbugt and pairwise in four more municipalities. Each trial's obligations required
+    under the ordinary rules and with the trial, waived, hours freed and share on time, per
+    group, period and municipality, are those of the independent reference (tests/reference.py)
+    for its own rule and its own waivers alone."""
+    histories, facts = overlapping
+    t = CATALOG.trials[trial]
+    periods = periods_for(t, date(2018, 7, 1), date(2019, 12, 31), TODAY)
+    rows = {(r.metric, r.rule, r.group, r.period, r.municipality): r for r in evaluate(facts, CATALOG, t, periods, COMPARISON)}
+    groups = {"trial": set(t.municipalities), "comparison": set(COMPARISON)}
+    expected = reference_rows(histories, [own_occurrences(h, trial) for h in histories], OWN_RULE[trial], trial,
+                              groups, periods)
+
+    assert compare(rows, expected, OWN_RULE[trial]) > 20
+    assert {key[1] for key in rows if key[0].startswith("obligations_") and key[1]} == {OWN_RULE[trial]}
+    waived_in_849 = rows[("obligations_waived", OWN_RULE[trial], "trial", "trial", "849")]
+    assert not waived_in_849.suppressed and waived_in_849.value > 0  # the overlap is exercised
+    assert expected[("caseworker_hours_freed", "trial", "trial", None)][0] > 0
+
+
+def test_a_trial_with_no_obligation_effects_frees_nothing(overlapping):
+    """T1 (micro-loans in Aalborg, where T10 and T11 waive obligations at the same time) only
+    permits: it frees exactly 0 hours, waives nothing, and counts no obligations."""
+    _, facts = overlapping
+    t = CATALOG.trials["T1"]
+    periods = periods_for(t, date(2018, 7, 1), date(2019, 12, 31), TODAY)
+    rows = evaluate(facts, CATALOG, t, periods, COMPARISON)
+    hours = [r for r in rows if r.metric == "caseworker_hours_freed"]
+    assert len(hours) == 4 and all((r.value, r.n, r.suppressed) == (0.0, 0, False) for r in hours)
+    assert not [r for r in rows if r.metric.startswith("obligations_")]

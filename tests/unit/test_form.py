@@ -15,6 +15,7 @@ from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
+from tests.unit.test_disclosure import reporting_app, store_of
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
 
 T11 = CATALOG.trials["T11"]
@@ -43,8 +44,8 @@ def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(20
     metric = T11.headline_metric
     months = [r for lo_, hi_ in form.chart_spans(T11, periods)
               for r in series(facts, CATALOG, T11, metric, lo_, hi_, list(comparison))]
-    return form.Answer(T11, CATALOG, periods, list(comparison), [], evaluate(facts, CATALOG, T11, periods, list(comparison)),
-                       months)
+    return form.Answer(T11, CATALOG, periods, list(comparison), {"chosen_by": "default"},
+                       evaluate(facts, CATALOG, T11, periods, list(comparison)), months)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +162,28 @@ def test_the_default_comparison_group_is_similar_in_size_where_possible():
     only_large = stored([c for c in cases if not c[0]["subject"].startswith(("751", "561"))])
     chosen, _, size = comparison_default(only_large, CATALOG, T11, periods)
     assert chosen == ["461"] and size["left_out"] == []
+
+
+def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, issuer):
+    """Issue 15.4: asked with `?comparison=820`, the form says the group was chosen by the user,
+    not by the default rule, and warns in Danish that Vesthimmerland runs trials that change
+    the same rules or obligations (T10 waives LÆ265 there from 1 July 2018); by default it says
+    the rule chose it, and warns of nothing."""
+    cases = [ly_case(f"{m}-{i}", m, serial, i % 2 == 0)
+             for serial, (m, i) in enumerate([("851", i) for i in range(6)] + [("751", i) for i in range(5)]
+                                             + [("820", i) for i in range(5)])]
+    store = store_of([stream_events(c) for c in cases])
+    period = {"from": "2019-01-01", "to": "2020-12-31", "format": "markdown"}
+    with reporting_app(store, issuer.everything()) as app:
+        chosen = app.get("/trials/T11/form", params={**period, "comparison": "820"})
+        default = app.get("/trials/T11/form", params=period)
+        answer = app.get("/trials/T11/evaluation", params={**period, "comparison": "820"}).json()
+    assert chosen.status_code == default.status_code == 200
+    assert "Sammenligningsgruppe: Vesthimmerland (820). Valgt af brugeren, ikke efter standardreglen (kommuner med " \
+           "data uden for forsøget" in chosen.text
+    warned = [line for line in chosen.text.splitlines() if line.startswith("Advarsel:")]
+    assert len(warned) == len(answer["warnings"]) == 1
+    assert re.match(r"Advarsel: Vesthimmerland \(820\) har T\d+(, T\d+)* i gang i de sammenlignede perioder", warned[0])
+    assert "T10" in warned[0] and "T11" not in warned[0].split("i gang")[0]
+    assert "Sammenligningsgruppe: Aarhus (751). Valgt efter standardreglen: kommuner med data" in default.text
+    assert "Valgt af brugeren" not in default.text and "Advarsel" not in default.text
