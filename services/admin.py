@@ -169,7 +169,7 @@ def token(args: argparse.Namespace) -> int:
     except ValidationError as exc:  # ENVIRONMENT=production without the identity provider's keys
         print(f"no development token: {_reason(exc)}", file=sys.stderr)
         return 1
-    if settings.auth_jwks_url or settings.environment == "production":
+    if settings.auth_jwks_url:  # production always has it (ServiceSettings)
         print(f"no development token: the services check tokens against AUTH_JWKS_URL ({settings.auth_jwks_url}), "
               "not the development key; get a token from that identity provider", file=sys.stderr)
         return 1

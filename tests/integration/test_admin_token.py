@@ -60,7 +60,8 @@ def test_no_token_without_a_municipality_for_a_bound_role_nor_for_an_unknown_one
 
 
 def test_refused_when_the_services_check_tokens_against_an_identity_provider(tmp_path, issuer):
-    production = {"ENVIRONMENT": "production", "DATABASE_URL": "postgresql://db/frisag", "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}
+    production = {"ENVIRONMENT": "production", "DATABASE_URL": "postgresql://db/frisag",
+                  "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}
     for env, reason in (({"AUTH_JWKS_URL": issuer.jwks_url}, "AUTH_JWKS_URL"),
                         ({"AUTH_JWKS_URL": "https://login.kommune.example/certs"}, "AUTH_JWKS_URL"),
                         ({**production, "AUTH_JWKS_URL": issuer.jwks_url}, "AUTH_JWKS_URL"),
