@@ -22,9 +22,13 @@ from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
 from services.reporting import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
-from shared.auth import INTEGRATION
+from pydantic import TypeAdapter, ValidationError
+
+from shared.auth import CASEWORKER, DEV_TOKEN_DAYS, INTEGRATION, ROLES, development_token
 from shared.catalog import Catalog
+from shared.events import Code
 from shared.migrations import AUDIT, upgrade
+from shared.municipalities import municipalities
 from shared.population import Population
 from shared.settings import ServiceSettings
 from shared.stream.kafka import TopicMismatchError
@@ -34,6 +38,7 @@ BATCH_TYPE = "application/cloudevents-batch+json"
 BATCH_EVENTS = 1000  # load-demo: whole cases per batch, about this many events
 DEMO_SEED = 42  # the same demo every time: case ids are syn-0, syn-1, ... whatever the seed
 PROGRESS_EVERY = 10.0  # seconds between a rebuild's progress lines
+BOUND_ROLES = (INTEGRATION, CASEWORKER)  # their tokens act for the municipalities they name
 
 
 def check_catalog(args: argparse.Namespace) -> int:
@@ -158,6 +163,41 @@ def load_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def token(args: argparse.Namespace) -> int:
+    try:
+        settings = ServiceSettings()
+    except ValidationError as exc:  # ENVIRONMENT=production without the identity provider's keys
+        print(f"no development token: {_reason(exc)}", file=sys.stderr)
+        return 1
+    if settings.auth_jwks_url:  # production always has it (ServiceSettings)
+        print(f"no development token: the services check tokens against AUTH_JWKS_URL ({settings.auth_jwks_url}), "
+              "not the development key; get a token from that identity provider", file=sys.stderr)
+        return 1
+    codes = args.municipality or []
+    unknown = [code for code in codes if code not in municipalities()]
+    if unknown:
+        print(f"unknown kommunekode {', '.join(unknown)}: a token acting for it would grant nothing", file=sys.stderr)
+        return 1
+    if args.role in BOUND_ROLES and not codes:
+        print(f"a {args.role} token acts for municipalities: name one with --municipality", file=sys.stderr)
+        return 1
+    subject = args.caseworker or "-".join(["dev", args.role, *codes])
+    try:
+        TypeAdapter(Code).validate_python(subject)  # as `case.assigned` names a caseworker: no CPR number
+    except ValidationError as exc:
+        print(f"--caseworker: {_reason(exc)}", file=sys.stderr)
+        return 1
+    print(development_token(settings, subject, [args.role], codes))
+    names = ", ".join(f"{municipalities()[code]} ({code})" for code in codes) or "no municipality"
+    print(f"{args.role} {subject} for {names}, valid {DEV_TOKEN_DAYS} days, signed with the development key in "
+          f"{settings.data_dir / 'auth'}", file=sys.stderr)
+    return 0
+
+
+def _reason(error: ValidationError) -> str:
+    return error.errors()[0]["msg"].removeprefix("Value error, ")
+
+
 def _development_token(role: str) -> str:
     """The role's token that `make run` wrote (development only)."""
     tokens = ServiceSettings().data_dir / "auth" / "tokens.json"
@@ -237,6 +277,20 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--token", help="a bearer token with the integration role for every municipality "
                                       "(default: FRISAG_TOKEN, else the development token make run wrote)")
     demo.set_defaults(run=load_demo)
+
+    mint = commands.add_parser("token", help="mint a development bearer token (development keys only)",
+                               description="Print a bearer token signed with the development key under "
+                                           "DATA_DIR/auth (what the services check without AUTH_JWKS_URL), "
+                                           f"valid {DEV_TOKEN_DAYS} days; a line on stderr says what it grants. "
+                                           "Refused when AUTH_JWKS_URL is set or ENVIRONMENT=production: "
+                                           "the identity provider issues the tokens then.")
+    mint.add_argument("--role", required=True, choices=ROLES)
+    mint.add_argument("--municipality", action="append", metavar="KOMMUNEKODE",
+                      help="a municipality the token acts for (repeat for several); needed for "
+                           f"{' and '.join(BOUND_ROLES)}")
+    mint.add_argument("--caseworker", metavar="ID", help="the holder (`sub`), e.g. a caseworker's id as "
+                                                          "`case.assigned` names it (default: dev-<role>-<codes>)")
+    mint.set_defaults(run=token)
     return main
 
 

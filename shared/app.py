@@ -1,7 +1,9 @@
 """The FastAPI application every service starts from: its service object built at start-up and
 closed at shutdown, problem+json for every error, liveness (`/healthz`), readiness (`/readyz`:
-the service's `readiness()`, each failing check with its reason) and Prometheus `/metrics` (the
-service's `metrics()` and the requests answered)."""
+the service's `readiness()`, each failing check with its reason), Prometheus `/metrics` (the
+service's `metrics()` and the requests answered), and its documentation: Swagger UI on `/docs`
+and ReDoc on `/redoc`, their scripts served from the `fastapi-offline` package (no CDN), and
+`/` linking to them."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 
 from shared import logs, problems
 from shared.audit import AuditTrail, audited
@@ -20,6 +23,9 @@ from shared.hardening import Hardening, TimeLimit
 from shared.metrics import CountRequests, Requests, render
 from shared.problems import FieldError, Problem
 from shared.settings import ServiceSettings
+
+
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts, styles and icon
 
 
 def service_app(title: str, description: str, service_factory: Callable[[], Any], settings: ServiceSettings) -> FastAPI:
@@ -33,7 +39,9 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
         yield
         app.state.service.close()
 
-    app = FastAPI(title=title, version="0.1.0", description=description, lifespan=lifespan)
+    # the validator would send the schema's address to swagger.io
+    app = FastAPIOffline(title=title, version="0.1.0", description=description, lifespan=lifespan,
+                         static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None})
     problems.install(app)
     requests = Requests()
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_seconds)
@@ -43,6 +51,13 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "traceparent"])
     app.add_middleware(AuditTrail)
     app.add_middleware(Hardening, max_body_bytes=settings.max_body_bytes)  # outermost: sees every answer
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> dict[str, Any]:
+        """Where to go from here: a browser or a curl at the service's address finds its docs."""
+        root = request.scope.get("root_path", "")
+        return {"service": title, "docs": f"{root}/docs", "redoc": f"{root}/redoc",
+                "openapi": f"{root}{app.openapi_url}", "health": f"{root}/healthz", "ready": f"{root}/readyz"}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -174,15 +174,20 @@ def development_keys(data_dir: Path) -> Path:
 def development_tokens(settings: ServiceSettings) -> Path:
     """Write one fresh token per role, signed with the development key, to
     `DATA_DIR/auth/tokens.json` ({role: token}); return its path."""
-    development_keys(settings.data_dir)
-    folder = settings.data_dir / "auth"
-    key = (folder / "signing-key.pem").read_bytes()
-    tokens = {role: sign(key, settings, subject, [role], municipalities, DEV_TOKEN_DAYS * 86400)
+    tokens = {role: development_token(settings, subject, [role], municipalities)
               for role, (subject, municipalities) in DEV_PRINCIPALS.items()}
+    folder = settings.data_dir / "auth"
     path, written = folder / "tokens.json", folder / f"tokens.{os.getpid()}.tmp"
     written.write_text(json.dumps(tokens, indent=2) + "\n")
     written.replace(path)
     return path
+
+
+def development_token(settings: ServiceSettings, subject: str, roles: list[str], municipalities: list[str]) -> str:
+    """A token valid `DEV_TOKEN_DAYS`, signed with the development key under `DATA_DIR/auth/`
+    (made the first time)."""
+    key = (development_keys(settings.data_dir).parent / "signing-key.pem").read_bytes()
+    return sign(key, settings, subject, roles, municipalities, DEV_TOKEN_DAYS * 86400)
 
 
 def sign(private_key: bytes, settings: ServiceSettings, subject: str, roles: list[str],

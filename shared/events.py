@@ -1,4 +1,4 @@
-"""The event contract (../API.md): what jobcenter systems post, and what travels on the stream.
+"""The event contract (docs/API.md): what jobcenter systems post, and what travels on the stream.
 
 Posted events are CloudEvents 1.0 in structured JSON. `parse_event` validates one and returns an
 `IncomingEvent` with normalised `data` (ISO dates, CPR as DDMMYY-SSSS), or raises a `Problem`

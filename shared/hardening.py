@@ -15,12 +15,13 @@ MAX_JSON_DEPTH = 32  # an event nests 2 levels, a batch 3
 _STRUCTURE = bytes.maketrans(b"{}", b"[]")  # braces count as brackets
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 
-# Swagger UI loads its scripts and styles from a CDN; everything else is JSON, CSV, Markdown or
-# the evaluation form's HTML with inline styles
+# Swagger UI and ReDoc load their scripts, styles and icon from this service (shared.app), start
+# with an inline script, and ReDoc searches in a worker it makes from a blob; its Redocly logo
+# (from cdn.redoc.ly) is refused. Everything else is JSON, CSV, Markdown or the evaluation
+# form's HTML with inline styles.
 _API_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
-_DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-                "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-                "https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'")
+_DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'")
 _HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
             (b"strict-transport-security", b"max-age=31536000")]

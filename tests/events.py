@@ -5,7 +5,7 @@ from typing import Any
 
 _ids = itertools.count(1)
 
-# the example event of the integration contract (../API.md)
+# the example event of the integration contract (docs/API.md)
 CONTRACT_EXAMPLE = {
     "specversion": "1.0",
     "id": "momentum-000123",

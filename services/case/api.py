@@ -1,4 +1,4 @@
-"""HTTP entrypoint of the case service: events in (../API.md), case histories out."""
+"""HTTP entrypoint of the case service: events in (docs/API.md), case histories out."""
 
 import asyncio
 import json

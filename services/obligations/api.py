@@ -1,4 +1,4 @@
-"""HTTP entrypoint of the obligations service: due tasks per case and worklists (../API.md)."""
+"""HTTP entrypoint of the obligations service: due tasks per case and worklists (docs/API.md)."""
 
 import re
 from collections.abc import Callable

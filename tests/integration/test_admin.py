@@ -77,7 +77,7 @@ def pg_engine(database_url: str):
 
 def test_the_help_lists_every_subcommand():
     answer = subprocess.run([sys.executable, "-m", "services.admin", "--help"], capture_output=True, text=True, check=True)
-    for command in ("check-catalog", "positions", "rebuild", "failed", "load-demo"):
+    for command in ("check-catalog", "positions", "rebuild", "failed", "load-demo", "token"):
         assert re.search(rf"^\s+{command}\s", answer.stdout, re.MULTILINE), answer.stdout
 
 

@@ -75,7 +75,12 @@ def test_answers_carry_security_headers_and_no_stack_traces(settings, serve):
             assert "Traceback" not in answer.text and "File \"" not in answer.text
         assert "access-control-allow-origin" not in case.get("/healthz", headers={"origin": "https://evil.example"}
                                                             ).headers
-        assert case.get("/docs").status_code == 200  # Swagger UI: its scripts are allowed there
+        docs = case.get("/docs")  # Swagger UI: its scripts are allowed there, from the service itself
+        assert docs.status_code == 200
+        assert "http" not in docs.headers["content-security-policy"]  # no CDN
+        assert "script-src 'self'" in docs.headers["content-security-policy"]
+        assert "cdn" not in docs.text and "cdn" not in case.get("/redoc").text
+        assert case.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_paging_is_limited(tmp_path, serve):
