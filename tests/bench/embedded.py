@@ -8,7 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.case.application import Ingest
+from services.case.ingest import Ingest
+from services.case.stream_events import stream_events
 from services.case.bootstrap import build_cases, build_relay
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
@@ -33,7 +34,7 @@ def main(cases: int = CASES) -> None:
         events = store.last_position()
 
         started, after = time.perf_counter(), 0
-        while batch := store.stream_events(after, 5000):
+        while batch := stream_events(store, after, 5000):
             after = batch[-1].position
         log_read = time.perf_counter() - started
 

@@ -12,7 +12,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from services.case.application import Ingest
+from services.case.ingest import Ingest
 from services.case.bootstrap import build_cases, build_relay
 from services.case.settings import CaseSettings
 from services.obligations.projection import ObligationsProjection
