@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.case.ingest import Ingest
-from services.case.stream_events import stream_events
 from services.case.bootstrap import build_cases, build_relay
+from services.case.ingest import Ingest
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from shared.events import parse_batch
 from shared.population import Population
 from shared.stream.connect import open_stream

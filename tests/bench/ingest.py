@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from services.case.ingest import Ingest
-from services.case.stream_events import stream_events
 from services.case.bootstrap import build_cases
 from services.case.domain import Case
+from services.case.ingest import Ingest
 from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from shared.events import parse_event
 from shared.stream.kafka import KafkaPublisher
 from tests.bench.access import AUTHORIZATION

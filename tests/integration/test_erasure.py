@@ -23,8 +23,8 @@ from services.case.erasure import erase, sweep
 from services.case.history import history
 from services.case.ingest import Ingest
 from services.case.problems import problem_for
-from services.case.stream_events import stream_events
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from services.obligations.api import create_app as obligations_app
 from services.obligations.settings import ObligationsSettings
 from services.reporting.api import create_app as reporting_app
