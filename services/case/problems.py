@@ -23,14 +23,14 @@ REFUSALS: dict[type[Refusal], tuple[int, str, str]] = {
 
 
 def problem_for(exc: Refusal | ConcurrentWrites | StoreUnavailable) -> Problem:
-    if isinstance(exc, InBatch):  # the field located inside the batch, e.g. "[2].data.date"
-        return problem_for(exc.refusal).prefixed(f"[{exc.index}]")
     if isinstance(exc, ConcurrentWrites):
         return Problem(409, "concurrent-writes", "The case keeps changing; try again", "too many concurrent writers")
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "The case store is unavailable", exc.detail)
-    status, slug, title = REFUSALS[type(exc)]
-    extra = {"rule": exc.rule} if isinstance(exc, NotPermitted) else {}  # which rule refused
+    # in a batch: the event's own problem, its field located in the batch ("[2].data.date")
+    refusal = exc.refusal if isinstance(exc, InBatch) else exc
+    status, slug, title = REFUSALS[type(refusal)]
+    extra = {"rule": refusal.rule} if isinstance(refusal, NotPermitted) else {}  # which rule refused
     return Problem(status, slug, title, errors=[FieldError(exc.field, exc.reason)], extra=extra)
 
 

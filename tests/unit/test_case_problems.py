@@ -1,9 +1,11 @@
 """Each refusal the case service's domain and ingest raise, as the problem+json clients get:
 the bodies are written out by hand from the API's problems (../API.md), not from the mapping."""
 
+import asyncio
+
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from services.case import problems
 from services.case.cases import ConcurrentWrites
@@ -51,25 +53,32 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def client():
+def app() -> FastAPI:
+    """An app that raises the refusal it is asked for, with the case service's handlers."""
     app = FastAPI()
     shared_problems.install(app)
     problems.install(app)
-    raised = {}
 
     @app.post("/events")
     def refuse(index: int):
-        raise raised[index]
+        raise CASES[index][0]
 
-    raised.update(enumerate(exc for exc, _ in CASES))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
+    return app
+
+
+def post(app: FastAPI, index: int) -> httpx.Response:
+    async def request() -> httpx.Response:
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://case") as client:
+            return await client.post("/events", params={"index": index})
+
+    return asyncio.run(request())
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[type(exc).__name__ for exc, _ in CASES])
-def test_each_refusal_is_answered_with_its_problem(client, index):
+def test_each_refusal_is_answered_with_its_problem(app, index):
     expected = CASES[index][1]
-    response = client.post("/events", params={"index": index})
+    response = post(app, index)
     assert response.status_code == expected["status"]
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == expected
