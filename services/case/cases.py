@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from services.case import event_keys
 from services.case.domain import Case, CaseErased
-from services.case.keys import ERASED_TOPIC, CaseErasedError, CaseMapper, DataKeys
+from services.case.keys import ERASED_TOPIC, CaseMapper, DataKeyErased, DataKeys
 from shared.catalog import Catalog
 
 MAX_ATTEMPTS = 50  # per write, when other writers keep changing its cases
@@ -70,7 +70,7 @@ class Cases(Application[UUID]):
             for n in notifications:
                 try:
                     envelope = self.mapper.to_domain_event(n).envelope
-                except CaseErasedError:
+                except DataKeyErased:
                     continue
                 rows.append((envelope["source"], envelope["id"], n.originator_id))
             self.recorder.add_keys(rows)
@@ -86,7 +86,7 @@ class Cases(Application[UUID]):
             return self.repository.get(Case.create_id(case_id), deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
-        except CaseErasedError:
+        except DataKeyErased:
             raise CaseErased(case_id) from None
 
     def stored(self, case_uuid: UUID) -> Case | None:

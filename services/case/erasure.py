@@ -9,7 +9,7 @@ from eventsourcing.persistence import IntegrityError
 
 from services.case.cases import MAX_ATTEMPTS, Cases, ConcurrentWrites
 from services.case.domain import Case
-from services.case.keys import ERASED_TOPIC, CaseErasedError
+from services.case.keys import ERASED_TOPIC, DataKeyErased
 
 
 def erase(cases: Cases, case_id: str, reason: str, today: date) -> dict[str, Any] | None:
@@ -39,7 +39,7 @@ def _erase_due(cases: Cases, retention_days: int, today: date) -> int:
     for case_uuid in cases.keys.closed_before(cutoff):
         try:
             case = cases.stored(case_uuid)
-        except CaseErasedError:
+        except DataKeyErased:
             continue
         # the date beside the key was written before the closing event: the case decides
         if case is not None and case.closed_on is not None and date.fromisoformat(case.closed_on) < cutoff:
@@ -56,7 +56,7 @@ def _erase(cases: Cases, case_uuid: UUID, reason: str, today: date) -> dict[str,
             return erasure
         try:
             case = cases.stored(case_uuid)
-        except CaseErasedError:  # another caller erased it just now: its erasure is found next round
+        except DataKeyErased:  # another caller erased it just now: its erasure is found next round
             continue
         if case is None:
             return None

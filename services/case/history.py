@@ -4,14 +4,14 @@ from typing import Any
 
 from services.case.cases import Cases
 from services.case.domain import Case, CaseErased
-from services.case.keys import CaseErasedError
+from services.case.keys import DataKeyErased
 
 
 def history(cases: Cases, case_id: str) -> list[dict[str, Any]] | None:
     """The case's events as posted, in order, with the CPR number masked; None for no such case."""
     try:
         events = list(cases.repository.event_store.get(Case.create_id(case_id)))
-    except CaseErasedError:
+    except DataKeyErased:
         raise CaseErased(case_id) from None
     if not events:
         return None

@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError
 
 from services.case.cases import MAX_ATTEMPTS, Cases, ConcurrentWrites
 from services.case.domain import Case, EventIdUsed
-from services.case.keys import CaseErasedError
+from services.case.keys import DataKeyErased
 from shared.events import IncomingEvent
 from shared.refusals import Refusal
 
@@ -170,7 +170,7 @@ class Ingest:
             if not accepted:
                 return
             recordings = self.cases.save(*working.values())
-        except (IntegrityError, CaseErasedError, _StaleCase):
+        except (IntegrityError, DataKeyErased, _StaleCase):
             # Another writer changed (or erased) one of these cases: redo each submission on its own.
             self.cases.forget(set(working))
             for submission in group:
@@ -189,7 +189,7 @@ class Ingest:
             except Refusal as refusal:
                 submission.future.set_exception(refusal)
                 return
-            except (IntegrityError, CaseErasedError, _StaleCase):
+            except (IntegrityError, DataKeyErased, _StaleCase):
                 self.cases.forget(set(working))
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other writer through
                 continue

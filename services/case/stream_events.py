@@ -4,7 +4,7 @@ with the CPR number pseudonymised."""
 from typing import Any
 
 from services.case.cases import Cases
-from services.case.keys import ERASED_TOPIC, CaseErasedError
+from services.case.keys import ERASED_TOPIC, DataKeyErased
 from shared import cpr as cpr_numbers
 from shared.events import StreamEvent
 
@@ -18,7 +18,7 @@ def stream_events(cases: Cases, after: int, limit: int) -> list[StreamEvent]:
         for n in notifications:
             try:
                 events.append(_stream_event(cases.mapper.to_domain_event(n), n.id, cases.pseudonym_key))
-            except CaseErasedError:
+            except DataKeyErased:
                 pass
         if events:
             return events
