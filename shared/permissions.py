@@ -1,12 +1,13 @@
 """Actions the law forbids unless a trial permits them. The case service refuses such events
-with the rule and the reason; the catalogs decide, so a new trial needs no code change."""
+with the rule and the reason (`shared.refusals`); the catalogs decide, so a new trial needs no
+code change."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.catalog import Catalog
-from shared.problems import FieldError, Problem
+from shared.refusals import InvalidEvent, NotPermitted, Refusal
 from shared.timeline import CaseEvent, Timeline, all_applying
 
 UNEMPLOYMENT_BENEFITS = ("dagpenge", "kontanthjaelp", "uddannelseshjaelp", "integrationsydelse")
@@ -17,7 +18,7 @@ CHECKED = frozenset({"offer-duty.suspended", "offer-duty.resumed", "cadence.agre
 class Decision:
     """Whether an event is permitted, and which trial's permission it needed, if any."""
 
-    refusal: Problem | None = None
+    refusal: Refusal | None = None
     permitted_by: str | None = None
 
 
@@ -44,16 +45,14 @@ def decide(history: Sequence[CaseEvent], event: CaseEvent, catalog: Catalog, bir
         return refused(rule, field, f"{reason} ({catalog.rules[rule].legal_reference}; trials that permit it: {trials})")
 
     def refused(rule: str, field: str, reason: str) -> Decision:
-        return Decision(Problem(422, "not-permitted", "Not permitted for this case",
-                                errors=[FieldError(field, reason)], extra={"rule": rule}))
+        return Decision(NotPermitted(rule, field, reason))
 
     if name in ("offer-duty.suspended", "offer-duty.resumed"):
         return needs("LAB-tilbud", "suspend", "type", f"no trial lets this case's right-and-duty offers be suspended on {day}")
     if name == "cadence.agreed":
         rule = data["rule"]
         if rule not in catalog.rules:
-            return Decision(Problem(422, "invalid-event", "Invalid event",
-                                    errors=[FieldError("data.rule", "is not a rule in the catalog")]))
+            return Decision(InvalidEvent("data.rule", "is not a rule in the catalog"))
         return needs(rule, "modify", "data.rule",
                      f"no trial lets {rule}'s cadence be agreed individually for this case on {day}", individually_agreed=True)
     offer = data["offer"]  # offer.started

@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 
+from services.case import problems
 from services.case.bootstrap import CaseService, bootstrap
+from services.case.erasure import erase
+from services.case.history import history
 from services.case.settings import CaseSettings
 from shared import tracing
 from shared.app import service_app
@@ -36,6 +39,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         service_factory or (lambda: bootstrap(settings)),
         settings,
     )
+    problems.install(app)  # the domain's refusals, as problem+json
 
     event = event_json_schema()
     body = {"required": True, "content": {
@@ -83,7 +87,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
         if not caller.acts_for(municipality):
             raise forbidden("the case belongs to a municipality this token does not act for")
-        return {"case_id": case_id, "events": cases.history(case_id)}
+        return {"case_id": case_id, "events": history(cases, case_id)}
 
     @app.post("/cases/{case_id}/erasure", dependencies=[Depends(audited("erase case")), Depends(requires(ADMIN))])
     def erase_case(case_id: CaseId, request: Request) -> dict[str, Any]:
@@ -91,7 +95,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         its stored events cannot be read) and tell the stream's consumers to drop it. Cases are
         also erased automatically `RETENTION_AFTER_CLOSE_DAYS` after they close. Erasing again
         answers with the same erasure."""
-        erasure = request.app.state.service.cases.erase(case_id, "request", date.today())
+        erasure = erase(request.app.state.service.cases, case_id, "request", date.today())
         if erasure is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events stored")])
         return erasure

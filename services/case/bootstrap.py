@@ -13,7 +13,9 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import create_engine
 
-from services.case.application import Cases, Ingest
+from services.case.cases import Cases
+from services.case.erasure import sweep
+from services.case.ingest import Ingest
 from services.case.relay import Relay, published
 from services.case.settings import CaseSettings
 from shared import tracing
@@ -53,7 +55,7 @@ class CaseService:
         the cases whose retention has run out."""
         while True:
             try:
-                erased = self.cases.sweep(self.retention_days, date.today())
+                erased = sweep(self.cases, self.retention_days, date.today())
                 if erased:
                     log.info("erasure sweep: erased %d cases (retention %d days after close)", erased,
                              self.retention_days)

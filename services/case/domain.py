@@ -7,6 +7,7 @@ deciding from the catalogs), and it remembers the idempotency keys it has stored
 each event said, so a repeat is told from another event under a used key.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -17,7 +18,7 @@ from shared import cpr as cpr_numbers
 from shared.catalog import Catalog
 from shared.events import IncomingEvent
 from shared.permissions import decide
-from shared.problems import FieldError, Problem
+from shared.refusals import InvalidEvent, Refusal
 
 _CASE_NAMESPACE = uuid5(NAMESPACE_URL, "https://frisag.dk/cases/")
 ERASURE_SOURCE = "urn:frisag:case-service"  # the CloudEvents source of erasures
@@ -30,12 +31,40 @@ class Happened(NamedTuple):
     data: dict[str, Any]
 
 
-def conflict(reason: str, field: str = "type") -> Problem:
-    return Problem(409, "case-conflict", "Event conflicts with the case's history", errors=[FieldError(field, reason)])
+@dataclass
+class CaseConflict(Refusal):
+    """The event cannot follow the case's history (nothing before case.opened, nothing after
+    case.closed, a benefit started twice or ended without running)."""
+
+    field: str
+    reason: str
 
 
-def invalid(field: str, reason: str) -> Problem:
-    return Problem(422, "invalid-event", "Invalid event", errors=[FieldError(field, reason)])
+@dataclass
+class EventIdUsed(Refusal):
+    """Another event was stored under this event's (source, id); which, and where, is not said:
+    it may be another municipality's case."""
+
+    source: str
+    event_id: str
+    field = "id"
+
+    @property
+    def reason(self) -> str:
+        return (f"source {self.source} already used id {self.event_id} for a different event: (source, id) "
+                "names one event; send this one under an id of its own")
+
+
+@dataclass
+class CaseErased(Refusal):
+    """The case's personal data was erased: it can be neither read nor added to."""
+
+    case_id: str
+    field = "subject"
+
+    @property
+    def reason(self) -> str:
+        return f"case {self.case_id} was erased: its data is gone"
 
 
 class Case(Aggregate):
@@ -46,7 +75,7 @@ class Case(Aggregate):
     @classmethod
     def open(cls, incoming: IncomingEvent) -> "Case":
         if incoming.name != "case.opened":
-            raise conflict("the case has not been opened: its first event must be case.opened")
+            raise CaseConflict("type", "the case has not been opened: its first event must be case.opened")
         return cls(case_id=incoming.case_id, envelope=_envelope(incoming), data=incoming.data)
 
     @event("Opened")
@@ -64,34 +93,34 @@ class Case(Aggregate):
 
     def duplicate_of(self, incoming: IncomingEvent) -> int | None:
         """The sequence number this event was stored with, if it was stored before; a 409 if its
-        key was stored with another event. The subject is the case's, so only type and data can
+        key was stored with another event (EventIdUsed). The subject is the case's, so only type and data can
         differ (`time` and trace context are about the posting, not the event)."""
         stored = self.keys.get(incoming.key)
         if stored is None:
             return None
         sequence, said = stored
         if said != (incoming.name, incoming.data):
-            raise key_used(incoming)
+            raise EventIdUsed(incoming.source, incoming.id)
         return sequence
 
     def append(self, incoming: IncomingEvent, catalog: Catalog) -> None:
-        """Record a posted event, or raise a Problem saying why the history or the law forbids it."""
+        """Record a posted event, or raise a Refusal saying why the history or the law forbids it."""
         data = incoming.data
         if self.erased_on is not None:
-            raise erased(self.case_id)
+            raise CaseErased(self.case_id)
         if incoming.name == "case.opened":
-            raise conflict("the case is already open")
+            raise CaseConflict("type", "the case is already open")
         if self.closed_on is not None:
-            raise conflict(f"the case was closed on {self.closed_on}: nothing can follow case.closed")
+            raise CaseConflict("type", f"the case was closed on {self.closed_on}: nothing can follow case.closed")
         if incoming.name == "benefit.started" and data["benefit"] in self.running_benefits:
             started = self.running_benefits[data["benefit"]]
-            raise conflict(f"{data['benefit']} already runs since {started}", "data.benefit")
+            raise CaseConflict("data.benefit", f"{data['benefit']} already runs since {started}")
         if incoming.name == "benefit.ended":
             started = self.running_benefits.get(data["benefit"])
             if started is None:
-                raise conflict(f"{data['benefit']} is not running: it never started or already ended", "data.benefit")
+                raise CaseConflict("data.benefit", f"{data['benefit']} is not running: it never started or already ended")
             if data["date"] < started:
-                raise invalid("data.date", f"{data['benefit']} cannot end before it started on {started}")
+                raise InvalidEvent("data.date", f"{data['benefit']} cannot end before it started on {started}")
         decision = decide(self.history, incoming, catalog, self.birth_date)
         if decision.refusal is not None:
             raise decision.refusal
@@ -118,7 +147,7 @@ class Case(Aggregate):
         """Record that the case's personal data is erased (crypto-shredding, `services.case.keys`):
         the stream tells its consumers to drop the case."""
         if self.erased_on is not None:
-            raise erased(self.case_id)
+            raise CaseErased(self.case_id)
         envelope = {"id": str(uuid4()), "source": ERASURE_SOURCE, "type": "dk.frisag.case.erased",
                     "subject": self.case_id, "time": datetime.now(UTC).isoformat()}
         self.record_erasure(envelope=envelope, data={"date": today.isoformat(), "reason": reason})
@@ -126,19 +155,6 @@ class Case(Aggregate):
     @event("Erased")
     def record_erasure(self, envelope: dict[str, Any], data: dict[str, Any]) -> None:
         self.erased_on = data["date"]
-
-
-def key_used(incoming: IncomingEvent) -> Problem:
-    """Another event was stored under this event's (source, id); which, and where, is not said:
-    it may be another municipality's case."""
-    return Problem(409, "event-id-used", "Event id already used", errors=[FieldError(
-        "id", f"source {incoming.source} already used id {incoming.id} for a different event: (source, id) "
-              "names one event; send this one under an id of its own")])
-
-
-def erased(case_id: str) -> Problem:
-    return Problem(410, "case-erased", "The case was erased",
-                   errors=[FieldError("subject", f"case {case_id} was erased: its data is gone")])
 
 
 def _without_cpr(data: dict[str, Any]) -> dict[str, Any]:

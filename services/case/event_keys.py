@@ -8,7 +8,7 @@ cases cannot both commit (the second gets the store's IntegrityError, and the in
 The rows hold no personal data: a source, an id (neither may hold a CPR number) and the case's
 uuid; what the event said stays in the case's encrypted events.
 
-Events stored before this table existed get their rows from `Cases.backfill_event_keys`; a row
+Events stored before this table existed get their rows from `Cases.backfill_event_keys` (services.case.cases); a row
 under `BACKFILLED` marks that done.
 """
 

@@ -63,7 +63,7 @@ data_keys = Table(
 QUERY_IDS = 1000  # ids per query: PostgreSQL takes at most 65,535 parameters in a statement
 
 
-class CaseErasedError(Exception):
+class DataKeyErased(Exception):
     """The case's data key was erased: its events cannot be read any more."""
 
 
@@ -90,7 +90,7 @@ class DataKeys:
             self.load([case_uuid])
             cached = self._cached(case_uuid)
         if cached is None:
-            raise CaseErasedError(case_uuid)
+            raise DataKeyErased(case_uuid)
         return cached
 
     def load(self, case_uuids: Iterable[UUID]) -> set[UUID]:

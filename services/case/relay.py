@@ -21,7 +21,8 @@ from contextlib import AbstractContextManager, nullcontext
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from services.case.application import Cases
+from services.case.cases import Cases
+from services.case.stream_events import stream_events
 from shared.stream import Publisher
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Relay:
             self._emptied_for = epoch
         if self.publisher is None:
             self.publisher = self.connect()
-        while events := self.cases.stream_events(position, self.batch_size):
+        while events := stream_events(self.cases, position, self.batch_size):
             self.publisher.publish(events)
             position = events[-1].position
             self.tracking.insert_tracking(Tracking(name, position))

@@ -8,9 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.case.application import Ingest
 from services.case.bootstrap import build_cases, build_relay
+from services.case.ingest import Ingest
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from shared.events import parse_batch
 from shared.population import Population
 from shared.stream.connect import open_stream
@@ -33,7 +34,7 @@ def main(cases: int = CASES) -> None:
         events = store.last_position()
 
         started, after = time.perf_counter(), 0
-        while batch := store.stream_events(after, 5000):
+        while batch := stream_events(store, after, 5000):
             after = batch[-1].position
         log_read = time.perf_counter() - started
 

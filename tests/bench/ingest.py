@@ -21,11 +21,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from services.case.application import Ingest
 from services.case.bootstrap import build_cases
 from services.case.domain import Case
+from services.case.ingest import Ingest
 from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from shared.events import parse_event
 from shared.stream.kafka import KafkaPublisher
 from tests.bench.access import AUTHORIZATION
@@ -64,7 +65,7 @@ def raw_produce(kafka: str, n: int) -> float:
     cases = build_cases(CaseSettings(database_url=None, data_dir=Path(tempfile.mkdtemp(prefix="frisag-bench-"))))
     ingest = Ingest(cases)
     ingest.submit([parse_event(d) for d in case_events("raw", 10, 10)]).result()
-    sample = cases.stream_events(0, 100)
+    sample = stream_events(cases, 0, 100)
     ingest.close()
     events = (sample * (n // len(sample) + 1))[:n]
     start = time.perf_counter()

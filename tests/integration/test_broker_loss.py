@@ -17,9 +17,9 @@ from kafka.admin import KafkaAdminClient
 from sqlalchemy import create_engine, select
 
 from services.case.api import create_app as case_app
-from services.case.application import Ingest
 from services.case.bootstrap import RELAY_LOCK_ID, build_cases, build_relay
 from services.case.bootstrap import bootstrap as case_bootstrap
+from services.case.ingest import Ingest
 from services.case.relay import published
 from services.case.settings import CaseSettings
 from services.obligations.api import create_app as obligations_app

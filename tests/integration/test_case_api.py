@@ -4,9 +4,9 @@ stored once, and every refusal is problem+json naming the field, with nothing st
 import pytest
 
 from services.case.api import create_app
-from services.case.application import Ingest
 from services.case.bootstrap import bootstrap, build_cases
 from services.case.domain import Case
+from services.case.ingest import Ingest
 from shared.events import parse_event
 from tests.events import CONTRACT_EXAMPLE, benefit_ended, benefit_started, event, opened
 

@@ -3,8 +3,10 @@ optimistic concurrency on the case's version refuses the stale write, and the in
 
 from concurrent.futures import ThreadPoolExecutor
 
-from services.case.application import Ingest
 from services.case.bootstrap import build_cases
+from services.case.history import history
+from services.case.ingest import Ingest
+from services.case.problems import problem_for
 from services.case.settings import CaseSettings
 from shared.events import parse_event
 from tests.events import event, opened
@@ -25,9 +27,9 @@ def test_two_replicas_posting_to_one_case_lose_nothing(database_url, tmp_path):
 
     assert all(not o.duplicate for o in outcomes)
     assert sorted(o.sequence for o in outcomes) == list(range(2, 202))
-    history = replicas[1].history("shared")
-    assert [e["sequence"] for e in history] == list(range(1, 202))
-    assert {e["id"] for e in history[1:]} == {f"contact-{n}" for n in range(200)}
+    stored = history(replicas[1], "shared")
+    assert [e["sequence"] for e in stored] == list(range(1, 202))
+    assert {e["id"] for e in stored[1:]} == {f"contact-{n}" for n in range(200)}
     for ingest, cases in zip(ingests, replicas):
         ingest.close()
         cases.close()
@@ -41,7 +43,7 @@ def test_two_replicas_opening_the_same_case_store_it_once(database_url, tmp_path
     futures = [ingest.submit([same]) for ingest in ingests]
     outcomes = sorted((f.result()[0] for f in futures), key=lambda o: o.duplicate)
     assert [o.duplicate for o in outcomes] == [False, True]
-    assert len(replicas[0].history("twice")) == 1
+    assert len(history(replicas[0], "twice")) == 1
     for ingest, cases in zip(ingests, replicas):
         ingest.close()
         cases.close()
@@ -59,8 +61,8 @@ def test_two_replicas_storing_one_key_in_two_cases_store_it_once(database_url, t
             stored = [r for r in results if not isinstance(r, Exception)]
             refused = [r for r in results if isinstance(r, Exception)]
             assert len(stored) == 1 and not stored[0][0].duplicate, results
-            assert [(p.status, p.errors[0].field) for p in refused] == [(409, "id")]
-            assert sum(bool(replicas[0].history(d["subject"])) for d in documents) == 1
+            assert [(p.status, p.errors[0].field) for p in map(problem_for, refused)] == [(409, "id")]
+            assert sum(bool(history(replicas[0], d["subject"])) for d in documents) == 1
     finally:
         for ingest, cases in zip(ingests, replicas):
             ingest.close()

@@ -12,8 +12,8 @@ import threading
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from services.case.application import Ingest
 from services.case.bootstrap import build_cases, build_relay
+from services.case.ingest import Ingest
 from services.case.settings import CaseSettings
 from services.obligations.projection import ObligationsProjection
 from services.reporting.store import ReportingStore

@@ -16,10 +16,15 @@ from sqlalchemy import create_engine, text
 
 from services.case import keys
 from services.case.api import create_app as case_app
-from services.case.application import Cases, Ingest
 from services.case.bootstrap import build_cases
-from services.case.domain import Case
+from services.case.cases import Cases
+from services.case.domain import Case, CaseErased
+from services.case.erasure import erase, sweep
+from services.case.history import history
+from services.case.ingest import Ingest
+from services.case.problems import problem_for
 from services.case.settings import CaseSettings
+from services.case.stream_events import stream_events
 from services.obligations.api import create_app as obligations_app
 from services.obligations.settings import ObligationsSettings
 from services.reporting.api import create_app as reporting_app
@@ -27,7 +32,6 @@ from services.reporting.settings import ReportingSettings
 from shared import cpr as cpr_numbers
 from shared.events import parse_event
 from shared.population import Population
-from shared.problems import Problem
 from shared.settings import DEV_CASE_STORE_KEY, DEV_PSEUDONYM_KEY
 from tests.events import event, opened
 from tests.infra import is_problem, wait_until
@@ -140,10 +144,10 @@ def test_an_erased_case_cannot_be_read_is_dropped_and_the_numbers_stay(database_
 
     fresh = build_cases(CaseSettings(**{**common, "kafka_bootstrap_servers": None}))
     try:
-        with pytest.raises(Problem) as gone:
-            fresh.history(victims[0])
-        assert gone.value.status == 410
-        assert fresh.history(still_open[1][0]["subject"])[0]["data"]["cpr"].endswith("-****")  # the others stay
+        with pytest.raises(CaseErased) as gone:
+            history(fresh, victims[0])
+        assert problem_for(gone.value).status == 410
+        assert history(fresh, still_open[1][0]["subject"])[0]["data"]["cpr"].endswith("-****")  # the others stay
     finally:
         fresh.close()
 
@@ -161,11 +165,11 @@ def test_the_stream_leaves_out_what_it_can_no_longer_read(embedded):
     documents = [opened("gone"), *[event("conversation.held", "gone", kind="jobsamtale", date=f"2019-0{m}-01")
                                    for m in range(2, 8)], opened("kept")]
     ingest.submit([parse_event(d) for d in documents]).result()
-    cases.erase("gone", "request", date(2026, 1, 1))
+    erase(cases, "gone", "request", date(2026, 1, 1))
     # positions 1-7 are the erased case's, 8 the other case's opening, 9 the erasure
-    assert [(e.name, e.subject, e.position) for e in cases.stream_events(0, 3)] == [
+    assert [(e.name, e.subject, e.position) for e in stream_events(cases, 0, 3)] == [
         ("case.opened", "kept", 8), ("case.erased", "gone", 9)]
-    assert cases.stream_events(9, 3) == []
+    assert stream_events(cases, 9, 3) == []
 
 
 class OneMinuteLater:
@@ -180,16 +184,16 @@ def test_no_replica_accepts_an_event_for_a_case_another_one_erased(database_url,
     ingests = [Ingest(first), Ingest(second)]
     try:
         ingests[0].submit([parse_event(opened("c-1"))]).result()
-        assert second.history("c-1") and second.get_case("c-1") is not None  # cached there: case and key
+        assert history(second, "c-1") and second.get_case("c-1") is not None  # cached there: case and key
         # more cases at once than PostgreSQL takes parameters in one statement
         assert len(second.unknown({f"new-{i}" for i in range(70_000)} | {"c-1"})) == 70_000
-        first.erase("c-1", "request", date(2026, 1, 1))
+        erase(first, "c-1", "request", date(2026, 1, 1))
         late = ingests[1].submit([parse_event(event("conversation.held", "c-1", kind="jobsamtale", date="2019-02-01"))])
-        assert late.exception(timeout=10).status == 410
+        assert problem_for(late.exception(timeout=10)).status == 410
         monkeypatch.setattr(keys, "time", OneMinuteLater)  # the cached key has expired
-        with pytest.raises(Problem) as gone:
-            second.history("c-1")
-        assert gone.value.status == 410
+        with pytest.raises(CaseErased) as gone:
+            history(second, "c-1")
+        assert problem_for(gone.value).status == 410
     finally:
         for ingest in ingests:
             ingest.close()
@@ -208,11 +212,11 @@ def test_cases_are_erased_once_their_retention_has_run_out(tmp_path, serve):
         assert case.post("/events", json=documents, headers=BATCH).status_code == 201
         assert wait_until(lambda: case.get("/cases/old").status_code == 410, timeout=20)
         assert case.get("/cases/recent").status_code == 200 and case.get("/cases/open").status_code == 200
-        history = build_cases(settings.model_copy(update={"kafka_bootstrap_servers": None}))
+        store = build_cases(settings.model_copy(update={"kafka_bootstrap_servers": None}))
         try:
-            erasure = history.stream_events(0, 100)[-1]
+            erasure = stream_events(store, 0, 100)[-1]
         finally:
-            history.close()
+            store.close()
         assert (erasure.name, erasure.subject, erasure.data["reason"]) == ("case.erased", "old", "retention")
 
 
@@ -223,7 +227,7 @@ def test_a_closing_date_beside_the_key_that_the_case_does_not_have_erases_nothin
     ingest.submit([parse_event(opened("c-1"))]).result()
     with cases.keys.engine.begin() as conn:
         conn.execute(text("UPDATE case_data_keys SET closed_on = '2019-06-01'"))
-    assert cases.sweep(30, date(2026, 1, 1)) == 0
+    assert sweep(cases, 30, date(2026, 1, 1)) == 0
     assert cases.get_case("c-1").erased_on is None
 
 
@@ -231,18 +235,18 @@ def test_an_erasure_cut_off_before_the_key_went_is_refused_to_readers_and_finish
     cases, ingest = embedded
     ingest.submit([parse_event(opened("c-1")), parse_event(opened("c-2"))]).result()
     case_uuid = Case.create_id("c-1")
-    case = cases._stored(case_uuid)  # the erasure's first steps, then the process "dies"
+    case = cases.stored(case_uuid)  # the erasure's first steps, then the process "dies"
     cases.keys.begin_erasure(case_uuid, "request")
     case.erase(date(2026, 1, 1), "request")
     cases.save(case)
-    with pytest.raises(Problem) as gone:
-        cases.history("c-1")
-    assert gone.value.status == 410
-    assert cases.sweep(0, date(2026, 1, 2)) == 1  # no retention period: it only finishes erasures
-    assert cases.erase("c-1", "request", date(2026, 1, 3))["erased_on"] == "2026-01-01"
+    with pytest.raises(CaseErased) as gone:
+        history(cases, "c-1")
+    assert problem_for(gone.value).status == 410
+    assert sweep(cases, 0, date(2026, 1, 2)) == 1  # no retention period: it only finishes erasures
+    assert erase(cases, "c-1", "request", date(2026, 1, 3))["erased_on"] == "2026-01-01"
     with cases.keys.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM case_data_keys WHERE wrapped_key IS NULL")).scalar() == 1
-    assert cases.sweep(0, date(2026, 1, 2)) == 0 and cases.history("c-2")
+    assert sweep(cases, 0, date(2026, 1, 2)) == 0 and history(cases, "c-2")
 
 
 def test_the_earliest_closing_date_posted_stays_beside_the_key(tmp_path):
@@ -286,14 +290,14 @@ def test_an_erased_key_leaves_the_table_files_by_the_next_sweep(store, request, 
         with cases.keys.engine.connect() as conn:
             wrapped = conn.execute(text("SELECT wrapped_key FROM case_data_keys WHERE case_uuid = :u"),
                                    {"u": victim if store == "postgres" else victim.hex}).scalar()
-        cases.erase("c-29", "request", date(2026, 1, 1))
-        cases.sweep(0, date(2026, 1, 1))
+        erase(cases, "c-29", "request", date(2026, 1, 1))
+        sweep(cases, 0, date(2026, 1, 1))
         # a transaction older than the erasure (here: other tests' databases being created)
         # keeps the old rows through a sweep's VACUUM FULL: a later sweep removes them
         assert wait_until(cases.keys.scrub, timeout=60)
         files = table_files(cases.keys.engine, tmp_path)
         assert wrapped[:16] not in files
-        assert cases.history("c-0")  # the others keep theirs
+        assert history(cases, "c-0")  # the others keep theirs
     finally:
         ingest.close()
         cases.close()

@@ -14,8 +14,8 @@ import pytest
 from kafka import KafkaConsumer
 
 from services.case.api import create_app
-from services.case.application import Ingest
 from services.case.bootstrap import bootstrap, build_cases, build_relay
+from services.case.ingest import Ingest
 from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
 from shared.events import parse_batch

@@ -11,8 +11,8 @@ import threading
 
 from sqlalchemy import create_engine
 
-from services.case.application import Ingest
 from services.case.bootstrap import build_cases, build_relay
+from services.case.ingest import Ingest
 from services.case.settings import CaseSettings
 from services.obligations.projection import ObligationsProjection
 from shared.catalog import Catalog

@@ -65,7 +65,7 @@ def test_scenario(scenario):
         events = [_event(line) for line in scenario["events"]]
         born = date.fromisoformat(str(scenario["born"])) if "born" in scenario else None
         decision = decide(events, _event(scenario["decide"]), _catalog(scenario), born)
-        refused = decision.refusal.extra["rule"] if decision.refusal else None
+        refused = decision.refusal.rule if decision.refusal else None
         assert (refused, decision.permitted_by) == (scenario.get("refused"), scenario.get("permitted_by"))
         return
     as_of = _as_of(scenario)
