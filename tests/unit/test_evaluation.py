@@ -16,6 +16,7 @@ from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
     PeriodError,
+    Row,
     comparison_default,
     evaluate,
     periods_for,
@@ -491,3 +492,43 @@ def test_requests_asking_the_same_at_once_share_one_computation():
     store.refresh()
     service.cached(("key",), slow)  # cases derived since: computed again
     assert len(computed) == 2
+
+
+def test_each_reason_a_period_is_refused_is_said_in_full():
+    # T11 runs 2018-07-01..2022-12-31: from the day before its start to the day after its end
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, date(2018, 6, 30), date(2023, 1, 1), TODAY)
+    assert str(refused.value) == (
+        "from: before the trial starts on 2018-07-01: the baseline, just before the trial, would overlap the "
+        "period evaluated; to: after 2022-12-31, the last day of the trial with data (its end, or today)")
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, date(2019, 1, 2), date(2019, 1, 1), TODAY)
+    assert refused.value.errors == [("to", "the period ends before it starts")]
+    # a trial running until further notice has data up to today, not after
+    open_ended = T11.model_copy(update={"period": T11.period.model_copy(update={"end": None})})
+    assert periods_for(open_ended, None, None, TODAY)["trial"] == (date(2018, 7, 1), TODAY)
+    with pytest.raises(PeriodError) as refused:
+        periods_for(open_ended, None, TODAY + timedelta(days=1), TODAY)
+    assert refused.value.errors == [("to", "after 2023-06-01, the last day of the trial with data (its end, or today)")]
+
+
+def test_a_baseline_may_begin_on_the_earliest_date_but_not_before():
+    # a trial from 1901-01-01: the baseline ends 1900-12-31, and may begin on 1900-01-01 (365 days)
+    early = T11.model_copy(update={"period": T11.period.model_copy(update={"start": date(1901, 1, 1)})})
+    assert periods_for(early, date(1901, 1, 1), date(1901, 12, 31), TODAY) == {
+        "baseline": (date(1900, 1, 1), date(1900, 12, 31)), "trial": (date(1901, 1, 1), date(1901, 12, 31))}
+    with pytest.raises(PeriodError) as refused:
+        periods_for(early, date(1901, 1, 1), date(1902, 1, 1), TODAY)
+    assert refused.value.errors == [("to", "the baseline, as long as the period and just before the trial, would "
+                                           "begin before 1900-01-01: ask for a shorter period")]
+
+
+def test_a_row_as_json_has_the_interval_and_what_it_compares_only_for_a_did_estimate():
+    row = Row("obligations_waived", "trial", "baseline", "851", 3, 7, False, "LAS-74c", other_trials_active=("T2", "T9"))
+    assert row.as_json() == {"metric": "obligations_waived", "group": "trial", "period": "baseline",
+                             "municipality": "851", "value": 3, "n": 7, "suppressed": False, "rule": "LAS-74c",
+                             "other_trials_active": ["T2", "T9"]}
+    did = Row("did_estimate", "trial", "trial", None, -0.5, 12, False, of="ly_avg_spell_days", ci95=(-1.0, 0.25))
+    assert did.as_json() == {"metric": "did_estimate", "group": "trial", "period": "trial", "municipality": None,
+                             "value": -0.5, "n": 12, "suppressed": False, "rule": None, "of": "ly_avg_spell_days",
+                             "ci95": (-1.0, 0.25), "other_trials_active": []}

@@ -6,7 +6,9 @@ from datetime import date, timedelta
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.catalog import Catalog, Period, Rule
+import yaml
+
+from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
 from shared.obligations import _first_reaching, fold
 from shared.timeline import Spell, Timeline, trial_applies
 from tests.fold_events import ended, ev, opened, started
@@ -204,6 +206,51 @@ def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
     events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
     found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
     assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
+
+
+def _waiving_extensions(trial_id: str, municipalities: list[str], in_a_row: int) -> Trial:
+    """A trial written as T17's file is (T17 waives the rehabilitation team's extension, 1 in a
+    row), with its own id, municipalities and `in_a_row`."""
+    document = yaml.safe_load((CATALOG_DIR / "trials" / "T17.yaml").read_text(encoding="utf-8"))
+    document.update(id=trial_id, municipalities=municipalities)
+    [effect] = document["effects"]
+    effect["in_a_row"] = in_a_row
+    return Trial.model_validate(document)
+
+
+def _extensions(trials: list[Trial], events, as_of: str) -> list[tuple[str, str, str | None]]:
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, **{t.id: t for t in trials}})
+    return [(o.due.isoformat(), o.basis, o.exemption and o.exemption.trial)
+            for o in fold(events, catalog, date.fromisoformat(as_of)) if o.rule == "RF-rehabteam-forlaengelse"]
+
+
+def _ressourceforloeb(municipality: str, *later) -> list:
+    return [opened(municipality, "2019-01-01"), started("ressourceforloeb", "2019-01-01"),
+            ev("target-group.assessed", "2019-01-01", trial="T17", in_target_group=True), *later]
+
+
+def test_a_trial_that_waives_at_most_two_in_a_row_requires_the_third_and_then_waives_two_again():
+    # every 12 months from 1 Jan 2019: two waived, the third required; held on time, the count
+    # starts again from it: the next two (counted from the meeting) are waived again
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=2)
+    events = _ressourceforloeb("813")
+    assert _extensions([t17], events, "2022-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17"), ("2022-01-01", "required", None)]
+    held = [*events, ev("rehab-team.meeting-held", "2021-12-20")]
+    assert _extensions([t17], held, "2025-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17"), ("2022-01-01", "required", None),
+        ("2022-12-20", "waived", "T17"), ("2023-12-20", "waived", "T17"), ("2024-12-20", "required", None)]
+
+
+def test_what_another_trial_waived_does_not_count_towards_a_trials_limit_in_a_row():
+    # T17 waives 2020's extension in Frederikshavn; after a move to Aarhus, T17b (the same,
+    # there) has waived none yet, so 2021's is waived too, and 2022's required
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=1)
+    t17b = _waiving_extensions("T17b", [AARHUS], in_a_row=1)
+    events = _ressourceforloeb("813", ev("case.moved", "2020-06-01", municipality=AARHUS),
+                               ev("target-group.assessed", "2020-06-01", trial="T17b", in_target_group=True))
+    assert _extensions([t17, t17b], events, "2022-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17b"), ("2022-01-01", "required", None)]
 
 
 PLACES = ["851", "219", "820", "813", "773", "210", "751", "791"]  # trial municipalities, and two in none
