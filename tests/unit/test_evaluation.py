@@ -21,6 +21,7 @@ from services.reporting.evaluation import (
     evaluate,
     periods_for,
     resampled_sums,
+    series,
 )
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
@@ -532,3 +533,38 @@ def test_a_row_as_json_has_the_interval_and_what_it_compares_only_for_a_did_esti
     assert did.as_json() == {"metric": "did_estimate", "group": "trial", "period": "trial", "municipality": None,
                              "value": -0.5, "n": 12, "suppressed": False, "rule": None, "of": "ly_avg_spell_days",
                              "ci95": (-1.0, 0.25), "other_trials_active": []}
+
+
+def ly_ending(case_id: str, municipality: str, serial: int, end: str) -> list[StreamEvent]:
+    return stream_events([
+        {"id": f"{case_id}-{i}", "source": "t", "type": f"dk.frisag.{name}", "subject": case_id, "time": None, "data": data}
+        for i, (name, data) in enumerate([
+            ("case.opened", {"cpr": f"010170-{serial:04d}", "municipality": municipality, "date": "2019-01-01"}),
+            ("benefit.started", {"benefit": "ledighedsydelse", "date": "2019-01-01"}),
+            ("benefit.ended", {"benefit": "ledighedsydelse", "date": end, "reason": "job"}),
+        ])])
+
+
+def test_a_series_counts_each_month_within_the_period_asked_and_names_the_trials_active_then():
+    # the period 15 May - 1 July 2019; in Aalborg (T11) spells ending: 5 on 20 May, 6 on 30 June, 5 on
+    # 1 July; one on 10 May (before the period) and one on 2 July (after it) are not counted
+    ends = ["2019-05-10", *["2019-05-20"] * 5, *["2019-06-30"] * 6, *["2019-07-01"] * 5, "2019-07-02"]
+    facts = stored([ly_ending(f"aalborg-{i}", "851", i, end) for i, end in enumerate(ends)])
+    # two more trials in Aalborg: one ends the day before the period, one starts the day after it
+    before = T11.model_copy(update={"id": "T90", "period": T11.period.model_copy(
+        update={"start": date(2019, 1, 1), "end": date(2019, 5, 14)})})
+    after = T11.model_copy(update={"id": "T91", "period": T11.period.model_copy(
+        update={"start": date(2019, 7, 2), "end": None})})
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T90": before, "T91": after})
+    rows = series(facts, catalog, T11, "ly_spells_ended", date(2019, 5, 15), date(2019, 7, 1), ["751"])
+    # the catalog's other trials in T11's municipalities (all running through 2019), and not T90 or T91
+    in_group = tuple(t.id for t in sorted(CATALOG.trials.values(), key=lambda t: int(t.id[1:]))
+                     if t.id != "T11" and set(t.municipalities) & set(T11.municipalities))
+    assert "T2" in in_group and all(t.period.start <= date(2019, 5, 15) and t.period.end is None
+                                    for t in map(CATALOG.trials.get, in_group))
+    assert [(r.group, r.period, r.value, r.n, r.suppressed, r.other_trials_active) for r in rows] == [
+        ("trial", "2019-05", 5, 5, False, in_group), ("comparison", "2019-05", 0, 0, False, ("T24",)),
+        ("trial", "2019-06", 6, 6, False, in_group), ("comparison", "2019-06", 0, 0, False, ("T24",)),
+        ("trial", "2019-07", 5, 5, False, in_group), ("comparison", "2019-07", 0, 0, False, ("T24",)),
+    ]
+    assert {(r.metric, r.municipality, r.rule) for r in rows} == {("ly_spells_ended", None, None)}
