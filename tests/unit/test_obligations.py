@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
-from shared.obligations import _first_reaching, fold
+from shared.obligations import Exemption, Obligation, _first_reaching, fold
 from shared.timeline import Spell, Timeline, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
@@ -206,6 +206,19 @@ def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
     events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
     found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
     assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
+
+
+def test_an_obligation_as_json_shows_it_done_only_from_the_day_it_was_done():
+    waived_by = Exemption("T11", "Forsøg", "modify", None)
+    o = Obligation("LAS-74c", "Revurdering", "LAS § 74 c", date(2020, 1, 1), date(2020, 6, 30), date(2019, 1, 1),
+                   "required", "851", date(2020, 2, 1), waived_by, ("a", "b"))
+    expected = {"case_id": "case-1", "rule": "LAS-74c", "title": "Revurdering", "legal_reference": "LAS § 74 c",
+                "due": "2020-01-01", "deadline": "2020-06-30", "status": "due", "done_on": None, "municipality": "851",
+                "exemption": {"trial": "T11", "title": "Forsøg", "effect": "modify"}, "because": ["a", "b"]}
+    assert o.as_json("case-1", date(2020, 1, 31)) == expected
+    assert o.as_json("case-1", date(2020, 2, 1)) == {**expected, "status": "done", "done_on": "2020-02-01"}
+    assert Exemption("T11", "Forsøg", "waive", "n").as_json() == {"trial": "T11", "title": "Forsøg", "effect": "waive",
+                                                                 "note": "n"}
 
 
 def _waiving_extensions(trial_id: str, municipalities: list[str], in_a_row: int) -> Trial:
