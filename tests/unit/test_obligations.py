@@ -10,7 +10,7 @@ import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
 from shared.obligations import Exemption, Obligation, _first_reaching, fold
-from shared.timeline import Spell, Timeline, trial_applies
+from shared.timeline import Spell, Timeline, all_applying, applying, describe, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
 CATALOG = Catalog.load()
@@ -327,3 +327,94 @@ def _days(after: date, upto: date):
     while day <= upto:
         yield day
         day += timedelta(days=1)
+
+
+# the timeline the fold reads, by itself
+
+def test_an_event_is_cited_by_its_name_its_details_in_a_fixed_order_and_its_date():
+    assert describe("benefit.started", {"benefit": "ledighedsydelse", "date": "2019-01-01"}) == \
+        "benefit.started ledighedsydelse 2019-01-01"
+    assert describe("x", {"date": "d", "rule": "R", "trial": "T", "municipality": "851", "form": "F", "kind": "K",
+                          "offer": "O", "benefit": "B"}) == "x B O K F 851 T R d"
+    assert describe("target-group.assessed", {"trial": "T17", "in_target_group": True, "date": "d"}) == \
+        "target-group.assessed T17 in d"
+    assert describe("target-group.assessed", {"trial": "T17", "in_target_group": False, "date": "d"}) == \
+        "target-group.assessed T17 out d"
+    assert describe("cadence.agreed", {"rule": "LAB-jobsamtale", "interval_days": 180, "date": "d"}) == \
+        "cadence.agreed LAB-jobsamtale every 180 days d"
+
+
+def test_a_spell_covers_counts_and_is_cut_off_at_its_first_and_last_day():
+    spell = Spell(date(2019, 1, 10), date(2019, 1, 20), "started", "ended", "job")
+    assert [spell.covers(date(2019, 1, d)) for d in (9, 10, 20, 21)] == [False, True, True, False]
+    assert Spell(date(2019, 1, 10), None, "s").covers(date(2030, 1, 1))
+    assert spell.days_within(date(2019, 1, 1), date(2019, 1, 15)) == 6
+    assert spell.days_within(date(2019, 1, 20), date(2019, 2, 1)) == 1
+    assert spell.days_within(date(2019, 1, 21), date(2019, 2, 1)) == 0
+    assert Spell(date(2019, 1, 10), None, "s").days_within(date(2019, 1, 1), date(2019, 1, 31)) == 22
+    assert spell.clipped(None) is spell and spell.clipped(date(2019, 1, 20)) is spell
+    assert spell.clipped(date(2019, 1, 9)) is None
+    assert spell.clipped(date(2019, 1, 10)) == Spell(date(2019, 1, 10), date(2019, 1, 10), "started", "ended")
+    assert Spell(date(2019, 1, 10), None, "s").clipped(date(2019, 1, 15)) == \
+        Spell(date(2019, 1, 10), date(2019, 1, 15), "s", "case closed 2019-01-15")
+
+
+def test_the_timeline_orders_events_by_their_date_then_as_stored_and_leaves_out_later_ones():
+    events = [opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-03-01"),
+              ev("case.moved", "2019-02-01", municipality=AALBORG), ev("case.moved", "2019-02-01", municipality=HILLEROED),
+              ev("case.assigned", "2019-01-02", caseworker="cw"),
+              started("dagpenge", "2019-04-01"),  # already running: no second spell
+              ended("dagpenge", "2019-05-31", "job"), ended("dagpenge", "2019-06-30"),  # already ended: ignored
+              ev("offer.started", "2019-03-01", offer="mentor"), ev("offer.ended", "2019-03-31", offer="mentor"),
+              ev("offer-duty.suspended", "2019-03-01"), ev("offer-duty.suspended", "2019-03-05"),
+              ev("offer-duty.resumed", "2019-04-01"), ev("offer-duty.resumed", "2019-04-05"),
+              ev("target-group.assessed", "2019-03-01", trial="T22", in_target_group=True),
+              ev("conversation.held", "2019-03-10", kind="jobsamtale"),
+              ev("case.closed", "2019-07-01", reason="moved abroad"), ev("case.moved", "2019-08-01", municipality=AARHUS)]
+    t = Timeline.build(events, as_of=date(2019, 7, 31))
+    assert (t.opened, t.closed, t.closed_reason, t.citizen, t.caseworker, t.last_date) == (
+        date(2019, 1, 1), date(2019, 7, 1), "moved abroad", "pseudonym", "cw", date(2019, 7, 1))
+    assert t.municipalities == [(date(2019, 1, 1), AARHUS), (date(2019, 2, 1), AALBORG), (date(2019, 2, 1), HILLEROED)]
+    # of two changes on one day the later one counts
+    assert t.responsibility() == [(date(2019, 1, 1), date(2019, 2, 1), AARHUS), (date(2019, 2, 1), None, HILLEROED)]
+    assert [t.municipality_on(date(2018, 12, 31)), t.municipality_on(date(2019, 1, 31)),
+            t.municipality_on(date(2019, 2, 1))] == [None, AARHUS, HILLEROED]
+    assert t.spells("dagpenge") == [Spell(date(2019, 3, 1), date(2019, 5, 31), "benefit.started dagpenge 2019-03-01",
+                                          "benefit.ended dagpenge 2019-05-31", "job")]
+    assert t.spells("mentor") == [Spell(date(2019, 3, 1), date(2019, 3, 31), "offer.started mentor 2019-03-01",
+                                        "offer.ended mentor 2019-03-31")]
+    assert t.spells("kontanthjaelp") == []
+    assert t.suspensions == [Spell(date(2019, 3, 1), date(2019, 4, 1), "offer-duty.suspended 2019-03-01",
+                                   "offer-duty.resumed 2019-04-01")]
+    assert [t.in_target_group("T22", date(2019, d // 100, d % 100)) for d in (228, 301)] == [False, True]
+    assert t.in_target_group("T17", date(2019, 3, 1)) is False
+    assert t.occurrences[("conversation.held", "jobsamtale")] == [date(2019, 3, 10)]
+    assert t.occurrences[("case.moved", None)] == [date(2019, 2, 1), date(2019, 2, 1)]
+    # a spell still running when the case closed ends with it
+    running = Timeline.build([opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01"),
+                              ev("case.closed", "2019-02-01", reason="r")])
+    assert running.spells("dagpenge") == [Spell(date(2019, 1, 1), date(2019, 2, 1), "benefit.started dagpenge 2019-01-01",
+                                                "case closed 2019-02-01")]
+    assert Timeline.build(events, as_of=date(2019, 1, 31)).municipalities == [(date(2019, 1, 1), AARHUS)]
+
+
+def test_a_trial_is_cited_with_what_it_does_where_and_its_period():
+    t11 = CATALOG.trials["T11"]
+    t = Timeline.build(ly_from_2019(AALBORG))
+    found = applying([t11], "LAS-74c", t, date(2020, 1, 1))
+    assert found.cite(t, date(2020, 1, 1)) == \
+        "T11 waives LAS-74c on 2020-01-01: municipality 851 in T11 2018-07-01..2022-12-31"
+    open_ended = CATALOG.trials["T17"]
+    assert open_ended.period.end is None
+    assert applying([open_ended], "RF-rehabteam-forlaengelse", Timeline.build([opened("813", "2019-01-01")]),
+                    date(2019, 6, 1)) is None  # assessed trial, citizen not assessed
+    t17 = Timeline.build(_ressourceforloeb("813"))
+    assert applying([open_ended], "RF-rehabteam-forlaengelse", t17, date(2019, 6, 1)).cite(t17, date(2019, 6, 1)) == \
+        "T17 waives RF-rehabteam-forlaengelse on 2019-06-01: municipality 813 in T17 2018-07-01.."
+    # every trial that applies, in the order given; none outside its period or municipalities
+    t9 = CATALOG.trials["T9"]
+    assert [a.trial.id for a in all_applying([open_ended, t9], "RF-rehabteam-forlaengelse", t17, date(2019, 6, 1))] == \
+        ["T17", "T9"]
+    since_2018 = Timeline.build([opened(AALBORG, "2018-01-01")])
+    assert [trial_applies(t11, since_2018, d) for d in (date(2018, 6, 30), date(2018, 7, 1), date(2022, 12, 31),
+                                                        date(2023, 1, 1))] == [False, True, True, False]
