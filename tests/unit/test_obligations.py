@@ -396,6 +396,11 @@ def test_the_timeline_orders_events_by_their_date_then_as_stored_and_leaves_out_
     assert running.spells("dagpenge") == [Spell(date(2019, 1, 1), date(2019, 2, 1), "benefit.started dagpenge 2019-01-01",
                                                 "case closed 2019-02-01")]
     assert Timeline.build(events, as_of=date(2019, 1, 31)).municipalities == [(date(2019, 1, 1), AARHUS)]
+    # a start posted after the end it precedes (back-dated) still makes one spell that ends
+    back_dated = Timeline.build([opened(AARHUS, "2019-01-01"), ended("dagpenge", "2019-05-31"),
+                                 started("dagpenge", "2019-03-01")])
+    assert [(s.start, s.end) for s in back_dated.spells("dagpenge")] == [(date(2019, 3, 1), date(2019, 5, 31))]
+    assert back_dated.last_date == date(2019, 5, 31)
 
 
 def test_a_trial_is_cited_with_what_it_does_where_and_its_period():
