@@ -10,7 +10,7 @@ import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
 from shared.obligations import Exemption, Obligation, _first_reaching, fold
-from shared.timeline import Spell, Timeline, all_applying, applying, describe, trial_applies
+from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
 CATALOG = Catalog.load()
@@ -401,6 +401,10 @@ def test_the_timeline_orders_events_by_their_date_then_as_stored_and_leaves_out_
                                  started("dagpenge", "2019-03-01")])
     assert [(s.start, s.end) for s in back_dated.spells("dagpenge")] == [(date(2019, 3, 1), date(2019, 5, 31))]
     assert back_dated.last_date == date(2019, 5, 31)
+    agreed = Timeline.build([opened(AALBORG, "2019-01-01"),
+                             ev("cadence.agreed", "2019-01-10", rule="LAB-jobsamtale", interval_days=180)])
+    assert agreed.cadences == {"LAB-jobsamtale": [
+        Cadence(date(2019, 1, 10), 180, "cadence.agreed LAB-jobsamtale every 180 days 2019-01-10")]}
 
 
 def test_a_trial_is_cited_with_what_it_does_where_and_its_period():
