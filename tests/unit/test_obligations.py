@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
-from shared.obligations import Exemption, Obligation, _first_reaching, fold
+from shared.obligations import Exemption, Obligation, _first_reaching, _intersection, fold
 from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
@@ -427,3 +427,21 @@ def test_a_trial_is_cited_with_what_it_does_where_and_its_period():
     since_2018 = Timeline.build([opened(AALBORG, "2018-01-01")])
     assert [trial_applies(t11, since_2018, d) for d in (date(2018, 6, 30), date(2018, 7, 1), date(2022, 12, 31),
                                                         date(2023, 1, 1))] == [False, True, True, False]
+
+
+def test_the_days_two_spells_share_end_with_the_first_to_end_and_cite_both():
+    # a rule counted only while another benefit runs too (FP-loentilskud-opfoelgning: while on
+    # foertidspension) counts the days both spells cover
+    wage = Spell(date(2019, 3, 1), date(2019, 8, 31), "offer.started loentilskud", "offer.ended loentilskud")
+    pension = Spell(date(2019, 1, 1), None, "benefit.started foertidspension")
+    assert _intersection(wage, pension) == Spell(date(2019, 3, 1), date(2019, 8, 31),
+                                                 "offer.started loentilskud; benefit.started foertidspension",
+                                                 "offer.ended loentilskud")
+    assert _intersection(pension, wage).end == date(2019, 8, 31)
+    ended = Spell(date(2019, 1, 1), date(2019, 3, 1), "benefit.started foertidspension", "benefit.ended foertidspension")
+    assert _intersection(wage, ended) == Spell(date(2019, 3, 1), date(2019, 3, 1),  # one day in common
+                                               "offer.started loentilskud; benefit.started foertidspension",
+                                               "offer.ended loentilskud")
+    assert _intersection(Spell(date(2019, 3, 2), None, "s"), ended) is None
+    assert _intersection(Spell(date(2019, 3, 2), None, "s"), pension).end is None
+    assert _intersection(Spell(date(2019, 1, 1), None, "a"), ended).ended_by == "benefit.ended foertidspension"
