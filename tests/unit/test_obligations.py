@@ -206,6 +206,25 @@ def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
     events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
     found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
     assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
+    # a spell that starts after the null has nothing to count
+    after = [opened(AARHUS, "2017-01-01"), started("ledighedsydelse", "2017-01-01")]
+    assert [o for o in fold(after, ended_2016, date(2019, 1, 1)) if o.rule == "LAS-74c"] == []
+
+
+def test_a_one_day_stay_in_a_t11_municipality_waives_the_reassessment_due_that_day_and_it_is_due_the_next():
+    # 365 days in Aarhus reach the re-assessment on 2020-01-01, the day spent in Aalborg (T11): waived;
+    # back in Aarhus the next day T11 no longer applies, the 365 days still lie within the window
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
+              ev("case.moved", "2020-01-01", municipality=AALBORG), ev("case.moved", "2020-01-02", municipality=AARHUS)]
+    assert [(o.due.isoformat(), o.basis, o.exemption and o.exemption.trial) for o in of("LAS-74c", events, "2020-02-01")] == [
+        ("2020-01-01", "waived", "T11"), ("2020-01-02", "required", None), ("2021-01-01", "required", None)]
+
+
+def test_a_reassessment_due_anyway_the_day_t11_ends_is_not_a_catch_up():
+    # 365 days from 2022-01-01 in Aalborg reach it on 2023-01-01, the first day after T11
+    [first, *_] = of("LAS-74c", [opened(AALBORG, "2022-01-01"), started("ledighedsydelse", "2022-01-01")], "2023-01-02")
+    assert (first.due, first.basis, first.exemption) == (date(2023, 1, 1), "required", None)
+    assert not any(b.startswith("exemption ended") for b in first.because)
 
 
 def test_an_obligation_as_json_shows_it_done_only_from_the_day_it_was_done():
