@@ -464,3 +464,18 @@ def test_the_days_two_spells_share_end_with_the_first_to_end_and_cite_both():
     assert _intersection(Spell(date(2019, 3, 2), None, "s"), ended) is None
     assert _intersection(Spell(date(2019, 3, 2), None, "s"), pension).end is None
     assert _intersection(Spell(date(2019, 1, 1), None, "a"), ended).ended_by == "benefit.ended foertidspension"
+
+
+def test_a_reassessment_cites_the_last_three_spells_started_by_its_due_date_and_the_months_required():
+    # 31 + 31 + 31 days, then 272 from 1 July reach 365 on 28 March 2020: due the 29th, the day a
+    # fifth spell starts
+    events = [opened(AARHUS, "2019-01-01")]
+    for start, end in (("2019-01-01", "2019-01-31"), ("2019-03-01", "2019-03-31"), ("2019-05-01", "2019-05-31"),
+                       ("2019-07-01", "2020-03-28")):
+        events += [started("ledighedsydelse", start), ended("ledighedsydelse", end)]
+    events.append(started("ledighedsydelse", "2020-03-29"))
+    [first, *_] = of("LAS-74c", events, "2020-04-01")
+    assert first.due == date(2020, 3, 29)
+    assert first.because == ("benefit.started ledighedsydelse 2019-05-01", "benefit.started ledighedsydelse 2019-07-01",
+                             "benefit.started ledighedsydelse 2020-03-29",
+                             "LAS-74c.required_months = 12 (in force from 2013-01-01; LAS § 74 c, stk. 1)")
