@@ -218,6 +218,7 @@ def test_a_one_day_stay_in_a_t11_municipality_waives_the_reassessment_due_that_d
               ev("case.moved", "2020-01-01", municipality=AALBORG), ev("case.moved", "2020-01-02", municipality=AARHUS)]
     assert [(o.due.isoformat(), o.basis, o.exemption and o.exemption.trial) for o in of("LAS-74c", events, "2020-02-01")] == [
         ("2020-01-01", "waived", "T11"), ("2020-01-02", "required", None), ("2021-01-01", "required", None)]
+    assert of("LAS-74c", events, "2020-02-01")[1].because[-1] == "exemption ended the day before 2020-01-02"
 
 
 def test_a_reassessment_due_anyway_the_day_t11_ends_is_not_a_catch_up():
