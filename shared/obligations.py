@@ -28,7 +28,7 @@ from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, apply
 
 # Raise it whenever what the fold yields changes: the cases stored by another version are
 # derived again (shared/fold_version.py).
-FOLD_VERSION = 3
+FOLD_VERSION = 4
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -165,11 +165,13 @@ class _Context:
             self._changes[rule.id] = sorted({*(parameter.changes() if parameter else ()), *self.boundaries(rule)})
         return self._changes[rule.id]
 
-    def ends(self, rule: Rule, after: date, upto: date, holds: Callable[[Applying | None], bool]) -> date | None:
-        """The first day in (after, upto] on which `holds` is no longer true of what applies
-        to `rule`: the day an effect ends (and the ordinary rule restarts)."""
+    def ends(self, rule: Rule, first: date, upto: date, holds: Callable[[Applying | None], bool]) -> date | None:
+        """The first day in [first, upto] on which `holds` is no longer true of what applies
+        to `rule`: the day an effect ends (and the ordinary rule restarts). `first` counts: an
+        agreed cadence counted from a talk held on the day the case moved out of the trial
+        ends that day, as it would the day after."""
         for day in self.boundaries(rule):
-            if after < day <= upto and not holds(self.exemption(rule, day)):
+            if first <= day <= upto and not holds(self.exemption(rule, day)):
                 return day
         return None
 

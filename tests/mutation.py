@@ -18,6 +18,9 @@ from mutmut.utils.file_utils import walk_mutatable_files
 
 TARGET = 0.90
 KILLED = {"killed", "timeout", "caught by type check"}  # a timeout is a test noticing the change
+# mutmut files a worker whose test run raised (e.g. pytest could not find a test by its id: exit
+# 4) under exit code 255, which it calls a timeout; no test ran, so it is not a kill
+HARNESS_ERROR = 255
 EQUIVALENTS = Path(__file__).resolve().parents[1] / "docs" / "mutation.md"
 
 
@@ -36,7 +39,8 @@ def main(names_only: bool) -> int:
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
         data.load()
-        statuses = {name: status_by_exit_code[code] for name, code in data.exit_code_by_key.items()}
+        statuses = {name: "harness error" if code == HARNESS_ERROR else status_by_exit_code[code]
+                    for name, code in data.exit_code_by_key.items()}
         counts = Counter(statuses.values())
         unchecked = counts["not checked"]
         equivalents = [n for n, s in statuses.items() if s not in KILLED and n in listed]

@@ -16,10 +16,12 @@ from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
     PeriodError,
+    Row,
     comparison_default,
     evaluate,
     periods_for,
     resampled_sums,
+    series,
 )
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
@@ -491,3 +493,110 @@ def test_requests_asking_the_same_at_once_share_one_computation():
     store.refresh()
     service.cached(("key",), slow)  # cases derived since: computed again
     assert len(computed) == 2
+
+
+def test_each_reason_a_period_is_refused_is_said_in_full():
+    # T11 runs 2018-07-01..2022-12-31: from the day before its start to the day after its end
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, date(2018, 6, 30), date(2023, 1, 1), TODAY)
+    assert str(refused.value) == (
+        "from: before the trial starts on 2018-07-01: the baseline, just before the trial, would overlap the "
+        "period evaluated; to: after 2022-12-31, the last day of the trial with data (its end, or today)")
+    with pytest.raises(PeriodError) as refused:
+        periods_for(T11, date(2019, 1, 2), date(2019, 1, 1), TODAY)
+    assert refused.value.errors == [("to", "the period ends before it starts")]
+    # a trial running until further notice has data up to today, not after
+    open_ended = T11.model_copy(update={"period": T11.period.model_copy(update={"end": None})})
+    assert periods_for(open_ended, None, None, TODAY)["trial"] == (date(2018, 7, 1), TODAY)
+    with pytest.raises(PeriodError) as refused:
+        periods_for(open_ended, None, TODAY + timedelta(days=1), TODAY)
+    assert refused.value.errors == [("to", "after 2023-06-01, the last day of the trial with data (its end, or today)")]
+
+
+def test_a_baseline_may_begin_on_the_earliest_date_but_not_before():
+    # a trial from 1901-01-01: the baseline ends 1900-12-31, and may begin on 1900-01-01 (365 days)
+    early = T11.model_copy(update={"period": T11.period.model_copy(update={"start": date(1901, 1, 1)})})
+    assert periods_for(early, date(1901, 1, 1), date(1901, 12, 31), TODAY) == {
+        "baseline": (date(1900, 1, 1), date(1900, 12, 31)), "trial": (date(1901, 1, 1), date(1901, 12, 31))}
+    with pytest.raises(PeriodError) as refused:
+        periods_for(early, date(1901, 1, 1), date(1902, 1, 1), TODAY)
+    assert refused.value.errors == [("to", "the baseline, as long as the period and just before the trial, would "
+                                           "begin before 1900-01-01: ask for a shorter period")]
+
+
+def test_a_row_as_json_has_the_interval_and_what_it_compares_only_for_a_did_estimate():
+    row = Row("obligations_waived", "trial", "baseline", "851", 3, 7, False, "LAS-74c", other_trials_active=("T2", "T9"))
+    assert row.as_json() == {"metric": "obligations_waived", "group": "trial", "period": "baseline",
+                             "municipality": "851", "value": 3, "n": 7, "suppressed": False, "rule": "LAS-74c",
+                             "other_trials_active": ["T2", "T9"]}
+    did = Row("did_estimate", "trial", "trial", None, -0.5, 12, False, of="ly_avg_spell_days", ci95=(-1.0, 0.25))
+    assert did.as_json() == {"metric": "did_estimate", "group": "trial", "period": "trial", "municipality": None,
+                             "value": -0.5, "n": 12, "suppressed": False, "rule": None, "of": "ly_avg_spell_days",
+                             "ci95": (-1.0, 0.25), "other_trials_active": []}
+
+
+def ly_ending(case_id: str, municipality: str, serial: int, end: str, start: str = "2019-01-01") -> list[StreamEvent]:
+    return stream_events([
+        {"id": f"{case_id}-{i}", "source": "t", "type": f"dk.frisag.{name}", "subject": case_id, "time": None, "data": data}
+        for i, (name, data) in enumerate([
+            ("case.opened", {"cpr": f"010170-{serial:04d}", "municipality": municipality, "date": start}),
+            ("benefit.started", {"benefit": "ledighedsydelse", "date": start}),
+            ("benefit.ended", {"benefit": "ledighedsydelse", "date": end, "reason": "job"}),
+        ])])
+
+
+def other_trials_in(catalog: Catalog, municipalities: list[str], first: date, last: date) -> tuple[str, ...]:
+    """Plain recomputation: the trials besides T11 in any of the municipalities, running at some time in [first, last]."""
+    return tuple(t.id for t in sorted(catalog.trials.values(), key=lambda t: int(t.id[1:]))
+                 if t.id != "T11" and set(t.municipalities) & set(municipalities)
+                 and t.period.start <= last and (t.period.end is None or t.period.end >= first))
+
+
+def test_a_series_counts_each_month_within_the_period_asked_and_names_the_trials_active_then():
+    # the period 15 May - 1 July 2019; in Aalborg (T11) spells ending: 5 on 20 May, 6 on 30 June, 5 on
+    # 1 July; one on 10 May (before the period) and one on 2 July (after it) are not counted; in
+    # Aarhus 2, 6 and 5
+    ends = ["2019-05-10", *["2019-05-20"] * 5, *["2019-06-30"] * 6, *["2019-07-01"] * 5, "2019-07-02"]
+    aarhus = [*["2019-05-20"] * 2, *["2019-06-30"] * 6, *["2019-07-01"] * 5]
+    facts = stored([ly_ending(f"aalborg-{i}", "851", i, end) for i, end in enumerate(ends)]
+                   + [ly_ending(f"aarhus-{i}", "751", 100 + i, end) for i, end in enumerate(aarhus)])
+    # more trials in T11's municipalities: one ends the day before the period, one starts the day
+    # after it, one on the first day of June, one on the last day of June
+    def trial(name: str, start: date, end: date | None):
+        return T11.model_copy(update={"id": name, "period": T11.period.model_copy(update={"start": start, "end": end})})
+    added = {"T90": trial("T90", date(2019, 1, 1), date(2019, 5, 14)), "T91": trial("T91", date(2019, 7, 2), None),
+             "T92": trial("T92", date(2019, 6, 1), None), "T93": trial("T93", date(2019, 6, 30), None)}
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, **added})
+    first, last = date(2019, 5, 15), date(2019, 7, 1)
+    rows = series(facts, catalog, T11, "ly_spells_ended", first, last, ["751"])
+    months = {"2019-05": (first, date(2019, 5, 31)), "2019-06": (date(2019, 6, 1), date(2019, 6, 30)),
+              "2019-07": (date(2019, 7, 1), last)}
+    trial_group, aarhus_group = list(T11.municipalities), ["751"]
+    assert other_trials_in(catalog, trial_group, *months["2019-06"])[-2:] == ("T92", "T93")
+    assert "T92" not in other_trials_in(catalog, trial_group, *months["2019-05"])
+    # Aarhus's 2 in May are hidden, and with them the smaller of the other months (July's 5)
+    assert [(r.group, r.period, r.value, r.n, r.suppressed, r.other_trials_active) for r in rows] == [
+        ("trial", "2019-05", 5, 5, False, other_trials_in(catalog, trial_group, *months["2019-05"])),
+        ("comparison", "2019-05", None, None, True, other_trials_in(catalog, aarhus_group, *months["2019-05"])),
+        ("trial", "2019-06", 6, 6, False, other_trials_in(catalog, trial_group, *months["2019-06"])),
+        ("comparison", "2019-06", 6, 6, False, other_trials_in(catalog, aarhus_group, *months["2019-06"])),
+        ("trial", "2019-07", 5, 5, False, other_trials_in(catalog, trial_group, *months["2019-07"])),
+        ("comparison", "2019-07", None, None, True, other_trials_in(catalog, aarhus_group, *months["2019-07"])),
+    ]
+    assert {(r.metric, r.municipality, r.rule) for r in rows} == {("ly_spells_ended", None, None)}
+    # a group with no one: a count of 0, a mean of no one no value (spells of 140, 181 and 182 days)
+    nobody = series(facts, catalog, T11, "ly_spells_ended", first, last, ["561"])
+    assert [(r.value, r.n, r.suppressed) for r in nobody if r.group == "comparison"] == [(0, 0, False)] * 3
+    means = series(facts, catalog, T11, "ly_avg_spell_days", first, last, ["561"])
+    assert [(r.group, r.value, r.n) for r in means] == [
+        ("trial", 140, 5), ("comparison", None, 0), ("trial", 181, 6), ("comparison", None, 0),
+        ("trial", 182, 5), ("comparison", None, 0)]
+
+
+def test_without_citizens_in_the_trials_municipalities_every_clean_one_is_compared():
+    # T11's municipalities have no one; 461 two citizens, 561 one whose spell lies outside the periods
+    facts = stored([ly_ending("odense-0", "461", 1, "2019-06-30"), ly_ending("odense-1", "461", 2, "2019-06-30"),
+                    ly_ending("aabenraa-0", "561", 3, "2021-06-30", start="2021-01-01")])
+    periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
+    assert comparison_default(facts, CATALOG, T11, periods) == (
+        ["461", "561"], {}, {"citizens": {"461": 2}, "range": None, "left_out": []})

@@ -6,9 +6,11 @@ from datetime import date, timedelta
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.catalog import Catalog, Period, Rule
-from shared.obligations import _first_reaching, fold
-from shared.timeline import Spell, Timeline, trial_applies
+import yaml
+
+from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
+from shared.obligations import Exemption, Obligation, _first_reaching, _intersection, fold
+from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies
 from tests.fold_events import ended, ev, opened, started
 
 CATALOG = Catalog.load()
@@ -204,6 +206,84 @@ def test_a_rule_a_null_value_ended_has_no_obligations_from_then():
     events = [opened(AARHUS, "2013-01-01"), started("ledighedsydelse", "2013-01-01")]
     found = [o for o in fold(events, ended_2016, date(2018, 1, 1)) if o.rule == "LAS-74c"]
     assert dues(found) == ["2014-01-01", "2015-01-01"]  # the next, 2016-01-01, would fall under the null
+    # a spell that starts after the null has nothing to count
+    after = [opened(AARHUS, "2017-01-01"), started("ledighedsydelse", "2017-01-01")]
+    assert [o for o in fold(after, ended_2016, date(2019, 1, 1)) if o.rule == "LAS-74c"] == []
+
+
+def test_a_one_day_stay_in_a_t11_municipality_waives_the_reassessment_due_that_day_and_it_is_due_the_next():
+    # 365 days in Aarhus reach the re-assessment on 2020-01-01, the day spent in Aalborg (T11): waived;
+    # back in Aarhus the next day T11 no longer applies, the 365 days still lie within the window
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
+              ev("case.moved", "2020-01-01", municipality=AALBORG), ev("case.moved", "2020-01-02", municipality=AARHUS)]
+    assert [(o.due.isoformat(), o.basis, o.exemption and o.exemption.trial) for o in of("LAS-74c", events, "2020-02-01")] == [
+        ("2020-01-01", "waived", "T11"), ("2020-01-02", "required", None), ("2021-01-01", "required", None)]
+    assert of("LAS-74c", events, "2020-02-01")[1].because[-1] == "exemption ended the day before 2020-01-02"
+
+
+def test_a_reassessment_due_anyway_the_day_t11_ends_is_not_a_catch_up():
+    # 365 days from 2022-01-01 in Aalborg reach it on 2023-01-01, the first day after T11
+    [first, *_] = of("LAS-74c", [opened(AALBORG, "2022-01-01"), started("ledighedsydelse", "2022-01-01")], "2023-01-02")
+    assert (first.due, first.basis, first.exemption) == (date(2023, 1, 1), "required", None)
+    assert not any(b.startswith("exemption ended") for b in first.because)
+
+
+def test_an_obligation_as_json_shows_it_done_only_from_the_day_it_was_done():
+    waived_by = Exemption("T11", "Forsøg", "modify", None)
+    o = Obligation("LAS-74c", "Revurdering", "LAS § 74 c", date(2020, 1, 1), date(2020, 6, 30), date(2019, 1, 1),
+                   "required", "851", date(2020, 2, 1), waived_by, ("a", "b"))
+    expected = {"case_id": "case-1", "rule": "LAS-74c", "title": "Revurdering", "legal_reference": "LAS § 74 c",
+                "due": "2020-01-01", "deadline": "2020-06-30", "status": "due", "done_on": None, "municipality": "851",
+                "exemption": {"trial": "T11", "title": "Forsøg", "effect": "modify"}, "because": ["a", "b"]}
+    assert o.as_json("case-1", date(2020, 1, 31)) == expected
+    assert o.as_json("case-1", date(2020, 2, 1)) == {**expected, "status": "done", "done_on": "2020-02-01"}
+    assert Exemption("T11", "Forsøg", "waive", "n").as_json() == {"trial": "T11", "title": "Forsøg", "effect": "waive",
+                                                                 "note": "n"}
+
+
+def _waiving_extensions(trial_id: str, municipalities: list[str], in_a_row: int) -> Trial:
+    """A trial written as T17's file is (T17 waives the rehabilitation team's extension, 1 in a
+    row), with its own id, municipalities and `in_a_row`."""
+    document = yaml.safe_load((CATALOG_DIR / "trials" / "T17.yaml").read_text(encoding="utf-8"))
+    document.update(id=trial_id, municipalities=municipalities)
+    [effect] = document["effects"]
+    effect["in_a_row"] = in_a_row
+    return Trial.model_validate(document)
+
+
+def _extensions(trials: list[Trial], events, as_of: str) -> list[tuple[str, str, str | None]]:
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, **{t.id: t for t in trials}})
+    return [(o.due.isoformat(), o.basis, o.exemption and o.exemption.trial)
+            for o in fold(events, catalog, date.fromisoformat(as_of)) if o.rule == "RF-rehabteam-forlaengelse"]
+
+
+def _ressourceforloeb(municipality: str, *later) -> list:
+    return [opened(municipality, "2019-01-01"), started("ressourceforloeb", "2019-01-01"),
+            ev("target-group.assessed", "2019-01-01", trial="T17", in_target_group=True), *later]
+
+
+def test_a_trial_that_waives_at_most_two_in_a_row_requires_the_third_and_then_waives_two_again():
+    # every 12 months from 1 Jan 2019: two waived, the third required; held on time, the count
+    # starts again from it: the next two (counted from the meeting) are waived again
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=2)
+    events = _ressourceforloeb("813")
+    assert _extensions([t17], events, "2022-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17"), ("2022-01-01", "required", None)]
+    held = [*events, ev("rehab-team.meeting-held", "2021-12-20")]
+    assert _extensions([t17], held, "2025-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17"), ("2022-01-01", "required", None),
+        ("2022-12-20", "waived", "T17"), ("2023-12-20", "waived", "T17"), ("2024-12-20", "required", None)]
+
+
+def test_what_another_trial_waived_does_not_count_towards_a_trials_limit_in_a_row():
+    # T17 waives 2020's extension in Frederikshavn; after a move to Aarhus, T17b (the same,
+    # there) has waived none yet, so 2021's is waived too, and 2022's required
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=1)
+    t17b = _waiving_extensions("T17b", [AARHUS], in_a_row=1)
+    events = _ressourceforloeb("813", ev("case.moved", "2020-06-01", municipality=AARHUS),
+                               ev("target-group.assessed", "2020-06-01", trial="T17b", in_target_group=True))
+    assert _extensions([t17, t17b], events, "2022-01-10") == [
+        ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17b"), ("2022-01-01", "required", None)]
 
 
 PLACES = ["851", "219", "820", "813", "773", "210", "751", "791"]  # trial municipalities, and two in none
@@ -267,3 +347,136 @@ def _days(after: date, upto: date):
     while day <= upto:
         yield day
         day += timedelta(days=1)
+
+
+# the timeline the fold reads, by itself
+
+def test_an_event_is_cited_by_its_name_its_details_in_a_fixed_order_and_its_date():
+    assert describe("benefit.started", {"benefit": "ledighedsydelse", "date": "2019-01-01"}) == \
+        "benefit.started ledighedsydelse 2019-01-01"
+    assert describe("x", {"date": "d", "rule": "R", "trial": "T", "municipality": "851", "form": "F", "kind": "K",
+                          "offer": "O", "benefit": "B"}) == "x B O K F 851 T R d"
+    assert describe("target-group.assessed", {"trial": "T17", "in_target_group": True, "date": "d"}) == \
+        "target-group.assessed T17 in d"
+    assert describe("target-group.assessed", {"trial": "T17", "in_target_group": False, "date": "d"}) == \
+        "target-group.assessed T17 out d"
+    assert describe("cadence.agreed", {"rule": "LAB-jobsamtale", "interval_days": 180, "date": "d"}) == \
+        "cadence.agreed LAB-jobsamtale every 180 days d"
+
+
+def test_a_spell_covers_counts_and_is_cut_off_at_its_first_and_last_day():
+    spell = Spell(date(2019, 1, 10), date(2019, 1, 20), "started", "ended", "job")
+    assert [spell.covers(date(2019, 1, d)) for d in (9, 10, 20, 21)] == [False, True, True, False]
+    assert Spell(date(2019, 1, 10), None, "s").covers(date(2030, 1, 1))
+    assert spell.days_within(date(2019, 1, 1), date(2019, 1, 15)) == 6
+    assert spell.days_within(date(2019, 1, 20), date(2019, 2, 1)) == 1
+    assert spell.days_within(date(2019, 1, 21), date(2019, 2, 1)) == 0
+    assert Spell(date(2019, 1, 10), None, "s").days_within(date(2019, 1, 1), date(2019, 1, 31)) == 22
+    assert spell.clipped(None) is spell and spell.clipped(date(2019, 1, 20)) is spell
+    assert spell.clipped(date(2019, 1, 9)) is None
+    assert spell.clipped(date(2019, 1, 10)) == Spell(date(2019, 1, 10), date(2019, 1, 10), "started", "ended")
+    assert Spell(date(2019, 1, 10), None, "s").clipped(date(2019, 1, 15)) == \
+        Spell(date(2019, 1, 10), date(2019, 1, 15), "s", "case closed 2019-01-15")
+
+
+def test_the_timeline_orders_events_by_their_date_then_as_stored_and_leaves_out_later_ones():
+    events = [opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-03-01"),
+              ev("case.moved", "2019-02-01", municipality=AALBORG), ev("case.moved", "2019-02-01", municipality=HILLEROED),
+              ev("case.assigned", "2019-01-02", caseworker="cw"),
+              started("dagpenge", "2019-04-01"),  # already running: no second spell
+              ended("dagpenge", "2019-05-31", "job"), ended("dagpenge", "2019-06-30"),  # already ended: ignored
+              ev("offer.started", "2019-03-01", offer="mentor"), ev("offer.ended", "2019-03-31", offer="mentor"),
+              ev("offer-duty.suspended", "2019-03-01"), ev("offer-duty.suspended", "2019-03-05"),
+              ev("offer-duty.resumed", "2019-04-01"), ev("offer-duty.resumed", "2019-04-05"),
+              ev("target-group.assessed", "2019-03-01", trial="T22", in_target_group=True),
+              ev("conversation.held", "2019-03-10", kind="jobsamtale"),
+              ev("case.closed", "2019-07-01", reason="moved abroad"), ev("case.moved", "2019-08-01", municipality=AARHUS)]
+    t = Timeline.build(events, as_of=date(2019, 7, 31))
+    assert (t.opened, t.closed, t.closed_reason, t.citizen, t.caseworker, t.last_date) == (
+        date(2019, 1, 1), date(2019, 7, 1), "moved abroad", "pseudonym", "cw", date(2019, 7, 1))
+    assert t.municipalities == [(date(2019, 1, 1), AARHUS), (date(2019, 2, 1), AALBORG), (date(2019, 2, 1), HILLEROED)]
+    # of two changes on one day the later one counts
+    assert t.responsibility() == [(date(2019, 1, 1), date(2019, 2, 1), AARHUS), (date(2019, 2, 1), None, HILLEROED)]
+    assert [t.municipality_on(date(2018, 12, 31)), t.municipality_on(date(2019, 1, 31)),
+            t.municipality_on(date(2019, 2, 1))] == [None, AARHUS, HILLEROED]
+    assert t.spells("dagpenge") == [Spell(date(2019, 3, 1), date(2019, 5, 31), "benefit.started dagpenge 2019-03-01",
+                                          "benefit.ended dagpenge 2019-05-31", "job")]
+    assert t.spells("mentor") == [Spell(date(2019, 3, 1), date(2019, 3, 31), "offer.started mentor 2019-03-01",
+                                        "offer.ended mentor 2019-03-31")]
+    assert t.spells("kontanthjaelp") == []
+    assert t.suspensions == [Spell(date(2019, 3, 1), date(2019, 4, 1), "offer-duty.suspended 2019-03-01",
+                                   "offer-duty.resumed 2019-04-01")]
+    assert [t.in_target_group("T22", date(2019, d // 100, d % 100)) for d in (228, 301)] == [False, True]
+    assert t.in_target_group("T17", date(2019, 3, 1)) is False
+    assert t.occurrences[("conversation.held", "jobsamtale")] == [date(2019, 3, 10)]
+    assert t.occurrences[("case.moved", None)] == [date(2019, 2, 1), date(2019, 2, 1)]
+    # a spell still running when the case closed ends with it
+    running = Timeline.build([opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01"),
+                              ev("case.closed", "2019-02-01", reason="r")])
+    assert running.spells("dagpenge") == [Spell(date(2019, 1, 1), date(2019, 2, 1), "benefit.started dagpenge 2019-01-01",
+                                                "case closed 2019-02-01")]
+    assert Timeline.build(events, as_of=date(2019, 1, 31)).municipalities == [(date(2019, 1, 1), AARHUS)]
+    # a start posted after the end it precedes (back-dated) still makes one spell that ends
+    back_dated = Timeline.build([opened(AARHUS, "2019-01-01"), ended("dagpenge", "2019-05-31"),
+                                 started("dagpenge", "2019-03-01")])
+    assert [(s.start, s.end) for s in back_dated.spells("dagpenge")] == [(date(2019, 3, 1), date(2019, 5, 31))]
+    assert back_dated.last_date == date(2019, 5, 31)
+    agreed = Timeline.build([opened(AALBORG, "2019-01-01"),
+                             ev("cadence.agreed", "2019-01-10", rule="LAB-jobsamtale", interval_days=180)])
+    assert agreed.cadences == {"LAB-jobsamtale": [
+        Cadence(date(2019, 1, 10), 180, "cadence.agreed LAB-jobsamtale every 180 days 2019-01-10")]}
+
+
+def test_a_trial_is_cited_with_what_it_does_where_and_its_period():
+    t11 = CATALOG.trials["T11"]
+    t = Timeline.build(ly_from_2019(AALBORG))
+    found = applying([t11], "LAS-74c", t, date(2020, 1, 1))
+    assert found.cite(t, date(2020, 1, 1)) == \
+        "T11 waives LAS-74c on 2020-01-01: municipality 851 in T11 2018-07-01..2022-12-31"
+    open_ended = CATALOG.trials["T17"]
+    assert open_ended.period.end is None
+    assert applying([open_ended], "RF-rehabteam-forlaengelse", Timeline.build([opened("813", "2019-01-01")]),
+                    date(2019, 6, 1)) is None  # assessed trial, citizen not assessed
+    t17 = Timeline.build(_ressourceforloeb("813"))
+    assert applying([open_ended], "RF-rehabteam-forlaengelse", t17, date(2019, 6, 1)).cite(t17, date(2019, 6, 1)) == \
+        "T17 waives RF-rehabteam-forlaengelse on 2019-06-01: municipality 813 in T17 2018-07-01.."
+    # every trial that applies, in the order given; none outside its period or municipalities
+    t9 = CATALOG.trials["T9"]
+    assert [a.trial.id for a in all_applying([open_ended, t9], "RF-rehabteam-forlaengelse", t17, date(2019, 6, 1))] == \
+        ["T17", "T9"]
+    since_2018 = Timeline.build([opened(AALBORG, "2018-01-01")])
+    assert [trial_applies(t11, since_2018, d) for d in (date(2018, 6, 30), date(2018, 7, 1), date(2022, 12, 31),
+                                                        date(2023, 1, 1))] == [False, True, True, False]
+
+
+def test_the_days_two_spells_share_end_with_the_first_to_end_and_cite_both():
+    # a rule counted only while another benefit runs too (FP-loentilskud-opfoelgning: while on
+    # foertidspension) counts the days both spells cover
+    wage = Spell(date(2019, 3, 1), date(2019, 8, 31), "offer.started loentilskud", "offer.ended loentilskud")
+    pension = Spell(date(2019, 1, 1), None, "benefit.started foertidspension")
+    assert _intersection(wage, pension) == Spell(date(2019, 3, 1), date(2019, 8, 31),
+                                                 "offer.started loentilskud; benefit.started foertidspension",
+                                                 "offer.ended loentilskud")
+    assert _intersection(pension, wage).end == date(2019, 8, 31)
+    ended = Spell(date(2019, 1, 1), date(2019, 3, 1), "benefit.started foertidspension", "benefit.ended foertidspension")
+    assert _intersection(wage, ended) == Spell(date(2019, 3, 1), date(2019, 3, 1),  # one day in common
+                                               "offer.started loentilskud; benefit.started foertidspension",
+                                               "offer.ended loentilskud")
+    assert _intersection(Spell(date(2019, 3, 2), None, "s"), ended) is None
+    assert _intersection(Spell(date(2019, 3, 2), None, "s"), pension).end is None
+    assert _intersection(Spell(date(2019, 1, 1), None, "a"), ended).ended_by == "benefit.ended foertidspension"
+
+
+def test_a_reassessment_cites_the_last_three_spells_started_by_its_due_date_and_the_months_required():
+    # 31 + 31 + 31 days, then 272 from 1 July reach 365 on 28 March 2020: due the 29th, the day a
+    # fifth spell starts
+    events = [opened(AARHUS, "2019-01-01")]
+    for start, end in (("2019-01-01", "2019-01-31"), ("2019-03-01", "2019-03-31"), ("2019-05-01", "2019-05-31"),
+                       ("2019-07-01", "2020-03-28")):
+        events += [started("ledighedsydelse", start), ended("ledighedsydelse", end)]
+    events.append(started("ledighedsydelse", "2020-03-29"))
+    [first, *_] = of("LAS-74c", events, "2020-04-01")
+    assert first.due == date(2020, 3, 29)
+    assert first.because == ("benefit.started ledighedsydelse 2019-05-01", "benefit.started ledighedsydelse 2019-07-01",
+                             "benefit.started ledighedsydelse 2020-03-29",
+                             "LAS-74c.required_months = 12 (in force from 2013-01-01; LAS § 74 c, stk. 1)")
