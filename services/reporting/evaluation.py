@@ -216,10 +216,16 @@ def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: di
     sizes = [citizens[m] for m in trial.municipalities if citizens.get(m)]
     low, high = (min(sizes) / 2, max(sizes) * 2) if sizes else (0, float("inf"))
     similar = [m for m in clean if low <= citizens.get(m, 0) <= high]
-    size = {"citizens": {m: citizens.get(m, 0) for m in [*trial.municipalities, *clean] if m in citizens},
-            "range": [low, high] if sizes else None,
+    size = {"citizens": {m: _discreet(citizens[m]) for m in [*trial.municipalities, *clean] if m in citizens},
+            "range": [low if _discreet(min(sizes)) else None, high if _discreet(max(sizes)) else None]
+            if sizes else None,
             "left_out": [m for m in clean if m not in similar] if similar else []}
     return similar or clean, excluded, size
+
+
+def _discreet(citizens: int) -> int | None:
+    """A count of citizens as it may be published: none under SUPPRESS_BELOW but 0."""
+    return citizens if citizens == 0 or citizens >= SUPPRESS_BELOW else None
 
 
 def _citizens_on_benefit(facts: Facts, first: date, last: date) -> dict[str, int]:

@@ -528,11 +528,11 @@ def test_a_row_as_json_has_the_interval_and_what_it_compares_only_for_a_did_esti
     row = Row("obligations_waived", "trial", "baseline", "851", 3, 7, False, "LAS-74c", other_trials_active=("T2", "T9"))
     assert row.as_json() == {"metric": "obligations_waived", "group": "trial", "period": "baseline",
                              "municipality": "851", "value": 3, "n": 7, "suppressed": False, "rule": "LAS-74c",
-                             "other_trials_active": ["T2", "T9"]}
+                             "other_trials_active": ["T2", "T9"], "shared_with": {}}
     did = Row("did_estimate", "trial", "trial", None, -0.5, 12, False, of="ly_avg_spell_days", ci95=(-1.0, 0.25))
     assert did.as_json() == {"metric": "did_estimate", "group": "trial", "period": "trial", "municipality": None,
                              "value": -0.5, "n": 12, "suppressed": False, "rule": None, "of": "ly_avg_spell_days",
-                             "ci95": (-1.0, 0.25), "other_trials_active": []}
+                             "ci95": (-1.0, 0.25), "other_trials_active": [], "shared_with": {}}
 
 
 def ly_ending(case_id: str, municipality: str, serial: int, end: str, start: str = "2019-01-01") -> list[StreamEvent]:
@@ -599,4 +599,4 @@ def test_without_citizens_in_the_trials_municipalities_every_clean_one_is_compar
                     ly_ending("aabenraa-0", "561", 3, "2021-06-30", start="2021-01-01")])
     periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
     assert comparison_default(facts, CATALOG, T11, periods) == (
-        ["461", "561"], {}, {"citizens": {"461": 2}, "range": None, "left_out": []})
+        ["461", "561"], {}, {"citizens": {"461": None}, "range": None, "left_out": []})  # 2: under 5, not shown

@@ -157,8 +157,9 @@ def test_the_default_comparison_group_is_similar_in_size_where_possible():
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
     chosen, excluded, size = comparison_default(facts, CATALOG, T11, periods)
     assert chosen == ["751"] and not set(excluded) & {"461", "561", "751"}
-    assert size["citizens"] == {"851": 6, "787": 3, "751": 5, "461": 30, "561": 1}
-    assert size["range"] == [1.5, 12] and size["left_out"] == ["461", "561"]
+    # a size under 5 citizens is not published, nor the bound of the range computed from it
+    assert size["citizens"] == {"851": 6, "787": None, "751": 5, "461": 30, "561": None}
+    assert size["range"] == [None, 12] and size["left_out"] == ["461", "561"]
     only_large = stored([c for c in cases if not c[0]["subject"].startswith(("751", "561"))])
     chosen, _, size = comparison_default(only_large, CATALOG, T11, periods)
     assert chosen == ["461"] and size["left_out"] == []
