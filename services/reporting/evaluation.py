@@ -520,7 +520,11 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
     for metric, day in (("ly_over_18m_at_start", first), ("ly_over_18m_at_end", last)):
         cutoff = add_duration(day, "18m", sign=-1).toordinal()
         d = day.toordinal()
-        out[metric] = _counted(ly.where((ly["lo"] <= d) & (d <= ly["hi"]) & (ly["start"] < cutoff), *WHO))
+        over = ly.where((ly["lo"] <= d) & (d <= ly["hi"]) & (ly["start"] < cutoff), *WHO)
+        # citizens, not spells: a citizen may have several cases on the benefit at once
+        _, first_of_each = np.unique(over["municipality"].astype(np.int64) * facts.citizens + over["citizen"],
+                                     return_index=True)
+        out[metric] = _counted(over.where(first_of_each))
 
     trial_code = facts.codes["trial"].index.get(trial.id, NONE - 1)
     out["permitted_actions"] = _counted(happened.where(happened["permitted_by"] == trial_code, *WHO))

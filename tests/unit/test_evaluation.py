@@ -600,3 +600,19 @@ def test_without_citizens_in_the_trials_municipalities_every_clean_one_is_compar
     periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
     assert comparison_default(facts, CATALOG, T11, periods) == (
         ["461", "561"], {}, {"citizens": {"461": None}, "range": None, "left_out": []})  # 2: under 5, not shown
+
+
+def test_citizens_over_18_months_are_counted_once_however_many_cases_they_have():
+    """6 citizens in Aalborg on ledighedsydelse since 2017-01-01 (over 18 months at both ends of
+    2019); two of them have a second case, open as long: 6 citizens, not 8 cases."""
+    def long_ly(case_id: str, serial: int) -> list[StreamEvent]:
+        return stream_events([
+            {"id": f"{case_id}-{i}", "source": "t", "type": f"dk.frisag.{name}", "subject": case_id, "time": None,
+             "data": data} for i, (name, data) in enumerate([
+                ("case.opened", {"cpr": f"010170-{serial:04d}", "municipality": "851", "date": "2017-01-01"}),
+                ("benefit.started", {"benefit": "ledighedsydelse", "date": "2017-01-01"})])])
+    histories = [long_ly(f"aalborg-{i}", i) for i in range(6)] + [long_ly(f"aalborg-again-{i}", i) for i in range(2)]
+    rows = evaluated(histories)
+    for metric in ("ly_over_18m_at_start", "ly_over_18m_at_end"):
+        cell = rows[(metric, "trial", "trial", "851")]
+        assert (cell.value, cell.n, cell.suppressed) == (6, 6, False), metric
