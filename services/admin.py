@@ -173,6 +173,10 @@ def token(args: argparse.Namespace) -> int:
         print(f"no development token: the services check tokens against AUTH_JWKS_URL ({settings.auth_jwks_url}), "
               "not the development key; get a token from that identity provider", file=sys.stderr)
         return 1
+    if not (settings.data_dir / "auth" / "jwks.json").exists():  # a key made here would be one no service knows
+        print(f"no development signing key in {settings.data_dir / 'auth'}: the services of make run make it when "
+              "they start; run this where make run runs, or set DATA_DIR to its data folder", file=sys.stderr)
+        return 1
     codes = args.municipality or []
     unknown = [code for code in codes if code not in municipalities()]
     if unknown:

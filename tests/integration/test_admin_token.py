@@ -10,7 +10,7 @@ import jwt
 from services.obligations.api import create_app as obligations_app
 from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
-from shared.auth import CASEWORKER
+from shared.auth import CASEWORKER, development_keys
 from tests.infra import bearer, is_problem
 
 DAY = 86400
@@ -23,6 +23,7 @@ def admin_token(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
 
 
 def test_a_development_token_acts_for_its_municipality_as_its_caseworker(tmp_path, serve):
+    development_keys(tmp_path)  # as the services of make run make them when they start
     minted = admin_token({"DATA_DIR": str(tmp_path)}, "--role", "caseworker", "--municipality", "751",
                          "--caseworker", "anna.aarhus")
     assert minted.returncode == 0, minted.stderr
@@ -47,6 +48,7 @@ def test_a_development_token_acts_for_its_municipality_as_its_caseworker(tmp_pat
 
 
 def test_no_token_without_a_municipality_for_a_bound_role_nor_for_an_unknown_one_nor_a_cpr_holder(tmp_path):
+    development_keys(tmp_path)
     for argv, reason in ((["--role", "caseworker"], "name one with --municipality"),
                          (["--role", "caseworker", "--municipality", "999"], "unknown kommunekode 999"),
                          (["--role", "caseworker", "--municipality", "851", "--caseworker", "010190-1234"], "CPR"),
@@ -71,3 +73,11 @@ def test_refused_when_the_services_check_tokens_against_an_identity_provider(tmp
         assert refused.returncode == 1 and refused.stdout == "", env
         assert refused.stderr.startswith("no development token: ") and reason in refused.stderr, refused.stderr
         assert not data.exists()  # no development key made either
+
+
+def test_refused_where_make_run_made_no_development_key(tmp_path):
+    """Run outside make run's folder, a key made there would sign a token no service accepts."""
+    refused = admin_token({"DATA_DIR": str(tmp_path / "var")}, "--role", "evaluator")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "no development signing key in " in refused.stderr and "make run" in refused.stderr, refused.stderr
+    assert not (tmp_path / "var").exists()
