@@ -78,7 +78,7 @@ def main() -> int:
 def _environment(service: str) -> dict[str, str]:
     if service == "case":
         return dict(os.environ)
-    return {name: value for name, value in os.environ.items() if name not in CASE_ONLY}
+    return {name: value for name, value in os.environ.items() if name.upper() not in CASE_ONLY}
 
 
 def _wait_healthy(url: str, children: list[subprocess.Popen], timeout: float = 60) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.__main__ import RunSettings
+from services.__main__ import RunSettings, _environment
 from services.case.settings import CaseSettings
 from services.obligations.settings import ObligationsSettings
 from services.reporting.settings import ReportingSettings
@@ -112,3 +112,12 @@ def test_the_readme_configuration_table_lists_every_option_and_only_those():
     options = {field.upper() for cls in [*CLASSES, RunSettings] for field in cls.model_fields}
     assert len(documented) == len(set(documented)), "an option is listed twice"
     assert set(documented) == options
+
+
+def test_make_run_gives_the_consumers_no_key_that_reads_a_citizen_in_any_spelling(monkeypatch):
+    """The settings read environment names in any case, so the filter must too."""
+    for name in ("CASE_STORE_KEY", "pseudonym_key", "Pseudonym_Key"):
+        monkeypatch.setenv(name, "a key")
+    for consumer in ("obligations", "reporting"):
+        assert not {n.upper() for n in _environment(consumer)} & {"CASE_STORE_KEY", "PSEUDONYM_KEY"}
+    assert {"CASE_STORE_KEY", "pseudonym_key", "Pseudonym_Key"} <= set(_environment("case"))
