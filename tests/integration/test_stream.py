@@ -4,15 +4,18 @@ stream table) and Kafka (PostgreSQL + relay + a real Kafka-protocol broker)."""
 import hashlib
 import hmac
 import json
+import multiprocessing
 import time
 from collections import defaultdict
 
 import pytest
+from sqlalchemy import inspect
 
 from services.case.bootstrap import bootstrap
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
 from shared.stream.connect import open_stream, publisher_factory
+from shared.stream.embedded import stream_engine
 from shared.stream.kafka import KafkaStream
 from tests.events import benefit_ended, benefit_started, event, opened
 
@@ -175,3 +178,23 @@ def test_the_embedded_stream_counts_offsets_per_partition_and_refuses_a_position
     assert all("emptied and written again" in subscription.invalid_positions()[p] for p in (1, 2))
     fresh = read(stream.subscribe(None, lambda partition: None), len(documents) // 2)  # a rebuild reads it all
     assert len(fresh) == len(documents) // 2 and not stream.subscribe(None, lambda p: None).invalid_positions()
+
+
+def test_processes_opening_a_new_embedded_stream_on_postgresql_together_all_start(database_url):
+    """A reviewer started three case replicas at once on a new database: one died creating
+    `stream_log`, which another had just created."""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://")
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(6) as pool:
+        together = manager.Barrier(6)
+        opened = pool.starmap(_open_stream_engine, [(url, together)] * 6)
+    assert opened == ["stream_log"] * 6
+
+
+def _open_stream_engine(url: str, together) -> str:
+    together.wait()
+    engine = stream_engine(url)
+    try:
+        return ",".join(t for t in inspect(engine).get_table_names() if t == "stream_log")
+    finally:
+        engine.dispose()
