@@ -531,11 +531,11 @@ def test_a_row_as_json_has_the_interval_and_what_it_compares_only_for_a_did_esti
     row = Row("obligations_waived", "trial", "baseline", "851", 3, 7, False, "LAS-74c", other_trials_active=("T2", "T9"))
     assert row.as_json() == {"metric": "obligations_waived", "group": "trial", "period": "baseline",
                              "municipality": "851", "value": 3, "n": 7, "suppressed": False, "rule": "LAS-74c",
-                             "other_trials_active": ["T2", "T9"]}
+                             "other_trials_active": ["T2", "T9"], "shared_with": {}}
     did = Row("did_estimate", "trial", "trial", None, -0.5, 12, False, of="ly_avg_spell_days", ci95=(-1.0, 0.25))
     assert did.as_json() == {"metric": "did_estimate", "group": "trial", "period": "trial", "municipality": None,
                              "value": -0.5, "n": 12, "suppressed": False, "rule": None, "of": "ly_avg_spell_days",
-                             "ci95": (-1.0, 0.25), "other_trials_active": []}
+                             "ci95": (-1.0, 0.25), "other_trials_active": [], "shared_with": {}}
 
 
 def ly_ending(case_id: str, municipality: str, serial: int, end: str, start: str = "2019-01-01") -> list[StreamEvent]:
