@@ -550,3 +550,29 @@ def test_an_offer_resumed_on_or_after_the_spell_ended_is_due_again_only_on_the_l
         events = tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", resumed_on),
                                ended("kontanthjaelp", spell_end))
         assert dues(of("LAB-tilbud", events, "2018-12-01")) == dues_expected, resumed_on
+
+
+def test_an_offer_counts_once_the_one_late_for_a_resumed_duty_not_for_the_next_spell_too():
+    # kontanthjælp suspended from the start and resumed 2018-09-01, then uddannelseshjælp from
+    # 2018-10-01 (an offer due 2018-11-01): the offer of 2018-10-15 is the resumed duty's
+    events = tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", "2018-09-01"),
+                           ended("kontanthjaelp", "2018-09-30"), started("uddannelseshjaelp", "2018-10-01"),
+                           ev("offer.started", "2018-10-15", offer="virksomhedspraktik"))
+    found = of("LAB-tilbud", events, "2018-12-01")
+    assert [(o.due, o.basis, o.done_on) for o in found] == [
+        (date(2018, 4, 1), "suspended", None), (date(2018, 9, 1), "required", date(2018, 10, 15)),
+        (date(2018, 11, 1), "required", None)]
+
+
+def test_a_suspended_decision_resumed_leaves_the_next_decision_of_the_spell_due():
+    # a trial written as T22 is, suspending REV-LAE265 (due at the start and at the end of revalidering)
+    document = yaml.safe_load((CATALOG_DIR / "trials" / "T22.yaml").read_text(encoding="utf-8"))
+    document.update(id="T99")
+    document["effects"] = [{**document["effects"][0], "rule": "REV-LAE265"}]
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T99": Trial.model_validate(document)})
+    events = [opened(HILLEROED, "2017-12-01"), ev("target-group.assessed", "2017-12-01", trial="T99", in_target_group=True),
+              ev("offer-duty.suspended", "2017-12-15"), ev("offer-duty.resumed", "2018-03-01"),
+              started("revalidering", "2018-01-01"), ended("revalidering", "2018-06-30")]
+    found = [o for o in fold(events, catalog, date(2018, 8, 1)) if o.rule == "REV-LAE265"]
+    assert [(o.due, o.basis) for o in found] == [
+        (date(2018, 1, 1), "suspended"), (date(2018, 3, 1), "required"), (date(2018, 6, 30), "required")]
