@@ -43,7 +43,7 @@ def main(names_only: bool) -> int:
                     for name, code in data.exit_code_by_key.items()}
         counts = Counter(statuses.values())
         unchecked = counts["not checked"]
-        equivalents = [n for n, s in statuses.items() if s not in KILLED and n in listed]
+        equivalents = [n for n, s in statuses.items() if s not in KILLED and s != "not checked" and n in listed]
         counted = len(statuses) - unchecked - len(equivalents)
         killed = sum(counts[s] for s in KILLED)
         total_killed, total_counted = total_killed + killed, total_counted + counted

@@ -31,6 +31,7 @@ from shared.events import StreamEvent
 from shared.obligations import fold
 from shared.population import Population
 from shared.stream import Delivery
+from tests.built import built
 
 CATALOG = Catalog.load()
 TODAY = date(2023, 6, 1)
@@ -59,8 +60,10 @@ def stored(histories) -> Facts:
 
 @pytest.fixture(scope="module")
 def population():
-    histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
-    return histories, stored(histories)
+    def build():
+        histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
+        return histories, stored(histories)
+    return built("population", (11, 1500), build)
 
 
 @pytest.fixture(scope="module")

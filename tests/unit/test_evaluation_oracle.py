@@ -12,6 +12,7 @@ import pytest
 from services.reporting.evaluation import evaluate, periods_for
 from shared.catalog import Catalog
 from shared.population import Population
+from tests.built import built
 from tests.reference import MINUTES, certificate, jobsamtale_dagpenge, las_74c
 from tests.unit.test_evaluation import TODAY, stored, stream_events
 
@@ -139,8 +140,10 @@ OWN_RULE = {"T6": "SDP-LAE285", "T10": "REV-LAE265", "T11": "LAS-74c"}
 
 @pytest.fixture(scope="module")
 def overlapping():
-    histories = [stream_events(docs) for docs in Population(seed=615, start=date(2016, 1, 1)).cases(6000)]
-    return histories, stored(histories)
+    def build():
+        histories = [stream_events(docs) for docs in Population(seed=615, start=date(2016, 1, 1)).cases(6000)]
+        return histories, stored(histories)
+    return built("overlapping", (615, 6000), build)
 
 
 def own_occurrences(history, trial: str):

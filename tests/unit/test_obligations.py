@@ -480,3 +480,99 @@ def test_a_reassessment_cites_the_last_three_spells_started_by_its_due_date_and_
     assert first.because == ("benefit.started ledighedsydelse 2019-05-01", "benefit.started ledighedsydelse 2019-07-01",
                              "benefit.started ledighedsydelse 2020-03-29",
                              "LAS-74c.required_months = 12 (in force from 2013-01-01; LAS § 74 c, stk. 1)")
+
+
+def lae265(day: str):
+    return ev("medical-certificate.obtained", day, kind="LÆ265")
+
+
+def test_a_le265_counts_from_three_months_before_the_decision_and_for_one_decision_only():
+    # decided 2019-01-01 and 2019-06-01: certificates count from 2018-10-01 and 2019-03-01 on
+    events = [opened(AARHUS, "2018-06-01"), lae265("2018-09-30"), lae265("2018-10-01"), lae265("2019-02-28"),
+              lae265("2019-03-01"), started("revalidering", "2019-01-01"), ended("revalidering", "2019-06-01")]
+    start, end = of("REV-LAE265", events, "2019-07-01")
+    assert (start.due, start.done_on, end.due, end.done_on) == \
+        (date(2019, 1, 1), date(2018, 10, 1), date(2019, 6, 1), date(2019, 3, 1))
+    assert "REV-LAE265.due_after = 0d (in force from 2015-01-01; LAS kap. 6)" in start.because
+    # one certificate within both lookbacks is used by the first decision only
+    events = [opened(AARHUS, "2018-06-01"), lae265("2018-12-20"), started("revalidering", "2019-01-01"),
+              ended("revalidering", "2019-03-15")]
+    start, end = of("REV-LAE265", events, "2019-07-01")
+    assert (start.done_on, end.done_on, end.status(date(2019, 7, 1))) == (date(2018, 12, 20), None, "overdue")
+
+
+def test_a_once_per_spell_duty_due_after_the_spell_ended_or_under_a_gap_in_the_rule_is_still_due_at_the_end():
+    # REV-LAE265 as if due a month into revalidering, with no value in March 2018
+    rule = CATALOG.rules["REV-LAE265"].model_dump()
+    rule["parameters"]["due_after"]["values"] = {
+        date(2015, 1, 1): {"value": {"revalidering": "1m"}, "reference": "a"},
+        date(2018, 3, 1): {"value": None, "reference": "b"},
+        date(2018, 4, 1): {"value": {"revalidering": "1m"}, "reference": "c"}}
+    catalog = Catalog({**CATALOG.rules, "REV-LAE265": Rule.model_validate(rule)}, CATALOG.trials)
+    short = [opened(AARHUS, "2017-01-01"), started("revalidering", "2017-01-01"), ended("revalidering", "2017-01-20")]
+    gap = [opened(AARHUS, "2018-02-15"), started("revalidering", "2018-02-15"), ended("revalidering", "2018-05-31")]
+    for events, end in ((short, date(2017, 1, 20)), (gap, date(2018, 5, 31))):
+        found = [o for o in fold(events, catalog, date(2019, 1, 1)) if o.rule == "REV-LAE265"]
+        assert [o.due for o in found] == [end]  # the one a month in is not (after the end; no value on it)
+
+
+def tilbud_in_t22(*more):
+    return [opened(HILLEROED, "2018-01-01"), started("kontanthjaelp", "2018-01-01"),
+            ev("target-group.assessed", "2018-02-01", trial="T22", in_target_group=True), *more]
+
+
+def test_t22_in_the_target_group_without_a_suspension_leaves_the_offer_required():
+    [due] = of("LAB-tilbud", tilbud_in_t22(), "2018-10-01")
+    assert (due.due, due.basis, due.exemption, due.status(date(2018, 10, 1))) == (date(2018, 4, 1), "required", None, "overdue")
+
+
+def test_a_suspended_offer_due_again_arises_on_the_suspended_due_date_and_is_done_by_the_next_offer():
+    events = tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", "2018-09-01"),
+                           ev("offer.started", "2018-09-10", offer="virksomhedspraktik"))
+    suspended, resumed = of("LAB-tilbud", events, "2018-10-01")
+    assert (suspended.due, suspended.arises_on, suspended.basis, suspended.done_on) == \
+        (date(2018, 4, 1), date(2018, 1, 1), "suspended", None)
+    assert (resumed.due, resumed.arises_on, resumed.done_on, resumed.status(date(2018, 10, 1))) == \
+        (date(2018, 9, 1), date(2018, 4, 1), date(2018, 9, 10), "done")
+    assert resumed.because[:2] == ("benefit.started kontanthjaelp 2018-01-01", "offer-duty.resumed 2018-09-01: due again")
+
+
+def test_a_suspension_that_outlasts_t22_makes_the_offer_due_again_when_the_trial_ends():
+    [_, resumed] = of("LAB-tilbud", tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01")), "2020-08-01")
+    assert resumed.due == date(2020, 7, 2)
+    assert resumed.because[1] == "T22 no longer applies from 2020-07-02: due again"
+
+
+def test_an_offer_resumed_on_or_after_the_spell_ended_is_due_again_only_on_the_last_day():
+    # resumed the day the spell ends: due again that day; the day after: nothing more is due
+    for resumed_on, spell_end, dues_expected in (("2018-09-01", "2018-09-01", ["2018-04-01", "2018-09-01"]),
+                                                 ("2018-09-02", "2018-09-01", ["2018-04-01"])):
+        events = tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", resumed_on),
+                               ended("kontanthjaelp", spell_end))
+        assert dues(of("LAB-tilbud", events, "2018-12-01")) == dues_expected, resumed_on
+
+
+def test_an_offer_counts_once_the_one_late_for_a_resumed_duty_not_for_the_next_spell_too():
+    # kontanthjælp suspended from the start and resumed 2018-09-01, then uddannelseshjælp from
+    # 2018-10-01 (an offer due 2018-11-01): the offer of 2018-10-15 is the resumed duty's
+    events = tilbud_in_t22(ev("offer-duty.suspended", "2018-02-01"), ev("offer-duty.resumed", "2018-09-01"),
+                           ended("kontanthjaelp", "2018-09-30"), started("uddannelseshjaelp", "2018-10-01"),
+                           ev("offer.started", "2018-10-15", offer="virksomhedspraktik"))
+    found = of("LAB-tilbud", events, "2018-12-01")
+    assert [(o.due, o.basis, o.done_on) for o in found] == [
+        (date(2018, 4, 1), "suspended", None), (date(2018, 9, 1), "required", date(2018, 10, 15)),
+        (date(2018, 11, 1), "required", None)]
+
+
+def test_a_suspended_decision_resumed_leaves_the_next_decision_of_the_spell_due():
+    # a trial written as T22 is, suspending REV-LAE265 (due at the start and at the end of revalidering)
+    document = yaml.safe_load((CATALOG_DIR / "trials" / "T22.yaml").read_text(encoding="utf-8"))
+    document.update(id="T99")
+    document["effects"] = [{**document["effects"][0], "rule": "REV-LAE265"}]
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T99": Trial.model_validate(document)})
+    events = [opened(HILLEROED, "2017-12-01"), ev("target-group.assessed", "2017-12-01", trial="T99", in_target_group=True),
+              ev("offer-duty.suspended", "2017-12-15"), ev("offer-duty.resumed", "2018-03-01"),
+              started("revalidering", "2018-01-01"), ended("revalidering", "2018-06-30")]
+    found = [o for o in fold(events, catalog, date(2018, 8, 1)) if o.rule == "REV-LAE265"]
+    assert [(o.due, o.basis) for o in found] == [
+        (date(2018, 1, 1), "suspended"), (date(2018, 3, 1), "required"), (date(2018, 6, 30), "required")]
