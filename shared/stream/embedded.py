@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from kafka.partitioner.default import murmur2
 from sqlalchemy import (BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table, create_engine,
                         delete, event, func, insert, select)
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from shared.events import StreamEvent
 from shared.stream import Delivery, ResumeFrom
@@ -53,10 +53,16 @@ def stream_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         # write-ahead log: the consumers' polling never blocks the relay's appends, nor they it
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA journal_mode=WAL"))
-    try:
-        metadata.create_all(engine)
-    except (IntegrityError, ProgrammingError):  # PostgreSQL: another process created it meanwhile
-        metadata.create_all(engine)  # finds it now; any other failure is raised again
+    for attempt in range(1, 21):
+        try:
+            metadata.create_all(engine)
+            break
+        except (IntegrityError, OperationalError, ProgrammingError):
+            # another process is creating it (PostgreSQL: a duplicate; SQLite: locked, or "already
+            # exists" before its creation was visible): look again; a lasting failure is raised
+            if attempt == 20:
+                raise
+            time.sleep(0.05 * attempt)
     return engine
 
 

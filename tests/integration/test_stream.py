@@ -180,10 +180,12 @@ def test_the_embedded_stream_counts_offsets_per_partition_and_refuses_a_position
     assert len(fresh) == len(documents) // 2 and not stream.subscribe(None, lambda p: None).invalid_positions()
 
 
-def test_processes_opening_a_new_embedded_stream_on_postgresql_together_all_start(database_url):
-    """A reviewer started three case replicas at once on a new database: one died creating
-    `stream_log`, which another had just created."""
-    url = database_url.replace("postgresql://", "postgresql+psycopg://")
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_processes_opening_a_new_embedded_stream_together_all_start(store, tmp_path, request):
+    """A reviewer started three case replicas at once on a new PostgreSQL database: one died
+    creating `stream_log`, which another had just created; make run's processes on SQLite too."""
+    url = (f"sqlite:///{tmp_path / 'stream.sqlite'}" if store == "sqlite"
+           else request.getfixturevalue("database_url").replace("postgresql://", "postgresql+psycopg://"))
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, context.Pool(6) as pool:
         together = manager.Barrier(6)
