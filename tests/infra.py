@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -96,6 +96,23 @@ def kafka_broker() -> Iterator[str]:
         yield broker.bootstrap_servers
     finally:
         broker.stop()
+
+
+ALERT_FOR = 10  # seconds a readiness failure lasts before the operator acts on it (a Prometheus rule's `for:`)
+
+
+def held(condition: Callable[[], bool], seconds: float) -> Callable[[], bool]:
+    """A condition that comes true once `condition` has been true for `seconds` without a break."""
+    since: float | None = None
+
+    def holding() -> bool:
+        nonlocal since
+        if not condition():
+            since = None
+            return False
+        since = since or time.monotonic()
+        return time.monotonic() - since >= seconds
+    return holding
 
 
 def wait_until(condition, timeout: float = 90) -> bool:

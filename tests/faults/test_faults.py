@@ -18,11 +18,10 @@ import pytest
 from shared.events import StreamEvent
 from shared.stream.kafka import KafkaPublisher, recreate_topic
 from tests.faults.harness import PARTITIONS, PROJECTIONS, Broker, Clients, System, ThrowawayPostgres, tally, wait_for
-from tests.infra import fresh_database
+from tests.infra import ALERT_FOR, fresh_database, held
 
 RESULTS = Path(__file__).parents[2] / "var" / "faults" / "results.txt"
 STARTED = 200  # acknowledged events before the fault: it strikes mid-ingest
-ALERT_FOR = 10  # seconds a readiness failure lasts before the operator acts on it
 POISON_DATE = "9999-12-31"  # the fold cannot add a day to it; the case service refuses it since issue 13
 
 
@@ -60,15 +59,8 @@ def broker_data_lost(system: System) -> None:
         # settled in its group when stopped: tansu keeps a member that left during its own join
         # as the group's leader for ever, and the group never rebalances again (Kafka would
         # expire it after the session timeout)
-        since: dict[str, float] = {}
-
-        def alerting(url: str = system.url(name)) -> bool:
-            if not stream_lost(url):
-                since.clear()
-                return False
-            return time.monotonic() - since.setdefault(url, time.monotonic()) >= ALERT_FOR
-
-        wait_for(alerting, 120, f"{name}'s /readyz naming the lost stream for {ALERT_FOR} s")
+        wait_for(held(lambda url=system.url(name): stream_lost(url), ALERT_FOR), 120,
+                 f"{name}'s /readyz naming the lost stream for {ALERT_FOR} s")
     for name in PROJECTIONS:
         system.services[name].stop()  # 1. stop the consumers
     system.admin("republish", module="services.case.admin")  # 2.

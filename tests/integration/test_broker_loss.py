@@ -8,8 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -37,7 +36,7 @@ from shared.events import parse_batch
 from shared.projection import store_tables
 from shared.stream.kafka import KafkaStream, TopicMismatchError, end_offsets, ensure_topic, recreate_topic
 from tests.events import event, opened
-from tests.infra import Broker, wait_until
+from tests.infra import ALERT_FOR, Broker, held, wait_until
 from tests.integration.test_consumer_restart import history
 from tests.integration.test_metrics import samples
 
@@ -147,23 +146,6 @@ def post(case: httpx.Client, documents: list[dict]) -> list[tuple[str, int]]:
         assert answer.status_code == 201, answer.text
         acknowledged += [(o["subject"], o["sequence"]) for o in answer.json() if o["status"] == "stored"]
     return acknowledged
-
-
-ALERT_FOR = 10  # seconds
-
-
-def held(condition: Callable[[], bool], seconds: float) -> Callable[[], bool]:
-    """A condition that comes true once `condition` has been true for `seconds` without a break."""
-    since: float | None = None
-
-    def holding() -> bool:
-        nonlocal since
-        if not condition():
-            since = None
-            return False
-        since = since or time.monotonic()
-        return time.monotonic() - since >= seconds
-    return holding
 
 
 def stream_lost(api: httpx.Client) -> bool:
