@@ -170,31 +170,42 @@ def test_the_size_range_holds_its_bounds_and_counts_citizens_on_a_benefit_on_the
     to 12, both included; a municipality is sized by the citizens on a benefit on some day of
     the periods compared (a spell ending on the first day counts, one ending the day before
     does not; likewise starting on the last day or the day after); one with data but no one on
-    a benefit then is not similar in size to any."""
+    a benefit then is not similar in size to any. A bound is published when the size it is
+    computed from is."""
     periods = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)
     first, last = min(lo for lo, _ in periods.values()), max(hi for _, hi in periods.values())
     day = timedelta(days=1)
     throughout = (date(2016, 1, 1), None)
-    spells = {"851": [throughout] * 6, "787": [throughout] * 2,  # the trial's: 6 and 2
-              "461": [throughout] * 12, "751": [throughout] * 13, "561": [throughout],  # 12 and 1 in, 13 out
-              "370": [(date(2016, 1, 1), first)] * 5, "360": [(date(2016, 1, 1), first - day)] * 5,
-              "329": [(last, None)] * 5, "330": [(last + day, None)] * 5}
-    cases, serial = [], 0
-    for municipality, spans in spells.items():
-        for start, end in spans:
-            case_id = f"{municipality}-{serial}"
-            documents = [opened(case_id, municipality=municipality, date="2016-01-01",
-                                cpr=f"0101{60 + serial % 40:02d}-{1000 + serial}"),
-                         benefit_started(case_id, date=start.isoformat())]
-            if end is not None:
-                documents.append(benefit_ended(case_id, date=end.isoformat(), reason="job"))
-            cases.append(documents)
-            serial += 1
-    chosen, excluded, size = comparison_default(stored(cases), CATALOG, T11, periods)
+
+    def facts_of(spells: dict[str, list[tuple[date, date | None]]]) -> Facts:
+        cases = []
+        for municipality, spans in spells.items():
+            for start, end in spans:
+                serial = len(cases)
+                case_id = f"{municipality}-{serial}"
+                documents = [opened(case_id, municipality=municipality, date="2016-01-01",
+                                    cpr=f"0101{60 + serial % 40:02d}-{1000 + serial}"),
+                             benefit_started(case_id, date=start.isoformat())]
+                if end is not None:
+                    documents.append(benefit_ended(case_id, date=end.isoformat(), reason="job"))
+                cases.append(documents)
+        return stored(cases)
+
+    facts = facts_of({"851": [throughout] * 6, "787": [throughout] * 2,  # the trial's: 6 and 2
+                      "461": [throughout] * 12, "751": [throughout] * 13, "561": [throughout],  # 12, 1 in; 13 out
+                      "370": [(date(2016, 1, 1), first)] * 5, "360": [(date(2016, 1, 1), first - day)] * 5,
+                      "329": [(last, None)] * 5, "330": [(last + day, None)] * 5})
+    chosen, excluded, size = comparison_default(facts, CATALOG, T11, periods)
     assert not excluded
     assert size["citizens"] == {"851": 6, "787": None, "461": 12, "751": 13, "561": None, "370": 5, "329": 5}
     assert size["range"] == [None, 12]  # the low end, 1, is computed from a size under 5
     assert chosen == ["329", "370", "461", "561"] and size["left_out"] == ["330", "360", "751"]
+    _, _, size = comparison_default(facts_of({"851": [throughout] * 6, "787": [throughout] * 5, "461": [throughout] * 9}),
+                                    CATALOG, T11, periods)
+    assert size["range"] == [2.5, 12]
+    _, _, size = comparison_default(facts_of({"851": [throughout] * 4, "787": [throughout] * 2, "461": [throughout] * 6}),
+                                    CATALOG, T11, periods)
+    assert size["range"] == [None, None]
 
 
 def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, issuer):
