@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import uvicorn
 
-from tests.infra import Issuer, connect_admin, free_port, fresh_database, kafka_broker
+from tests.infra import DatabasePool, Issuer, connect_admin, free_port, kafka_broker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,9 +33,16 @@ def pg_admin() -> Iterator[psycopg.Connection]:
         yield conn
 
 
+@pytest.fixture(scope="session")
+def databases(pg_admin: psycopg.Connection) -> Iterator[DatabasePool]:
+    pool = DatabasePool(pg_admin)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def database_url(pg_admin: psycopg.Connection) -> Iterator[str]:
-    with fresh_database(pg_admin) as url:
+def database_url(databases: DatabasePool) -> Iterator[str]:
+    with databases.fresh() as url:
         yield url
 
 

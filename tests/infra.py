@@ -61,6 +61,55 @@ def fresh_database(admin: psycopg.Connection) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class DatabasePool:
+    """Fresh databases for one test process. A database a test is done with is emptied and
+    handed out again instead of dropped: CREATE DATABASE copies the 7 MB template through the
+    WAL, 0.3 s of PostgreSQL's CPU with its DROP, a tenth of the CPU `make test` used. Emptied as
+    new: every connection to it ended, every schema dropped, `public` made again as PostgreSQL
+    makes it. One a test changed beyond its schemas (grants or settings on the database, default
+    privileges) is dropped instead."""
+
+    def __init__(self, admin: psycopg.Connection) -> None:
+        self.admin = admin
+        self.emptied: list[str] = []
+
+    @contextmanager
+    def fresh(self) -> Iterator[str]:
+        name = self.emptied.pop() if self.emptied else f"frisag_test_{uuid.uuid4().hex[:12]}"
+        if not self.admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            self.admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        try:
+            yield url
+        finally:
+            if self._empty(name, url):
+                self.emptied.append(name)
+            else:
+                self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _empty(self, name: str, url: str) -> bool:
+        untouched = self.admin.execute(
+            "SELECT d.datacl IS NULL AND NOT EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)"
+            " FROM pg_database d WHERE d.datname = %s", (name,)).fetchone()
+        if not (untouched and untouched[0]):
+            return False
+        self.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        with psycopg.connect(url, autocommit=True) as db:
+            for (schema,) in db.execute("SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
+                                        " AND nspname <> 'information_schema'").fetchall():
+                db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            db.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+            db.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+            db.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+            return not db.execute("SELECT 1 FROM pg_default_acl").fetchone()
+
+    def close(self) -> None:
+        for name in self.emptied:
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.emptied.clear()
+
+
 class Broker:
     """A memory-only Kafka-protocol broker (tansu) on a fixed loopback port. Memory only: a
     restart loses every topic, offset and consumer group, as a broker that lost its data."""
