@@ -17,6 +17,12 @@ import uvicorn
 from tests.infra import DatabasePool, Issuer, connect_admin, free_port, kafka_broker
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (in the order found): with `--dist load`, parallel workers take the
+    next test when free, so the long ones do not start near the end and leave the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def issuer(tmp_path_factory) -> Iterator[Issuer]:
     """The identity provider of every test: services built in the tests (and the processes they

@@ -130,6 +130,7 @@ def test_positions_show_the_lag_per_partition(capsys, kafka_env, database_url, k
     projection.engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", PROJECTIONS)
 def test_a_rebuild_makes_what_the_normal_consumer_made(service, kafka_env, database_url, kafka, topic):
     published = publish_population(kafka, topic, 60)

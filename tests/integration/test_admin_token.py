@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import jwt
+import pytest
 
 from services.obligations.api import create_app as obligations_app
 from services.obligations.bootstrap import bootstrap as obligations_bootstrap
@@ -47,6 +48,7 @@ def test_a_development_token_acts_for_its_municipality_as_its_caseworker(tmp_pat
     assert (claims["sub"], claims["municipalities"]) == ("dev-integration-851-751", ["851", "751"])
 
 
+@pytest.mark.slow
 def test_no_token_without_a_municipality_for_a_bound_role_nor_for_an_unknown_one_nor_a_cpr_holder(tmp_path):
     development_keys(tmp_path)
     for argv, reason in ((["--role", "caseworker"], "name one with --municipality"),

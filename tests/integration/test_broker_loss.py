@@ -40,6 +40,8 @@ from tests.infra import ALERT_FOR, Broker, held, wait_until
 from tests.integration.test_consumer_restart import history
 from tests.integration.test_metrics import samples
 
+pytestmark = pytest.mark.slow
+
 PARTITIONS = 3
 BATCH = {"content-type": "application/cloudevents-batch+json"}
 

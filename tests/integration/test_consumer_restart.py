@@ -26,6 +26,8 @@ from shared.stream.connect import open_stream
 from tests.events import benefit_started, event, opened
 from tests.infra import wait_until
 
+pytestmark = pytest.mark.slow
+
 
 def history(cases: int) -> list[dict]:
     documents = []

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import httpx
+import pytest
 from playwright import sync_api as playwright
 
 from services.case.api import create_app as case_app
@@ -55,6 +56,7 @@ def test_the_root_links_to_the_docs_and_health(tmp_path, serve):
             assert client.get(links["openapi"]).json()["openapi"].startswith("3.")
 
 
+@pytest.mark.slow
 def test_docs_render_in_chromium_without_the_network(tmp_path, serve):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with three_services(tmp_path, serve) as services, playwright.sync_playwright() as p:

@@ -56,6 +56,7 @@ def batches(documents: list[dict], size: int = 4000):
         yield chunk
 
 
+@pytest.mark.slow
 def test_an_erased_case_cannot_be_read_is_dropped_and_the_numbers_stay(database_url, kafka, topic, tmp_path, serve):
     common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,
               "kafka_topic_partitions": 3, "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}

@@ -26,6 +26,8 @@ from shared.problems import PROBLEM_JSON
 from tests.bad_input import BODIES, PARAMETERS, SUBJECTS
 from tests.infra import bearer, free_port, wait_for_port
 
+pytestmark = pytest.mark.slow
+
 REQUESTS = 1000  # at least, per service
 SPOILT = 300  # and at least as many with bad input of a known class
 APPS = {"case": "services.case.api:app", "obligations": "services.obligations.api:app",

@@ -10,6 +10,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from services.case.api import create_app as case_app
 from services.case.bootstrap import bootstrap as case_bootstrap
@@ -50,6 +51,7 @@ def consumer(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "services.run_consumer", "obligations"], env=env)
 
 
+@pytest.mark.slow
 def test_consumer_lag_rises_while_the_consumer_is_stopped_and_falls_to_zero_after_it_restarts(
         database_url, kafka, topic, tmp_path, serve):
     common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,
@@ -111,6 +113,7 @@ def test_the_case_service_reports_the_relay_lag_when_the_relay_runs_apart(databa
             relay.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_readiness_waits_for_the_partitions_and_names_an_unreachable_database(
         pg_admin, database_url, kafka, topic, tmp_path, serve):
     common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,

@@ -5,6 +5,7 @@ encrypted at rest) holds a CPR number, with or without its dash."""
 
 import re
 
+import pytest
 from kafka import KafkaConsumer
 from sqlalchemy import column, create_engine, func, inspect, select, table
 
@@ -67,6 +68,7 @@ def scan(engine) -> tuple[set[str], int]:
     return set(tables), rows
 
 
+@pytest.mark.slow
 def test_no_cpr_number_on_the_stream_or_in_any_store(database_url, kafka, topic, tmp_path, serve):
     common = {"database_url": database_url, "kafka_bootstrap_servers": kafka, "kafka_topic": topic,
               "kafka_topic_partitions": 2, "kafka_session_timeout_ms": 6000, "data_dir": tmp_path}

@@ -134,6 +134,7 @@ def test_a_relay_pointed_at_a_new_topic_publishes_the_whole_log_into_it(settings
     cases.close()
 
 
+@pytest.mark.slow
 def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(settings, kafka, topic):
     stored = store(settings, cases=400, events_per_case=25)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -162,6 +163,7 @@ def test_a_relay_process_killed_mid_stream_and_restarted_publishes_every_event(s
     assert_every_event_published_once_after_dedup(messages, stored)
 
 
+@pytest.mark.slow
 def test_embedded_one_relay_publishes_at_a_time_and_a_standby_takes_over_when_it_dies(tmp_path):
     """Without a broker or PostgreSQL (`make run` with a `run_relay` beside it): a lock file elects
     one relay; the other stands by, and publishes once the leader is killed. Every event reaches

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 from sqlalchemy import create_engine
 
 from services.case.bootstrap import build_cases, build_relay
@@ -21,6 +22,8 @@ from shared.events import parse_batch
 from shared.settings import ServiceSettings
 from shared.stream.connect import open_stream
 from tests.integration.test_consumer_restart import consumed, history, wait_until
+
+pytestmark = pytest.mark.slow
 
 PARTITIONS = 4
 
