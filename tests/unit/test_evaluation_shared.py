@@ -21,10 +21,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from services.reporting import form
-from services.reporting.evaluation import evaluate, periods_for
+from services.reporting.evaluation import evaluate, periods_for, sharing
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
-from shared.catalog import Catalog
+from shared.catalog import Catalog, Trial
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
@@ -139,3 +139,20 @@ def test_the_form_says_which_numbers_are_shared(sickness):
             "forsøgene og er ikke dette forsøgs virkning alene.") in page
     assert "Delt med andre forsøg: Frigjorte sagsbehandlertimer (forsøgskommuner, under forsøget)" in page
     assert "Valgt af brugeren" in page and "Advarsel" not in page
+
+
+def test_only_trials_that_change_the_same_rule_share_it_a_permission_is_no_change():
+    """`sharing`, at its edges: a trial that only permits LÆ285 (T26) shares nothing with T6,
+    which waives it, either way round; nor does one that permits LÆ285 and waives another rule
+    (T27, SDP-opfoelgning); a second waiver of LÆ285 (T25) does share it. The real catalog has
+    no permission on a rule another trial changes, so these trials are made for the test."""
+    def made(trial_id: str, *effects: tuple[str, str]) -> Trial:
+        return Trial.model_validate({**CATALOG.trials["T6"].model_dump(), "id": trial_id, "title": f"Test: {trial_id}",
+                                     "effects": [{"rule": rule, "effect": effect} for rule, effect in effects]})
+
+    t26 = made("T26", ("SDP-LAE285", "permit"))
+    t27 = made("T27", ("SDP-LAE285", "permit"), ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25, "T26": t26, "T27": t27})
+    assert [t.id for t in sharing(catalog, CATALOG.trials["T6"])] == ["T25"]
+    assert [t.id for t in sharing(catalog, t26)] == []
+    assert [t.id for t in sharing(catalog, t27)] == []
