@@ -139,6 +139,15 @@ def test_other_trials_active_are_noted_on_each_row(answer):
     assert set(aalborg) | {"T6", "T7"} <= set(group)  # T6 and T7 run in Jammerbugt, Thisted or Rebild
     assert rows[("ly_over_18m_at_start", "comparison", "trial", "751")].other_trials_active == ("T24",)
     assert all(isinstance(r.as_json()["other_trials_active"], list) for r in answer.rows)
+    # a difference in differences spans both groups and both periods: every trial active in any
+    # of their municipalities from the baseline's first day to the period's last
+    first, last = min(lo for lo, _ in answer.periods.values()), max(hi for _, hi in answer.periods.values())
+    places = {*T11.municipalities, "751"}
+    everywhere = {t.id for t in CATALOG.trials.values() if t.id != "T11" and places & set(t.municipalities)
+                  and t.period.start <= last and (t.period.end is None or t.period.end >= first)}
+    did = [r for r in answer.rows if r.metric == "did_estimate"]
+    assert did and all(set(r.other_trials_active) == everywhere for r in did)
+    assert set().union(*(r.other_trials_active for r in answer.rows if r.metric != "did_estimate")) == everywhere
     assert "Andre forsøg i gang samtidig (kontekst: deres virkninger tilskrives ikke dette forsøg): " \
            "forsøgskommuner før forsøget: T1, T2," in form.markdown(answer)
 
