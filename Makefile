@@ -44,10 +44,12 @@ soak: $(STAMP)
 
 # mutmut over the pure core with its unit tests ([tool.mutmut] in pyproject.toml), then the score
 # per module and the survivors not listed as equivalent in docs/mutation.md; fails below 90 %.
-# mutmut keeps its results in mutants/ and tries again only the mutants of changed functions
-# (`rm -rf mutants` for a run from scratch).
+# mutmut keeps its results in mutants/ and tries again only the mutants of changed functions; the
+# verdicts are saved to tests/mutation_results/ (commit them: a full run outlasts a session) and
+# restored from there into a new mutants/ (`rm -rf mutants tests/mutation_results` for a run from scratch).
 mutation: $(VENV)/.mutation
-	$(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/python -m tests.mutation restore
+	$(BIN)/mutmut run --max-children $$(nproc); $(BIN)/python -m tests.mutation save
 	$(BIN)/python -m tests.mutation
 
 $(VENV)/.mutation: $(STAMP)

@@ -4,8 +4,17 @@ docs/mutation.md (equivalent: no test can tell it from the original) is left out
 
     python -m tests.mutation            # score, survivors not listed as equivalent, with diffs
     python -m tests.mutation --names    # the same, names only
+    python -m tests.mutation save       # mutants/'s verdicts into tests/mutation_results/ (to commit)
+    python -m tests.mutation restore    # and back, where mutants/ has none
+
+A full run takes hours on two cores, more than a working session: the verdicts are kept in git
+(tests/mutation_results/, per module which mutants were killed and the hash of each function
+as mutmut saw it), so that the next run tries only the mutants not tried yet and those of
+functions that changed since (mutmut compares the hashes when it makes the mutants again).
+The score fails while any mutant is not tried: a part is not the whole.
 """
 
+import json
 import re
 import sys
 from collections import Counter
@@ -22,6 +31,7 @@ KILLED = {"killed", "timeout", "caught by type check"}  # a timeout is a test no
 # 4) under exit code 255, which it calls a timeout; no test ran, so it is not a kill
 HARNESS_ERROR = 255
 EQUIVALENTS = Path(__file__).resolve().parents[1] / "docs" / "mutation.md"
+RESULTS = Path(__file__).resolve().parent / "mutation_results"
 
 
 def equivalent() -> set[str]:
@@ -58,11 +68,46 @@ def main(names_only: bool) -> int:
         print(f"\n# {name}: {status}" if not names_only else f"  {name}: {status}")
         if not names_only:
             print(get_diff_for_mutant(name, path=path))
+    untried = sum(1 for path in walk_mutatable_files() for code in _codes(path) if code is None)
+    if untried:
+        print(f"\nincomplete: {untried} mutants not tried yet; the score counts only those tried")
     if score < TARGET:
         print(f"\nmutation score {score:.1%} is below {TARGET:.0%}")
-        return 1
-    return 0
+    return 1 if untried or score < TARGET else 0
+
+
+def _codes(path: Path) -> list[int | None]:
+    data = SourceFileMutationData(path=path)
+    data.load()
+    return list(data.exit_code_by_key.values())
+
+
+def save() -> None:
+    """Each module's verdicts and function hashes, without mutmut's timings (they change every run)."""
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        kept = {"exit_code_by_key": dict(sorted(data.exit_code_by_key.items())),
+                "hash_by_function_name": dict(sorted(data.hash_by_function_name.items())),
+                "type_check_error_by_key": {}, "durations_by_key": {}, "estimated_durations_by_key": {}}
+        target = RESULTS / (str(path) + ".meta")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(kept, indent=0) + "\n", encoding="utf-8")
+
+
+def restore() -> None:
+    for kept in RESULTS.rglob("*.meta"):
+        target = Path("mutants") / kept.relative_to(RESULTS)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(kept.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    sys.exit(main("--names" in sys.argv[1:]))
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "save":
+        save()
+    elif command == "restore":
+        restore()
+    else:
+        sys.exit(main("--names" in sys.argv[1:]))
