@@ -12,7 +12,9 @@ memory):
 - the real catalog's overlap: T17 waives one rehab-team extension in a row (target group:
   those assessed into it) and T9 modifies the same rule (nothing computable) in Jammerbugt. 6
   citizens there on ressourceforløb from 1 August 2018, assessed into T17: due 1 August 2019
-  (waived by T17) and 1 August 2020 (required again: one in a row)."""
+  (waived by T17) and 1 August 2020 (required again: one in a row).
+- at the edges, trials made for the test (`made`: like T6, for everyone from 2018) over a few
+  citizens on a benefit from 1 February to 30 June 2019 (`spells`)."""
 
 from datetime import date
 
