@@ -12,7 +12,9 @@ memory):
 - the real catalog's overlap: T17 waives one rehab-team extension in a row (target group:
   those assessed into it) and T9 modifies the same rule (nothing computable) in Jammerbugt. 6
   citizens there on ressourceforløb from 1 August 2018, assessed into T17: due 1 August 2019
-  (waived by T17) and 1 August 2020 (required again: one in a row)."""
+  (waived by T17) and 1 August 2020 (required again: one in a row).
+- at the edges, trials made for the test (`made`: like T6, for everyone from 2018) over a few
+  citizens on a benefit from 1 February to 30 June 2019 (`spells`)."""
 
 from datetime import date
 
@@ -29,7 +31,8 @@ from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
 
-T25 = CATALOG.trials["T6"].model_copy(update={"id": "T25", "title": "Test: LÆ285 fritaget i Jammerbugt",
+T6 = CATALOG.trials["T6"]
+T25 = T6.model_copy(update={"id": "T25", "title": "Test: LÆ285 fritaget i Jammerbugt",
                                                "municipalities": ["849"]})
 TWO_WAIVERS = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25})
 
@@ -48,6 +51,25 @@ def citizen(case_id: str, municipality: str, serial: int, benefit: str, start: s
     documents = [opened(case_id, municipality=municipality, date=start, cpr=f"0101{60 + serial % 40:02d}-{1000 + serial}"),
                  benefit_started(case_id, benefit=benefit, date=start), *extra]
     return documents + ([benefit_ended(case_id, benefit=benefit, date=end)] if end else [])
+
+
+def made(trial_id: str, municipalities: list[str], *effects: tuple[str, str]) -> Trial:
+    """A trial made for a test, like T6: for everyone, from 1 January 2018, without end."""
+    return Trial.model_validate({**T6.model_dump(), "id": trial_id, "title": f"Test: {trial_id}",
+                                 "municipalities": municipalities,
+                                 "effects": [{"rule": rule, "effect": effect} for rule, effect in effects]})
+
+
+def spells(*groups: tuple[str, int, str]) -> list[list[dict]]:
+    """Per (municipality, citizens, benefit): that many citizens on the benefit from 1 February
+    to 30 June 2019 (sygedagpenge: LÆ285 and the first follow-up due 29 March, the next ones 26
+    April, 24 May and 21 June; kontanthjælp: the first offer due 1 May)."""
+    cases, serial = [], 0
+    for municipality, count, benefit in groups:
+        for _ in range(count):
+            cases.append(citizen(f"c-{serial}", municipality, serial, benefit, "2019-02-01", "2019-06-30"))
+            serial += 1
+    return cases
 
 
 def by_key(rows) -> dict:
@@ -106,12 +128,15 @@ def test_a_shared_count_that_would_reveal_fewer_than_5_citizens_is_not_published
     assert t6[("obligations_waived", "SDP-LAE285", "trial", "trial", "773")].suppressed
 
 
-def test_t17s_waivers_are_not_t9s_savings_and_each_names_the_other():
-    cases = [citizen(f"r-{i}", "849", i, "ressourceforloeb", "2018-08-01", None,
-                     event("target-group.assessed", f"r-{i}", trial="T17", in_target_group=True, date="2018-08-01"))
-             for i in range(6)]
-    facts = stored(cases, CATALOG)
-    rule = "RF-rehabteam-forlaengelse"
+@pytest.fixture(scope="module")
+def rehab() -> Facts:
+    return stored([citizen(f"r-{i}", "849", i, "ressourceforloeb", "2018-08-01", None,
+                           event("target-group.assessed", f"r-{i}", trial="T17", in_target_group=True, date="2018-08-01"))
+                   for i in range(6)], CATALOG)
+
+
+def test_t17s_waivers_are_not_t9s_savings_and_each_names_the_other(rehab):
+    facts, rule = rehab, "RF-rehabteam-forlaengelse"
     t17 = evaluated(facts, CATALOG, "T17", ["751"])
     assert t17[("obligations_waived", rule, "trial", "trial", None)].value == 6  # 1 August 2019
     assert t17[("obligations_waived", rule, "trial", "trial", None)].shared_with == (("T9", 6),)
@@ -146,13 +171,137 @@ def test_only_trials_that_change_the_same_rule_share_it_a_permission_is_no_chang
     which waives it, either way round; nor does one that permits LÆ285 and waives another rule
     (T27, SDP-opfoelgning); a second waiver of LÆ285 (T25) does share it. The real catalog has
     no permission on a rule another trial changes, so these trials are made for the test."""
-    def made(trial_id: str, *effects: tuple[str, str]) -> Trial:
-        return Trial.model_validate({**CATALOG.trials["T6"].model_dump(), "id": trial_id, "title": f"Test: {trial_id}",
-                                     "effects": [{"rule": rule, "effect": effect} for rule, effect in effects]})
-
-    t26 = made("T26", ("SDP-LAE285", "permit"))
-    t27 = made("T27", ("SDP-LAE285", "permit"), ("SDP-opfoelgning", "waive"))
+    t26 = made("T26", T6.municipalities, ("SDP-LAE285", "permit"))
+    t27 = made("T27", T6.municipalities, ("SDP-LAE285", "permit"), ("SDP-opfoelgning", "waive"))
     catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25, "T26": t26, "T27": t27})
     assert [t.id for t in sharing(catalog, CATALOG.trials["T6"])] == ["T25"]
     assert [t.id for t in sharing(catalog, t26)] == []
     assert [t.id for t in sharing(catalog, t27)] == []
+
+
+def test_every_row_counting_obligations_another_trial_changes_names_it(rehab):
+    """T9 modifies the rehab-team extension rule for everyone in Jammerbugt, so each of T17's
+    obligations of that rule there is one T9 changes too: besides the waived ones, T17's rows of
+    them under the ordinary rules (12), required (6) and the share of those done on time (a row
+    for all rules) name T9, without a number (only a group's waived obligations and hours freed
+    get one). T9 waives nothing, so its hours freed (0) share nothing with T17, though T17
+    waives some of the obligations T9's rows count."""
+    rule = "RF-rehabteam-forlaengelse"
+    t17 = evaluated(rehab, CATALOG, "T17", ["751"])
+    for municipality in (None, "849"):
+        assert t17[("obligations_required_ordinary", rule, "trial", "trial", municipality)].shared_with == (("T9", None),)
+        assert t17[("obligations_required", rule, "trial", "trial", municipality)].shared_with == (("T9", None),)
+        on_time = t17[("obligations_on_time_share", None, "trial", "trial", municipality)]
+        assert (on_time.n, on_time.shared_with) == (6, (("T9", None),))
+
+    t9 = evaluated(rehab, CATALOG, "T9", ["751"])
+    hours = t9[("caseworker_hours_freed", None, "trial", "trial", None)]
+    assert (hours.value, hours.shared_with) == (0, ())
+
+
+def test_a_comparison_municipality_where_another_trial_waives_the_rule_names_it(sickness):
+    """T25 (Jammerbugt) compared with Morsø, where T6 waives LÆ285: the 5 due there are required
+    under T25's effects (T6's waiver is not T25's) and that row names T6, though in Jammerbugt
+    no required one is left to share (T25 waives all 6 there)."""
+    t25 = evaluated(sickness, TWO_WAIVERS, "T25", ["773"])
+    required = t25[("obligations_required", "SDP-LAE285", "comparison", "trial", None)]
+    assert (required.value, required.shared_with) == (5, (("T6", None),))
+    own = t25[("obligations_required", "SDP-LAE285", "trial", "trial", None)]
+    assert (own.value, own.shared_with) == (0, ())
+
+
+@pytest.mark.parametrize("shared", [4, 5, 6])
+@pytest.mark.parametrize("rest", [0, 1, 4, 5])
+def test_a_shared_count_is_published_from_5_shared_citizens_and_a_rest_of_none_or_5(shared, rest):
+    """T6's waivers of LÆ285: `shared` citizens in Jammerbugt, where T25 waives it too, and `rest`
+    in Morsø, where only T6 does. The number shared with T25 (one waiver each) is published only
+    if it is of 5 citizens or more and the rest (T6's total minus it) of none or 5 or more: a
+    number of 1-4 citizens, as either, is not published (SUPPRESS_BELOW)."""
+    facts = stored(spells(("849", shared, "sygedagpenge"), ("773", rest, "sygedagpenge")), TWO_WAIVERS)
+    t6 = evaluated(facts, TWO_WAIVERS, "T6", ["751"])
+    published = shared if shared >= 5 and rest in (0, 5) else None
+    assert t6[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with == (("T25", published),)
+    assert t6[("caseworker_hours_freed", None, "trial", "trial", None)].shared_with == (("T25", published),)
+
+
+def test_the_number_shared_counts_obligations_per_rule_and_for_hours_all_rules():
+    """T25 waives LÆ285 and the sygedagpenge follow-ups in Jammerbugt and Morsø, T26 both in
+    Jammerbugt only. 6 citizens in Jammerbugt and 5 in Morsø, sick 1 February to 30 June 2019:
+    each has 1 LÆ285 (29 March) and 4 follow-ups (29 March, 26 April, 24 May, 21 June). Shared
+    with T26: the 6 LÆ285 and 24 follow-ups of Jammerbugt (6 citizens; the rest, Morsø's, 5), 30
+    for hours freed: obligations, not citizens, each rule's its own."""
+    t25 = made("T25", ["849", "773"], ("SDP-LAE285", "waive"), ("SDP-opfoelgning", "waive"))
+    t26 = made("T26", ["849"], ("SDP-LAE285", "waive"), ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {"T25": t25, "T26": t26})
+    facts = stored(spells(("849", 6, "sygedagpenge"), ("773", 5, "sygedagpenge")), catalog)
+    rows = evaluated(facts, catalog, "T25", ["751"])
+    waived = ("obligations_waived", "SDP-opfoelgning", "trial", "trial")
+    assert (rows[(*waived, None)].value, rows[(*waived, "849")].value, rows[(*waived, "773")].value) == (44, 24, 20)
+    assert rows[(*waived, None)].shared_with == (("T26", 24),)
+    assert rows[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with == (("T26", 6),)
+    assert rows[("caseworker_hours_freed", None, "trial", "trial", None)].shared_with == (("T26", 30),)
+    assert rows[(*waived, "849")].shared_with == (("T26", None),) and rows[(*waived, "773")].shared_with == ()
+
+
+def test_hours_freed_shared_are_not_published_where_a_rules_share_would_reveal_a_few():
+    """T25 waives LÆ285 and the first offer (LAB-tilbud) in Jammerbugt and Morsø, T26 both in
+    Jammerbugt only. In Jammerbugt 6 sick and 2 on kontanthjælp, in Morsø 5 and 5. T26 shares
+    6 LÆ285 (published: 6 citizens, a rest of 5) and 2 offers (2 citizens: not published); the 8
+    hours freed would be of 8 citizens and a rest of 10, but less the 6 LÆ285 they give the 2
+    offers: not published either. The others' numbers of a rule are their own."""
+    t25 = made("T25", ["849", "773"], ("SDP-LAE285", "waive"), ("LAB-tilbud", "waive"))
+    t26 = made("T26", ["849"], ("SDP-LAE285", "waive"), ("LAB-tilbud", "waive"))
+    catalog = Catalog(CATALOG.rules, {"T25": t25, "T26": t26})
+    facts = stored(spells(("849", 6, "sygedagpenge"), ("849", 2, "kontanthjaelp"), ("773", 5, "sygedagpenge"),
+                          ("773", 5, "kontanthjaelp")), catalog)
+    rows = evaluated(facts, catalog, "T25", ["751"])
+    offers = rows[("obligations_waived", "LAB-tilbud", "trial", "trial", None)]
+    assert (offers.value, offers.n, offers.shared_with) == (7, 7, (("T26", None),))
+    assert rows[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with == (("T26", 6),)
+    hours = rows[("caseworker_hours_freed", None, "trial", "trial", None)]
+    assert (hours.value, hours.shared_with) == (pytest.approx(11 * 20 / 60 + 7 * 60 / 60, abs=0.01), (("T26", None),))
+
+
+def test_hours_freed_shared_with_each_trial_count_the_rules_it_shares():
+    """T25 waives LÆ285 and the first offer in Jammerbugt and Morsø; T26 waives LÆ285 and T27 the
+    offer, in Jammerbugt only. In Jammerbugt 6 sick and 5 on kontanthjælp, in Morsø 5 sick. Of
+    T25's hours freed, T26 shares the 6 LÆ285 (6 citizens, a rest of 10) and T27 the 5 offers
+    (5, a rest of 11): each published, a rule the other trial does not share no hindrance."""
+    t25 = made("T25", ["849", "773"], ("SDP-LAE285", "waive"), ("LAB-tilbud", "waive"))
+    t26 = made("T26", ["849"], ("SDP-LAE285", "waive"))
+    t27 = made("T27", ["849"], ("LAB-tilbud", "waive"))
+    catalog = Catalog(CATALOG.rules, {"T25": t25, "T26": t26, "T27": t27})
+    facts = stored(spells(("849", 6, "sygedagpenge"), ("849", 5, "kontanthjaelp"), ("773", 5, "sygedagpenge")),
+                   catalog)
+    rows = evaluated(facts, catalog, "T25", ["751"])
+    assert rows[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with == (("T26", 6),)
+    assert rows[("obligations_waived", "LAB-tilbud", "trial", "trial", None)].shared_with == (("T27", 5),)
+    assert rows[("caseworker_hours_freed", None, "trial", "trial", None)].shared_with == (("T26", 6), ("T27", 5))
+
+
+def test_the_other_trials_are_named_in_catalog_order_t6_before_t25():
+    """A trial (T26) that waives LÆ285 in Jammerbugt and modifies the rehab-team extensions shares
+    them with T6 and T25, and with T9 and T17: listed by number (T6, T9, T17, T25), not as text
+    (T17, T25, T6, T9), by `sharing` and on the rows."""
+    t26 = made("T26", ["849"], ("SDP-LAE285", "waive"), ("RF-rehabteam-forlaengelse", "modify"))
+    catalog = Catalog(CATALOG.rules, {**TWO_WAIVERS.trials, "T26": t26})
+    assert [t.id for t in sharing(catalog, t26)] == ["T6", "T9", "T17", "T25"]
+    facts = stored(spells(("849", 6, "sygedagpenge")), catalog)
+    rows = evaluated(facts, catalog, "T26", ["751"])
+    waived = rows[("obligations_waived", "SDP-LAE285", "trial", "trial", None)]
+    assert (waived.value, waived.shared_with) == (6, (("T6", 6), ("T25", 6)))
+
+
+def test_a_suspending_trial_with_nothing_suspended_says_0_suspended():
+    """T22 suspends the first offer (LAB-tilbud) for those assessed into its target group; in
+    Allerød 5 on kontanthjælp from 1 February 2019, none assessed: their 5 offers due 1 May are
+    required, and the row of those the trial waived or suspended says 0 (a published zero, not a
+    missing number), as does the comparison group's."""
+    facts = stored(spells(("201", 5, "kontanthjaelp")), CATALOG)
+    t22 = CATALOG.trials["T22"]
+    periods = periods_for(t22, date(2019, 1, 1), date(2019, 12, 31), TODAY)
+    rows = by_key(evaluate(facts, CATALOG, t22, periods, ["751"]))
+    assert rows[("obligations_required", "LAB-tilbud", "trial", "trial", None)].value == 5
+    for group in ("trial", "comparison"):
+        suspended = rows[("obligations_waived", "LAB-tilbud", group, "trial", None)]
+        assert (suspended.value, suspended.n, suspended.suppressed) == (0, 0, False)
