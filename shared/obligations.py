@@ -28,7 +28,7 @@ from shared.timeline import Applying, Cadence, CaseEvent, Spell, Timeline, apply
 
 # Raise it whenever what the fold yields changes: the cases stored by another version are
 # derived again (shared/fold_version.py).
-FOLD_VERSION = 4
+FOLD_VERSION = 5
 DUE_SOON = timedelta(days=14)  # an occurrence is `due` (not `upcoming`) from this long before its date
 DAYS_PER_MONTH = 365.25 / 12
 MAX_OCCURRENCES = 2000  # per rule and spell: a guard, far above any real case
@@ -299,11 +299,13 @@ def _lets_agree(ex: Applying | None) -> bool:
 
 def _agreed(rule: Rule, ctx: _Context, agreements: list[Cadence], day: date) -> _Agreement | None:
     """The cadence agreed for this rule in force on `day`: the latest agreement, made where a
-    trial let it be agreed, while such a trial applies."""
+    trial let it be agreed, while such a trial has applied every day since (one that ended
+    leaves the agreement ended: another trial starting later does not revive it)."""
     for cadence in reversed(agreements):
         if cadence.agreed_on <= day:
             under = ctx.exemption(rule, cadence.agreed_on)
-            if _lets_agree(under) and _lets_agree(ctx.exemption(rule, day)):
+            if (_lets_agree(under) and _lets_agree(ctx.exemption(rule, day))
+                    and ctx.ends(rule, cadence.agreed_on, day, _lets_agree) is None):
                 return _Agreement(cadence, under)
             return None
     return None
@@ -366,8 +368,9 @@ def _next_due(rule: Rule, ctx: _Context, key: str, spell: Spell, agreements: lis
     start = max(anchor, agreement.cadence.agreed_on)
     due = start + timedelta(days=agreement.cadence.interval_days)
     ended = ctx.ends(rule, start, due, _lets_agree)
-    if ended is None:
-        return _Next(due, f"{agreement.cadence.cited} under {agreement.under.trial.id}", False, agreement.under)
+    if ended is None:  # set by the trial that lets it be agreed on the due date, perhaps not the one agreed under
+        return _Next(due, f"{agreement.cadence.cited} under {agreement.under.trial.id}", False,
+                     ctx.exemption(rule, due))
     return _scheduled_due(rule, ctx, key, spell, anchor, last_due, restart=ended)
 
 

@@ -312,6 +312,10 @@ PERIOD = st.tuples(DAY, st.one_of(st.none(), st.integers(0, 4 * 365)))
 @example(HILLEROED, "kontanthjaelp", [ended("kontanthjaelp", "2017-09-30"), started("kontanthjaelp", "2017-11-01"),  # 14.2
                                       ev("target-group.assessed", "2017-11-01", trial="T22", in_target_group=True),
                                       ev("offer-duty.suspended", "2017-11-01")], {}, date(2020, 12, 1))
+@example("820", "dagpenge", [ev("cadence.agreed", "2017-06-01", rule="LAB-jobsamtale", interval_days=20),  # issue 16: an
+                             ev("benefit.started", "2018-06-01", benefit="dagpenge"),  # agreement made under T2 was
+                             ev("benefit.ended", "2017-06-01", benefit="dagpenge", reason="other")],  # revived by T16
+         {"T2": (date(2017, 6, 1), 0)}, date(2018, 6, 1))
 @given(st.sampled_from(PLACES), st.sampled_from(BENEFITS), st.lists(EVENT, max_size=12),
        st.dictionaries(st.sampled_from(CHANGING), PERIOD), DAY)
 def test_no_trial_changes_an_obligation_on_a_day_it_does_not_apply(place, benefit, events, periods, as_of):
