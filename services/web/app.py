@@ -93,7 +93,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         codes = [code] if role == CASEWORKER else []  # as the development tokens: only a caseworker acts for one
         subject = caseworker or "-".join(["dev", role, *codes])
         token = development_token(settings, subject, [role], codes)
-        request.session.clear()  # a new session, with a new CSRF token
+        # every key anew, the CSRF token too: nothing of the signed-out session carries over
         request.session.update(token=token, role=role, municipality=code if codes else None,
                                caseworker=caseworker or None, csrf=secrets.token_urlsafe(32))
         return RedirectResponse("/opgaver", status_code=303)
@@ -135,7 +135,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 return refused(request, answer.status_code)
         tasks, waived, *per_status = (answer.json() for answer in answers)
         for item in tasks["items"]:
-            item["days_overdue"] = danish.days_overdue(item["deadline"], as_of) if item["status"] == "overdue" else 0
+            item["days_overdue"] = danish.days_overdue(item["deadline"], as_of)  # 0 unless overdue
         return page(request, "worklist.html", title="Mine opgaver", as_of=as_of, tasks=tasks, waived=waived,
                     waived_since=as_of - WAIVED_SINCE,
                     counts={status: answer["total"] for status, answer in zip(danish.STATUSES, per_status)},

@@ -8,7 +8,8 @@ ledighedsydelse, whose first jobsamtale falls 45 days after the benefit starts a
 re-assessment (12 months on) T11 waives in Aalborg:
 - aal-overdue, from 2 January 2020: jobsamtale due 16 February 2020, 14 days overdue;
   LAS-74c due 1 January 2021, waived by T11;
-- aal-due, from 30 January 2020: jobsamtale due 15 March 2020, due from 1 March (14 days before);
+- aal-due, from 30 January 2020: jobsamtale due 15 March 2020, due from 1 March (14 days before),
+  assigned to caseworker cw-7;
 and aar-overdue in Aarhus (751), which no Aalborg page shows."""
 
 import re
@@ -29,7 +30,7 @@ from services.web.app import create_app as web_app
 from services.web.settings import WebSettings
 from shared.auth import development_token
 from shared.municipalities import municipalities
-from tests.events import benefit_started, opened
+from tests.events import benefit_started, event, opened
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM
 from tests.integration.test_obligations_service import BATCH, wait_for
 
@@ -51,6 +52,7 @@ def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str]]:
             serve(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations:
         events = [e for case_id, (code, day, cpr) in CASES.items()
                   for e in (opened(case_id, municipality=code, date=day, cpr=cpr), benefit_started(case_id, date=day))]
+        events.append(event("case.assigned", "aal-due", caseworker="cw-7", date="2020-01-30"))
         assert case.post("/events", json=events, headers=BATCH).status_code == 201
         for case_id in CASES:
             assert wait_for(lambda: obligations.get(f"/cases/{case_id}/obligations", params={"as_of": AS_OF}).status_code == 200)
@@ -165,7 +167,12 @@ def test_what_the_apis_refuse_is_said_in_danish(tmp_path, serve):
         assert sign_in(web, role="evaluator", municipality="851").status_code == 303
         answer = web.get("/opgaver", params={"dato": AS_OF})  # the obligations service refuses an evaluator
         assert answer.status_code == 403 and "Ingen adgang" in answer.text and "Traceback" not in answer.text
-        assert "Evaluator" in answer.text
+        assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
+
+        # with a caseworker id: the cases assigned to them
+        assert sign_in(web, role="caseworker", municipality="851", caseworker="cw-7").status_code == 303
+        mine = web.get("/opgaver", params={"dato": AS_OF}).text
+        assert "aal-due" in mine and "aal-overdue" not in mine and "sager tildelt cw-7" in mine
 
         assert sign_in(web, role="caseworker", municipality="851").status_code == 303
         answer = web.get("/opgaver", params={"dato": "2999-01-01"})  # beyond what the API answers for
