@@ -31,6 +31,7 @@ from services.web.settings import WebSettings
 from shared.auth import development_token
 from shared.municipalities import municipalities
 from tests.events import benefit_started, event, opened
+from tests.infra import free_port
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM
 from tests.integration.test_obligations_service import BATCH, wait_for
 
@@ -190,3 +191,16 @@ def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve
         assert "secure" in {a.strip().lower() for a in form.headers["set-cookie"].split(";")}  # production: HTTPS only
     with pytest.raises(ValueError, match="SESSION_KEY"):
         WebSettings(environment="production", auth_jwks_url=issuer.jwks_url)
+
+
+def test_an_api_that_is_down_or_answers_404_is_said_in_danish(tmp_path, serve):
+    common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path, "auth_jwks_url": None}
+    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=None) as case:
+        # the case service has no worklist: a real 404 where the obligations service should be; then nothing at all
+        for url, status, said in ((str(case.base_url).rstrip("/"), 404, "Ikke fundet"),
+                                  (f"http://127.0.0.1:{free_port()}", 502, "Opgavetjenesten svarer ikke")):
+            with serve(web_app(WebSettings(data_dir=tmp_path, auth_jwks_url=None, obligations_url=url)), token=None) as web:
+                assert sign_in(web, role="caseworker", municipality="851").status_code == 303
+                answer = web.get("/opgaver", params={"dato": AS_OF})
+                assert answer.status_code == status and said in answer.text, url
+                assert "Traceback" not in answer.text and "problem" not in answer.text
