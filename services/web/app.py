@@ -154,9 +154,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    session = request.session
-    return templates.TemplateResponse(request, template, {"csrf": csrf_token(request), "user": session if "token" in session else None,
-                                                          **context}, status_code=status)
+    user = request.session if "token" in request.session else None
+    return templates.TemplateResponse(request, template, {"csrf": csrf_token(request), "user": user, **context},
+                                      status_code=status)
 
 
 def csrf_token(request: Request) -> str:

@@ -41,10 +41,10 @@ CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851",
 
 
 @contextmanager
-def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str]]:
+def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str, WebSettings]]:
     """The case and obligations services and the web service, as make run has them: the APIs
     accept the development key under `tmp_path`, with which the web service signs users in. The
-    cases above posted and derived. Yields a client of the web service and its address."""
+    cases above posted and derived. Yields a client of the web service, its address and settings."""
     common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path, "auth_jwks_url": None}
     api = CaseSettings(**common)
     jobcenter = development_token(api, "test-jobcenter", ["integration"], sorted(municipalities()))
@@ -60,7 +60,7 @@ def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str]]:
         settings = WebSettings(data_dir=tmp_path, auth_jwks_url=None, obligations_url=str(obligations.base_url).rstrip("/"),
                                case_url=str(case.base_url).rstrip("/"))
         with serve(web_app(settings), token=None) as web:
-            yield web, str(web.base_url).rstrip("/")
+            yield web, str(web.base_url).rstrip("/"), settings
 
 
 def csrf(html: str) -> str:
@@ -74,7 +74,7 @@ def sign_in(web: httpx.Client, **fields: str) -> httpx.Response:
 @pytest.mark.slow
 def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_under_t11(tmp_path, serve):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with frisag(tmp_path, serve) as (_, base), playwright.sync_playwright() as p:
+    with frisag(tmp_path, serve) as (_, base, _), playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             # the pages work without JavaScript, and load nothing from anywhere but the web service
@@ -133,7 +133,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
 
 
 def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(tmp_path, serve):
-    with frisag(tmp_path, serve) as (web, _):
+    with frisag(tmp_path, serve) as (web, _, _):
         answer = web.get("/opgaver")
         assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
         form = web.get("/log-ind")
@@ -160,7 +160,7 @@ def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(tmp_path, se
 
 
 def test_what_the_apis_refuse_is_said_in_danish(tmp_path, serve):
-    with frisag(tmp_path, serve) as (web, _):
+    with frisag(tmp_path, serve) as (web, _, settings):
         answer = sign_in(web, role="caseworker", municipality="999", caseworker="010190-1234")
         assert answer.status_code == 422
         assert "Vælg en kommune på listen." in answer.text and "må ikke være et CPR-nummer" in answer.text
@@ -180,6 +180,13 @@ def test_what_the_apis_refuse_is_said_in_danish(tmp_path, serve):
         assert answer.status_code == 422 and "Vælg en anden dato" in answer.text
         answer = web.get("/opgaver", params={"dato": "1. marts"})
         assert answer.status_code == 422 and "Ugyldig dato" in answer.text
+
+        # a token the APIs do not accept (here signed with another development key) signs the user out
+        with serve(web_app(settings.model_copy(update={"data_dir": tmp_path / "another"})), token=None) as other:
+            assert sign_in(other, role="caseworker", municipality="851").status_code == 303
+            answer = other.get("/opgaver", params={"dato": AS_OF})
+            assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
+            assert other.get("/opgaver").headers["location"] == "/log-ind"  # the session is gone
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
