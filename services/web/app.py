@@ -115,9 +115,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         except ValueError:
             return page(request, "problem.html", 422, title="Ugyldig dato",
                         message="Datoen skal skrives som år-måned-dag, fx 2020-03-01.")
+        # the municipality is the token's one (the API's default)
         query: dict[str, Any] = {"as_of": as_of.isoformat()}
-        if session.get("municipality"):
-            query["municipality"] = session["municipality"]
         if session.get("caseworker"):
             query["caseworker"] = session["caseworker"]
         # the tasks, the exemptions, and one answer per status for its count (`total`)

@@ -10,7 +10,9 @@ re-assessment (12 months on) T11 waives in Aalborg:
   LAS-74c due 1 January 2021, waived by T11;
 - aal-due, from 30 January 2020: jobsamtale due 15 March 2020, due from 1 March (14 days before),
   assigned to caseworker cw-7;
-and aar-overdue in Aarhus (751), which no Aalborg page shows."""
+and aar-overdue in Aarhus (751), which no Aalborg page shows. In Thisted (787, in T11 too), two
+citizens whose LAS-74c (365 days after the benefit starts) T11 waived on 1 and 2 March 2019: the
+worklist lists exemptions of tasks due from 365 days before its date on, so the second only."""
 
 import re
 from collections.abc import Iterator
@@ -37,7 +39,8 @@ from tests.integration.test_obligations_service import BATCH, wait_for
 
 AS_OF = "2020-03-01"
 CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851", "2020-01-30", "020190-1234"),
-         "aar-overdue": ("751", "2020-01-02", "030190-1234")}
+         "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),
+         "thi-edge": ("787", "2018-03-02", "050190-1234")}
 
 
 @contextmanager
@@ -48,7 +51,7 @@ def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str, WebSettings]]:
     common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path, "auth_jwks_url": None}
     api = CaseSettings(**common)
     jobcenter = development_token(api, "test-jobcenter", ["integration"], sorted(municipalities()))
-    reader = development_token(api, "test-reader", ["caseworker"], ["851", "751"])
+    reader = development_token(api, "test-reader", ["caseworker"], ["851", "751", "787"])
     with serve(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=jobcenter) as case, \
             serve(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations:
         events = [e for case_id, (code, day, cpr) in CASES.items()
@@ -169,6 +172,12 @@ def test_what_the_apis_refuse_is_said_in_danish(tmp_path, serve):
         answer = web.get("/opgaver", params={"dato": AS_OF})  # the obligations service refuses an evaluator
         assert answer.status_code == 403 and "Ingen adgang" in answer.text and "Traceback" not in answer.text
         assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
+
+        assert sign_in(web, role="caseworker", municipality="787").status_code == 303
+        thisted = web.get("/opgaver", params={"dato": AS_OF}).text
+        waived = thisted.split('id="fritaget"')[1]
+        assert "med frist fra 2. marts 2019" in thisted
+        assert "2. marts 2019" in waived and "1. marts 2019" not in waived and "thi-edge" in waived
 
         # with a caseworker id: the cases assigned to them
         assert sign_in(web, role="caseworker", municipality="851", caseworker="cw-7").status_code == 303
