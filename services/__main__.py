@@ -1,6 +1,7 @@
-"""`make run`: the three services on one machine, each in its own process, until Ctrl-C. The case
-service runs the relay, which publishes to the embedded stream (or Kafka); the consumers get an
-environment without the keys that read a citizen."""
+"""`make run`: the web pages and the three services on one machine, each in its own process, until
+Ctrl-C. The case service runs the relay, which publishes to the embedded stream (or Kafka); the
+consumers and the web service get an environment without the keys that read a citizen, the web
+service the APIs' addresses."""
 
 import os
 import signal
@@ -21,6 +22,7 @@ class RunSettings(BaseSettings):
     """Where `make run` serves the services: environment variables of the same name in upper case."""
 
     host: str = "127.0.0.1"
+    web_port: int = 8000
     case_port: int = 8001
     obligations_port: int = 8002
     reporting_port: int = 8003
@@ -37,13 +39,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     run = RunSettings()
     host = run.host
-    services = [("case", run.case_port), ("obligations", run.obligations_port), ("reporting", run.reporting_port)]
+    apis = [("case", run.case_port), ("obligations", run.obligations_port), ("reporting", run.reporting_port)]
+    services = [("web", run.web_port), *apis]
+    # the web service calls the APIs over HTTP, as any frontend would
+    addresses = {f"{name.upper()}_URL": f"http://{host}:{port}" for name, port in apis}
     settings = ServiceSettings()
     tokens = None if settings.auth_jwks_url else development_tokens(settings)  # fresh ones each run
     children = [
-        subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.api:app", "--host", host,
-                          "--port", str(port), "--log-level", "warning"],
-                         env=_environment(name), start_new_session=True)  # Ctrl-C reaches them once, through us
+        subprocess.Popen([sys.executable, "-m", "uvicorn", f"services.{name}.{'app' if name == 'web' else 'api'}:app",
+                          "--host", host, "--port", str(port), "--log-level", "warning"],
+                         env=_environment(name) | (addresses if name == "web" else {}),
+                         start_new_session=True)  # Ctrl-C reaches them once, through us
         for name, port in services
     ]
     try:
@@ -53,7 +59,8 @@ def main() -> int:
         stream = "Kafka" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "the embedded stream, no broker"
         mode = f"{stores}, the relay publishing to {stream}"
         print(f"Frisag is running, {mode}:")
-        for name, port in services:
+        print(f"  {'web':<12} http://{host}:{run.web_port}/" + ("  (sign in at /log-ind)" if tokens else ""))
+        for name, port in apis:
             print(f"  {name:<12} http://{host}:{port}/docs")
         if tokens:
             print(f"Bearer tokens, one per role (integration, caseworker for Aalborg, evaluator, admin): {tokens}")

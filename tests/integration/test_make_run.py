@@ -1,9 +1,9 @@
-"""`make run` as the README tells it: `python -m services` in a fresh folder starts the three
-services embedded, prints where to look and where the tokens are, and answers the README's
-walk-through; the obligations and reporting processes start without the keys that read a citizen
-(given to make run, they reach the case service only); Ctrl-C stops everything. On ports from its
-settings (CASE_PORT, OBLIGATIONS_PORT, REPORTING_PORT): free ones here, while the default 8001 is
-taken."""
+"""`make run` as the README tells it: `python -m services` in a fresh folder starts the web pages
+and the three services embedded, prints where to look (the pages first) and where the tokens are,
+and answers the README's walk-through; the obligations, reporting and web processes start without
+the keys that read a citizen (given to make run, they reach the case service only), the web
+service with the APIs' addresses; Ctrl-C stops everything. On ports from its settings (WEB_PORT,
+CASE_PORT, OBLIGATIONS_PORT, REPORTING_PORT): free ones here, while the default 8001 is taken."""
 
 import json
 import os
@@ -35,8 +35,8 @@ def children_environments(pid: int) -> dict[str, dict[str, str]]:
             environ = (stat.parent / "environ").read_bytes().decode()
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        for name in ("case", "obligations", "reporting"):
-            if f"services.{name}.api:app" in command:
+        for name, module in (("web", "app"), ("case", "api"), ("obligations", "api"), ("reporting", "api")):
+            if f"services.{name}.{module}:app" in command:
                 found[name] = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)
     return found
 
@@ -53,25 +53,26 @@ def taken_8001() -> Iterator[None]:
         yield
 
 
-def free_ports() -> tuple[int, int, int]:
-    """Three different free ports (held at once while picked, so none comes twice)."""
+def free_ports() -> tuple[int, int, int, int]:
+    """Four different free ports (held at once while picked, so none comes twice)."""
     with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(3)]
+        sockets = [stack.enter_context(socket.socket()) for _ in range(4)]
         for s in sockets:
             s.bind(("127.0.0.1", 0))
-        case, obligations, reporting = (s.getsockname()[1] for s in sockets)
-    return case, obligations, reporting
+        web, case, obligations, reporting = (s.getsockname()[1] for s in sockets)
+    return web, case, obligations, reporting
 
 
-def environment(case: int, obligations: int, reporting: int) -> dict[str, str]:
+def environment(web: int, case: int, obligations: int, reporting: int) -> dict[str, str]:
     """Ours, without what would point make run elsewhere than embedded, with these ports."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AUTH_JWKS_URL",
                                                             "DATA_DIR")}
-    return env | {"CASE_PORT": str(case), "OBLIGATIONS_PORT": str(obligations), "REPORTING_PORT": str(reporting)}
+    return env | {"WEB_PORT": str(web), "CASE_PORT": str(case), "OBLIGATIONS_PORT": str(obligations),
+                  "REPORTING_PORT": str(reporting)}
 
 
 def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, taken_8001):
-    ports = case, obligations, reporting = free_ports()
+    ports = web, case, obligations, reporting = free_ports()
     env = environment(*ports) | CITIZEN_KEYS  # set where make run is started: the case service gets them, the consumers not
     run = subprocess.Popen([sys.executable, "-m", "services"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
@@ -83,7 +84,10 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, 
             assert line, "make run stopped: " + "".join(printed)
             printed.append(line)
         text = "".join(printed)
-        for port in ports:
+        listed = [line.split()[0] for line in printed if "http://127.0.0.1:" in line and line.startswith("  ")]
+        assert listed == ["web", "case", "obligations", "reporting"]  # the pages first
+        assert f"http://127.0.0.1:{web}/  (sign in at /log-ind)" in text
+        for port in (case, obligations, reporting):
             assert f"http://127.0.0.1:{port}/docs" in text
         assert f"Post events to http://127.0.0.1:{case}/events" in text
         (tokens_line,) = [line for line in printed if "Bearer tokens" in line]
@@ -111,10 +115,16 @@ def test_make_run_starts_everything_embedded_and_prints_where_to_look(tmp_path, 
         assert (first["due"], first["status"], first["exemption"]["trial"]) == ("2020-01-01", "waived", "T11")
         assert httpx.get(f"http://127.0.0.1:{reporting}/trials", headers=bearer(tokens["evaluator"])).status_code == 200
         environments = children_environments(run.pid)
-        assert set(environments) == {"case", "obligations", "reporting"}
+        assert set(environments) == {"web", "case", "obligations", "reporting"}
         assert CITIZEN_KEYS.items() <= environments["case"].items()
-        for consumer in ("obligations", "reporting"):
+        for consumer in ("obligations", "reporting", "web"):
             assert not set(CITIZEN_KEYS) & set(environments[consumer]), consumer
+        assert {name: environments["web"][f"{name.upper()}_URL"] for name in ("case", "obligations", "reporting")} == {
+            "case": f"http://127.0.0.1:{case}", "obligations": f"http://127.0.0.1:{obligations}",
+            "reporting": f"http://127.0.0.1:{reporting}"}
+        signed_out = httpx.get(f"http://127.0.0.1:{web}/opgaver")
+        assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/log-ind")
+        assert "Log ind" in httpx.get(f"http://127.0.0.1:{web}/log-ind").text
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=30) == 0

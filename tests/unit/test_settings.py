@@ -12,6 +12,7 @@ from services.__main__ import RunSettings, _environment
 from services.case.settings import CaseSettings
 from services.obligations.settings import ObligationsSettings
 from services.reporting.settings import ReportingSettings
+from services.web.settings import WebSettings
 from shared.settings import DEV_CASE_STORE_KEY, DEV_PSEUDONYM_KEY, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def test_the_readme_configuration_table_lists_every_option_and_only_those():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE)
-    options = {field.upper() for cls in [*CLASSES, RunSettings] for field in cls.model_fields}
+    options = {field.upper() for cls in [*CLASSES, RunSettings, WebSettings] for field in cls.model_fields}
     assert len(documented) == len(set(documented)), "an option is listed twice"
     assert set(documented) == options
 
@@ -118,6 +119,6 @@ def test_make_run_gives_the_consumers_no_key_that_reads_a_citizen_in_any_spellin
     """The settings read environment names in any case, so the filter must too."""
     for name in ("CASE_STORE_KEY", "pseudonym_key", "Pseudonym_Key"):
         monkeypatch.setenv(name, "a key")
-    for consumer in ("obligations", "reporting"):
+    for consumer in ("obligations", "reporting", "web"):
         assert not {n.upper() for n in _environment(consumer)} & {"CASE_STORE_KEY", "PSEUDONYM_KEY"}
     assert {"CASE_STORE_KEY", "pseudonym_key", "Pseudonym_Key"} <= set(_environment("case"))
