@@ -18,7 +18,7 @@ from services.obligations.settings import ObligationsSettings
 from services.reporting.api import create_app as reporting_app
 from services.reporting.bootstrap import bootstrap as reporting_bootstrap
 from services.reporting.settings import ReportingSettings
-from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM
+from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
 
 # ReDoc's "API docs by Redocly" shows a logo from Redocly's CDN: the policy refuses it, ReDoc hides it
 REDOCLY_LOGO = "Loading the image 'https://cdn.redoc.ly/redoc/logo-mini.svg' violates"
@@ -67,16 +67,7 @@ def test_docs_render_in_chromium_without_the_network(tmp_path, serve):
                 assert len(expected) >= 5
                 base = str(client.base_url).rstrip("/")
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
-                left: list[str] = []  # requests for anywhere but the service: refused, as offline
-
-                def only_the_service(route: playwright.Route) -> None:
-                    if route.request.url.startswith(f"{base}/"):
-                        route.continue_()
-                    else:
-                        left.append(route.request.url)
-                        route.abort("internetdisconnected")
-
-                context.route("**/*", only_the_service)
+                left = offline_but(context, base)  # requests for anywhere but the service: refused
                 page = context.new_page()
                 errors: list[str] = []
                 page.on("console", lambda message: message.type == "error" and errors.append(message.text))

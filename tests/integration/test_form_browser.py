@@ -21,6 +21,22 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's; make tes
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
 
+def offline_but(context, base: str) -> list[str]:
+    """Refuses every request of the browser context but those to `base`, as a machine without
+    the internet would; returns the list the refused URLs are added to."""
+    refused: list[str] = []
+
+    def only_base(route) -> None:
+        if route.request.url.startswith(f"{base}/"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_base)
+    return refused
+
+
 def test_the_form_in_chromium_is_danish_and_leaks_nothing_suppressed(tmp_path, serve):
     common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path}
     with serve(case_app(lambda: case_bootstrap(CaseSettings(**common)))) as case, \

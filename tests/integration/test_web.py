@@ -34,7 +34,7 @@ from shared.auth import development_token
 from shared.municipalities import municipalities
 from tests.events import benefit_started, event, opened
 from tests.infra import free_port
-from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM
+from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
 from tests.integration.test_obligations_service import BATCH, wait_for
 
 AS_OF = "2020-03-01"
@@ -83,16 +83,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
             # the pages work without JavaScript, and load nothing from anywhere but the web service
             context = browser.new_context(java_script_enabled=False, locale="da-DK",
                                           viewport={"width": 1280, "height": 900})
-            elsewhere: list[str] = []
-
-            def only_the_web_service(route: playwright.Route) -> None:
-                if route.request.url.startswith(f"{base}/"):
-                    route.continue_()
-                else:
-                    elsewhere.append(route.request.url)
-                    route.abort("internetdisconnected")
-
-            context.route("**/*", only_the_web_service)
+            elsewhere = offline_but(context, base)
             page = context.new_page()
             page.goto(f"{base}/opgaver")
             assert page.url == f"{base}/log-ind"
