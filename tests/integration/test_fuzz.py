@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import httpx
 import psycopg
 import pytest
+from requests import Session
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -86,11 +87,12 @@ def spoiled(case, place: int, value: str, body: bytes, token: str):
 def fuzz(service: str, database_url: str, tmp_path, issuer, requests: int, spoilt: int,
          stateful_steps: int = 0) -> int:
     """Schemathesis against the service: `requests` generated requests and `spoilt` with bad
-    input (hypothesis may stop early: a quarter more allowed), then `stateful_steps` steps of
+    input (exactly: hypothesis, derandomized, stops early only when it has tried every small input,
+    which the counts then say), then `stateful_steps` steps of
     sequences that follow the schema's OpenAPI links. Returns how many requests were sent."""
     environment = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path)}
     with served_apart(APPS[service], environment, issuer.everything()) as client, \
-            psycopg.connect(database_url, autocommit=True) as db:
+            psycopg.connect(database_url, autocommit=True) as db, Session() as session:
         def stored() -> int:
             return db.execute(HOLDINGS[service]).fetchone()[0]
 
@@ -117,12 +119,12 @@ def fuzz(service: str, database_url: str, tmp_path, issuer, requests: int, spoil
         def holds_up(case, token: str | None) -> None:
             nonlocal sent
             headers = dict(client.headers) | (bearer(token) if token else {})
-            answer = case.call(base_url=str(client.base_url), headers=headers)
+            answer = case.call(base_url=str(client.base_url), session=session, headers=headers)
             sent += 1
             check(case, answer)
 
-        def runs(examples: int):  # hypothesis stops early when it has seen every small input: a margin
-            return settings(max_examples=examples + examples // 4, deadline=None, database=None, derandomize=True,
+        def runs(examples: int):
+            return settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                             suppress_health_check=list(HealthCheck))
 
         start = answered(client)
@@ -136,7 +138,7 @@ def fuzz(service: str, database_url: str, tmp_path, issuer, requests: int, spoil
                 worklist's first case and next page, a trial's evaluation, series and form."""
 
                 def get_call_kwargs(self, case):
-                    return {"base_url": str(client.base_url), "headers": dict(client.headers)}
+                    return {"base_url": str(client.base_url), "session": session, "headers": dict(client.headers)}
 
                 def validate_response(self, response, case, **kwargs) -> None:
                     nonlocal sent
