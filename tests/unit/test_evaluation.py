@@ -59,11 +59,11 @@ def stored(histories) -> Facts:
 
 
 @pytest.fixture(scope="module")
-def population():
+def population(tmp_path_factory):
     def build():
         histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
         return histories, stored(histories)
-    return built("population", (11, 1500), build)
+    return built("population", (11, 1500), build, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

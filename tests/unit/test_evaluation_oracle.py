@@ -139,11 +139,11 @@ OWN_RULE = {"T6": "SDP-LAE285", "T10": "REV-LAE265", "T11": "LAS-74c"}
 
 
 @pytest.fixture(scope="module")
-def overlapping():
+def overlapping(tmp_path_factory):
     def build():
         histories = [stream_events(docs) for docs in Population(seed=615, start=date(2016, 1, 1)).cases(6000)]
         return histories, stored(histories)
-    return built("overlapping", (615, 6000), build)
+    return built("overlapping", (615, 6000), build, tmp_path_factory)
 
 
 def own_occurrences(history, trial: str):
