@@ -31,7 +31,7 @@ from shared.migrations import AUDIT, upgrade
 from shared.municipalities import municipalities
 from shared.population import Population
 from shared.settings import ServiceSettings
-from shared.stream.kafka import TopicMismatchError
+from shared.stream import TopicMismatchError
 
 SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (ReportingSettings, reporting)}
 BATCH_TYPE = "application/cloudevents-batch+json"

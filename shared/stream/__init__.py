@@ -24,6 +24,11 @@ class Delivery(NamedTuple):  # a tuple: consumers make one per message
     event: StreamEvent
 
 
+class TopicMismatchError(Exception):
+    """The topic exists with another partition count than configured: a case's partition, and so
+    the order of its events, would not be what the consumers' positions assume."""
+
+
 # partition -> the next offset to read there, or None to read it from the beginning
 ResumeFrom = Callable[[int], int | None]
 

@@ -1,6 +1,6 @@
 """Embedded stream: the relay appends to one table, `stream_log`, and consumers read it; no broker.
 
-The messages are the Kafka adapter's (`shared.stream.kafka.to_message`): the same pseudonymised
+The messages are the Kafka adapter's (`shared.stream.message`): the same pseudonymised
 CloudEvents, keyed by case, in the partition Kafka's default partitioner would choose (murmur2 of
 the key), with offsets counted per partition from 0. `position` orders the whole table: a
 subscriber follows it with one indexed query instead of one per partition. SQLite by default
@@ -16,14 +16,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from kafka.partitioner.default import murmur2
 from sqlalchemy import (BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table, create_engine,
                         delete, event, func, insert, select)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from shared.events import StreamEvent
 from shared.stream import Delivery, ResumeFrom
-from shared.stream.kafka import from_message, to_message
+from shared.stream.message import from_message, partition_of, to_message
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -41,11 +40,6 @@ stream_log = Table(
     Index("stream_log_topic_position", "topic", "position"),
     sqlite_autoincrement=True,  # a position is never used again, not even after `empty`
 )
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner for a keyed message: the same case, the same partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def stream_engine(url: str) -> Engine:

@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -32,46 +31,13 @@ from opentelemetry import trace
 
 from shared import tracing
 from shared.events import StreamEvent
-from shared.stream import Delivery, ResumeFrom
+from shared.stream import Delivery, ResumeFrom, TopicMismatchError
+from shared.stream.message import from_message, to_message
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("frisag.relay")
 
-CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
 PUBLISH_TIMEOUT = 30.0  # seconds a batch may take to be acknowledged before the relay gives up on the producer
-
-
-class TopicMismatchError(Exception):
-    """The topic exists with another partition count than configured: a case's partition, and so
-    the order of its events, would not be what the consumers' positions assume."""
-
-
-def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """(key, value, headers) of the Kafka message that carries `event`."""
-    document: dict[str, Any] = {"specversion": "1.0", "id": event.id, "source": event.source, "type": event.type,
-                                "subject": event.subject}
-    if event.time:
-        document["time"] = event.time
-    document["sequence"], document["position"] = event.sequence, event.position
-    if event.permitted_by:
-        document["permittedby"] = event.permitted_by
-    document["data"] = event.data
-    headers = [("content-type", CONTENT_TYPE)]
-    if event.traceparent:
-        headers.append(("traceparent", event.traceparent.encode()))
-    return event.subject.encode(), orjson.dumps(document), headers
-
-
-def from_message(value: bytes, headers: Sequence[tuple[str, bytes]]) -> StreamEvent:
-    # on the consumers' hot path: a rebuild decodes every message of the topic
-    document = orjson.loads(value)
-    traceparent = None
-    for name, header in headers:
-        if name == "traceparent":
-            traceparent = header.decode()
-    return StreamEvent(document["id"], document["source"], document["type"], document["subject"],
-                       document.get("time"), document["data"], document["sequence"], document["position"],
-                       document.get("permittedby"), traceparent)
 
 
 class KafkaPublisher:

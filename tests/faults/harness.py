@@ -36,7 +36,8 @@ from services.obligations.projection import ObligationsProjection
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
 from shared.stream import Delivery
-from shared.stream.kafka import from_message, offset_ranges
+from shared.stream.kafka import offset_ranges
+from shared.stream.message import from_message
 from tests.infra import free_port, wait_for_port
 
 PARTITIONS = 3

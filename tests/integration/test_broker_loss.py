@@ -34,7 +34,8 @@ from shared.catalog import Catalog
 from shared.consumer import Consumer
 from shared.events import parse_batch
 from shared.projection import store_tables
-from shared.stream.kafka import KafkaStream, TopicMismatchError, end_offsets, ensure_topic, recreate_topic
+from shared.stream import TopicMismatchError
+from shared.stream.kafka import KafkaStream, end_offsets, ensure_topic, recreate_topic
 from tests.events import event, opened
 from tests.infra import ALERT_FOR, Broker, held, wait_until
 from tests.integration.test_consumer_restart import history

@@ -20,7 +20,7 @@ from services.case.relay import tracking_name
 from services.case.settings import CaseSettings
 from shared.events import parse_batch
 from shared.stream.connect import open_stream
-from shared.stream.kafka import from_message
+from shared.stream.message import from_message
 from tests.events import benefit_started, event, opened
 from tests.infra import wait_until
 
