@@ -384,3 +384,24 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
             if status == 502:
                 answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
                 assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text
+
+
+def test_the_obligations_api_counts_per_status_and_caseworker_and_names_the_trials_of_a_case(frisag):
+    """What the pages read, as the obligations service answers any client (docs/API.md)."""
+    api = frisag.obligations  # acts for Aalborg, Aarhus and Thisted
+    answer = api.get("/obligations/counts", params={"municipality": "851", "as_of": AS_OF, "trial": "T11"})
+    assert answer.status_code == 200
+    none = dict.fromkeys(("upcoming", "due", "overdue", "done", "waived", "suspended"), 0)
+    assert answer.json() == {"as_of": AS_OF, "statuses": none | {"waived": 2}, "caseworkers": [
+        {"caseworker": "cw-7", "statuses": none | {"waived": 1}}, {"caseworker": None, "statuses": none | {"waived": 1}}]}
+    assert api.get("/obligations/counts", params={"municipality": "101", "as_of": AS_OF}).status_code == 403
+    assert api.get("/obligations/counts", params={"municipality": "851", "trial": "X1"}).status_code == 422
+    listed = api.get("/obligations", params={"municipality": "751", "as_of": AS_OF, "rule": "LAS-74c"}).json()["items"]
+    assert [(o["case_id"], o["status"]) for o in listed] == [("aar-overdue", "upcoming")]
+
+    trials = api.get("/cases/aar-overdue/obligations", params={"as_of": AS_OF}).json()["trials"]
+    # Aarhus is in one trial for every citizen, the big cities' umbrella T24 (from 1 January 2016, open-ended)
+    assert [(t["trial"], t["from"], t["to"]) for t in trials] == [("T24", "2020-01-02", None)]
+    trials = api.get("/cases/thi-edge/obligations", params={"as_of": AS_OF}).json()["trials"]
+    assert {"trial": "T11", "title": "Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder",
+            "from": "2018-07-01", "to": "2022-12-31"} in trials  # opened 2 March 2018, before T11 began
