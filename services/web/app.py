@@ -250,9 +250,10 @@ def refused(request: Request, status: int, service: str, case_id: str | None = N
         request.session.clear()
         return RedirectResponse("/log-ind", status_code=303)
     if status == 403 and case_id:
+        why = ("Sagen hører under en kommune, du ikke arbejder for, så du kan ikke se den. "
+               if request.session.get("role") == CASEWORKER else "Din rolle giver ikke adgang til sager. ")
         return page(request, "problem.html", 403, title="Ingen adgang til sagen",
-                    message="Sagen hører under en kommune, du ikke arbejder for, så du kan ikke se den. "
-                            "Sagsbehandlere ser sagerne i de kommuner, de arbejder for.")
+                    message=why + "Sagsbehandlere ser sagerne i de kommuner, de arbejder for.")
     if status == 403:
         return page(request, "problem.html", 403, title="Ingen adgang",
                     message="Opgavetjenesten giver ikke din rolle eller kommune adgang til denne opgaveliste. "

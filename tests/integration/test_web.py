@@ -212,6 +212,7 @@ def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javasc
         ("aal-due", "29. januar 2021", "Fritaget"), ("aal-overdue", "1. januar 2021", "Fritaget")]
     assert counts(page) == {"Overskredet": "0", "Aktuel": "0", "Kommende": "0", "Udført": "0", "Fritaget": "2",
                             "Sat i bero": "0"}
+    assert page.locator("#fritaget").count() == 0  # the waived ones are the list: no second table of them
 
     page.get_by_label("Forsøg").select_option("")
     page.get_by_label("Status").select_option("open")
@@ -220,8 +221,11 @@ def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javasc
     assert [row[0] for row in rows(page, "#opgaver")] == ["aal-due"]
     assert counts(page)["Aktuel"] == "1" and counts(page)["Overskredet"] == "0"
 
-    page.goto(f"{base}/opgaver?dato={AS_OF}&regel=no-such-rule")
-    assert "Ugyldigt filter" in page.title() and "Vælg en regel på listen." in page.locator("main").inner_text()
+    for wrong, said in (("regel=no-such-rule", "Vælg en regel på listen."), ("forsoeg=T99", "Vælg et forsøg på listen."),
+                        ("status=late", "Vælg en status på listen."), ("sagsbehandler=010190-1234", "Sagsbehandler-id må")):
+        answer = page.goto(f"{base}/opgaver?dato={AS_OF}&{wrong}")
+        assert answer.status == 422 and page.title() == "Ugyldigt filter – Frisag", wrong
+        assert said in page.locator("main").inner_text(), wrong
 
 
 @pytest.mark.slow
@@ -334,6 +338,8 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
     answer = web.get("/opgaver", params={"dato": AS_OF})  # the obligations service refuses an evaluator
     assert answer.status_code == 403 and "Ingen adgang" in answer.text and "Traceback" not in answer.text
     assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
+    answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})  # nor does the case service read a case for one
+    assert answer.status_code == 403 and "Din rolle giver ikke adgang til sager" in answer.text
 
     assert sign_in(web, role="caseworker", municipality="787").status_code == 303
     thisted = web.get("/opgaver", params={"dato": AS_OF}).text

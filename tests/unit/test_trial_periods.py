@@ -47,6 +47,8 @@ def test_a_move_out_and_back_and_the_closing_day():
     assert periods(*moves, as_of=date(2020, 12, 31)) == [("T11", date(2019, 1, 2), date(2020, 5, 31))]
     closed = [opened("2019-01-02", "851"), ("case.closed", "2020-03-01", {"reason": "job"})]
     assert periods(*closed) == [("T11", date(2019, 1, 2), date(2020, 3, 1))]
+    one_day = [opened("2019-01-02", "851"), ("case.closed", "2019-01-02", {"reason": "job"})]
+    assert periods(*one_day) == [("T11", date(2019, 1, 2), date(2019, 1, 2))]
 
 
 def test_an_assessed_target_group_from_the_assessment_in_to_the_day_before_the_one_out():
