@@ -289,15 +289,17 @@ def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker
 
 
 @pytest.mark.slow
-def test_the_worklist_fits_a_phone_without_scrolling_sideways(frisag, browser):
+def test_the_pages_fit_a_phone_without_scrolling_sideways(frisag, browser):
     context = browser.new_context(java_script_enabled=False, locale="da-DK", viewport=PHONE)
     try:
         page = signed_in(context, frisag.base)
         page.goto(f"{frisag.base}/opgaver?dato={AS_OF}")
         page.screenshot(path=str(ARTIFACTS / "web-worklist-phone.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        page.goto(f"{frisag.base}/team?dato={AS_OF}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        for path, screenshot in (("team", "web-team-phone"), ("sager/aal-overdue", "web-case-phone")):
+            page.goto(f"{frisag.base}/{path}?dato={AS_OF}")
+            page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
     finally:
         context.close()
 
