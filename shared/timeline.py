@@ -6,7 +6,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from shared.catalog import CompletedBy, Trial, TrialEffect
@@ -187,3 +187,30 @@ def all_applying(trials: Iterable[Trial], rule: str, timeline: Timeline, day: da
     for trial in trials:
         if trial_applies(trial, timeline, day):
             yield Applying(trial, trial.effect_on(rule))
+
+
+def trial_periods(trials: Iterable[Trial], timeline: Timeline) -> list[tuple[Trial, date, date | None]]:
+    """When each of `trials` applies to the case (`trial_applies`), from its opening to its
+    closing day: (trial, first day, last day or None while it lasts), by trial, then date."""
+    if timeline.opened is None:
+        return []
+    periods = []
+    for trial in trials:
+        # the days on which whether it applies may change
+        days = {timeline.opened, trial.period.start, *(day for day, _ in timeline.municipalities),
+                *(day for day, _ in timeline.target_groups.get(trial.id, []))}
+        if trial.period.end is not None:
+            days.add(trial.period.end + timedelta(days=1))
+        if timeline.closed is not None:
+            days.add(timeline.closed + timedelta(days=1))
+        start = None
+        for day in sorted(d for d in days if d >= timeline.opened):
+            applies = trial_applies(trial, timeline, day) and (timeline.closed is None or day <= timeline.closed)
+            if applies and start is None:
+                start = day
+            elif not applies and start is not None:
+                periods.append((trial, start, day - timedelta(days=1)))
+                start = None
+        if start is not None:
+            periods.append((trial, start, None))
+    return periods

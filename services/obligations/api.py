@@ -3,7 +3,7 @@
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,9 @@ AsOf = Annotated[QueryDate | None, Query(
     description=f"The date to answer for (default: today), {RANGE}; later events are ignored")]
 DueDate = Annotated[QueryDate | None, Query(description=RANGE)]
 Caseworker = Annotated[Code | None, Query(description="as in `case.assigned`")]
+Rule = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="a rule id, e.g. `LAS-74c`")]
+Trial = Annotated[str | None, Query(pattern=r"^T\d{1,3}$", description=(
+    "a trial, e.g. `T11`: the obligations it waives, suspends or changes (their `exemption.trial`)"))]
 
 
 def create_app(service_factory: Callable[[], ObligationsService] | None = None, settings: ObligationsSettings | None = None) -> FastAPI:
@@ -44,8 +47,10 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
     @app.get("/cases/{case_id}/obligations", dependencies=[Depends(audited("read case obligations"))])
     def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None,
                          caller: Principal = Depends(requires(CASEWORKER))) -> dict[str, Any]:
-        """The case's obligations as of a date, folded from its events up to that date. For the
-        municipality responsible for the case on that date."""
+        """The case's obligations as of a date, folded from its events up to that date, and the
+        trials that apply to it (`trials`: `trial`, `title`, `from`, `to`, the last day or null
+        while it lasts, as known on that date). For the municipality responsible for the case on
+        that date."""
         when = as_of or date.today()
         try:
             found = request.app.state.service.projection.for_case(case_id, when)
@@ -59,10 +64,10 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
             raise not_derived(failed) from None
         if found is None:
             raise Problem(404, "case-not-found", "No such case", errors=[FieldError("case_id", "no events received")])
-        municipality, obligations = found
+        municipality, obligations, trials = found
         if not caller.acts_for(municipality):
             raise forbidden(f"on {when} the case is not the responsibility of a municipality this token acts for")
-        return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations}
+        return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations, "trials": trials}
 
     # links to a listed case's obligations and to the next page (API clients, schemathesis' stateful runs)
     @app.get("/obligations", dependencies=[Depends(audited("read worklist"))], responses={200: {"links": {
@@ -76,6 +81,8 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
         caseworker: Caseworker = None,
         status: Annotated[list[Status] | None, Query(description="any of these (repeat it); default: all")] = None,
+        rule: Rule = None,
+        trial: Trial = None,
         due_before: DueDate = None,
         due_after: DueDate = None,
         as_of: AsOf = None,
@@ -94,13 +101,40 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         _within_horizon(projection.stored_until(municipality, when), when, due_before)
         descending = sort == "-due" if sort else bool(status) and not set(status) & OPEN
         items, total = projection.worklist(
-            as_of=when, municipality=municipality, caseworker=caseworker, statuses=status or (),
+            as_of=when, municipality=municipality, caseworker=caseworker, statuses=status or (), rule=rule, trial=trial,
             due_before=due_before, due_after=due_after, descending=descending, limit=limit, after=_cursor(cursor))
         # cases of the municipality the fold failed for have no obligations here: say which
         missing = projection.failed(FAILED_LISTED, municipality=municipality)
         return {"as_of": when.isoformat(), "total": total, "items": items,
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
                 "cases_not_derived": [f["case_id"] for f in missing]}
+
+    @app.get("/obligations/counts", dependencies=[Depends(audited("read worklist counts"))])
+    def worklist_counts(
+        request: Request,
+        caller: Annotated[Principal, Depends(requires(CASEWORKER))],
+        municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
+        caseworker: Caseworker = None,
+        rule: Rule = None,
+        trial: Trial = None,
+        due_before: DueDate = None,
+        due_after: DueDate = None,
+        as_of: AsOf = None,
+    ) -> dict[str, Any]:
+        """How many obligations `GET /obligations` lists for the same filters, per status, and
+        per caseworker and status (`caseworker` null: cases assigned to no one); every status is
+        named, with 0 where there are none."""
+        municipality = _own_municipality(caller, municipality)
+        when = as_of or date.today()
+        projection = request.app.state.service.projection
+        _within_horizon(projection.stored_until(municipality, when), when, due_before)
+        tally = projection.tally(as_of=when, municipality=municipality, caseworker=caseworker, rule=rule, trial=trial,
+                                 due_before=due_before, due_after=due_after)
+        statuses = get_args(Status)
+        return {"as_of": when.isoformat(),
+                "statuses": {s: sum(counts.get(s, 0) for counts in tally.values()) for s in statuses},
+                "caseworkers": [{"caseworker": who, "statuses": {s: tally[who].get(s, 0) for s in statuses}}
+                                for who in sorted(tally, key=lambda who: (who is None, who or ""))]}
 
     @app.post("/catalog/reload", status_code=202,
               dependencies=[Depends(audited("reload catalog")), Depends(requires(ADMIN))])

@@ -6,14 +6,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, func, or_, select
+from sqlalchemy import JSON, Column, Date, Engine, Integer, MetaData, String, Table, and_, case, func, or_, select
 
 from shared.catalog import Catalog
 from shared import fold_version
 from shared.obligations import DUE_SOON, Obligation, fold_timeline
 from shared.projection import ERROR_LENGTH, CaseNotDerivedError, CaseProjection, Derivation, StoredEvent
-from shared.timeline import Timeline
+from shared.timeline import Timeline, trial_periods
 
+STATUSES = ("upcoming", "due", "overdue", "done", "waived", "suspended")
 HORIZON = timedelta(days=400)  # stored obligations reach this far past today and the last event
 
 metadata = MetaData()
@@ -101,10 +102,11 @@ class ObligationsProjection(CaseProjection):
             return self.mark_stale()
         return self.mark_stale(select(responsibility.c.case_id).where(responsibility.c.municipality.in_(list(municipalities))))
 
-    def for_case(self, case_id: str, as_of: date) -> tuple[str | None, list[dict[str, Any]]] | None:
+    def for_case(self, case_id: str, as_of: date) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]] | None:
         """Exact: folded from the case's stored events as of that date; with the municipality
-        responsible for the case then (None before it was opened). None for no such case;
-        CaseNotDerivedError for one the fold failed for (in the projection, or now)."""
+        responsible for the case then (None before it was opened) and when which trials apply to
+        it. None for no such case; CaseNotDerivedError for one the fold failed for (in the
+        projection, or now)."""
         events = self.history(case_id)
         if events is None:
             return None
@@ -113,30 +115,30 @@ class ObligationsProjection(CaseProjection):
             timeline = Timeline.build(events, as_of)
             municipality = timeline.municipality_on(as_of)
             if failure is None:
-                return municipality, [o.as_json(case_id, as_of) for o in fold_timeline(timeline, self.catalog, as_of)]
+                return (municipality, [o.as_json(case_id, as_of) for o in fold_timeline(timeline, self.catalog, as_of)],
+                        self._trial_periods(timeline))
         except Exception as exc:  # noqa: BLE001 - a fold failing for this case, as the projection's did
             failure = failure or {"error": f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]}
         raise CaseNotDerivedError(case_id, failure, municipality or failure.get("municipality"))
 
+    def _trial_periods(self, timeline: Timeline) -> list[dict[str, Any]]:
+        places = {m for _, m in timeline.municipalities}
+        trials = sorted((t for t in self.catalog.trials.values() if not places.isdisjoint(t.municipalities)),
+                        key=lambda t: int(t.id[1:]))
+        return [{"trial": trial.id, "title": trial.title, "from": start.isoformat(), "to": end and end.isoformat()}
+                for trial, start, end in trial_periods(trials, timeline)]
+
     def worklist(self, *, as_of: date, municipality: str | None = None, caseworker: str | None = None,
-                 statuses: Sequence[str] = (), due_before: date | None = None, due_after: date | None = None,
+                 statuses: Sequence[str] = (), rule: str | None = None, trial: str | None = None,
+                 due_before: date | None = None, due_after: date | None = None,
                  descending: bool = False, limit: int = 100,
                  after: tuple[date, str, int] | None = None) -> tuple[list[dict[str, Any]], int]:
         """Obligations of the cases a municipality is responsible for on `as_of`: those the
-        case page as of that date lists (`arises_on`), in any of `statuses` (all when empty), by
-        due date (latest first when `descending`), `limit` at a time after the cursor `after`;
-        and how many there are in all."""
-        o, r = obligations, responsibility
-        query = select(o).where(o.c.arises_on <= as_of)
-        if municipality is not None:
-            query = query.join(r, and_(r.c.case_id == o.c.case_id, r.c.valid_from <= as_of,
-                                       or_(r.c.valid_to.is_(None), r.c.valid_to > as_of))).where(r.c.municipality == municipality)
-        if caseworker is not None:
-            query = query.where(o.c.caseworker == caseworker)
-        if due_before is not None:
-            query = query.where(o.c.due <= due_before)
-        if due_after is not None:
-            query = query.where(o.c.due >= due_after)
+        case page as of that date lists (`arises_on`), in any of `statuses` (all when empty), of
+        `rule`, exempted or changed by `trial`, by due date (latest first when `descending`),
+        `limit` at a time after the cursor `after`; and how many there are in all."""
+        o = obligations
+        query = _listed(select(o), as_of, municipality, caseworker, rule, trial, due_before, due_after)
         if statuses:
             query = query.where(or_(*(status_is(status, as_of) for status in statuses)))
         total = select(func.count()).select_from(query.subquery())
@@ -149,6 +151,21 @@ class ObligationsProjection(CaseProjection):
         query = query.order_by(*(c.desc() for c in order) if descending else order).limit(limit)
         with self.engine.connect() as conn:
             return [_from_row(row, as_of) for row in conn.execute(query).mappings()], conn.execute(total).scalar_one()
+
+    def tally(self, *, as_of: date, municipality: str | None = None, caseworker: str | None = None,
+              rule: str | None = None, trial: str | None = None, due_before: date | None = None,
+              due_after: date | None = None) -> dict[str | None, dict[str, int]]:
+        """How many of the obligations `worklist` lists for these filters each caseworker (None:
+        cases assigned to no one) has in each status; statuses with none left out."""
+        o = obligations
+        status = case(*((status_is(s, as_of), s) for s in STATUSES))
+        query = _listed(select(o.c.caseworker, status.label("status"), func.count().label("n")),
+                        as_of, municipality, caseworker, rule, trial, due_before, due_after)
+        counts: dict[str | None, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query.group_by(o.c.caseworker, status)):
+                counts.setdefault(row.caseworker, {})[row.status] = row.n
+        return counts
 
     def stored_until(self, municipality: str, as_of: date) -> date | None:
         """How far ahead the obligations of the cases `municipality` is responsible for on
@@ -165,6 +182,27 @@ class ObligationsProjection(CaseProjection):
         with self.engine.connect() as conn:
             derived = conn.execute(select(func.count()).select_from(obligations)).scalar()
         return {**super().counts(), "obligations": derived}
+
+
+def _listed(query, as_of: date, municipality: str | None, caseworker: str | None, rule: str | None,
+            trial: str | None, due_before: date | None, due_after: date | None):
+    """`query` of the obligations listed as of `as_of` for a worklist with these filters."""
+    o, r = obligations, responsibility
+    query = query.where(o.c.arises_on <= as_of)
+    if municipality is not None:
+        query = query.join(r, and_(r.c.case_id == o.c.case_id, r.c.valid_from <= as_of,
+                                   or_(r.c.valid_to.is_(None), r.c.valid_to > as_of))).where(r.c.municipality == municipality)
+    if caseworker is not None:
+        query = query.where(o.c.caseworker == caseworker)
+    if rule is not None:
+        query = query.where(o.c.rule == rule)
+    if trial is not None:  # the trial that waives, suspends or changes it
+        query = query.where(o.c.document[("exemption", "trial")].as_string() == trial)
+    if due_before is not None:
+        query = query.where(o.c.due <= due_before)
+    if due_after is not None:
+        query = query.where(o.c.due >= due_after)
+    return query
 
 
 def status_is(status: str, as_of: date):

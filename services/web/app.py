@@ -8,6 +8,7 @@ session's CSRF token in a hidden field and is refused (403) without it."""
 
 import asyncio
 import hmac
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,17 +28,24 @@ from starlette.middleware.sessions import SessionMiddleware
 from services.web import danish
 from services.web.settings import WebSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, development_token
-from shared.events import Code
+from shared.catalog import Catalog
+from shared.events import CASE_ID_PATTERN, Code
 from shared.municipalities import municipalities
 
 HERE = Path(__file__).parent
 SIGN_IN_ROLES = (CASEWORKER, EVALUATOR, ADMIN)  # people's roles; `integration` is a system's
 WAIVED_SINCE = timedelta(days=365)  # the worklist lists exemptions of tasks due this long back, and later
 LISTED = 100  # tasks shown per table (the API's page)
+OPEN = "open"  # the worklist's status choice by default: due and overdue
+STATUS_CHOICES = {OPEN: "Aktuelle og overskredne", **danish.STATUSES}
+# rule and trial titles for the filters (the obligations service reads the same packaged catalog
+# unless CATALOG_DIR points it elsewhere)
+catalog = Catalog.load()
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(long_date=danish.long_date, number=danish.number, kommune=danish.kommune)
-templates.env.globals.update(STATUSES=danish.STATUSES, ROLES=danish.ROLES)
+templates.env.globals.update(STATUSES=danish.STATUSES, ROLES=danish.ROLES, STATUS_CHOICES=STATUS_CHOICES,
+                             EFFECTS=danish.EFFECTS)
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
@@ -82,12 +90,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             errors["role"] = "Vælg en rolle."
         if code not in municipalities():
             errors["municipality"] = "Vælg en kommune på listen."
-        if caseworker:
-            try:
-                TypeAdapter(Code).validate_python(caseworker)  # as `case.assigned` names one: never a CPR number
-            except ValidationError:
-                errors["caseworker"] = ("Sagsbehandler-id må kun have bogstaver a-z, tal og tegnene . _ : - "
-                                        "og må ikke være et CPR-nummer.")
+        if caseworker and not is_code(caseworker):
+            errors["caseworker"] = ("Sagsbehandler-id må kun have bogstaver a-z, tal og tegnene . _ : - "
+                                    "og må ikke være et CPR-nummer.")
         if errors:
             return sign_in_page(request, errors, form, status=422)
         codes = [code] if role == CASEWORKER else []  # as the development tokens: only a caseworker acts for one
@@ -106,39 +111,97 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return RedirectResponse("/log-ind", status_code=303)
 
     @app.get("/opgaver")
-    async def worklist(request: Request, dato: str | None = None) -> Response:
+    async def worklist(request: Request, dato: str | None = None, regel: str = "", forsoeg: str = "",
+                       status: str = OPEN, sagsbehandler: str | None = None) -> Response:
+        """The caseworker's own tasks (by default those of the caseworker id they signed in with)."""
+        if sagsbehandler is None:
+            sagsbehandler = request.session.get("caseworker") or ""
+        return await worklist_page(request, "/opgaver", "Mine opgaver", dato, regel, forsoeg, status, sagsbehandler)
+
+    @app.get("/team")
+    async def team(request: Request, dato: str | None = None, regel: str = "", forsoeg: str = "",
+                   status: str = OPEN, sagsbehandler: str = "") -> Response:
+        """A team leader's view: the tasks of every caseworker of the municipality, with counts
+        per caseworker. The same reading a caseworker's token gives (no right added)."""
+        return await worklist_page(request, "/team", "Teamets opgaver", dato, regel, forsoeg, status, sagsbehandler)
+
+    async def worklist_page(request: Request, path: str, title: str, dato: str | None, rule: str, trial: str,
+                            status: str, caseworker: str) -> Response:
         session = request.session
         if "token" not in session:
             return RedirectResponse("/log-ind", status_code=303)
-        try:
-            as_of = date.fromisoformat(dato) if dato else date.today()
-        except ValueError:
-            return page(request, "problem.html", 422, title="Ugyldig dato",
-                        message="Datoen skal skrives som år-måned-dag, fx 2020-03-01.")
+        as_of = as_of_date(dato)
+        if as_of is None:
+            return invalid_date(request)
+        caseworker = caseworker.strip()
+        errors = [message for wrong, message in (
+            (rule and rule not in catalog.rules, "Vælg en regel på listen."),
+            (trial and trial not in catalog.trials, "Vælg et forsøg på listen."),
+            (status not in STATUS_CHOICES, "Vælg en status på listen."),
+            (caseworker and not is_code(caseworker), "Sagsbehandler-id må kun have bogstaver a-z, tal og tegnene . _ : -")) if wrong]
+        if errors:
+            return page(request, "problem.html", 422, title="Ugyldigt filter", message=" ".join(errors))
         # the municipality is the token's one (the API's default)
-        query: dict[str, Any] = {"as_of": as_of.isoformat()}
-        if session.get("caseworker"):
-            query["caseworker"] = session["caseworker"]
-        # the tasks, the exemptions, and one answer per status for its count (`total`)
-        asks = [{"status": ["due", "overdue"], "limit": LISTED},
-                {"status": "waived", "due_after": (as_of - WAIVED_SINCE).isoformat(), "sort": "due", "limit": LISTED},
-                *({"status": status, "limit": 1} for status in danish.STATUSES)]
-        try:
-            answers = await asyncio.gather(*(request.app.state.http.get(
-                f"{settings.obligations_url}/obligations", params=query | ask,
-                headers={"Authorization": f"Bearer {session['token']}"}) for ask in asks))
-        except httpx.HTTPError:
-            return unavailable(request)
-        for answer in answers:
-            if answer.status_code != 200:
-                return refused(request, answer.status_code)
-        tasks, waived, *per_status = (answer.json() for answer in answers)
+        query = {"as_of": as_of.isoformat(), "caseworker": caseworker, "rule": rule, "trial": trial}
+        query = {name: value for name, value in query.items() if value}
+        asks = [("/obligations", {"status": ["due", "overdue"] if status == OPEN else status, "limit": LISTED}),
+                ("/obligations/counts", {})]
+        if status == OPEN:  # beside the open tasks, the recent exemptions: why no task exists
+            asks.append(("/obligations", {"status": "waived", "due_after": (as_of - WAIVED_SINCE).isoformat(),
+                                          "sort": "due", "limit": LISTED}))
+        answers = await ask_all(request, [("obligations", settings.obligations_url + url, query | params)
+                                          for url, params in asks])
+        if isinstance(answers, Response):
+            return answers
+        tasks, counts, *waived = answers
         for item in tasks["items"]:
             item["days_overdue"] = danish.days_overdue(item["deadline"], as_of)  # 0 unless overdue
-        return page(request, "worklist.html", title="Mine opgaver", as_of=as_of, tasks=tasks, waived=waived,
-                    waived_since=as_of - WAIVED_SINCE,
-                    counts={status: answer["total"] for status, answer in zip(danish.STATUSES, per_status)},
-                    not_derived=tasks["cases_not_derived"])
+        codes = [session["municipality"]] if session.get("municipality") else list(municipalities())
+        return page(request, "worklist.html", title=title, path=path, team=path == "/team", as_of=as_of,
+                    tasks=tasks, waived=waived[0] if waived else None, waived_since=as_of - WAIVED_SINCE,
+                    counts=counts, not_derived=tasks["cases_not_derived"],
+                    chosen={"rule": rule, "trial": trial, "status": status, "caseworker": caseworker},
+                    rules=sorted(catalog.rules.values(), key=lambda r: r.title),
+                    trials=[t for t in sorted(catalog.trials.values(), key=lambda t: int(t.id[1:]))
+                            if not set(codes).isdisjoint(t.municipalities)])
+
+    @app.get("/sager/{case_id}")
+    async def case_page(request: Request, case_id: str, dato: str | None = None) -> Response:
+        """A case: its timeline (CPR number masked by the case service), its obligations as of
+        a date with why, and when which trials apply to it."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        as_of = as_of_date(dato)
+        if as_of is None:
+            return invalid_date(request)
+        if not re.fullmatch(CASE_ID_PATTERN, case_id):
+            return no_case(request, case_id)
+        answers = await ask_all(request, [("case", f"{settings.case_url}/cases/{case_id}", {}),
+                                          ("obligations", f"{settings.obligations_url}/cases/{case_id}/obligations",
+                                           {"as_of": as_of.isoformat()})], case_id=case_id)
+        if isinstance(answers, Response):
+            return answers
+        history, found = answers
+        events = sorted(history["events"], key=lambda e: (e["data"].get("date", ""), e["sequence"]))
+        return page(request, "case.html", title=f"Sag {case_id}", case_id=case_id, as_of=as_of,
+                    events=[(e["data"].get("date"), *danish.describe_event(e["type"], e["data"])) for e in events],
+                    obligations=found["obligations"], trials=found["trials"])
+
+    async def ask_all(request: Request, asks: list[tuple[str, str, dict[str, Any]]],
+                      case_id: str | None = None) -> list[Any] | Response:
+        """The APIs' answers (JSON) to (service, URL, query) asks, asked at once with the user's
+        token; or the page saying why not, for the first that failed."""
+        headers = {"Authorization": f"Bearer {request.session['token']}"}
+        answers = await asyncio.gather(*(request.app.state.http.get(url, params=params, headers=headers)
+                                         for _, url, params in asks), return_exceptions=True)
+        for (service, _, _), answer in zip(asks, answers):
+            if isinstance(answer, httpx.HTTPError):
+                return unavailable(request, service)
+            if isinstance(answer, BaseException):
+                raise answer
+            if answer.status_code != 200:
+                return refused(request, answer.status_code, service, case_id)
+        return [answer.json() for answer in answers]
 
     def sign_in_page(request: Request, errors: dict[str, str], chosen: dict[str, str], status: int = 200) -> Response:
         return page(request, "sign_in.html", status, title="Log ind", errors=errors, chosen=chosen,
@@ -181,27 +244,67 @@ def csrf_refused(request: Request) -> HTMLResponse:
                         "Gå tilbage, genindlæs siden og prøv igen.")
 
 
-def refused(request: Request, status: int) -> Response:
+def refused(request: Request, status: int, service: str, case_id: str | None = None) -> Response:
     """An API's refusal, in Danish; a refused token (expired, or signed with another key) signs out."""
     if status == 401:
         request.session.clear()
         return RedirectResponse("/log-ind", status_code=303)
+    if status == 403 and case_id:
+        why = ("Sagen hører under en kommune, du ikke arbejder for, så du kan ikke se den. "
+               if request.session.get("role") == CASEWORKER else "Din rolle giver ikke adgang til sager. ")
+        return page(request, "problem.html", 403, title="Ingen adgang til sagen",
+                    message=why + "Sagsbehandlere ser sagerne i de kommuner, de arbejder for.")
     if status == 403:
         return page(request, "problem.html", 403, title="Ingen adgang",
                     message="Opgavetjenesten giver ikke din rolle eller kommune adgang til denne opgaveliste. "
                             "Opgavelister er for sagsbehandlere, i de kommuner de arbejder for.")
+    if status == 404 and case_id:
+        return no_case(request, case_id)
     if status == 404:
         return page(request, "problem.html", 404, title="Ikke fundet", message="Opgavetjenesten kender ikke det, du bad om.")
+    if status == 410:
+        return page(request, "problem.html", 410, title="Sagen er slettet",
+                    message="Sagens oplysninger er slettet, så den kan ikke vises.")
+    if status == 409:
+        return page(request, "problem.html", 409, title="Sagens opgaver kunne ikke beregnes",
+                    message="Opgavetjenesten kunne ikke beregne opgaverne for denne sag. Driften kan se fejlen.")
     if status == 422:
         return page(request, "problem.html", 422, title="Forespørgslen kunne ikke besvares",
                     message="Opgavetjenesten kan ikke svare for den valgte dato, fx fordi den ligger for langt ude "
                             "i fremtiden. Vælg en anden dato.")
-    return unavailable(request)
+    return unavailable(request, service)
 
 
-def unavailable(request: Request) -> HTMLResponse:
-    return page(request, "problem.html", 502, title="Opgavetjenesten svarer ikke",
-                message="Opgavetjenesten kunne ikke svare lige nu. Prøv igen om lidt.")
+def no_case(request: Request, case_id: str) -> HTMLResponse:
+    return page(request, "problem.html", 404, title="Sagen findes ikke", message=f"Der er ingen sag med id {case_id}.")
+
+
+def unavailable(request: Request, service: str) -> HTMLResponse:
+    name = {"case": "Sagstjenesten", "obligations": "Opgavetjenesten"}[service]
+    return page(request, "problem.html", 502, title=f"{name} svarer ikke",
+                message=f"{name} kunne ikke svare lige nu. Prøv igen om lidt.")
+
+
+def as_of_date(dato: str | None) -> date | None:
+    """The page's date: today unless one is asked for; None when it is not a date."""
+    try:
+        return date.fromisoformat(dato) if dato else date.today()
+    except ValueError:
+        return None
+
+
+def invalid_date(request: Request) -> HTMLResponse:
+    return page(request, "problem.html", 422, title="Ugyldig dato",
+                message="Datoen skal skrives som år-måned-dag, fx 2020-03-01.")
+
+
+def is_code(text: str) -> bool:
+    """An id as `case.assigned` names a caseworker: never a CPR number."""
+    try:
+        TypeAdapter(Code).validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 app = create_app()

@@ -1,6 +1,7 @@
 """What the pages show in Danish: dates, numbers, statuses, roles, kommune names."""
 
 from datetime import date
+from typing import Any
 
 from shared.municipalities import municipalities
 
@@ -31,3 +32,45 @@ def days_overdue(deadline: date | str, as_of: date) -> int:
     """Days past the last day on time (0 on that day and before)."""
     deadline = date.fromisoformat(deadline) if isinstance(deadline, str) else deadline
     return max(0, (as_of - deadline).days)
+
+
+EVENTS = {"case.opened": "Sag oprettet", "case.moved": "Sag flyttet", "case.assigned": "Sag tildelt",
+          "case.closed": "Sag afsluttet", "case.erased": "Sag slettet", "benefit.started": "Ydelse startet",
+          "benefit.ended": "Ydelse ophørt", "conversation.held": "Samtale holdt",
+          "assessment.completed": "Vurdering afsluttet", "offer.started": "Tilbud startet",
+          "offer.ended": "Tilbud afsluttet", "plan.updated": "Plan opdateret",
+          "rehab-team.meeting-held": "Møde i rehabiliteringsteamet",
+          "medical-certificate.obtained": "Lægeattest indhentet", "mentor.contact": "Kontakt med mentor",
+          "target-group.assessed": "Målgruppe vurderet", "cadence.agreed": "Kadence aftalt",
+          "offer-duty.suspended": "Ret og pligt til tilbud sat i bero",
+          "offer-duty.resumed": "Ret og pligt til tilbud genoptaget"}
+# the API's names written without æ, ø, å, as caseworkers write them
+WORDS = {"kontanthjaelp": "kontanthjælp", "uddannelseshjaelp": "uddannelseshjælp", "ressourceforloeb": "ressourceforløb",
+         "jobafklaringsforloeb": "jobafklaringsforløb", "foertidspension": "førtidspension", "loentilskud": "løntilskud",
+         "vejledning-opkvalificering": "vejledning og opkvalificering", "opfoelgningssamtale": "opfølgningssamtale",
+         "job": "job", "education": "uddannelse", "other_benefit": "anden ydelse", "moved_abroad": "flyttet til udlandet",
+         "other": "andet"}
+EFFECTS = {"waive": "fritager", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader"}
+
+
+def word(name: str) -> str:
+    return WORDS.get(name, name)
+
+
+def describe_event(type_: str, data: dict[str, Any]) -> tuple[str, str]:
+    """What happened, and its details, as a case's timeline shows them (the date apart)."""
+    name = type_.removeprefix("dk.frisag.")
+    if name == "case.opened":
+        detail = f"{kommune(data['municipality'])}, CPR-nr. {data.get('cpr', 'ukendt')}"
+    elif name == "case.moved":
+        detail = f"til {kommune(data['municipality'])}"
+    elif name == "target-group.assessed":
+        detail = f"{data['trial']}: {'i' if data['in_target_group'] else 'ikke i'} målgruppen"
+    elif name == "cadence.agreed":
+        detail = f"{data['rule']}: hver {data['interval_days']}. dag"
+    elif name in EVENTS:
+        detail = ", ".join(word(str(value)) if key in ("benefit", "offer", "kind", "reason") else str(value)
+                           for key, value in data.items() if key not in ("date", "cpr"))
+    else:  # a type this page does not know yet: its fields as they are
+        detail = ", ".join(f"{key}: {value}" for key, value in data.items() if key != "date")
+    return EVENTS.get(name, name), detail

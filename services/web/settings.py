@@ -16,7 +16,6 @@ class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
-    web_port: int = 8000
     # the APIs the pages call with the signed-in user's token
     case_url: str = "http://127.0.0.1:8001"
     obligations_url: str = "http://127.0.0.1:8002"

@@ -1,22 +1,28 @@
-"""Issue 18, the web service's first slice: a caseworker signs in (development sign-in) and sees
-their worklist, served by the real case and obligations services (embedded, SQLite) over HTTP,
-in Debian's Chromium with JavaScript off and no network but the web service. Screenshots are kept
-in test-artifacts/ (or $TEST_ARTIFACTS).
+"""Issue 18, the web service: a caseworker signs in (development sign-in) and sees their worklist,
+filters it, opens a case, and a team leader sees every caseworker's tasks, served by the real case
+and obligations services (embedded, SQLite) over HTTP, in Debian's Chromium with JavaScript off and
+no network but the web service. The services run once for the module. Screenshots are kept in
+test-artifacts/ (or $TEST_ARTIFACTS).
 
 Aalborg (851), as of 1 March 2020, hand-computed from the catalog: two citizens on
-ledighedsydelse, whose first jobsamtale falls 45 days after the benefit starts and whose LAS § 74 c
-re-assessment (12 months on) T11 waives in Aalborg:
-- aal-overdue, from 2 January 2020: jobsamtale due 16 February 2020, 14 days overdue;
-  LAS-74c due 1 January 2021, waived by T11;
+ledighedsydelse, whose first jobsamtale falls 45 days after the benefit starts (the next one 91
+days after, listed from the first one's due date) and whose LAS § 74 c re-assessment (12 months
+on) T11 waives in Aalborg:
+- aal-overdue, from 2 January 2020, assigned to no one: jobsamtale due 16 February 2020, 14 days
+  overdue, the next one due 2 April (upcoming); LAS-74c due 1 January 2021, waived by T11;
 - aal-due, from 30 January 2020: jobsamtale due 15 March 2020, due from 1 March (14 days before),
-  assigned to caseworker cw-7;
+  assigned to caseworker cw-7; LAS-74c due 29 January 2021, waived by T11;
 and aar-overdue in Aarhus (751), which no Aalborg page shows. In Thisted (787, in T11 too), two
 citizens whose LAS-74c (365 days after the benefit starts) T11 waived on 1 and 2 March 2019: the
-worklist lists exemptions of tasks due from 365 days before its date on, so the second only."""
+worklist lists exemptions of tasks due from 365 days before its date on, so the second only.
+
+The trials of Aalborg for every citizen (docs/trials.md): T1, T2, T5 (from 1 July 2017), T9 (from
+1 January 2018), T10, T21 (from 1 July 2018), open-ended; T11 from 1 July 2018 to 31 December
+2022. So all seven apply to aal-overdue from its opening, 2 January 2020."""
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -32,6 +38,7 @@ from services.web.app import create_app as web_app
 from services.web.settings import WebSettings
 from shared.auth import development_token
 from shared.municipalities import municipalities
+from tests.conftest import LiveServer
 from tests.events import benefit_started, event, opened
 from tests.infra import free_port
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
@@ -41,19 +48,29 @@ AS_OF = "2020-03-01"
 CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851", "2020-01-30", "020190-1234"),
          "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),
          "thi-edge": ("787", "2018-03-02", "050190-1234")}
+PHONE = {"width": 390, "height": 844}
 
 
-@contextmanager
-def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str, WebSettings]]:
+@dataclass
+class Frisag:
+    base: str  # the web service's address
+    settings: WebSettings
+    case: httpx.Client
+    obligations: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def frisag(tmp_path_factory, issuer) -> Iterator[Frisag]:
     """The case and obligations services and the web service, as make run has them: the APIs
-    accept the development key under `tmp_path`, with which the web service signs users in. The
-    cases above posted and derived. Yields a client of the web service, its address and settings."""
+    accept the development key under a folder of their own, with which the web service signs
+    users in. The cases above posted and derived."""
+    tmp_path = tmp_path_factory.mktemp("web")
     common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path, "auth_jwks_url": None}
     api = CaseSettings(**common)
     jobcenter = development_token(api, "test-jobcenter", ["integration"], sorted(municipalities()))
     reader = development_token(api, "test-reader", ["caseworker"], ["851", "751", "787"])
-    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=jobcenter) as case, \
-            serve(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations:
+    with LiveServer(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=jobcenter) as case, \
+            LiveServer(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations:
         events = [e for case_id, (code, day, cpr) in CASES.items()
                   for e in (opened(case_id, municipality=code, date=day, cpr=cpr), benefit_started(case_id, date=day))]
         events.append(event("case.assigned", "aal-due", caseworker="cw-7", date="2020-01-30"))
@@ -62,8 +79,59 @@ def frisag(tmp_path, serve) -> Iterator[tuple[httpx.Client, str, WebSettings]]:
             assert wait_for(lambda: obligations.get(f"/cases/{case_id}/obligations", params={"as_of": AS_OF}).status_code == 200)
         settings = WebSettings(data_dir=tmp_path, auth_jwks_url=None, obligations_url=str(obligations.base_url).rstrip("/"),
                                case_url=str(case.base_url).rstrip("/"))
-        with serve(web_app(settings), token=None) as web:
-            yield web, str(web.base_url).rstrip("/"), settings
+        with LiveServer(web_app(settings), token=None) as web:
+            yield Frisag(str(web.base_url).rstrip("/"), settings, case, obligations)
+
+
+@pytest.fixture
+def web(frisag) -> Iterator[httpx.Client]:
+    """A client of the web service with cookies of its own: signed out."""
+    with httpx.Client(base_url=frisag.base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright.Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(browser, frisag) -> Iterator[tuple[playwright.BrowserContext, list[str]]]:
+    """A browser context without JavaScript that loads nothing from anywhere but the web service;
+    with the list of what it was refused, which a test expects empty."""
+    context = browser.new_context(java_script_enabled=False, locale="da-DK", viewport={"width": 1280, "height": 900})
+    elsewhere = offline_but(context, frisag.base)
+    try:
+        yield context, elsewhere
+        assert elsewhere == []
+    finally:
+        context.close()
+
+
+def signed_in(context: playwright.BrowserContext, base: str, municipality: str = "851",
+              caseworker: str = "") -> playwright.Page:
+    page = context.new_page()
+    page.goto(f"{base}/log-ind")
+    page.get_by_label("Sagsbehandler", exact=True).check()
+    page.get_by_label("Kommune").select_option(municipality)
+    page.get_by_label("Sagsbehandler-id (valgfrit)").fill(caseworker)
+    page.get_by_role("button", name="Log ind").click()
+    assert page.url == f"{base}/opgaver"
+    return page
+
+
+def rows(page: playwright.Page, table: str) -> list[list[str]]:
+    return [row.split("\t") for row in page.locator(f"{table} tbody tr").all_inner_texts()]
+
+
+def counts(page: playwright.Page) -> dict[str, str]:
+    return dict(row.split("\t") for row in page.locator("#antal tbody tr").all_inner_texts())
 
 
 def csrf(html: str) -> str:
@@ -75,118 +143,229 @@ def sign_in(web: httpx.Client, **fields: str) -> httpx.Response:
 
 
 @pytest.mark.slow
-def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_under_t11(tmp_path, serve):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with frisag(tmp_path, serve) as (_, base, _), playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            # the pages work without JavaScript, and load nothing from anywhere but the web service
-            context = browser.new_context(java_script_enabled=False, locale="da-DK",
-                                          viewport={"width": 1280, "height": 900})
-            elsewhere = offline_but(context, base)
-            page = context.new_page()
-            page.goto(f"{base}/opgaver")
-            assert page.url == f"{base}/log-ind"
-            assert page.title() == "Log ind – Frisag"
-            page.screenshot(path=str(ARTIFACTS / "web-sign-in.png"), full_page=True)
-            page.get_by_label("Sagsbehandler", exact=True).check()
-            page.get_by_label("Kommune").select_option("851")
-            page.get_by_role("button", name="Log ind").click()
-            assert page.url == f"{base}/opgaver"
-            page.get_by_label("Pr. dato").fill(AS_OF)
-            page.get_by_role("button", name="Vis").click()
-            assert page.url == f"{base}/opgaver?dato={AS_OF}"
-            page.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
+def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_under_t11(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = context.new_page()
+    page.goto(f"{base}/opgaver")
+    assert page.url == f"{base}/log-ind"
+    assert page.title() == "Log ind – Frisag"
+    page.screenshot(path=str(ARTIFACTS / "web-sign-in.png"), full_page=True)
+    page.get_by_label("Sagsbehandler", exact=True).check()
+    page.get_by_label("Kommune").select_option("851")
+    page.get_by_role("button", name="Log ind").click()
+    assert page.url == f"{base}/opgaver"
+    page.get_by_label("Pr. dato").fill(AS_OF)
+    page.get_by_role("button", name="Vis").click()
+    assert page.url.startswith(f"{base}/opgaver?dato={AS_OF}&")
+    page.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
 
-            assert page.title() == "Mine opgaver – Frisag"
-            assert "Sagsbehandler, Aalborg (851)" in page.locator("header").inner_text()
-            assert "pr. 1. marts 2020" in page.locator("main").inner_text()
-            tasks = [row.split("\t") for row in page.locator("#opgaver tbody tr").all_inner_texts()]
-            assert [row[0] for row in tasks] == ["aal-overdue", "aal-due"]  # nearest due first
-            assert tasks[0][1:] == ["Individuel jobsamtale i kontaktforløbet",
-                                    "LAB (LBK 1342/2016) kontaktforløb; LAB 2019 §§ 31-32",
-                                    "16. februar 2020", "14", "Overskredet", "–"]
-            assert tasks[1][3:6] == ["15. marts 2020", "0", "Aktuel"]
-            waived = [row.split("\t") for row in page.locator("#fritaget tbody tr").all_inner_texts()]
-            assert waived[0][:4] == ["aal-overdue", "Revurdering af ledighedsydelse efter 12 af 18 måneder",
-                                     "LAS § 74 c", "1. januar 2021"]
-            assert waived[0][4].startswith("T11: ")
-            assert {row[0] for row in waived} == {"aal-overdue", "aal-due"}
-            counts = dict(row.split("\t") for row in page.locator("#antal tbody tr").all_inner_texts())
-            assert (counts["Overskredet"], counts["Aktuel"], counts["Fritaget"]) == ("1", "1", "2")
-            assert "aar-overdue" not in page.locator("main").inner_text()
+    assert page.title() == "Mine opgaver – Frisag"
+    assert "Sagsbehandler, Aalborg (851)" in page.locator("header").inner_text()
+    assert "pr. 1. marts 2020" in page.locator("main").inner_text()
+    tasks = rows(page, "#opgaver")
+    assert [row[0] for row in tasks] == ["aal-overdue", "aal-due"]  # nearest due first
+    assert tasks[0][1:] == ["Individuel jobsamtale i kontaktforløbet",
+                            "LAB (LBK 1342/2016) kontaktforløb; LAB 2019 §§ 31-32",
+                            "16. februar 2020", "14", "Overskredet", "–"]
+    assert tasks[1][3:6] == ["15. marts 2020", "0", "Aktuel"]
+    waived = rows(page, "#fritaget")
+    assert waived[0][:4] == ["aal-overdue", "Revurdering af ledighedsydelse efter 12 af 18 måneder",
+                             "LAS § 74 c", "1. januar 2021"]
+    assert waived[0][4].startswith("T11: ")
+    assert {row[0] for row in waived} == {"aal-overdue", "aal-due"}
+    assert counts(page) == {"Overskredet": "1", "Aktuel": "1", "Kommende": "1", "Udført": "0", "Fritaget": "2",
+                            "Sat i bero": "0"}
+    assert "aar-overdue" not in page.locator("main").inner_text()
 
-            page.get_by_role("button", name="Log ud").click()
-            assert page.url == f"{base}/log-ind"
-            page.goto(f"{base}/opgaver")
-            assert page.url == f"{base}/log-ind"  # the session is gone
-            assert elsewhere == []
-            context.close()
-        finally:
-            browser.close()
+    # the case's id links to its page, as of the worklist's date
+    page.locator("#opgaver").get_by_role("link", name="aal-overdue").click()
+    assert page.url == f"{base}/sager/aal-overdue?dato={AS_OF}"
+
+    page.get_by_role("button", name="Log ud").click()
+    assert page.url == f"{base}/log-ind"
+    page.goto(f"{base}/opgaver")
+    assert page.url == f"{base}/log-ind"  # the session is gone
 
 
-def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(tmp_path, serve):
-    with frisag(tmp_path, serve) as (web, _, _):
-        answer = web.get("/opgaver")
+@pytest.mark.slow
+def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javascript(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base)
+    page.goto(f"{base}/opgaver?dato={AS_OF}")
+    page.get_by_label("Regel").select_option("LAB-jobsamtale")
+    page.get_by_role("button", name="Vis").click()
+    assert [(row[0], row[3]) for row in rows(page, "#opgaver")] == [("aal-overdue", "16. februar 2020"),
+                                                                     ("aal-due", "15. marts 2020")]
+    assert counts(page) == {"Overskredet": "1", "Aktuel": "1", "Kommende": "1", "Udført": "0", "Fritaget": "0",
+                            "Sat i bero": "0"}
+    assert page.locator("#fritaget").count() == 0 and "Ingen fritagne opgaver." in page.locator("main").inner_text()
+    assert page.get_by_label("Regel").input_value() == "LAB-jobsamtale"  # the form keeps what was chosen
+
+    page.get_by_label("Regel").select_option("")
+    page.get_by_label("Forsøg").select_option("T11")
+    page.get_by_label("Status").select_option("waived")
+    page.get_by_role("button", name="Vis").click()
+    assert "forsoeg=T11" in page.url and "status=waived" in page.url
+    page.screenshot(path=str(ARTIFACTS / "web-worklist-filtered.png"), full_page=True)
+    # only waived ones asked for: the latest due first, as the API has it
+    assert [(row[0], row[3], row[5]) for row in rows(page, "#opgaver")] == [
+        ("aal-due", "29. januar 2021", "Fritaget"), ("aal-overdue", "1. januar 2021", "Fritaget")]
+    assert counts(page) == {"Overskredet": "0", "Aktuel": "0", "Kommende": "0", "Udført": "0", "Fritaget": "2",
+                            "Sat i bero": "0"}
+    assert page.locator("#fritaget").count() == 0  # the waived ones are the list: no second table of them
+
+    page.get_by_label("Forsøg").select_option("")
+    page.get_by_label("Status").select_option("open")
+    page.get_by_label("Sagsbehandler-id").fill("cw-7")
+    page.get_by_role("button", name="Vis").click()
+    assert [row[0] for row in rows(page, "#opgaver")] == ["aal-due"]
+    assert counts(page)["Aktuel"] == "1" and counts(page)["Overskredet"] == "0"
+
+    for wrong, said in (("regel=no-such-rule", "Vælg en regel på listen."), ("forsoeg=T99", "Vælg et forsøg på listen."),
+                        ("status=late", "Vælg en status på listen."), ("sagsbehandler=010190-1234", "Sagsbehandler-id må")):
+        answer = page.goto(f"{base}/opgaver?dato={AS_OF}&{wrong}")
+        assert answer.status == 422 and page.title() == "Ugyldigt filter – Frisag", wrong
+        assert said in page.locator("main").inner_text(), wrong
+
+
+@pytest.mark.slow
+def test_the_case_page_shows_the_timeline_with_cpr_masked_the_obligations_and_the_trials(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base)
+    page.goto(f"{base}/sager/aal-overdue?dato={AS_OF}")
+    page.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
+    assert page.title() == "Sag aal-overdue – Frisag"
+    main = page.locator("main").inner_text()
+    assert "010190-1234" not in page.content() and "1234" not in main
+    assert rows(page, "#tidslinje") == [["2. januar 2020", "Sag oprettet", "Aalborg (851), CPR-nr. 010190-****"],
+                                        ["2. januar 2020", "Ydelse startet", "ledighedsydelse"]]
+    obligations = rows(page, "#sagens-opgaver")
+    assert [row[:5] for row in obligations] == [
+        ["Individuel jobsamtale i kontaktforløbet", "LAB (LBK 1342/2016) kontaktforløb; LAB 2019 §§ 31-32",
+         "16. februar 2020", "Overskredet", "–"],
+        ["Individuel jobsamtale i kontaktforløbet", "LAB (LBK 1342/2016) kontaktforløb; LAB 2019 §§ 31-32",
+         "2. april 2020", "Kommende", "–"],
+        ["Revurdering af ledighedsydelse efter 12 af 18 måneder", "LAS § 74 c", "1. januar 2021", "Fritaget",
+         "T11 fritager: Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder"]]
+    assert "benefit.started ledighedsydelse 2020-01-02" in obligations[0][5]
+    assert "T11 waives LAS-74c on 2021-01-01" in obligations[2][5]
+    trials = rows(page, "#forsoeg")
+    assert [row[0] for row in trials] == ["T1", "T2", "T5", "T9", "T10", "T11", "T21"]
+    assert {row[2] for row in trials} == {"2. januar 2020"}
+    assert {(row[0], row[3]) for row in trials if row[3] != "løbende"} == {("T11", "31. december 2022")}
+    assert trials[5][1] == "Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder"
+
+
+@pytest.mark.slow
+def test_an_aalborg_caseworker_cannot_open_an_aarhus_case(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base)
+    answer = page.goto(f"{base}/sager/aar-overdue?dato={AS_OF}")
+    page.screenshot(path=str(ARTIFACTS / "web-case-no-access.png"), full_page=True)
+    assert answer.status == 403
+    assert page.title() == "Ingen adgang til sagen – Frisag"
+    assert "hører under en kommune, du ikke arbejder for" in page.locator("main").inner_text()
+    assert "030190" not in page.content() and "Traceback" not in page.content()
+    answer = page.goto(f"{base}/sager/no-such-case?dato={AS_OF}")
+    assert answer.status == 404 and page.title() == "Sagen findes ikke – Frisag"
+
+
+@pytest.mark.slow
+def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base)
+    page.get_by_role("link", name="Teamets opgaver").click()
+    page.wait_for_url(f"{base}/team")
+    page.goto(f"{base}/team?dato={AS_OF}")
+    page.screenshot(path=str(ARTIFACTS / "web-team.png"), full_page=True)
+    assert page.title() == "Teamets opgaver – Frisag"
+    # per caseworker: Overskredet, Aktuel, Kommende, Udført, Fritaget, Sat i bero
+    assert rows(page, "#pr-sagsbehandler") == [["cw-7", "0", "1", "0", "0", "1", "0"],
+                                               ["Ikke tildelt", "1", "0", "1", "0", "1", "0"]]
+    assert [(row[0], row[7]) for row in rows(page, "#opgaver")] == [("aal-overdue", "Ikke tildelt"), ("aal-due", "cw-7")]
+    page.locator("#pr-sagsbehandler").get_by_role("link", name="cw-7").click()
+    assert "sagsbehandler=cw-7" in page.url and page.title() == "Teamets opgaver – Frisag"
+    assert [row[0] for row in rows(page, "#opgaver")] == ["aal-due"]
+
+
+@pytest.mark.slow
+def test_the_pages_fit_a_phone_without_scrolling_sideways(frisag, browser):
+    context = browser.new_context(java_script_enabled=False, locale="da-DK", viewport=PHONE)
+    try:
+        page = signed_in(context, frisag.base)
+        page.goto(f"{frisag.base}/opgaver?dato={AS_OF}")
+        page.screenshot(path=str(ARTIFACTS / "web-worklist-phone.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        for path, screenshot in (("team", "web-team-phone"), ("sager/aal-overdue", "web-case-phone")):
+            page.goto(f"{frisag.base}/{path}?dato={AS_OF}")
+            page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+    finally:
+        context.close()
+
+
+def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(web):
+    answer = web.get("/opgaver")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
+    form = web.get("/log-ind")
+    (cookie,) = form.headers.get_list("set-cookie")
+    attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
+    assert cookie.startswith("frisag_session=") and {"httponly", "samesite"} <= attributes
+    assert "samesite=lax" in cookie.lower() and "secure" not in attributes  # development: plain HTTP
+
+    chosen = {"role": "caseworker", "municipality": "851"}
+    for refused in ({}, {"csrf": ""}, {"csrf": csrf(form.text) + "x"}):
+        answer = web.post("/log-ind", data={**refused, **chosen})
+        assert answer.status_code == 403 and "Formularen blev afvist" in answer.text
+    assert web.get("/opgaver").status_code == 303  # still signed out
+
+    assert sign_in(web, **chosen).headers["location"] == "/opgaver"
+    worklist = web.get("/opgaver", params={"dato": AS_OF})
+    assert worklist.status_code == 200 and "aal-overdue" in worklist.text
+    answer = web.post("/log-ud", data={"csrf": csrf(form.text)})  # the token from before signing in
+    assert answer.status_code == 403
+    assert web.get("/opgaver", params={"dato": AS_OF}).status_code == 200  # still signed in
+    answer = web.post("/log-ud", data={"csrf": csrf(worklist.text)})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
+    assert web.get("/opgaver").status_code == 303
+
+
+def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
+    settings = frisag.settings
+    answer = sign_in(web, role="caseworker", municipality="999", caseworker="010190-1234")
+    assert answer.status_code == 422
+    assert "Vælg en kommune på listen." in answer.text and "må ikke være et CPR-nummer" in answer.text
+
+    assert sign_in(web, role="evaluator", municipality="851").status_code == 303
+    answer = web.get("/opgaver", params={"dato": AS_OF})  # the obligations service refuses an evaluator
+    assert answer.status_code == 403 and "Ingen adgang" in answer.text and "Traceback" not in answer.text
+    assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
+    answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})  # nor does the case service read a case for one
+    assert answer.status_code == 403 and "Din rolle giver ikke adgang til sager" in answer.text
+
+    assert sign_in(web, role="caseworker", municipality="787").status_code == 303
+    thisted = web.get("/opgaver", params={"dato": AS_OF}).text
+    waived = thisted.split('id="fritaget"')[1]
+    assert "med frist fra 2. marts 2019" in thisted
+    assert "2. marts 2019" in waived and "1. marts 2019" not in waived and "thi-edge" in waived
+
+    # with a caseworker id: the cases assigned to them
+    assert sign_in(web, role="caseworker", municipality="851", caseworker="cw-7").status_code == 303
+    mine = web.get("/opgaver", params={"dato": AS_OF}).text
+    assert "aal-due" in mine and "aal-overdue" not in mine and "sager tildelt cw-7" in mine
+
+    assert sign_in(web, role="caseworker", municipality="851").status_code == 303
+    answer = web.get("/opgaver", params={"dato": "2999-01-01"})  # beyond what the API answers for
+    assert answer.status_code == 422 and "Vælg en anden dato" in answer.text
+    answer = web.get("/opgaver", params={"dato": "1. marts"})
+    assert answer.status_code == 422 and "Ugyldig dato" in answer.text
+
+    # a token the APIs do not accept (here signed with another development key) signs the user out
+    with serve(web_app(settings.model_copy(update={"data_dir": tmp_path / "another"})), token=None) as other:
+        assert sign_in(other, role="caseworker", municipality="851").status_code == 303
+        answer = other.get("/opgaver", params={"dato": AS_OF})
         assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
-        form = web.get("/log-ind")
-        (cookie,) = form.headers.get_list("set-cookie")
-        attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
-        assert cookie.startswith("frisag_session=") and {"httponly", "samesite"} <= attributes
-        assert "samesite=lax" in cookie.lower() and "secure" not in attributes  # development: plain HTTP
-
-        chosen = {"role": "caseworker", "municipality": "851"}
-        for refused in ({}, {"csrf": ""}, {"csrf": csrf(form.text) + "x"}):
-            answer = web.post("/log-ind", data={**refused, **chosen})
-            assert answer.status_code == 403 and "Formularen blev afvist" in answer.text
-        assert web.get("/opgaver").status_code == 303  # still signed out
-
-        assert sign_in(web, **chosen).headers["location"] == "/opgaver"
-        worklist = web.get("/opgaver", params={"dato": AS_OF})
-        assert worklist.status_code == 200 and "aal-overdue" in worklist.text
-        answer = web.post("/log-ud", data={"csrf": csrf(form.text)})  # the token from before signing in
-        assert answer.status_code == 403
-        assert web.get("/opgaver", params={"dato": AS_OF}).status_code == 200  # still signed in
-        answer = web.post("/log-ud", data={"csrf": csrf(worklist.text)})
-        assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
-        assert web.get("/opgaver").status_code == 303
-
-
-def test_what_the_apis_refuse_is_said_in_danish(tmp_path, serve):
-    with frisag(tmp_path, serve) as (web, _, settings):
-        answer = sign_in(web, role="caseworker", municipality="999", caseworker="010190-1234")
-        assert answer.status_code == 422
-        assert "Vælg en kommune på listen." in answer.text and "må ikke være et CPR-nummer" in answer.text
-
-        assert sign_in(web, role="evaluator", municipality="851").status_code == 303
-        answer = web.get("/opgaver", params={"dato": AS_OF})  # the obligations service refuses an evaluator
-        assert answer.status_code == 403 and "Ingen adgang" in answer.text and "Traceback" not in answer.text
-        assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
-
-        assert sign_in(web, role="caseworker", municipality="787").status_code == 303
-        thisted = web.get("/opgaver", params={"dato": AS_OF}).text
-        waived = thisted.split('id="fritaget"')[1]
-        assert "med frist fra 2. marts 2019" in thisted
-        assert "2. marts 2019" in waived and "1. marts 2019" not in waived and "thi-edge" in waived
-
-        # with a caseworker id: the cases assigned to them
-        assert sign_in(web, role="caseworker", municipality="851", caseworker="cw-7").status_code == 303
-        mine = web.get("/opgaver", params={"dato": AS_OF}).text
-        assert "aal-due" in mine and "aal-overdue" not in mine and "sager tildelt cw-7" in mine
-
-        assert sign_in(web, role="caseworker", municipality="851").status_code == 303
-        answer = web.get("/opgaver", params={"dato": "2999-01-01"})  # beyond what the API answers for
-        assert answer.status_code == 422 and "Vælg en anden dato" in answer.text
-        answer = web.get("/opgaver", params={"dato": "1. marts"})
-        assert answer.status_code == 422 and "Ugyldig dato" in answer.text
-
-        # a token the APIs do not accept (here signed with another development key) signs the user out
-        with serve(web_app(settings.model_copy(update={"data_dir": tmp_path / "another"})), token=None) as other:
-            assert sign_in(other, role="caseworker", municipality="851").status_code == 303
-            answer = other.get("/opgaver", params={"dato": AS_OF})
-            assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
-            assert "Log ud" not in other.get("/log-ind").text  # the session is gone
+        assert "Log ud" not in other.get("/log-ind").text  # the session is gone
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
@@ -200,14 +379,37 @@ def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve
         WebSettings(environment="production", auth_jwks_url=issuer.jwks_url)
 
 
-def test_an_api_that_is_down_or_answers_404_is_said_in_danish(tmp_path, serve):
-    common = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path, "auth_jwks_url": None}
-    with serve(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=None) as case:
-        # the case service has no worklist: a real 404 where the obligations service should be; then nothing at all
-        for url, status, said in ((str(case.base_url).rstrip("/"), 404, "Ikke fundet"),
-                                  (f"http://127.0.0.1:{free_port()}", 502, "Opgavetjenesten svarer ikke")):
-            with serve(web_app(WebSettings(data_dir=tmp_path, auth_jwks_url=None, obligations_url=url)), token=None) as web:
-                assert sign_in(web, role="caseworker", municipality="851").status_code == 303
-                answer = web.get("/opgaver", params={"dato": AS_OF})
-                assert answer.status_code == status and said in answer.text, url
-                assert "Traceback" not in answer.text and "problem" not in answer.text
+def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
+    # the case service has no worklist: a real 404 where the obligations service should be; then nothing at all
+    for url, status, said in ((str(frisag.case.base_url).rstrip("/"), 404, "Ikke fundet"),
+                              (f"http://127.0.0.1:{free_port()}", 502, "Opgavetjenesten svarer ikke")):
+        settings = frisag.settings.model_copy(update={"obligations_url": url, "case_url": url})
+        with serve(web_app(settings), token=None) as web:
+            assert sign_in(web, role="caseworker", municipality="851").status_code == 303
+            answer = web.get("/opgaver", params={"dato": AS_OF})
+            assert answer.status_code == status and said in answer.text, url
+            assert "Traceback" not in answer.text and "problem" not in answer.text
+            if status == 502:
+                answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
+                assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text
+
+
+def test_the_obligations_api_counts_per_status_and_caseworker_and_names_the_trials_of_a_case(frisag):
+    """What the pages read, as the obligations service answers any client (docs/API.md)."""
+    api = frisag.obligations  # acts for Aalborg, Aarhus and Thisted
+    answer = api.get("/obligations/counts", params={"municipality": "851", "as_of": AS_OF, "trial": "T11"})
+    assert answer.status_code == 200
+    none = dict.fromkeys(("upcoming", "due", "overdue", "done", "waived", "suspended"), 0)
+    assert answer.json() == {"as_of": AS_OF, "statuses": none | {"waived": 2}, "caseworkers": [
+        {"caseworker": "cw-7", "statuses": none | {"waived": 1}}, {"caseworker": None, "statuses": none | {"waived": 1}}]}
+    assert api.get("/obligations/counts", params={"municipality": "101", "as_of": AS_OF}).status_code == 403
+    assert api.get("/obligations/counts", params={"municipality": "851", "trial": "X1"}).status_code == 422
+    listed = api.get("/obligations", params={"municipality": "751", "as_of": AS_OF, "rule": "LAS-74c"}).json()["items"]
+    assert [(o["case_id"], o["status"]) for o in listed] == [("aar-overdue", "upcoming")]
+
+    trials = api.get("/cases/aar-overdue/obligations", params={"as_of": AS_OF}).json()["trials"]
+    # Aarhus is in one trial for every citizen, the big cities' umbrella T24 (from 1 January 2016, open-ended)
+    assert [(t["trial"], t["from"], t["to"]) for t in trials] == [("T24", "2020-01-02", None)]
+    trials = api.get("/cases/thi-edge/obligations", params={"as_of": AS_OF}).json()["trials"]
+    assert {"trial": "T11", "title": "Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder",
+            "from": "2018-07-01", "to": "2022-12-31"} in trials  # opened 2 March 2018, before T11 began

@@ -73,7 +73,7 @@ def test_one_at_a_time_with_redeliveries_equals_one_go(events, redeliver):
         stored = conn.execute(obligations.select().order_by(obligations.c.n)).mappings().all()
     assert [(o["rule"], o["due"], o["basis"], o["done_on"], o["municipality"]) for o in stored] == \
         [(o.rule, o.due, o.basis, o.done_on, o.municipality) for o in expected]
-    municipality, found = projection.for_case("case-1", TODAY)
+    municipality, found, _ = projection.for_case("case-1", TODAY)
     assert found == [o.as_json("case-1", TODAY) for o in fold(events, CATALOG, TODAY)]
     # responsible on that day: the last opening or move dated by then (of one day's, the later)
     changes = sorted((e.data["date"], i, e.data["municipality"]) for i, e in enumerate(events)

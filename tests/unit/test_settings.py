@@ -122,3 +122,16 @@ def test_make_run_gives_the_consumers_no_key_that_reads_a_citizen_in_any_spellin
     for consumer in ("obligations", "reporting", "web"):
         assert not {n.upper() for n in _environment(consumer)} & {"CASE_STORE_KEY", "PSEUDONYM_KEY"}
     assert {"CASE_STORE_KEY", "pseudonym_key", "Pseudonym_Key"} <= set(_environment("case"))
+
+
+def test_the_readme_names_the_settings_that_read_each_web_and_make_run_option():
+    """A row whose 'used by' names `web` is an option of WebSettings, one naming `make run` of
+    RunSettings, and back: the port `make run` serves the web pages on is make run's alone."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    used_by = {name: {s.strip(" `") for s in who.split(",")}
+               for name, who in re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section, re.MULTILINE)}
+    for cls, reader in ((WebSettings, "web"), (RunSettings, "make run")):
+        own = {field.upper() for field in cls.model_fields} - {f.upper() for f in ServiceSettings.model_fields}
+        assert own == {name for name, who in used_by.items() if reader in who}, reader
+    assert "web_port" not in WebSettings.model_fields

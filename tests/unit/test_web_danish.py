@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from services.web.danish import days_overdue, kommune, long_date, number
+from services.web.danish import days_overdue, describe_event, kommune, long_date, number
 
 
 def test_dates_are_written_the_danish_way():
@@ -22,3 +22,19 @@ def test_days_overdue_count_from_the_last_day_on_time():
 def test_numbers_and_kommune_names():
     assert [number(n) for n in (0, 999, 1000, 1234567)] == ["0", "999", "1.000", "1.234.567"]
     assert kommune("851") == "Aalborg (851)" and kommune("101") == "København (101)"
+
+
+def test_events_are_described_in_danish_with_the_kommune_named():
+    assert describe_event("dk.frisag.case.opened", {"municipality": "851", "cpr": "010190-****", "date": "2020-01-02"}) == (
+        "Sag oprettet", "Aalborg (851), CPR-nr. 010190-****")
+    assert describe_event("dk.frisag.case.moved", {"municipality": "751", "date": "2020-06-01"}) == (
+        "Sag flyttet", "til Aarhus (751)")
+    assert describe_event("dk.frisag.benefit.started", {"benefit": "kontanthjaelp", "date": "2020-01-02"}) == (
+        "Ydelse startet", "kontanthjælp")
+    assert describe_event("dk.frisag.case.closed", {"reason": "moved_abroad", "date": "2020-01-02"}) == (
+        "Sag afsluttet", "flyttet til udlandet")
+    assert describe_event("dk.frisag.target-group.assessed", {"trial": "T12", "in_target_group": False, "date": "x"}) == (
+        "Målgruppe vurderet", "T12: ikke i målgruppen")
+    assert describe_event("dk.frisag.cadence.agreed", {"rule": "LAB-jobsamtale", "interval_days": 90, "date": "x"}) == (
+        "Kadence aftalt", "LAB-jobsamtale: hver 90. dag")
+    assert describe_event("dk.frisag.something.new", {"date": "x", "a": "b"}) == ("something.new", "a: b")

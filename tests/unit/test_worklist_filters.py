@@ -1,0 +1,84 @@
+"""The worklist's filters by rule and by the trial that exempts or changes a task, and its
+counts per caseworker and status, on SQLite and on PostgreSQL (the trial is read from the
+stored JSON, which the two query differently).
+
+Hand-computed from the catalog, as of 1 March 2020, three citizens on ledighedsydelse:
+- a, Aalborg (851) from 2 January 2020, assigned cw-7: jobsamtale due 16 February (overdue),
+  the next one 2 April (upcoming), LAS-74c 1 January 2021 waived by T11;
+- b, Aalborg from 30 January 2020, unassigned: jobsamtale 15 March (due), LAS-74c 29 January
+  2021 waived by T11;
+- c, Aarhus (751, not in T11): jobsamtale 16 February (overdue), 2 April (upcoming), LAS-74c
+  1 January 2021 (upcoming)."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.obligations.projection import ObligationsProjection
+from shared.catalog import Catalog
+from shared.events import StreamEvent
+from shared.stream import Delivery
+
+AS_OF = date(2020, 3, 1)
+CASES = [("a", "case.opened", {"date": "2020-01-02", "municipality": "851", "citizen": "a"}),
+         ("a", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
+         ("a", "case.assigned", {"date": "2020-01-02", "caseworker": "cw-7"}),
+         ("b", "case.opened", {"date": "2020-01-30", "municipality": "851", "citizen": "b"}),
+         ("b", "benefit.started", {"date": "2020-01-30", "benefit": "ledighedsydelse"}),
+         ("c", "case.opened", {"date": "2020-01-02", "municipality": "751", "citizen": "c"}),
+         ("c", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"})]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def projection(request) -> ObligationsProjection:
+    if request.param == "sqlite":
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    else:
+        url = request.getfixturevalue("database_url")
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    projection = ObligationsProjection(engine, Catalog.load(), today=lambda: AS_OF)
+    sequence: dict[str, int] = {}
+    events = []
+    for position, (case_id, name, data) in enumerate(CASES):
+        sequence[case_id] = sequence.get(case_id, 0) + 1
+        events.append(StreamEvent(f"e{position}", "s", f"dk.frisag.{name}", case_id, None, data,
+                                  sequence[case_id], position))
+    projection.store([Delivery(0, e.position, e) for e in events])
+    yield projection
+    engine.dispose()
+
+
+def listed(projection: ObligationsProjection, **filters) -> list[tuple[str, str, str]]:
+    items, total = projection.worklist(as_of=AS_OF, limit=500, **filters)
+    assert total == len(items)
+    return [(o["case_id"], o["rule"], o["due"]) for o in items]
+
+
+def test_the_worklist_by_rule_and_by_trial(projection):
+    assert listed(projection, municipality="851", rule="LAB-jobsamtale") == [
+        ("a", "LAB-jobsamtale", "2020-02-16"), ("b", "LAB-jobsamtale", "2020-03-15"), ("a", "LAB-jobsamtale", "2020-04-02")]
+    assert listed(projection, municipality="851", trial="T11") == [
+        ("a", "LAS-74c", "2021-01-01"), ("b", "LAS-74c", "2021-01-29")]
+    assert listed(projection, municipality="751", trial="T11") == []  # Aarhus's LAS-74c is required
+    assert listed(projection, municipality="751", rule="LAS-74c") == [("c", "LAS-74c", "2021-01-01")]
+    assert listed(projection, municipality="851", rule="LAS-74c", trial="T10") == []
+    assert listed(projection, municipality="851", rule="LAB-jobsamtale", caseworker="cw-7", statuses=["overdue"]) == [
+        ("a", "LAB-jobsamtale", "2020-02-16")]
+
+
+def test_counts_per_caseworker_and_status(projection):
+    assert projection.tally(as_of=AS_OF, municipality="851") == {
+        "cw-7": {"overdue": 1, "upcoming": 1, "waived": 1}, None: {"due": 1, "waived": 1}}
+    assert projection.tally(as_of=AS_OF, municipality="851", trial="T11") == {"cw-7": {"waived": 1}, None: {"waived": 1}}
+    assert projection.tally(as_of=AS_OF, municipality="851", caseworker="cw-7", rule="LAB-jobsamtale") == {
+        "cw-7": {"overdue": 1, "upcoming": 1}}
+    assert projection.tally(as_of=AS_OF, municipality="751") == {None: {"overdue": 1, "upcoming": 2}}
+    # b's jobsamtale the day before its last day on time, on it (its next one is listed from its
+    # due date on, upcoming: more than 14 days off), and the day after (overdue)
+    assert projection.tally(as_of=date(2020, 3, 14), municipality="851", rule="LAB-jobsamtale")[None] == {"due": 1}
+    assert projection.tally(as_of=date(2020, 3, 15), municipality="851", rule="LAB-jobsamtale")[None] == {
+        "due": 1, "upcoming": 1}
+    assert projection.tally(as_of=date(2020, 3, 16), municipality="851", rule="LAB-jobsamtale")[None] == {
+        "overdue": 1, "upcoming": 1}
