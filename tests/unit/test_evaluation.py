@@ -59,11 +59,11 @@ def stored(histories) -> Facts:
 
 
 @pytest.fixture(scope="module")
-def population(tmp_path_factory):
+def population():
     def build():
         histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(1500)]
         return histories, stored(histories)
-    return built("population", (11, 1500), build, tmp_path_factory)
+    return built("population", (11, 1500), build)
 
 
 @pytest.fixture(scope="module")

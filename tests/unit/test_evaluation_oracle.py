@@ -139,11 +139,11 @@ OWN_RULE = {"T6": "SDP-LAE285", "T10": "REV-LAE265", "T11": "LAS-74c"}
 
 
 @pytest.fixture(scope="module")
-def overlapping(tmp_path_factory):
+def overlapping():
     def build():
         histories = [stream_events(docs) for docs in Population(seed=615, start=date(2016, 1, 1)).cases(6000)]
         return histories, stored(histories)
-    return built("overlapping", (615, 6000), build, tmp_path_factory)
+    return built("overlapping", (615, 6000), build)
 
 
 def own_occurrences(history, trial: str):
