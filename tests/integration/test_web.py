@@ -36,6 +36,7 @@ from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
 from services.web.app import create_app as web_app
 from services.web.settings import WebSettings
+from services.web.vendor import VENDOR
 from shared.auth import development_token
 from shared.municipalities import municipalities
 from tests.conftest import LiveServer
@@ -49,6 +50,8 @@ CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851",
          "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),
          "thi-edge": ("787", "2018-03-02", "050190-1234")}
 PHONE = {"width": 390, "height": 844}
+AXE = (VENDOR / "axe-core" / "axe.min.js").read_text()
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]  # what Danish public web accessibility law asks
 
 
 @dataclass
@@ -126,6 +129,25 @@ def signed_in(context: playwright.BrowserContext, base: str, municipality: str =
     return page
 
 
+def accessible(page: playwright.Page, base: str) -> None:
+    """axe-core (vendored) finds no serious or critical WCAG 2.1 AA violation on the page. It runs
+    in a context of its own with the page's cookies and JavaScript on (the pages have none of
+    their own, so they render the same), loading nothing but from the web service."""
+    context = page.context.browser.new_context(storage_state=page.context.storage_state(), locale="da-DK",
+                                               viewport=page.viewport_size)
+    try:
+        offline_but(context, base)
+        checked = context.new_page()
+        checked.goto(page.url)
+        checked.evaluate(AXE)
+        violations = checked.evaluate("run => axe.run({runOnly: run}).then(found => found.violations.map("
+                                      "v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})))",
+                                      WCAG_AA)
+    finally:
+        context.close()
+    assert [v for v in violations if v["impact"] in ("serious", "critical")] == [], page.url
+
+
 def rows(page: playwright.Page, table: str) -> list[list[str]]:
     return [row.split("\t") for row in page.locator(f"{table} tbody tr").all_inner_texts()]
 
@@ -150,6 +172,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     assert page.url == f"{base}/log-ind"
     assert page.title() == "Log ind – Frisag"
     page.screenshot(path=str(ARTIFACTS / "web-sign-in.png"), full_page=True)
+    accessible(page, base)
     page.get_by_label("Sagsbehandler", exact=True).check()
     page.get_by_label("Kommune").select_option("851")
     page.get_by_role("button", name="Log ind").click()
@@ -158,6 +181,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     page.get_by_role("button", name="Vis").click()
     assert page.url.startswith(f"{base}/opgaver?dato={AS_OF}&")
     page.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
+    accessible(page, base)
 
     assert page.title() == "Mine opgaver – Frisag"
     assert "Sagsbehandler, Aalborg (851)" in page.locator("header").inner_text()
@@ -234,6 +258,7 @@ def test_the_case_page_shows_the_timeline_with_cpr_masked_the_obligations_and_th
     page = signed_in(context, base)
     page.goto(f"{base}/sager/aal-overdue?dato={AS_OF}")
     page.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
+    accessible(page, base)
     assert page.title() == "Sag aal-overdue – Frisag"
     main = page.locator("main").inner_text()
     assert "010190-1234" not in page.content() and "1234" not in main
@@ -278,6 +303,7 @@ def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker
     page.wait_for_url(f"{base}/team")
     page.goto(f"{base}/team?dato={AS_OF}")
     page.screenshot(path=str(ARTIFACTS / "web-team.png"), full_page=True)
+    accessible(page, base)
     assert page.title() == "Teamets opgaver – Frisag"
     # per caseworker: Overskredet, Aktuel, Kommende, Udført, Fritaget, Sat i bero
     assert rows(page, "#pr-sagsbehandler") == [["cw-7", "0", "1", "0", "0", "1", "0"],
