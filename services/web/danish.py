@@ -51,6 +51,8 @@ WORDS = {"kontanthjaelp": "kontanthjælp", "uddannelseshjaelp": "uddannelseshjæ
          "job": "job", "education": "uddannelse", "other_benefit": "anden ydelse", "moved_abroad": "flyttet til udlandet",
          "other": "andet"}
 EFFECTS = {"waive": "fritager", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader"}
+EFFECT_VERBS = {"waive": "fritager for", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader efter"}
+HOME = {"caseworker": "/opgaver", "evaluator": "/forsoeg", "admin": "/opgaver"}  # where a role lands
 
 
 def word(name: str) -> str:
