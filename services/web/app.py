@@ -208,9 +208,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         trial, the difference-in-differences in words, the comparison group to choose, downloads."""
         if "token" not in request.session:
             return RedirectResponse("/log-ind", status_code=303)
-        query = comparison_query(sammenligning)
         if trial_id not in catalog.trials:
             return no_trial(request, trial_id)
+        query = comparison_query(trial_id, sammenligning)
         if query is None:
             return page(request, "problem.html", 422, title="Ugyldig sammenligningsgruppe",
                         message="Vælg sammenligningskommunerne på listen.")
@@ -264,7 +264,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         to download): the browser cannot send the token itself."""
         if "token" not in request.session:
             return RedirectResponse("/log-ind", status_code=303)
-        query = comparison_query(codes)
+        query = comparison_query(trial_id, codes)
         if trial_id not in catalog.trials or query is None:
             return no_trial(request, trial_id)
         try:
@@ -389,10 +389,11 @@ def no_trial(request: Request, trial_id: str) -> HTMLResponse:
                 message=f"Der er intet forsøg {trial_id} i kataloget, eller en valgt sammenligningskommune findes ikke.")
 
 
-def comparison_query(codes: list[str]) -> dict[str, str] | None:
+def comparison_query(trial_id: str, codes: list[str]) -> dict[str, str] | None:
     """The reporting service's `comparison` for the chosen kommunekoder (none: its default
-    group); None when one is not a kommune."""
-    if any(code not in municipalities() for code in codes):
+    group); None when one is not a kommune, or is one of the trial's own (not on the list)."""
+    own = catalog.trials[trial_id].municipalities if trial_id in catalog.trials else []
+    if any(code not in municipalities() or code in own for code in codes):
         return None
     return {"comparison": ",".join(dict.fromkeys(codes))} if codes else {}
 

@@ -467,6 +467,19 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
     assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
     answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})  # nor does the case service read a case for one
     assert answer.status_code == 403 and "Din rolle giver ikke adgang til sager" in answer.text
+    for path, status, said in (("/forsoeg/T99", 404, "Forsøget findes ikke"),
+                               ("/forsoeg/T11?sammenligning=999", 422, "Vælg sammenligningskommunerne på listen"),
+                               ("/forsoeg/T11?sammenligning=851", 422, "Vælg sammenligningskommunerne på listen"),
+                               ("/forsoeg/T11?sammenligning=101", 422, "ingen borgere i data"),  # the API refuses it
+                               ("/forsoeg/T11/evaluering.csv?sammenligning=101", 422, "ingen borgere i data"),
+                               ("/forsoeg/T11/evalueringsskema?format=pdf", 422, "Vælg HTML eller Markdown")):
+        answer = web.get(path)
+        assert answer.status_code == status and said in answer.text and "Traceback" not in answer.text, path
+
+    assert sign_in(web, role="caseworker", municipality="851").status_code == 303
+    for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv"):  # the reporting service's evaluator role
+        answer = web.get(path)
+        assert answer.status_code == 403 and "Evalueringstallene er for evaluatorer" in answer.text, path
 
     assert sign_in(web, role="caseworker", municipality="787").status_code == 303
     thisted = web.get("/opgaver", params={"dato": AS_OF}).text
@@ -508,7 +521,7 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
     # the case service has no worklist: a real 404 where the obligations service should be; then nothing at all
     for url, status, said in ((str(frisag.case.base_url).rstrip("/"), 404, "Ikke fundet"),
                               (f"http://127.0.0.1:{free_port()}", 502, "Opgavetjenesten svarer ikke")):
-        settings = frisag.settings.model_copy(update={"obligations_url": url, "case_url": url})
+        settings = frisag.settings.model_copy(update={"obligations_url": url, "case_url": url, "reporting_url": url})
         with serve(web_app(settings), token=None) as web:
             assert sign_in(web, role="caseworker", municipality="851").status_code == 303
             answer = web.get("/opgaver", params={"dato": AS_OF})
@@ -517,6 +530,10 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
             if status == 502:
                 answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
                 assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text
+                assert sign_in(web, role="evaluator", municipality="851").status_code == 303
+                for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv"):
+                    answer = web.get(path)
+                    assert answer.status_code == 502 and "Rapporteringstjenesten svarer ikke" in answer.text, path
 
 
 def test_the_obligations_api_counts_per_status_and_caseworker_and_names_the_trials_of_a_case(frisag):
