@@ -349,6 +349,11 @@ def test_the_pages_fit_a_phone_without_scrolling_sideways(frisag, browser):
             page.goto(f"{frisag.base}/{path}?dato={AS_OF}")
             page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        page = signed_in(context, frisag.base, role="Evaluator")
+        for path, screenshot in (("forsoeg", "web-trials-phone"), ("forsoeg/T11", "web-trial-phone")):
+            page.goto(f"{frisag.base}/{path}")
+            page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
     finally:
         context.close()
 
