@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -39,6 +39,7 @@ WAIVED_SINCE = timedelta(days=365)  # the worklist lists exemptions of tasks due
 LISTED = 100  # tasks shown per table (the API's page)
 OPEN = "open"  # the worklist's status choice by default: due and overdue
 STATUS_CHOICES = {OPEN: "Aktuelle og overskredne", **danish.STATUSES}
+Chosen = Annotated[list[str], Query()]  # the comparison kommuner ticked, each its own sammenligning=
 # rule and trial titles for the filters (the obligations service reads the same packaged catalog
 # unless CATALOG_DIR points it elsewhere)
 catalog = Catalog.load()
@@ -202,8 +203,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     effects={t["id"]: effects_in_danish(t["effects"]) for t in trials})
 
     @app.get("/forsoeg/{trial_id}")
-    async def trial_page(request: Request, trial_id: str,
-                         sammenligning: list[str] = Query(default=[])) -> Response:  # noqa: B008 (FastAPI's way)
+    async def trial_page(request: Request, trial_id: str, sammenligning: Chosen = []) -> Response:
         """A trial's evaluation: the numbers, the headline metric month by month from before the
         trial, the difference-in-differences in words, the comparison group to choose, downloads."""
         if "token" not in request.session:
@@ -246,12 +246,12 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     query="&".join(f"sammenligning={code}" for code in sammenligning))
 
     @app.get("/forsoeg/{trial_id}/evaluering.csv")
-    async def evaluation_csv(request: Request, trial_id: str, sammenligning: list[str] = Query(default=[])) -> Response:  # noqa: B008
+    async def evaluation_csv(request: Request, trial_id: str, sammenligning: Chosen = []) -> Response:
         """The evaluation's numbers as the reporting service writes them in CSV."""
         return await passed_on(request, trial_id, "evaluation", sammenligning, {}, "text/csv")
 
     @app.get("/forsoeg/{trial_id}/evalueringsskema")
-    async def evaluation_form(request: Request, trial_id: str, sammenligning: list[str] = Query(default=[]),  # noqa: B008
+    async def evaluation_form(request: Request, trial_id: str, sammenligning: Chosen = [],
                               format: str = "html") -> Response:
         """The evaluation form, a file to download (HTML, or Markdown), as the reporting service writes it."""
         if format not in ("html", "markdown"):
