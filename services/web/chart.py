@@ -49,7 +49,8 @@ def line_chart(months: list[str], values: dict[str, list[float | None]], unit: s
         parts.append(f'<line x1="{LEFT}" y1="{y(v):.1f}" x2="{RIGHT}" y2="{y(v):.1f}" stroke="#d9d9d9"/>'
                      f'<text class="tick-y" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{amount(v, unit)}</text>')
     parts.append(f'<line x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}" stroke="#454545"/>')
-    every = next(k for k in (1, 2, 3, 6, 12, 24) if len(months) / k <= 8)
+    # at most 8 month labels: every 1, 2, 3, 6 months, or a whole number of years
+    every = next((k for k in (1, 2, 3, 6, 12) if len(months) / k <= 8), None) or 12 * math.ceil(len(months) / 96)
     for i, month in enumerate(months):
         if i % every == 0:
             parts.append(f'<text class="tick-x" x="{x(i):.1f}" y="{BOTTOM + 18}" text-anchor="middle">{month_name(month)}</text>')

@@ -434,6 +434,16 @@ def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_t
     assert open(download.value.path(), "rb").read() == form.content
 
 
+def test_every_trials_page_answers_and_says_when_there_is_no_comparison_group(web):
+    assert sign_in(web, role="evaluator", municipality="851").status_code == 303
+    for trial in (f"T{i}" for i in range(1, 25)):  # T1: its baseline and period, to today, over 200 months
+        answer = web.get(f"/forsoeg/{trial}")
+        assert answer.status_code == 200 and "<svg" in answer.text and "Traceback" not in answer.text, trial
+        none = "Der er ingen sammenligningsgruppe, og derfor ingen forskel-i-forskelle"
+        # T24 is Aarhus's and Odense's: every other kommune with data runs trials that change obligations
+        assert (none in answer.text) == (trial == "T24"), trial
+
+
 def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(web):
     answer = web.get("/opgaver")
     assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")

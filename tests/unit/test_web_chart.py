@@ -39,3 +39,15 @@ def test_all_zeros_or_all_gaps_still_draw_an_axis():
     assert polylines(svg, "trial") == ["64.0,240.0 276.0,240.0 488.0,240.0 700.0,240.0"]
     svg = line_chart(MONTHS, {"trial": [None] * 4, "comparison": [None] * 4}, "borgere", "2018-07", "Borgere")
     assert "<polyline" not in svg and 'class="tick-y"' in svg
+
+
+def test_a_long_series_is_labelled_every_few_years_at_most_eight_times():
+    # T1 from July 2017 to December 2026 and its baseline: 226 months, a label every 3 years
+    months = [f"{2008 + (5 + i) // 12}-{(5 + i) % 12 + 1:02d}" for i in range(226)]
+    assert months[0] == "2008-06" and months[-1] == "2027-03"
+    svg = line_chart(months, {"trial": [1.0] * 226, "comparison": [None] * 226}, "andel", "2017-07", "Andel")
+    assert re.findall(r'<text class="tick-x"[^>]*>([^<]*)<', svg) == [f"juni {y}" for y in range(2008, 2028, 3)]
+    for n, every in ((8, 1), (9, 2), (96, 12), (97, 24)):
+        labels = re.findall(r'class="tick-x"', line_chart(months[:n], {"trial": [1.0] * n, "comparison": [None] * n},
+                                                          "andel", "2017-07", "Andel"))
+        assert len(labels) == -(-n // every), n
