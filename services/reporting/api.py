@@ -76,16 +76,21 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
 
     @app.get("/trials/{trial}/series", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
-                comparison: Comparison = None) -> Any:
+                comparison: Comparison = None,
+                span: Annotated[Literal["trial", "baseline"], Query(
+                    description="the months of the period evaluated (default) or of its baseline, for a chart "
+                                "from before the trial; each protected against its own total")] = "trial") -> Any:
         """One metric month by month for the trial group and the comparison group, for charts;
         CSV with `Accept: text/csv`."""
         if metric not in METRICS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("metric", f"one of {list(METRICS)}")])
         asked = _asked(request, trial, from_, to, comparison)
-        rows = asked.series(metric, *asked.periods["trial"])
+        lo, hi = asked.periods[span]
+        rows = asked.series(metric, lo, hi)
         if "text/csv" in request.headers.get("accept", ""):
-            return _csv(rows, f"maaned-{asked.trial.id}-{metric}.csv")
-        return {**asked.describe(), "metric": metric, "rows": [r.as_json() for r in rows]}
+            return _csv(rows, f"maaned-{asked.trial.id}-{metric}{'-foer' if span == 'baseline' else ''}.csv")
+        return {**asked.describe(), "metric": metric, "span": {"from": lo.isoformat(), "to": hi.isoformat()},
+                "rows": [r.as_json() for r in rows]}
 
     @app.get("/metrics-catalog", dependencies=evaluator)
     def metrics_catalog() -> list[dict[str, Any]]:

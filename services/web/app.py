@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.web import danish
+from services.web.chart import line_chart, month_name
 from services.web.settings import WebSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, development_token
 from shared.catalog import Catalog
@@ -38,14 +39,16 @@ WAIVED_SINCE = timedelta(days=365)  # the worklist lists exemptions of tasks due
 LISTED = 100  # tasks shown per table (the API's page)
 OPEN = "open"  # the worklist's status choice by default: due and overdue
 STATUS_CHOICES = {OPEN: "Aktuelle og overskredne", **danish.STATUSES}
+Chosen = Annotated[list[str], Query()]  # the comparison kommuner ticked, each its own sammenligning=
 # rule and trial titles for the filters (the obligations service reads the same packaged catalog
 # unless CATALOG_DIR points it elsewhere)
 catalog = Catalog.load()
 
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(long_date=danish.long_date, number=danish.number, kommune=danish.kommune)
+templates.env.filters.update(long_date=danish.long_date, number=danish.number, kommune=danish.kommune,
+                             amount=danish.amount)
 templates.env.globals.update(STATUSES=danish.STATUSES, ROLES=danish.ROLES, STATUS_CHOICES=STATUS_CHOICES,
-                             EFFECTS=danish.EFFECTS)
+                             EFFECTS=danish.EFFECTS, HOME=danish.HOME)
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
@@ -68,8 +71,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/")
-    def index() -> Response:
-        return RedirectResponse("/opgaver", status_code=303)
+    def index(request: Request) -> Response:
+        return RedirectResponse(danish.HOME.get(request.session.get("role"), "/opgaver"), status_code=303)
 
     @app.get("/log-ind")
     def sign_in_form(request: Request) -> Response:
@@ -101,7 +104,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         # every key anew, the CSRF token too: nothing of the signed-out session carries over
         request.session.update(token=token, role=role, municipality=code if codes else None,
                                caseworker=caseworker or None, csrf=secrets.token_urlsafe(32))
-        return RedirectResponse("/opgaver", status_code=303)
+        return RedirectResponse(danish.HOME[role], status_code=303)
 
     @app.post("/log-ud")
     async def sign_out(request: Request) -> Response:
@@ -187,6 +190,94 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     events=[(e["data"].get("date"), *danish.describe_event(e["type"], e["data"])) for e in events],
                     obligations=found["obligations"], trials=found["trials"])
 
+    @app.get("/forsoeg")
+    async def trial_catalog(request: Request) -> Response:
+        """Every trial: its municipalities, period and effects with their legal references."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        answers = await ask_all(request, [("reporting", f"{settings.reporting_url}/trials", {})])
+        if isinstance(answers, Response):
+            return answers
+        (trials,) = answers
+        return page(request, "trials.html", title="Forsøg", trials=sorted(trials, key=lambda t: int(t["id"][1:])),
+                    effects={t["id"]: effects_in_danish(t["effects"]) for t in trials})
+
+    @app.get("/forsoeg/{trial_id}")
+    async def trial_page(request: Request, trial_id: str, sammenligning: Chosen = []) -> Response:
+        """A trial's evaluation: the numbers, the headline metric month by month from before the
+        trial, the difference-in-differences in words, the comparison group to choose, downloads."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        if trial_id not in catalog.trials:
+            return no_trial(request, trial_id)
+        query = comparison_query(trial_id, sammenligning)
+        if query is None:
+            return page(request, "problem.html", 422, title="Ugyldig sammenligningsgruppe",
+                        message="Vælg sammenligningskommunerne på listen.")
+        metric = catalog.trials[trial_id].headline_metric
+        url = f"{settings.reporting_url}/trials/{trial_id}"
+        answers = await ask_all(request, [("reporting", f"{settings.reporting_url}/trials", {}),
+                                          ("reporting", f"{url}/evaluation", query),
+                                          ("reporting", f"{url}/series", query | {"metric": metric, "span": "baseline"}),
+                                          ("reporting", f"{url}/series", query | {"metric": metric}),
+                                          ("reporting", f"{settings.reporting_url}/metrics-catalog", {})])
+        if isinstance(answers, Response):
+            return answers
+        trials, evaluation, before, during, metrics = answers
+        trial = next(t for t in trials if t["id"] == trial_id)
+        metrics = {m["id"]: m for m in metrics}
+        months, values, cells = monthly(before["rows"] + during["rows"], metrics[metric]["unit"])
+        totals, places = evaluation_tables(evaluation["rows"], metrics)
+        did = [danish.interval_words(metrics[r["of"]]["label_da"] + (f", {r['rule']}" if r["rule"] else ""),
+                                     metrics[r["of"]]["unit"], r["value"], *(r["ci95"] or (None, None)))
+               for r in evaluation["rows"] if r["metric"] == "did_estimate" and r["municipality"] is None]
+        group = evaluation["groups"]["comparison"]
+        return page(request, "trial.html", title=f"{trial_id}: {trial['title']}", trial=trial, evaluation=evaluation,
+                    periods={name: (date.fromisoformat(p["from"]), date.fromisoformat(p["to"]))
+                             for name, p in evaluation["periods"].items()},
+                    chart=line_chart(months, values, metrics[metric]["unit"], during["rows"][0]["period"] if during["rows"] else "",
+                                     metrics[metric]["label_da"]),
+                    metric=metrics[metric], months=[(month_name(m), cells[m]) for m in months],
+                    totals=totals, places=places, did=did, group=group, effects=effects_in_danish(trial["effects"]),
+                    chosen_by=evaluation["comparison_basis"].get("chosen_by"),
+                    contaminated=evaluation["comparison_basis"].get("contaminated", {}),
+                    candidates=sorted((code for code in municipalities() if code not in trial["municipalities"]),
+                                      key=lambda code: municipalities()[code]),
+                    query="&".join(f"sammenligning={code}" for code in sammenligning))
+
+    @app.get("/forsoeg/{trial_id}/evaluering.csv")
+    async def evaluation_csv(request: Request, trial_id: str, sammenligning: Chosen = []) -> Response:
+        """The evaluation's numbers as the reporting service writes them in CSV."""
+        return await passed_on(request, trial_id, "evaluation", sammenligning, {}, "text/csv")
+
+    @app.get("/forsoeg/{trial_id}/evalueringsskema")
+    async def evaluation_form(request: Request, trial_id: str, sammenligning: Chosen = [],
+                              format: str = "html") -> Response:
+        """The evaluation form, a file to download (HTML, or Markdown), as the reporting service writes it."""
+        if format not in ("html", "markdown"):
+            return page(request, "problem.html", 422, title="Ukendt format", message="Vælg HTML eller Markdown.")
+        return await passed_on(request, trial_id, "form", sammenligning, {"format": format}, "*/*")
+
+    async def passed_on(request: Request, trial_id: str, what: str, codes: list[str], params: dict[str, str],
+                        accept: str) -> Response:
+        """The reporting service's answer, asked with the user's token, passed on as it is (a file
+        to download): the browser cannot send the token itself."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        query = comparison_query(trial_id, codes)
+        if trial_id not in catalog.trials or query is None:
+            return no_trial(request, trial_id)
+        try:
+            answer = await request.app.state.http.get(
+                f"{settings.reporting_url}/trials/{trial_id}/{what}", params=query | params,
+                headers={"Authorization": f"Bearer {request.session['token']}", "Accept": accept})
+        except httpx.HTTPError:
+            return unavailable(request, "reporting")
+        if answer.status_code != 200:
+            return refused(request, answer.status_code, "reporting")
+        return Response(answer.content, media_type=answer.headers["content-type"],
+                        headers={"Content-Disposition": answer.headers["content-disposition"]})
+
     async def ask_all(request: Request, asks: list[tuple[str, str, dict[str, Any]]],
                       case_id: str | None = None) -> list[Any] | Response:
         """The APIs' answers (JSON) to (service, URL, query) asks, asked at once with the user's
@@ -249,6 +340,14 @@ def refused(request: Request, status: int, service: str, case_id: str | None = N
     if status == 401:
         request.session.clear()
         return RedirectResponse("/log-ind", status_code=303)
+    if service == "reporting" and status in (403, 404, 422):
+        return page(request, "problem.html", status, **{
+            403: {"title": "Ingen adgang", "message": "Evalueringstallene er for evaluatorer: din rolle giver ikke "
+                                                       "adgang til dem."},
+            404: {"title": "Forsøget findes ikke", "message": "Rapporteringstjenesten kender ikke forsøget."},
+            422: {"title": "Sammenligningen kan ikke laves",
+                  "message": "Rapporteringstjenesten kan ikke sammenligne med den valgte gruppe: en valgt kommune har "
+                             "ingen borgere i data. Vælg andre kommuner, eller brug standardgruppen."}}[status])
     if status == 403 and case_id:
         why = ("Sagen hører under en kommune, du ikke arbejder for, så du kan ikke se den. "
                if request.session.get("role") == CASEWORKER else "Din rolle giver ikke adgang til sager. ")
@@ -280,9 +379,77 @@ def no_case(request: Request, case_id: str) -> HTMLResponse:
 
 
 def unavailable(request: Request, service: str) -> HTMLResponse:
-    name = {"case": "Sagstjenesten", "obligations": "Opgavetjenesten"}[service]
+    name = {"case": "Sagstjenesten", "obligations": "Opgavetjenesten", "reporting": "Rapporteringstjenesten"}[service]
     return page(request, "problem.html", 502, title=f"{name} svarer ikke",
                 message=f"{name} kunne ikke svare lige nu. Prøv igen om lidt.")
+
+
+def no_trial(request: Request, trial_id: str) -> HTMLResponse:
+    return page(request, "problem.html", 404, title="Forsøget findes ikke",
+                message=f"Der er intet forsøg {trial_id} i kataloget, eller en valgt sammenligningskommune findes ikke.")
+
+
+def comparison_query(trial_id: str, codes: list[str]) -> dict[str, str] | None:
+    """The reporting service's `comparison` for the chosen kommunekoder (none: its default
+    group); None when one is not a kommune, or is one of the trial's own (not on the list)."""
+    own = catalog.trials[trial_id].municipalities if trial_id in catalog.trials else []
+    if any(code not in municipalities() or code in own for code in codes):
+        return None
+    return {"comparison": ",".join(dict.fromkeys(codes))} if codes else {}
+
+
+def effects_in_danish(effects: list[dict[str, Any]]) -> list[str]:
+    """fritager for: Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"""
+    out = []
+    for effect in effects:
+        rule = catalog.rules.get(effect["rule"])
+        named = f"{rule.title} ({rule.legal_reference})" if rule else effect["rule"]
+        out.append(f"{danish.EFFECT_VERBS.get(effect['effect'], effect['effect'])}: {named}")
+    return out
+
+
+def monthly(rows: list[dict[str, Any]], unit: str) -> tuple[list[str], dict[str, list[float | None]], dict[str, list[str]]]:
+    """A series' months in order, each group's values for the chart (None: suppressed or no
+    data), and each month's cells as the table beside the chart shows them."""
+    months = sorted({r["period"] for r in rows})
+    by = {(r["group"], r["period"]): r for r in rows}
+    values = {group: [by[(group, m)]["value"] if (group, m) in by else None for m in months]
+              for group in ("trial", "comparison")}
+    cells = {m: [shown(by.get((group, m)), unit) for group in ("trial", "comparison")] for m in months}
+    return months, values, cells
+
+
+def shown(row: dict[str, Any] | None, unit: str) -> str:
+    """A number as the pages show it: suppressed, never a number; – where there is none."""
+    if row is None or (row["value"] is None and not row["suppressed"]):
+        return "–"
+    return "undertrykt" if row["suppressed"] else danish.amount(row["value"], unit)
+
+
+def evaluation_tables(rows: list[dict[str, Any]], metrics: dict[str, dict[str, Any]]) -> tuple[list, list]:
+    """The group totals, a row per metric (and rule): trial group before and during, comparison
+    group before and during; and the municipalities' own numbers, a row per municipality and metric."""
+    order = list(metrics)
+
+    def name(r: dict[str, Any]) -> str:
+        return metrics[r["metric"]]["label_da"] + (f", {r['rule']}" if r["rule"] else "")
+
+    def key(r: dict[str, Any]) -> tuple[int, str]:
+        return order.index(r["metric"]) if r["metric"] in order else len(order), r["rule"] or ""
+
+    cells = {(r["metric"], r["rule"], r["group"], r["period"], r["municipality"]): r for r in rows
+             if r["metric"] != "did_estimate"}
+    kinds = sorted({(r["metric"], r["rule"]) for r in rows if r["metric"] != "did_estimate"},
+                   key=lambda k: key({"metric": k[0], "rule": k[1]}))
+    totals = [(name({"metric": m, "rule": rule}), [shown(cells.get((m, rule, g, p, None)), metrics[m]["unit"])
+                                                    for g in ("trial", "comparison") for p in ("baseline", "trial")])
+              for m, rule in kinds]
+    places = sorted({(r["group"], r["municipality"]) for r in rows if r["municipality"]},
+                    key=lambda k: (k[0] != "trial", municipalities().get(k[1], k[1])))
+    per_place = [(danish.kommune(code), name({"metric": m, "rule": rule}),
+                  [shown(cells.get((m, rule, group, p, code)), metrics[m]["unit"]) for p in ("baseline", "trial")])
+                 for group, code in places for m, rule in kinds if (m, rule, group, "trial", code) in cells]
+    return totals, per_place
 
 
 def as_of_date(dato: str | None) -> date | None:

@@ -51,6 +51,8 @@ WORDS = {"kontanthjaelp": "kontanthjælp", "uddannelseshjaelp": "uddannelseshjæ
          "job": "job", "education": "uddannelse", "other_benefit": "anden ydelse", "moved_abroad": "flyttet til udlandet",
          "other": "andet"}
 EFFECTS = {"waive": "fritager", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader"}
+EFFECT_VERBS = {"waive": "fritager for", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader efter"}
+HOME = {"caseworker": "/opgaver", "evaluator": "/forsoeg", "admin": "/opgaver"}  # where a role lands
 
 
 def word(name: str) -> str:
@@ -74,3 +76,37 @@ def describe_event(type_: str, data: dict[str, Any]) -> tuple[str, str]:
     else:  # a type this page does not know yet: its fields as they are
         detail = ", ".join(f"{key}: {value}" for key, value in data.items() if key != "date")
     return EVENTS.get(name, name), detail
+
+
+def amount(value: float | None, unit: str) -> str:
+    """An evaluation number: a thousands point, one decimal after a comma where it has one, a share
+    as percent; "–" where there is nothing to compute it of."""
+    if value is None:
+        return "–"
+    if unit == "andel":
+        return f"{_decimal(value * 100)} %"
+    return _decimal(value)
+
+
+def _decimal(value: float) -> str:
+    value = round(value, 1) + 0.0  # + 0.0: no "−0"
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".").replace("-", "−")
+
+
+def interval_words(label: str, unit: str, value: float | None, low: float | None, high: float | None) -> str:
+    """A difference-in-differences estimate and its 95 % interval, and what the interval says."""
+    if value is None or low is None or high is None:
+        return f"{label}: forskel-i-forskelle kan ikke beregnes (undertrykt: for få borgere, eller ingen sammenligningsgruppe)."
+    scale, unit = (100, "procentpoint") if unit == "andel" else (1, unit)
+    value, low, high = value * scale, low * scale, high * scale
+    if low > 0:
+        meaning = ("Hele intervallet ligger over 0: målet steg mere, eller faldt mindre, i forsøgskommunerne end i "
+                   "sammenligningsgruppen.")
+    elif high < 0:
+        meaning = ("Hele intervallet ligger under 0: målet faldt mere, eller steg mindre, i forsøgskommunerne end i "
+                   "sammenligningsgruppen.")
+    else:
+        meaning = "Intervallet omfatter 0: forskellen er ikke statistisk sikker."
+    return (f"{label}: forskel-i-forskelle {_decimal(value)} {unit} (95 %-konfidensinterval fra {_decimal(low)} "
+            f"til {_decimal(high)} {unit}). {meaning}")

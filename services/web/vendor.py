@@ -1,4 +1,5 @@
-"""Vendor the web pages' third-party assets: `python -m services.web.vendor` fetches each pinned
+"""Vendor the web pages' third-party assets (Det Fælles Designsystem) and the browser tests'
+accessibility checker (axe-core): `python -m services.web.vendor` fetches each pinned
 npm package's tarball from the registry, checks it against the sha512 integrity the registry
 publishes, and extracts only what the pages load into `static/vendor/<name>/`, recording name,
 version, licence, integrity and each file's sha256 in `static/vendor/VENDORED.json`.
@@ -28,6 +29,9 @@ RECORD = VENDOR / "VENDORED.json"
 DKFDS = "11.2.0"
 STYLESHEET = "dist/css/dkfds.min.css"
 LICENCES = ("LICENSE.md", "dist/fonts/IBMPlexSans/complete/woff2/license.txt")
+# axe-core: the accessibility rules the browser tests run on the pages (never loaded by the pages)
+AXE_CORE = "4.10.2"
+AXE_FILES = ("axe.min.js", "LICENSE")
 
 
 def fetch(url: str) -> bytes:
@@ -76,8 +80,23 @@ def vendor_dkfds() -> dict:
             "integrity": meta["dist"]["integrity"], "files": files}
 
 
+def vendor_axe_core() -> dict:
+    meta, tarball = checked_tarball("axe-core", AXE_CORE)
+    target = VENDOR / "axe-core"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        for path in AXE_FILES:
+            content = archive.extractfile(f"package/{path}").read()
+            (target / path).write_bytes(content)
+            files[f"axe-core/{path}"] = hashlib.sha256(content).hexdigest()
+    return {"name": "axe-core", "version": AXE_CORE, "license": meta["license"], "tarball": meta["dist"]["tarball"],
+            "integrity": meta["dist"]["integrity"], "files": files}
+
+
 def main() -> int:
-    record = [vendor_dkfds()]
+    record = [vendor_dkfds(), vendor_axe_core()]
     RECORD.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     for package in record:
         print(f"{package['name']} {package['version']} ({package['license']}): {len(package['files'])} files")

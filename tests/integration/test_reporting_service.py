@@ -119,6 +119,15 @@ def test_monthly_series_and_the_evaluation_form(services):
     july = {r["group"]: r for r in reporting.get("/trials/T11/series", params=params).json()["rows"] if r["period"] == "2020-07"}
     assert july["trial"]["value"] is None and july["trial"]["suppressed"]  # three left LY on 30 June
     assert len(reporting.get("/trials/T11/series", params=params).json()["rows"]) == 2 * 24
+    # the baseline's months, for a chart from before the trial: 30 June 2016 to 30 June 2018, as long
+    # as the period; none of them over 18 months on LY at the month's end (from 1 January 2017: 18
+    # months on 1 July 2018), a published 0
+    baseline = reporting.get("/trials/T11/series", params={**params, "span": "baseline"}).json()
+    assert baseline["span"] == {"from": "2016-06-30", "to": "2018-06-30"}
+    assert [r["period"] for r in baseline["rows"][::2]] == [f"{y}-{m:02d}" for y in (2016, 2017, 2018) for m in range(1, 13)
+                                                           if "2016-06" <= f"{y}-{m:02d}" <= "2018-06"]
+    assert {(r["group"], r["value"]) for r in baseline["rows"] if r["period"] == "2018-06"} == {("trial", 0), ("comparison", 0)}
+    assert reporting.get("/trials/T11/series", params={**params, "span": "all"}).status_code == 422
 
     page = reporting.get("/trials/T11/form", params={"from": "2019-01-01", "to": "2020-12-31"})
     assert page.headers["content-type"].startswith("text/html")

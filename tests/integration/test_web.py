@@ -16,6 +16,16 @@ and aar-overdue in Aarhus (751), which no Aalborg page shows. In Thisted (787, i
 citizens whose LAS-74c (365 days after the benefit starts) T11 waived on 1 and 2 March 2019: the
 worklist lists exemptions of tasks due from 365 days before its date on, so the second only.
 
+For the evaluator's pages, the reporting service too, with six citizens on ledighedsydelse from 1
+January 2017 in Jammerbugt (849, in T11) and six in Odense (461, in no trial that changes
+obligations), three of each ending it (to a job) on 30 June 2020. T11 (1 July 2018 to 31 December
+2022) counts, month by month, the citizens on ledighedsydelse at the month's end whose spell began
+more than 18 months before (from July 2018 for those from 1 January 2017; from September 2019 for
+Thisted's two, from July 2021 for Aalborg's two): its municipalities 0 before the trial, 6 to
+August 2019, 8 from September 2019, 5 from July 2020, 7 from July 2021; Odense 0, 6 from July 2018
+to June 2020, then 3, suppressed. The baseline is as long as the trial's 1,644 days, ending on 30
+June 2018: from 29 December 2013.
+
 The trials of Aalborg for every citizen (docs/trials.md): T1, T2, T5 (from 1 July 2017), T9 (from
 1 January 2018), T10, T21 (from 1 July 2018), open-ended; T11 from 1 July 2018 to 31 December
 2022. So all seven apply to aal-overdue from its opening, 2 January 2020."""
@@ -34,12 +44,16 @@ from services.case.settings import CaseSettings
 from services.obligations.api import create_app as obligations_app
 from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
+from services.reporting.api import create_app as reporting_app
+from services.reporting.bootstrap import bootstrap as reporting_bootstrap
+from services.reporting.settings import ReportingSettings
 from services.web.app import create_app as web_app
 from services.web.settings import WebSettings
+from services.web.vendor import VENDOR
 from shared.auth import development_token
 from shared.municipalities import municipalities
 from tests.conftest import LiveServer
-from tests.events import benefit_started, event, opened
+from tests.events import benefit_ended, benefit_started, event, opened
 from tests.infra import free_port
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
 from tests.integration.test_obligations_service import BATCH, wait_for
@@ -49,6 +63,8 @@ CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851",
          "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),
          "thi-edge": ("787", "2018-03-02", "050190-1234")}
 PHONE = {"width": 390, "height": 844}
+AXE = (VENDOR / "axe-core" / "axe.min.js").read_text()
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]  # what Danish public web accessibility law asks
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Frisag:
     settings: WebSettings
     case: httpx.Client
     obligations: httpx.Client
+    reporting: httpx.Client  # as an evaluator
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +86,27 @@ def frisag(tmp_path_factory, issuer) -> Iterator[Frisag]:
     api = CaseSettings(**common)
     jobcenter = development_token(api, "test-jobcenter", ["integration"], sorted(municipalities()))
     reader = development_token(api, "test-reader", ["caseworker"], ["851", "751", "787"])
+    evaluator = development_token(api, "test-evaluator", ["evaluator"], [])
     with LiveServer(case_app(lambda: case_bootstrap(CaseSettings(**common))), token=jobcenter) as case, \
-            LiveServer(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations:
+            LiveServer(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common))), token=reader) as obligations, \
+            LiveServer(reporting_app(lambda: reporting_bootstrap(ReportingSettings(**common))), token=evaluator) as reporting:
         events = [e for case_id, (code, day, cpr) in CASES.items()
                   for e in (opened(case_id, municipality=code, date=day, cpr=cpr), benefit_started(case_id, date=day))]
         events.append(event("case.assigned", "aal-due", caseworker="cw-7", date="2020-01-30"))
+        for prefix, code, first in (("jam", "849", 1000), ("ode", "461", 2000)):
+            for i in range(6):
+                events += [opened(f"{prefix}-{i}", municipality=code, date="2017-01-01", cpr=f"0101{60 + i:02d}-{first + i}"),
+                           benefit_started(f"{prefix}-{i}", date="2017-01-01")]
+                if i % 2 == 0:
+                    events.append(benefit_ended(f"{prefix}-{i}", date="2020-06-30"))
         assert case.post("/events", json=events, headers=BATCH).status_code == 201
         for case_id in CASES:
             assert wait_for(lambda: obligations.get(f"/cases/{case_id}/obligations", params={"as_of": AS_OF}).status_code == 200)
+        assert wait_for(lambda: (status := reporting.get("/status").json())["cases"] == len(CASES) + 12 and not status["stale"])
         settings = WebSettings(data_dir=tmp_path, auth_jwks_url=None, obligations_url=str(obligations.base_url).rstrip("/"),
-                               case_url=str(case.base_url).rstrip("/"))
+                               case_url=str(case.base_url).rstrip("/"), reporting_url=str(reporting.base_url).rstrip("/"))
         with LiveServer(web_app(settings), token=None) as web:
-            yield Frisag(str(web.base_url).rstrip("/"), settings, case, obligations)
+            yield Frisag(str(web.base_url).rstrip("/"), settings, case, obligations, reporting)
 
 
 @pytest.fixture
@@ -115,15 +141,34 @@ def context(browser, frisag) -> Iterator[tuple[playwright.BrowserContext, list[s
 
 
 def signed_in(context: playwright.BrowserContext, base: str, municipality: str = "851",
-              caseworker: str = "") -> playwright.Page:
+              caseworker: str = "", role: str = "Sagsbehandler") -> playwright.Page:
     page = context.new_page()
     page.goto(f"{base}/log-ind")
-    page.get_by_label("Sagsbehandler", exact=True).check()
+    page.get_by_label(role, exact=True).check()
     page.get_by_label("Kommune").select_option(municipality)
     page.get_by_label("Sagsbehandler-id (valgfrit)").fill(caseworker)
     page.get_by_role("button", name="Log ind").click()
-    assert page.url == f"{base}/opgaver"
+    assert page.url == f"{base}/{'forsoeg' if role == 'Evaluator' else 'opgaver'}"
     return page
+
+
+def accessible(page: playwright.Page, base: str) -> None:
+    """axe-core (vendored) finds no serious or critical WCAG 2.1 AA violation on the page. It runs
+    in a context of its own with the page's cookies and JavaScript on (the pages have none of
+    their own, so they render the same), loading nothing but from the web service."""
+    context = page.context.browser.new_context(storage_state=page.context.storage_state(), locale="da-DK",
+                                               viewport=page.viewport_size)
+    try:
+        offline_but(context, base)
+        checked = context.new_page()
+        checked.goto(page.url)
+        checked.evaluate(AXE)
+        violations = checked.evaluate("run => axe.run({runOnly: run}).then(found => found.violations.map("
+                                      "v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})))",
+                                      WCAG_AA)
+    finally:
+        context.close()
+    assert [v for v in violations if v["impact"] in ("serious", "critical")] == [], page.url
 
 
 def rows(page: playwright.Page, table: str) -> list[list[str]]:
@@ -150,6 +195,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     assert page.url == f"{base}/log-ind"
     assert page.title() == "Log ind – Frisag"
     page.screenshot(path=str(ARTIFACTS / "web-sign-in.png"), full_page=True)
+    accessible(page, base)
     page.get_by_label("Sagsbehandler", exact=True).check()
     page.get_by_label("Kommune").select_option("851")
     page.get_by_role("button", name="Log ind").click()
@@ -158,6 +204,7 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     page.get_by_role("button", name="Vis").click()
     assert page.url.startswith(f"{base}/opgaver?dato={AS_OF}&")
     page.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
+    accessible(page, base)
 
     assert page.title() == "Mine opgaver – Frisag"
     assert "Sagsbehandler, Aalborg (851)" in page.locator("header").inner_text()
@@ -234,6 +281,7 @@ def test_the_case_page_shows_the_timeline_with_cpr_masked_the_obligations_and_th
     page = signed_in(context, base)
     page.goto(f"{base}/sager/aal-overdue?dato={AS_OF}")
     page.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
+    accessible(page, base)
     assert page.title() == "Sag aal-overdue – Frisag"
     main = page.locator("main").inner_text()
     assert "010190-1234" not in page.content() and "1234" not in main
@@ -278,6 +326,7 @@ def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker
     page.wait_for_url(f"{base}/team")
     page.goto(f"{base}/team?dato={AS_OF}")
     page.screenshot(path=str(ARTIFACTS / "web-team.png"), full_page=True)
+    accessible(page, base)
     assert page.title() == "Teamets opgaver – Frisag"
     # per caseworker: Overskredet, Aktuel, Kommende, Udført, Fritaget, Sat i bero
     assert rows(page, "#pr-sagsbehandler") == [["cw-7", "0", "1", "0", "0", "1", "0"],
@@ -300,8 +349,99 @@ def test_the_pages_fit_a_phone_without_scrolling_sideways(frisag, browser):
             page.goto(f"{frisag.base}/{path}?dato={AS_OF}")
             page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        page = signed_in(context, frisag.base, role="Evaluator")
+        for path, screenshot in (("forsoeg", "web-trials-phone"), ("forsoeg/T11", "web-trial-phone")):
+            page.goto(f"{frisag.base}/{path}")
+            page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
     finally:
         context.close()
+
+
+@pytest.mark.slow
+def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_the_csv(frisag, context):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base, role="Evaluator")
+    assert page.title() == "Forsøg – Frisag"
+    accessible(page, base)
+    catalog = {row[0]: row for row in rows(page, "#forsoegsliste")}
+    assert set(catalog) == {f"T{i}" for i in range(1, 25)}
+    t11 = catalog["T11"]
+    assert t11[1] == "Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder"
+    assert t11[2] == "Aalborg (851), Jammerbugt (849), Thisted (787), Rebild (840)"
+    assert t11[3] == "1. juli 2018 – 31. december 2022"
+    assert t11[4] == "fritager for: Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"
+    assert catalog["T1"][3] == "1. juli 2017 – løbende"
+
+    page.get_by_role("link", name="T11", exact=True).click()
+    assert page.url == f"{base}/forsoeg/T11"
+    assert page.title() == "T11: Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder – Frisag"
+    main = page.locator("main").inner_text()
+    assert "Under forsøget: 1. juli 2018 – 31. december 2022" in main
+    assert "Før forsøget: 29. december 2013 – 30. juni 2018" in main
+
+    # the chart's months, as its table gives them: from the baseline's first month, as the API has them
+    api = {span: frisag.reporting.get("/trials/T11/series", params={"metric": "ly_over_18m_at_end", "span": span}).json()
+           for span in ("baseline", "trial")}
+    months = rows(page, "#maaneder")
+    assert len(months) == 55 + 54 and months[0][0] == "december 2013" and months[-1][0] == "december 2022"
+    by_month = {row[0]: row[1:] for row in months}
+    assert by_month["juni 2018"] == ["0", "0"] and by_month["juli 2018"] == ["6", "6"]
+    assert by_month["august 2019"][0] == "6" and by_month["september 2019"][0] == "8"
+    assert by_month["juni 2020"] == ["8", "6"] and by_month["juli 2020"] == ["5", "undertrykt"]
+    assert by_month["juli 2021"] == ["7", "undertrykt"] and by_month["december 2022"] == ["7", "undertrykt"]
+    published = [r for span in api.values() for r in span["rows"] if r["value"] is not None]
+    assert len(months) * 2 - sum(row[1:].count("undertrykt") for row in months) == len(published)
+    # the chart: one dot per published month; Odense's line ends in June 2020, its months after are gaps
+    chart = page.locator("svg.frisag-chart")
+    assert chart.count() == 1 and "Borgere over 18 måneder" in chart.locator("title").text_content()
+    assert chart.locator("circle.trial").count() == 109
+    assert chart.locator("circle.comparison").count() == 109 - 30
+    odense = chart.locator("polyline.comparison").all()
+    assert len(odense) == 1 and odense[0].get_attribute("points").count(",") == 109 - 30
+
+    # the evaluation: group totals and the municipalities, a suppressed cell never a number
+    totals = {row[0]: row[1:] for row in rows(page, "#evaluering")}
+    assert totals["Borgere over 18 måneder på ledighedsydelse ved periodens slutning"] == ["0", "7", "0", "undertrykt"]
+    places = rows(page, "#pr-kommune")
+    aalborg = [row for row in places if row[0] == "Aalborg (851)"]
+    assert aalborg and all(re.fullmatch(r"undertrykt|0|–|[\d.,]+( %)?", cell) for row in aalborg for cell in row[2:])
+    assert any(cell == "undertrykt" for row in aalborg for cell in row[2:])
+    assert "forskel-i-forskelle" in page.locator("#forskel-i-forskelle").inner_text()
+    assert "95 %-konfidensinterval" in page.locator("#forskel-i-forskelle").inner_text() \
+        or "kan ikke beregnes" in page.locator("#forskel-i-forskelle").inner_text()
+
+    # the comparison group chosen from the list: Odense alone
+    checked = page.locator("#sammenligning input[type=checkbox]:checked")
+    while checked.count():
+        checked.first.uncheck()
+    page.get_by_label("Odense (461)").check()
+    page.get_by_role("button", name="Sammenlign").click()
+    assert page.url == f"{base}/forsoeg/T11?sammenligning=461"
+    assert "Sammenligningsgruppe (valgt): Odense (461)" in page.locator("main").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "web-trial.png"), full_page=True)
+    accessible(page, base)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Tallene som CSV").click()
+    csv = frisag.reporting.get("/trials/T11/evaluation", params={"comparison": "461"}, headers={"accept": "text/csv"})
+    assert download.value.suggested_filename == "evaluering-T11-2018-07-01-2022-12-31.csv"
+    assert open(download.value.path(), "rb").read() == csv.content and csv.content.startswith(b"\xef\xbb\xbf")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Evalueringsskemaet som HTML-fil").click()
+    form = frisag.reporting.get("/trials/T11/form", params={"comparison": "461", "format": "html"})
+    assert download.value.suggested_filename == "evalueringsskema-T11.html"
+    assert open(download.value.path(), "rb").read() == form.content
+
+
+def test_every_trials_page_answers_and_says_when_there_is_no_comparison_group(web):
+    assert sign_in(web, role="evaluator", municipality="851").status_code == 303
+    for trial in (f"T{i}" for i in range(1, 25)):  # T1: its baseline and period, to today, over 200 months
+        answer = web.get(f"/forsoeg/{trial}")
+        assert answer.status_code == 200 and "<svg" in answer.text and "Traceback" not in answer.text, trial
+        none = "Der er ingen sammenligningsgruppe, og derfor ingen forskel-i-forskelle"
+        # T24 is Aarhus's and Odense's: every other kommune with data runs trials that change obligations
+        assert (none in answer.text) == (trial == "T24"), trial
 
 
 def test_without_sign_in_or_the_csrf_token_nothing_is_shown_or_done(web):
@@ -342,6 +482,19 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
     assert "Evaluator</span>" in answer.text  # as the development tokens have it: acting for no kommune
     answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})  # nor does the case service read a case for one
     assert answer.status_code == 403 and "Din rolle giver ikke adgang til sager" in answer.text
+    for path, status, said in (("/forsoeg/T99", 404, "Forsøget findes ikke"),
+                               ("/forsoeg/T11?sammenligning=999", 422, "Vælg sammenligningskommunerne på listen"),
+                               ("/forsoeg/T11?sammenligning=851", 422, "Vælg sammenligningskommunerne på listen"),
+                               ("/forsoeg/T11?sammenligning=101", 422, "ingen borgere i data"),  # the API refuses it
+                               ("/forsoeg/T11/evaluering.csv?sammenligning=101", 422, "ingen borgere i data"),
+                               ("/forsoeg/T11/evalueringsskema?format=pdf", 422, "Vælg HTML eller Markdown")):
+        answer = web.get(path)
+        assert answer.status_code == status and said in answer.text and "Traceback" not in answer.text, path
+
+    assert sign_in(web, role="caseworker", municipality="851").status_code == 303
+    for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv"):  # the reporting service's evaluator role
+        answer = web.get(path)
+        assert answer.status_code == 403 and "Evalueringstallene er for evaluatorer" in answer.text, path
 
     assert sign_in(web, role="caseworker", municipality="787").status_code == 303
     thisted = web.get("/opgaver", params={"dato": AS_OF}).text
@@ -383,7 +536,7 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
     # the case service has no worklist: a real 404 where the obligations service should be; then nothing at all
     for url, status, said in ((str(frisag.case.base_url).rstrip("/"), 404, "Ikke fundet"),
                               (f"http://127.0.0.1:{free_port()}", 502, "Opgavetjenesten svarer ikke")):
-        settings = frisag.settings.model_copy(update={"obligations_url": url, "case_url": url})
+        settings = frisag.settings.model_copy(update={"obligations_url": url, "case_url": url, "reporting_url": url})
         with serve(web_app(settings), token=None) as web:
             assert sign_in(web, role="caseworker", municipality="851").status_code == 303
             answer = web.get("/opgaver", params={"dato": AS_OF})
@@ -392,6 +545,10 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
             if status == 502:
                 answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
                 assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text
+                assert sign_in(web, role="evaluator", municipality="851").status_code == 303
+                for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv"):
+                    answer = web.get(path)
+                    assert answer.status_code == 502 and "Rapporteringstjenesten svarer ikke" in answer.text, path
 
 
 def test_the_obligations_api_counts_per_status_and_caseworker_and_names_the_trials_of_a_case(frisag):

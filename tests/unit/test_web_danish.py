@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from services.web.danish import days_overdue, describe_event, kommune, long_date, number
+from services.web.danish import amount, days_overdue, describe_event, interval_words, kommune, long_date, number
 
 
 def test_dates_are_written_the_danish_way():
@@ -38,3 +38,28 @@ def test_events_are_described_in_danish_with_the_kommune_named():
     assert describe_event("dk.frisag.cadence.agreed", {"rule": "LAB-jobsamtale", "interval_days": 90, "date": "x"}) == (
         "Kadence aftalt", "LAB-jobsamtale: hver 90. dag")
     assert describe_event("dk.frisag.something.new", {"date": "x", "a": "b"}) == ("something.new", "a: b")
+
+
+def test_evaluation_numbers_have_a_decimal_comma_and_shares_are_percent():
+    assert amount(1234.5, "timer") == "1.234,5"
+    assert amount(6, "borgere") == "6" and amount(0, "pligter") == "0"
+    assert amount(12.345, "dage") == "12,3" and amount(12.36, "dage") == "12,4"
+    assert amount(0.5, "andel") == "50 %" and amount(0.0126, "andel") == "1,3 %"
+    assert amount(-2.26, "borgere") == "−2,3" and amount(-0.01, "timer") == "0"  # never "−0"
+    assert amount(None, "borgere") == "–"  # no data: nothing to compute
+
+
+def test_a_difference_in_differences_and_its_interval_in_words():
+    assert interval_words("Borgere over 18 måneder", "borgere", 1.5, 0.26, 2.74) == (
+        "Borgere over 18 måneder: forskel-i-forskelle 1,5 borgere (95 %-konfidensinterval fra 0,3 til 2,7 borgere). "
+        "Hele intervallet ligger over 0: målet steg mere, eller faldt mindre, i forsøgskommunerne end i "
+        "sammenligningsgruppen.")
+    assert interval_words("Andel afgået til job", "andel", -0.05, -0.08, -0.02) == (
+        "Andel afgået til job: forskel-i-forskelle −5 procentpoint (95 %-konfidensinterval fra −8 til −2 "
+        "procentpoint). Hele intervallet ligger under 0: målet faldt mere, eller steg mindre, i forsøgskommunerne end "
+        "i sammenligningsgruppen.")
+    for low, high in ((-1, 1), (0, 1), (-1, 0)):  # 0 inside, and on either edge
+        assert interval_words("Dage", "dage", 0.5, low, high).endswith(
+            "Intervallet omfatter 0: forskellen er ikke statistisk sikker."), (low, high)
+    assert interval_words("Dage", "dage", None, None, None) == (
+        "Dage: forskel-i-forskelle kan ikke beregnes (undertrykt: for få borgere, eller ingen sammenligningsgruppe).")
