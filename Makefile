@@ -18,13 +18,15 @@ run: $(STAMP)
 	$(BIN)/python -m services
 
 # workers: twice the cores, as most of a test's time is waiting (TEST_WORKERS=0 runs in one process);
-# each takes the next test when free, the slow ones first (tests/conftest.py)
+# each takes the next test when free, the slow ones first (tests/conftest.py); the tests of one
+# xdist_group share a costly module fixture (the web pages' running services and browser, a
+# generated population) and go to one worker, which builds it once
 TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 # with bytecode caches even where the environment turns them off (PYTHONDONTWRITEBYTECODE): each
 # worker and each service process the tests start compiled every module again, and pytest rewrote
 # the asserts of some 300 modules in each worker (3.4 of its 8 s collecting)
 test: $(STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

@@ -18,7 +18,7 @@ from tests.infra import DatabasePool, Issuer, connect_admin, free_port, kafka_br
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first (in the order found): with `--dist load`, parallel workers take the
+    """The slow tests first (in the order found): with `--dist loadgroup`, parallel workers take the
     next test when free, so the long ones do not start near the end and leave the others idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

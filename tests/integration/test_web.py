@@ -58,6 +58,9 @@ from tests.infra import free_port
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
 from tests.integration.test_obligations_service import BATCH, wait_for
 
+# one worker runs them all: they share the module's running services and browser (Makefile)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
+
 AS_OF = "2020-03-01"
 CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851", "2020-01-30", "020190-1234"),
          "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),

@@ -154,6 +154,8 @@ def own_occurrences(history, trial: str):
     return certificate(history, rule, trials=False), certificate(history, rule)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("overlapping")  # one worker builds the 6,000 cases once (Makefile)
 @pytest.mark.parametrize("trial", OVERLAPPING)
 def test_overlapping_trials_are_each_credited_with_their_own_effects_as_the_reference_counts(overlapping, trial):
     """Issue 15, the attribution test: T6 (LÆ285), T10 (LÆ265) and T11 (LAS-74c) run at once in
@@ -176,6 +178,8 @@ def test_overlapping_trials_are_each_credited_with_their_own_effects_as_the_refe
     assert expected[("caseworker_hours_freed", "trial", "trial", None)][0] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("overlapping")
 def test_a_trial_with_no_obligation_effects_frees_nothing(overlapping):
     """T1 (micro-loans in Aalborg, where T10 and T11 waive obligations at the same time) only
     permits: it frees exactly 0 hours, waives nothing, and counts no obligations."""
