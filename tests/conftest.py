@@ -23,6 +23,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A worker of `--dist loadgroup` sees an xdist_group's tests with the group in their ids; a
+    pytest that drops it (9.2 with pytest-xdist 3.8.0, pytest-xdist#1386) would scatter them and
+    start their costly fixtures on every worker, silently."""
+    if getattr(session.config.option, "loadgroup", False):
+        ungrouped = [item.nodeid for item in session.items
+                     if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if ungrouped:
+            session.shouldfail = f"--dist loadgroup does not group {ungrouped[0]}: see pytest-xdist#1386"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def issuer(tmp_path_factory) -> Iterator[Issuer]:
     """The identity provider of every test: services built in the tests (and the processes they
