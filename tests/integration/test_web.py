@@ -143,6 +143,12 @@ def context(browser, frisag) -> Iterator[tuple[playwright.BrowserContext, list[s
         context.close()
 
 
+def follow(locator: playwright.Locator) -> None:
+    """Click a link or a form's button and wait for the page it leads to: click() returns when the
+    navigation commits, before the new page's title and body are parsed."""
+    locator.click()
+    locator.page.wait_for_load_state()
+
 def signed_in(context: playwright.BrowserContext, base: str, municipality: str = "851",
               caseworker: str = "", role: str = "Sagsbehandler") -> playwright.Page:
     page = context.new_page()
@@ -150,7 +156,7 @@ def signed_in(context: playwright.BrowserContext, base: str, municipality: str =
     page.get_by_label(role, exact=True).check()
     page.get_by_label("Kommune").select_option(municipality)
     page.get_by_label("Sagsbehandler-id (valgfrit)").fill(caseworker)
-    page.get_by_role("button", name="Log ind").click()
+    follow(page.get_by_role("button", name="Log ind"))
     assert page.url == f"{base}/{'forsoeg' if role == 'Evaluator' else 'opgaver'}"
     return page
 
@@ -201,10 +207,10 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     accessible(page, base)
     page.get_by_label("Sagsbehandler", exact=True).check()
     page.get_by_label("Kommune").select_option("851")
-    page.get_by_role("button", name="Log ind").click()
+    follow(page.get_by_role("button", name="Log ind"))
     assert page.url == f"{base}/opgaver"
     page.get_by_label("Pr. dato").fill(AS_OF)
-    page.get_by_role("button", name="Vis").click()
+    follow(page.get_by_role("button", name="Vis"))
     assert page.url.startswith(f"{base}/opgaver?dato={AS_OF}&")
     page.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
     accessible(page, base)
@@ -228,10 +234,10 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     assert "aar-overdue" not in page.locator("main").inner_text()
 
     # the case's id links to its page, as of the worklist's date
-    page.locator("#opgaver").get_by_role("link", name="aal-overdue").click()
+    follow(page.locator("#opgaver").get_by_role("link", name="aal-overdue"))
     assert page.url == f"{base}/sager/aal-overdue?dato={AS_OF}"
 
-    page.get_by_role("button", name="Log ud").click()
+    follow(page.get_by_role("button", name="Log ud"))
     assert page.url == f"{base}/log-ind"
     page.goto(f"{base}/opgaver")
     assert page.url == f"{base}/log-ind"  # the session is gone
@@ -243,7 +249,7 @@ def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javasc
     page = signed_in(context, base)
     page.goto(f"{base}/opgaver?dato={AS_OF}")
     page.get_by_label("Regel").select_option("LAB-jobsamtale")
-    page.get_by_role("button", name="Vis").click()
+    follow(page.get_by_role("button", name="Vis"))
     assert [(row[0], row[3]) for row in rows(page, "#opgaver")] == [("aal-overdue", "16. februar 2020"),
                                                                      ("aal-due", "15. marts 2020")]
     assert counts(page) == {"Overskredet": "1", "Aktuel": "1", "Kommende": "1", "Udført": "0", "Fritaget": "0",
@@ -254,7 +260,7 @@ def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javasc
     page.get_by_label("Regel").select_option("")
     page.get_by_label("Forsøg").select_option("T11")
     page.get_by_label("Status").select_option("waived")
-    page.get_by_role("button", name="Vis").click()
+    follow(page.get_by_role("button", name="Vis"))
     assert "forsoeg=T11" in page.url and "status=waived" in page.url
     page.screenshot(path=str(ARTIFACTS / "web-worklist-filtered.png"), full_page=True)
     # only waived ones asked for: the latest due first, as the API has it
@@ -267,7 +273,7 @@ def test_the_worklist_filters_by_rule_trial_status_and_caseworker_without_javasc
     page.get_by_label("Forsøg").select_option("")
     page.get_by_label("Status").select_option("open")
     page.get_by_label("Sagsbehandler-id").fill("cw-7")
-    page.get_by_role("button", name="Vis").click()
+    follow(page.get_by_role("button", name="Vis"))
     assert [row[0] for row in rows(page, "#opgaver")] == ["aal-due"]
     assert counts(page)["Aktuel"] == "1" and counts(page)["Overskredet"] == "0"
 
@@ -325,7 +331,7 @@ def test_an_aalborg_caseworker_cannot_open_an_aarhus_case(frisag, context):
 def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker(frisag, context):
     base, (context, _) = frisag.base, context
     page = signed_in(context, base)
-    page.get_by_role("link", name="Teamets opgaver").click()
+    follow(page.get_by_role("link", name="Teamets opgaver"))
     page.wait_for_url(f"{base}/team")
     page.goto(f"{base}/team?dato={AS_OF}")
     page.screenshot(path=str(ARTIFACTS / "web-team.png"), full_page=True)
@@ -335,7 +341,7 @@ def test_the_team_leader_sees_every_caseworkers_tasks_with_counts_per_caseworker
     assert rows(page, "#pr-sagsbehandler") == [["cw-7", "0", "1", "0", "0", "1", "0"],
                                                ["Ikke tildelt", "1", "0", "1", "0", "1", "0"]]
     assert [(row[0], row[7]) for row in rows(page, "#opgaver")] == [("aal-overdue", "Ikke tildelt"), ("aal-due", "cw-7")]
-    page.locator("#pr-sagsbehandler").get_by_role("link", name="cw-7").click()
+    follow(page.locator("#pr-sagsbehandler").get_by_role("link", name="cw-7"))
     assert "sagsbehandler=cw-7" in page.url and page.title() == "Teamets opgaver – Frisag"
     assert [row[0] for row in rows(page, "#opgaver")] == ["aal-due"]
 
@@ -376,7 +382,7 @@ def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_t
     assert t11[4] == "fritager for: Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"
     assert catalog["T1"][3] == "1. juli 2017 – løbende"
 
-    page.get_by_role("link", name="T11", exact=True).click()
+    follow(page.get_by_role("link", name="T11", exact=True))
     assert page.url == f"{base}/forsoeg/T11"
     assert page.title() == "T11: Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder – Frisag"
     main = page.locator("main").inner_text()
@@ -419,7 +425,7 @@ def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_t
     while checked.count():
         checked.first.uncheck()
     page.get_by_label("Odense (461)").check()
-    page.get_by_role("button", name="Sammenlign").click()
+    follow(page.get_by_role("button", name="Sammenlign"))
     assert page.url == f"{base}/forsoeg/T11?sammenligning=461"
     assert "Sammenligningsgruppe (valgt): Odense (461)" in page.locator("main").inner_text()
     page.screenshot(path=str(ARTIFACTS / "web-trial.png"), full_page=True)
