@@ -17,6 +17,7 @@ from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_disclosure import reporting_app, store_of
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
+from tests.unit.test_evaluation import stored as stored_histories
 
 T11 = CATALOG.trials["T11"]
 
@@ -215,6 +216,64 @@ def test_the_size_range_holds_its_bounds_and_counts_citizens_on_a_benefit_on_the
     _, _, size = comparison_default(facts_of({"851": [throughout] * 4, "787": [throughout] * 2, "461": [throughout] * 6}),
                                     CATALOG, T11, periods)
     assert size["range"] == [None, None]
+
+
+def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earlier_on_the_first_and_last_day():
+    """Issue 16, at the boundaries. T11's period 2019-01-01 to 2020-12-31: on the first day
+    over 18 months is a spell started before 2017-07-01 (Jammerbugt's, 30 June 2017), not one
+    started on it (Aalborg's); a citizen who moved from Rebild to Thisted on the first day counts
+    in Thisted. On the last day (cut-off 2019-06-30) a spell ending that day counts (Jammerbugt's),
+    one ending the day before does not (Aarhus's, the comparison group)."""
+    def case(case_id: str, municipality: str, serial: int, start: str, *more: dict) -> list[dict]:
+        return [opened(case_id, municipality=municipality, date="2016-01-01", cpr=f"0101{60 + serial % 40:02d}-{3000 + serial}"),
+                benefit_started(case_id, date=start), *more]
+
+    cases = []
+    for i in range(5):
+        cases += [case(f"851-{i}", "851", i, "2017-07-01"),
+                  case(f"849-{i}", "849", 10 + i, "2017-06-30", benefit_ended(f"849-{i}", date="2020-12-31")),
+                  case(f"840-{i}", "840", 20 + i, "2017-01-01", event("case.moved", f"840-{i}", date="2019-01-01", municipality="787")),
+                  case(f"751-{i}", "751", 30 + i, "2017-01-01", benefit_ended(f"751-{i}", date="2020-12-30"))]
+    rows = evaluate(stored(cases), CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["751"])
+    over = {(r.metric.removeprefix("ly_over_18m_"), r.group, r.municipality): (r.value, r.n)
+            for r in rows if r.metric.startswith("ly_over_18m_") and r.period == "trial"}
+    assert over == {("at_start", "trial", "849"): (5, 5), ("at_start", "trial", "787"): (5, 5),
+                    ("at_start", "trial", None): (10, 10),
+                    ("at_end", "trial", "851"): (5, 5), ("at_end", "trial", "849"): (5, 5),
+                    ("at_end", "trial", "787"): (5, 5), ("at_end", "trial", None): (15, 15),
+                    ("at_start", "comparison", "751"): (5, 5), ("at_start", "comparison", None): (5, 5),
+                    ("at_end", "comparison", None): (0, 0)}
+
+
+def test_permitted_actions_count_the_events_the_trial_evaluated_permitted_in_the_period():
+    """T7 permits psychologist treatment in Thisted (787) and Jammerbugt (849), T12 a wage subsidy
+    in Jammerbugt. T7's permitted actions in 2019: the five treatments it permitted in Thisted
+    that year, not the sixth's on 31 December 2018, nor the talks no trial permitted, nor T12's
+    five in Jammerbugt. T15 (IGU in Jammerbugt) permitted none of them: 0 in each group, also
+    with Thisted as its comparison group."""
+    def case(case_id: str, municipality: str, serial: int, *later: tuple[dict, str | None]) -> list:
+        documents = [(opened(case_id, municipality=municipality, date="2018-01-01",
+                             cpr=f"0101{60 + serial % 40:02d}-{4000 + serial}"), None), *later]
+        return [e._replace(permitted_by=by) for e, (_, by) in zip(stream_events([d for d, _ in documents]), documents)]
+
+    def offer(case_id: str, day: str, kind: str, by: str) -> tuple[dict, str]:
+        return event("offer.started", case_id, date=day, offer=kind), by
+
+    histories = [case(f"787-{i}", "787", i, offer(f"787-{i}", "2019-03-01", "psykologbehandling", "T7"),
+                      (event("conversation.held", f"787-{i}", kind="jobsamtale", date="2019-03-02"), None))
+                 for i in range(5)]
+    histories += [case("787-5", "787", 5, offer("787-5", "2018-12-31", "psykologbehandling", "T7"))]
+    histories += [case(f"849-{i}", "849", 10 + i, offer(f"849-{i}", "2019-03-01", "loentilskud", "T12")) for i in range(5)]
+    facts = stored_histories(histories)
+
+    def permitted(trial: str, comparison: list[str]) -> dict:
+        rows = evaluate(facts, CATALOG, CATALOG.trials[trial], periods_for(CATALOG.trials[trial], date(2019, 1, 1),
+                                                                          date(2019, 12, 31), TODAY), comparison)
+        return {(r.group, r.municipality): (r.value, r.n) for r in rows
+                if r.metric == "permitted_actions" and r.period == "trial"}
+
+    assert permitted("T7", ["751"]) == {("trial", "787"): (5, 5), ("trial", None): (5, 5), ("comparison", None): (0, 0)}
+    assert permitted("T15", ["787"]) == {("trial", None): (0, 0), ("comparison", None): (0, 0)}
 
 
 def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, issuer):
