@@ -223,7 +223,8 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
     over 18 months is a spell started before 2017-07-01 (Jammerbugt's, 30 June 2017), not one
     started on it (Aalborg's); a citizen who moved from Rebild to Thisted on the first day counts
     in Thisted. On the last day (cut-off 2019-06-30) a spell ending that day counts (Jammerbugt's),
-    one ending the day before does not (Aarhus's, the comparison group)."""
+    one ending the day before does not (Aarhus's, the comparison group). Jammerbugt's spells end
+    with a job: a share of 1 there, of 0 in Aalborg and Thisted, 5 of 15 in the group."""
     def case(case_id: str, municipality: str, serial: int, start: str, *more: dict) -> list[dict]:
         return [opened(case_id, municipality=municipality, date="2016-01-01", cpr=f"0101{60 + serial % 40:02d}-{3000 + serial}"),
                 benefit_started(case_id, date=start), *more]
@@ -243,6 +244,14 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
                     ("at_end", "trial", "787"): (5, 5), ("at_end", "trial", None): (15, 15),
                     ("at_start", "comparison", "751"): (5, 5), ("at_start", "comparison", None): (5, 5),
                     ("at_end", "comparison", None): (0, 0)}
+    assert all(type(r.value) is int for r in rows if r.metric.startswith("ly_over_18m_"))  # counts: whole numbers
+    # the municipalities in the order of their kommunekoder (Thisted, 787, first; not as first met), then the total
+    assert [r.municipality for r in rows if (r.metric, r.group, r.period) == ("ly_over_18m_at_end", "trial", "trial")] \
+        == ["787", "849", "851", None]
+    # each municipality's share of its citizens exiting to a job: Jammerbugt's five ended with one
+    exits = {r.municipality: (r.value, r.n) for r in rows
+             if (r.metric, r.group, r.period) == ("exits_to_job_share", "trial", "trial")}
+    assert exits == {"787": (0.0, 5), "849": (1.0, 5), "851": (0.0, 5), None: (0.3333, 15)}
 
 
 def test_permitted_actions_count_the_events_the_trial_evaluated_permitted_in_the_period():
