@@ -252,6 +252,10 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
     exits = {r.municipality: (r.value, r.n) for r in rows
              if (r.metric, r.group, r.period) == ("exits_to_job_share", "trial", "trial")}
     assert exits == {"787": (0.0, 5), "849": (1.0, 5), "851": (0.0, 5), None: (0.3333, 15)}
+    # T11 permits nothing: no count of permitted actions, not even 0; hours freed are hours, 0.0 where none
+    assert not [r for r in rows if r.metric == "permitted_actions"]
+    none_freed = [r.value for r in rows if r.metric == "caseworker_hours_freed" and (r.group, r.period) != ("trial", "trial")]
+    assert len(none_freed) == 3 and all(type(v) is float and v == 0 for v in none_freed)
 
 
 def test_permitted_actions_count_the_events_the_trial_evaluated_permitted_in_the_period():
