@@ -36,6 +36,14 @@ def test_ly_reassessment_is_due_after_12_months_within_18_counting_across_gaps()
     assert "benefit.started ledighedsydelse 2019-09-01" in first.because
 
 
+def test_an_obligation_carries_its_rules_title_and_legal_reference():
+    """What a caseworker reads on an obligation: the rule's title and its legal reference, as
+    the catalog's file of the rule gives them (LAS-74c.yaml)."""
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01")]
+    [first, *_] = of("LAS-74c", events, "2020-03-10")
+    assert (first.title, first.legal_reference) == ("Revurdering af ledighedsydelse efter 12 af 18 måneder", "LAS § 74 c")
+
+
 def test_days_that_fall_out_of_the_18_month_window_no_longer_count():
     # 90 days in early 2019 are outside the window by the time the 2020 spell has 275 days
     events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
