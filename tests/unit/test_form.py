@@ -224,7 +224,8 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
     started on it (Aalborg's); a citizen who moved from Rebild to Thisted on the first day counts
     in Thisted. On the last day (cut-off 2019-06-30) a spell ending that day counts (Jammerbugt's),
     one ending the day before does not (Aarhus's, the comparison group). Jammerbugt's spells end
-    with a job: a share of 1 there, of 0 in Aalborg and Thisted, 5 of 15 in the group."""
+    with a job: a share of 1 there, of 0 in Aalborg and Thisted, 5 of 15 in the group; each
+    held one talk in the period."""
     def case(case_id: str, municipality: str, serial: int, start: str, *more: dict) -> list[dict]:
         return [opened(case_id, municipality=municipality, date="2016-01-01", cpr=f"0101{60 + serial % 40:02d}-{3000 + serial}"),
                 benefit_started(case_id, date=start), *more]
@@ -232,7 +233,9 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
     cases = []
     for i in range(5):
         cases += [case(f"851-{i}", "851", i, "2017-07-01"),
-                  case(f"849-{i}", "849", 10 + i, "2017-06-30", benefit_ended(f"849-{i}", date="2020-12-31")),
+                  case(f"849-{i}", "849", 10 + i, "2017-06-30", event("conversation.held", f"849-{i}", kind="jobsamtale",
+                                                                       date="2019-03-01"),
+                       benefit_ended(f"849-{i}", date="2020-12-31")),
                   case(f"840-{i}", "840", 20 + i, "2017-01-01", event("case.moved", f"840-{i}", date="2019-01-01", municipality="787")),
                   case(f"751-{i}", "751", 30 + i, "2017-01-01", benefit_ended(f"751-{i}", date="2020-12-30"))]
     rows = evaluate(stored(cases), CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["751"])
@@ -252,6 +255,10 @@ def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earli
     exits = {r.municipality: (r.value, r.n) for r in rows
              if (r.metric, r.group, r.period) == ("exits_to_job_share", "trial", "trial")}
     assert exits == {"787": (0.0, 5), "849": (1.0, 5), "851": (0.0, 5), None: (0.3333, 15)}
+    # Jammerbugt: 5 talks in 5 x 731 days on benefit, 100 * 5 / (3,655 / (365.25 / 12)) per 100 months
+    talks = {r.municipality: r.value for r in rows
+             if (r.metric, r.group, r.period) == ("conversations_held_per_100_months", "trial", "trial")}
+    assert talks["849"] == round(500 * 30.4375 / 3655, 4) and talks["851"] == 0.0
     # T11 permits nothing: no count of permitted actions, not even 0; hours freed are hours, 0.0 where none
     assert not [r for r in rows if r.metric == "permitted_actions"]
     none_freed = [r.value for r in rows if r.metric == "caseworker_hours_freed" and (r.group, r.period) != ("trial", "trial")]
