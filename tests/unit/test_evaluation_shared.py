@@ -305,3 +305,16 @@ def test_a_suspending_trial_with_nothing_suspended_says_0_suspended():
     for group in ("trial", "comparison"):
         suspended = rows[("obligations_waived", "LAB-tilbud", group, "trial", None)]
         assert (suspended.value, suspended.n, suspended.suppressed) == (0, 0, False)
+
+
+def test_a_permission_changes_no_obligation_only_the_rule_a_trial_waives_is_counted():
+    """A trial made for the test that permits LÆ285 and waives the sygedagpenge follow-ups in
+    Morsø (T27) counts the follow-ups only: 4 for each of 5 citizens (due 29 March, 26 April,
+    24 May and 21 June), all waived. LÆ285, due there too, is in none of its rows."""
+    t27 = made("T27", ["773"], ("SDP-LAE285", "permit"), ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T27": t27})
+    rows = evaluated(stored(spells(("773", 5, "sygedagpenge"), ("751", 5, "sygedagpenge")), catalog), catalog, "T27",
+                     ["751"])
+    assert {rule for (_, rule, *_) in rows} == {None, "SDP-opfoelgning"}
+    for metric in ("obligations_required_ordinary", "obligations_waived"):
+        assert rows[(metric, "SDP-opfoelgning", "trial", "trial", None)].value == 20
