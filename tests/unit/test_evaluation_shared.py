@@ -318,3 +318,18 @@ def test_a_permission_changes_no_obligation_only_the_rule_a_trial_waives_is_coun
     assert {rule for (_, rule, *_) in rows} == {None, "SDP-opfoelgning"}
     for metric in ("obligations_required_ordinary", "obligations_waived"):
         assert rows[(metric, "SDP-opfoelgning", "trial", "trial", None)].value == 20
+
+
+def test_a_trial_for_an_assessed_target_group_shares_only_the_obligations_of_those_assessed():
+    """T17 waives a rehab-team extension in Jammerbugt only for those assessed into its target
+    group; here no one is. T9's rows of that rule there (12: 2 each for 6 citizens, due 1 August
+    2019 and 2020) then name no other trial, though T17 runs in Jammerbugt then: the store does
+    not know who is in a narrower target group, so only the obligations the fold names T17 for
+    are T17's (`covers`)."""
+    rule = "RF-rehabteam-forlaengelse"
+    facts = stored([citizen(f"r-{i}", "849", i, "ressourceforloeb", "2018-08-01", None) for i in range(6)], CATALOG)
+    t9 = evaluated(facts, CATALOG, "T9", ["751"])
+    for metric in ("obligations_required_ordinary", "obligations_required"):
+        for municipality in (None, "849"):
+            row = t9[(metric, rule, "trial", "trial", municipality)]
+            assert (row.value, row.n, row.shared_with) == (12, 6, ())
