@@ -16,7 +16,7 @@ memory):
 - at the edges, trials made for the test (`made`: like T6, for everyone from 2018) over a few
   citizens on a benefit from 1 February to 30 June 2019 (`spells`)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine
@@ -26,7 +26,7 @@ from services.reporting import form
 from services.reporting.evaluation import evaluate, periods_for, sharing
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
-from shared.catalog import Catalog, Trial
+from shared.catalog import Catalog, Period, Trial
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
@@ -333,3 +333,20 @@ def test_a_trial_for_an_assessed_target_group_shares_only_the_obligations_of_tho
         for municipality in (None, "849"):
             row = t9[(metric, rule, "trial", "trial", municipality)]
             assert (row.value, row.n, row.shared_with) == (12, 6, ())
+
+
+def test_another_trial_shares_a_waiver_due_on_its_first_or_last_day_not_one_due_after_it_ended():
+    """T6's 11 LÆ285 waivers in Jammerbugt (6) and Morsø (5) are due on 29 March 2019. A second
+    waiver of LÆ285 in Jammerbugt (T25, made for the test) shares Jammerbugt's 6 when its period
+    holds that day: one starting on it, one ending on it; not one that ended the day before."""
+    due = date(2019, 3, 29)
+
+    def shared_with(start: date, end: date | None) -> tuple:
+        t25 = T25.model_copy(update={"period": Period(start=start, end=end)})
+        catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": t25})
+        facts = stored(spells(("849", 6, "sygedagpenge"), ("773", 5, "sygedagpenge")), catalog)
+        return evaluated(facts, catalog, "T6", ["751"])[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with
+
+    assert shared_with(due, None) == (("T25", 6),)
+    assert shared_with(date(2018, 1, 1), due) == (("T25", 6),)
+    assert shared_with(date(2018, 1, 1), due - timedelta(days=1)) == ()
