@@ -350,3 +350,17 @@ def test_another_trial_shares_a_waiver_due_on_its_first_or_last_day_not_one_due_
     assert shared_with(due, None) == (("T25", 6),)
     assert shared_with(date(2018, 1, 1), due) == (("T25", 6),)
     assert shared_with(date(2018, 1, 1), due - timedelta(days=1)) == ()
+
+
+def test_the_hours_freed_of_a_rule_the_catalog_no_longer_has_are_0():
+    """The store keeps the obligations of a rule that a later catalog may not have; its minutes
+    are then unknown and its waivers free 0 hours (not an error). T27, made for the test, waives
+    the 20 follow-ups of 5 citizens in Morsø: 15 hours at 45 minutes each; 0 without the rule."""
+    t27 = made("T27", ["773"], ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T27": t27})
+    facts = stored(spells(("773", 5, "sygedagpenge"), ("751", 5, "sygedagpenge")), catalog)
+    without = Catalog({rule: r for rule, r in CATALOG.rules.items() if rule != "SDP-opfoelgning"}, catalog.trials)
+    for evaluated_with, hours in ((catalog, 15.0), (without, 0.0)):
+        rows = evaluated(facts, evaluated_with, "T27", ["751"])
+        assert rows[("obligations_waived", "SDP-opfoelgning", "trial", "trial", None)].value == 20
+        assert rows[("caseworker_hours_freed", None, "trial", "trial", None)].value == hours
