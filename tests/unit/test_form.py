@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from services.reporting import form
+from services.reporting import evaluation, form
 from services.reporting.evaluation import comparison_default, evaluate, periods_for, series
-from services.reporting.facts import Facts
+from services.reporting.facts import NONE, Facts
 from services.reporting.store import ReportingStore
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
@@ -319,3 +319,21 @@ def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, i
     assert "T10" in warned[0] and "T11" not in warned[0].split("i gang")[0]
     assert "Sammenligningsgruppe: Aarhus (751). Valgt efter standardreglen: kommuner med data" in default.text
     assert "Valgt af brugeren" not in default.text and "Advarsel" not in default.text
+
+
+def test_each_citizens_contribution_to_a_group_total_adds_up_to_it(facts):
+    """The difference-in-differences' interval resamples the citizens of each group total by
+    their own (numerator, denominator): for each of its metrics these add up to the total's (a
+    citizen share: hits and citizens), one pair per citizen counted."""
+    lo, hi = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)["trial"]
+    asked = evaluation._members(facts, [*T11.municipalities, "751"])
+    contributions = evaluation._contributions(facts, CATALOG, T11, lo, hi, evaluation.DID_METRICS)
+    grouped = evaluation._grouped(evaluation._tallies(contributions, asked, facts), evaluation._members(facts, T11.municipalities))
+    # every obligation here is waived (none done, on time or not); no one is on ressourceforløb
+    assert set(evaluation.DID_METRICS) - set(grouped) == {"obligations_on_time_share", "exits_to_job_share_ressourceforloeb"}
+    for metric in set(evaluation.DID_METRICS) & set(grouped):
+        total = grouped[metric].totals[NONE]
+        numerator, denominator = total.contributions.sum(axis=0)
+        expected = (total.hits, total.n) if total.kind == "citizen_share" else (total.numerator, total.denominator)
+        assert len(total.contributions) == total.n and (numerator, denominator) == pytest.approx(expected), metric
+        assert denominator > 0, metric
