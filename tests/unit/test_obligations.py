@@ -236,6 +236,14 @@ def test_a_reassessment_due_anyway_the_day_t11_ends_is_not_a_catch_up():
     assert not any(b.startswith("exemption ended") for b in first.because)
 
 
+def test_a_reassessment_a_day_short_of_it_when_t11_ends_is_no_catch_up():
+    # 364 days from 2022-01-02 in Aalborg by T11's last day (2022-12-31): no catch-up on
+    # 2023-01-01; the 365th day is that day, and it falls due the day after
+    [first, *_] = of("LAS-74c", [opened(AALBORG, "2022-01-02"), started("ledighedsydelse", "2022-01-02")], "2023-01-03")
+    assert (first.due, first.basis, first.exemption) == (date(2023, 1, 2), "required", None)
+    assert not any(b.startswith("exemption ended") for b in first.because)
+
+
 def test_an_obligation_as_json_shows_it_done_only_from_the_day_it_was_done():
     waived_by = Exemption("T11", "Forsøg", "modify", None)
     o = Obligation("LAS-74c", "Revurdering", "LAS § 74 c", date(2020, 1, 1), date(2020, 6, 30), date(2019, 1, 1),
