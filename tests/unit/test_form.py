@@ -337,3 +337,23 @@ def test_each_citizens_contribution_to_a_group_total_adds_up_to_it(facts):
         expected = (total.hits, total.n) if total.kind == "citizen_share" else (total.numerator, total.denominator)
         assert len(total.contributions) == total.n and (numerator, denominator) == pytest.approx(expected), metric
         assert denominator > 0, metric
+
+
+def test_ly_over_18_months_counts_a_citizen_once_in_each_municipality_with_more_municipalities_than_citizens():
+    """A citizen may be on ledighedsydelse in several municipalities at once: over 18 months
+    counts each citizen once in each. 5 citizens on it since 2016 in both Aalborg (T11) and
+    Odense (461, compared) are 5 in each on the first day, also where one of them has cases in 4
+    more municipalities (on it from 1 December 2018: not over 18 months), so that the store has
+    more municipalities (6) than citizens (5)."""
+    cases = []
+    for i in range(5):
+        cpr = f"0101{60 + i:02d}-{5000 + i}"
+        for m in ["851", "787", "849", "840", "751", "461"] if i == 0 else ["851", "461"]:
+            cases.append([opened(f"{m}-{i}", municipality=m, date="2016-01-01", cpr=cpr),
+                          benefit_started(f"{m}-{i}", date="2016-01-01" if m in ("851", "461") else "2018-12-01")])
+    facts = stored(cases)
+    assert (facts.places, facts.citizens) == (6, 5)
+    rows = evaluate(facts, CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["461"])
+    assert {(r.group, r.municipality): (r.value, r.n) for r in rows
+            if (r.metric, r.period) == ("ly_over_18m_at_start", "trial")} == \
+        {("trial", "851"): (5, 5), ("trial", None): (5, 5), ("comparison", "461"): (5, 5), ("comparison", None): (5, 5)}
