@@ -109,8 +109,19 @@ def test_the_jobsamtale_parameters_change_on_2020_01_01():
     # from the spell's start (day 136 and 182 fall in 2020), then as individually agreed
     assert dues(obligations) == ["2019-11-01", "2019-12-01", "2020-02-14", "2020-03-31"]
     assert [o.status(date(2020, 12, 31)) for o in obligations] == ["done"] * 4
-    assert any("in force from 2015-01-01" in b for b in obligations[0].because)
-    assert any("in force from 2020-01-01" in b for b in obligations[2].because)
+    assert any(b.startswith("LAB-jobsamtale.schedule = first at 1m, 2m, 3m, 4m, 5m, 6m, then every 3m "
+                            "(in force from 2015-01-01") for b in obligations[0].because)
+    assert any(b.startswith("LAB-jobsamtale.schedule = first at 45d, 91d, 136d, 182d, then as agreed "
+                            "(in force from 2020-01-01") for b in obligations[2].because)
+
+
+def test_a_schedule_a_trial_sets_is_cited_with_its_value():
+    # T19 makes the follow-ups of a wage-subsidy job every 30 months in Vesthimmerland (its file)
+    events = [opened(VESTHIMMERLAND, "2019-01-01"), started("foertidspension", "2019-01-01"),
+              ev("offer.started", "2019-01-01", offer="loentilskud"), ev("conversation.held", "2019-06-20", kind="opfoelgningssamtale")]
+    obligations = of("FP-loentilskud-opfoelgning", events, "2020-01-01")
+    assert dues(obligations) == ["2019-07-01", "2021-12-20"]
+    assert "T19 sets FP-loentilskud-opfoelgning.schedule = first at 6m, then every 30m" in obligations[1].because
 
 
 def test_t23_lets_hilleroed_agree_an_individual_cadence():
