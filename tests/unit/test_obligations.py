@@ -115,13 +115,16 @@ def test_the_jobsamtale_parameters_change_on_2020_01_01():
                             "(in force from 2020-01-01") for b in obligations[2].because)
 
 
-def test_a_schedule_a_trial_sets_is_cited_with_its_value():
+def test_a_schedule_a_trial_sets_is_cited_with_its_value_and_the_trial_named_with_its_note():
     # T19 makes the follow-ups of a wage-subsidy job every 30 months in Vesthimmerland (its file)
     events = [opened(VESTHIMMERLAND, "2019-01-01"), started("foertidspension", "2019-01-01"),
               ev("offer.started", "2019-01-01", offer="loentilskud"), ev("conversation.held", "2019-06-20", kind="opfoelgningssamtale")]
     obligations = of("FP-loentilskud-opfoelgning", events, "2020-01-01")
     assert dues(obligations) == ["2019-07-01", "2021-12-20"]
     assert "T19 sets FP-loentilskud-opfoelgning.schedule = first at 6m, then every 30m" in obligations[1].because
+    # the exemption names the trial by its title, and the effect's note
+    assert obligations[1].exemption == Exemption("T19", "Færre opfølgninger for førtidspensionister i job med løntilskud",
+                                                 "modify", "Every 2½ years, as for flexjob.")
 
 
 def test_t23_lets_hilleroed_agree_an_individual_cadence():
