@@ -305,6 +305,19 @@ def test_a_trial_that_waives_at_most_two_in_a_row_requires_the_third_and_then_wa
         ("2022-12-20", "waived", "T17"), ("2023-12-20", "waived", "T17"), ("2024-12-20", "required", None)]
 
 
+def test_a_rolling_extension_arises_when_the_last_fell_due_or_was_done_and_the_limit_in_a_row_is_cited():
+    # the first counts from the spell's start; each next one from the last one's due date, or
+    # the meeting held (2021-12-20); the one required again says why
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=2)
+    events = [*_ressourceforloeb("813"), ev("rehab-team.meeting-held", "2021-12-20")]
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T17": t17})
+    extensions = [o for o in fold(events, catalog, date(2025, 1, 10)) if o.rule == "RF-rehabteam-forlaengelse"]
+    assert [(o.due.isoformat(), o.arises_on.isoformat()) for o in extensions] == [
+        ("2020-01-01", "2019-01-01"), ("2021-01-01", "2020-01-01"), ("2022-01-01", "2021-01-01"),
+        ("2022-12-20", "2021-12-20"), ("2023-12-20", "2022-12-20"), ("2024-12-20", "2023-12-20")]
+    assert "T17 waives at most 2 in a row: required again" in extensions[2].because
+
+
 def test_what_another_trial_waived_does_not_count_towards_a_trials_limit_in_a_row():
     # T17 waives 2020's extension in Frederikshavn; after a move to Aarhus, T17b (the same,
     # there) has waived none yet, so 2021's is waived too, and 2022's required
