@@ -296,6 +296,18 @@ def test_no_suppressed_value_can_be_derived_from_one_answer(issuer, seed, cases,
                 assert f"{METRICS[metric_id].label_da}: kan ikke beregnes" in html.unescape(text)
 
 
+def test_a_hidden_total_whose_cells_are_all_shown_has_the_smallest_cell_hidden_too():
+    """Secondary suppression at its edge: a group's total hidden (as when a count linked to it
+    is) while each of its municipalities is shown would be their sum; the smallest cell is hidden
+    too, and then the two hidden cannot be told apart."""
+    total = Row("obligations_waived", "trial", "trial", None, 22, 22, True, "LAS-74c")
+    cells = [Row("obligations_waived", "trial", "trial", "851", 12, 12, False, "LAS-74c"),
+             Row("obligations_waived", "trial", "trial", "787", 10, 10, False, "LAS-74c")]
+    out = evaluation._protected([total, *cells])
+    assert [(r.municipality, r.value, r.n, r.suppressed) for r in out] == \
+        [(None, None, None, True), ("851", 12, 12, False), ("787", None, None, True)]
+
+
 def test_the_readme_table_is_the_metrics_catalog():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for m in METRICS.values():

@@ -14,6 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
+    BOOTSTRAP_REPLICATES,
     RESAMPLED_UP_TO,
     PeriodError,
     Row,
@@ -470,6 +471,26 @@ def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(ci
     expected_low, expected_high = np.percentile(one_by_one[:, 0] / one_by_one[:, 1], [2.5, 97.5])
     width = expected_high - expected_low
     assert abs(low - expected_low) < 0.15 * width and abs(high - expected_high) < 0.15 * width
+
+
+@pytest.mark.parametrize("citizens", [RESAMPLED_UP_TO, RESAMPLED_UP_TO + 1])
+def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_normal_limit_of_all_of_them(citizens):
+    """Issue 16, at the boundary: 2,000 citizens are still resampled one by one (each replicate
+    sums whole numbers); from 2,001 the sums are drawn from their normal limit: n times the
+    citizens' mean, n times their covariance as a population (each draw is one of all n
+    citizens: divided by n, not n - 1), computed here by hand."""
+    rng = np.random.default_rng(3)
+    denominator = rng.integers(1, 12, citizens)
+    contributions = np.column_stack((rng.binomial(denominator, 0.7), denominator)).astype(float)
+    sums = resampled_sums(contributions, np.random.default_rng(4))
+    assert sums.shape == (BOOTSTRAP_REPLICATES, 2)
+    assert np.array_equal(sums, np.round(sums)) == (citizens <= RESAMPLED_UP_TO)
+    if citizens > RESAMPLED_UP_TO:
+        mean = citizens * contributions.mean(axis=0)
+        centred = contributions - contributions.mean(axis=0)
+        population = centred.T @ centred / citizens
+        expected = np.random.default_rng(4).multivariate_normal(mean, citizens * population, size=BOOTSTRAP_REPLICATES)
+        assert np.allclose(sums - mean, expected - mean, rtol=0, atol=1e-6)
 
 
 def test_requests_asking_the_same_at_once_share_one_computation():

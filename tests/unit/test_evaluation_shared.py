@@ -16,7 +16,7 @@ memory):
 - at the edges, trials made for the test (`made`: like T6, for everyone from 2018) over a few
   citizens on a benefit from 1 February to 30 June 2019 (`spells`)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine
@@ -26,7 +26,7 @@ from services.reporting import form
 from services.reporting.evaluation import evaluate, periods_for, sharing
 from services.reporting.facts import Facts
 from services.reporting.store import ReportingStore
-from shared.catalog import Catalog, Trial
+from shared.catalog import Catalog, Period, Trial
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
@@ -305,3 +305,62 @@ def test_a_suspending_trial_with_nothing_suspended_says_0_suspended():
     for group in ("trial", "comparison"):
         suspended = rows[("obligations_waived", "LAB-tilbud", group, "trial", None)]
         assert (suspended.value, suspended.n, suspended.suppressed) == (0, 0, False)
+
+
+def test_a_permission_changes_no_obligation_only_the_rule_a_trial_waives_is_counted():
+    """A trial made for the test that permits LÆ285 and waives the sygedagpenge follow-ups in
+    Morsø (T27) counts the follow-ups only: 4 for each of 5 citizens (due 29 March, 26 April,
+    24 May and 21 June), all waived. LÆ285, due there too, is in none of its rows."""
+    t27 = made("T27", ["773"], ("SDP-LAE285", "permit"), ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T27": t27})
+    rows = evaluated(stored(spells(("773", 5, "sygedagpenge"), ("751", 5, "sygedagpenge")), catalog), catalog, "T27",
+                     ["751"])
+    assert {rule for (_, rule, *_) in rows} == {None, "SDP-opfoelgning"}
+    for metric in ("obligations_required_ordinary", "obligations_waived"):
+        assert rows[(metric, "SDP-opfoelgning", "trial", "trial", None)].value == 20
+
+
+def test_a_trial_for_an_assessed_target_group_shares_only_the_obligations_of_those_assessed():
+    """T17 waives a rehab-team extension in Jammerbugt only for those assessed into its target
+    group; here no one is. T9's rows of that rule there (12: 2 each for 6 citizens, due 1 August
+    2019 and 2020) then name no other trial, though T17 runs in Jammerbugt then: the store does
+    not know who is in a narrower target group, so only the obligations the fold names T17 for
+    are T17's (`covers`)."""
+    rule = "RF-rehabteam-forlaengelse"
+    facts = stored([citizen(f"r-{i}", "849", i, "ressourceforloeb", "2018-08-01", None) for i in range(6)], CATALOG)
+    t9 = evaluated(facts, CATALOG, "T9", ["751"])
+    for metric in ("obligations_required_ordinary", "obligations_required"):
+        for municipality in (None, "849"):
+            row = t9[(metric, rule, "trial", "trial", municipality)]
+            assert (row.value, row.n, row.shared_with) == (12, 6, ())
+
+
+def test_another_trial_shares_a_waiver_due_on_its_first_or_last_day_not_one_due_after_it_ended():
+    """T6's 11 LÆ285 waivers in Jammerbugt (6) and Morsø (5) are due on 29 March 2019. A second
+    waiver of LÆ285 in Jammerbugt (T25, made for the test) shares Jammerbugt's 6 when its period
+    holds that day: one starting on it, one ending on it; not one that ended the day before."""
+    due = date(2019, 3, 29)
+
+    def shared_with(start: date, end: date | None) -> tuple:
+        t25 = T25.model_copy(update={"period": Period(start=start, end=end)})
+        catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": t25})
+        facts = stored(spells(("849", 6, "sygedagpenge"), ("773", 5, "sygedagpenge")), catalog)
+        return evaluated(facts, catalog, "T6", ["751"])[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with
+
+    assert shared_with(due, None) == (("T25", 6),)
+    assert shared_with(date(2018, 1, 1), due) == (("T25", 6),)
+    assert shared_with(date(2018, 1, 1), due - timedelta(days=1)) == ()
+
+
+def test_the_hours_freed_of_a_rule_the_catalog_no_longer_has_are_0():
+    """The store keeps the obligations of a rule that a later catalog may not have; its minutes
+    are then unknown and its waivers free 0 hours (not an error). T27, made for the test, waives
+    the 20 follow-ups of 5 citizens in Morsø: 15 hours at 45 minutes each; 0 without the rule."""
+    t27 = made("T27", ["773"], ("SDP-opfoelgning", "waive"))
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T27": t27})
+    facts = stored(spells(("773", 5, "sygedagpenge"), ("751", 5, "sygedagpenge")), catalog)
+    without = Catalog({rule: r for rule, r in CATALOG.rules.items() if rule != "SDP-opfoelgning"}, catalog.trials)
+    for evaluated_with, hours in ((catalog, 15.0), (without, 0.0)):
+        rows = evaluated(facts, evaluated_with, "T27", ["751"])
+        assert rows[("obligations_waived", "SDP-opfoelgning", "trial", "trial", None)].value == 20
+        assert rows[("caseworker_hours_freed", None, "trial", "trial", None)].value == hours

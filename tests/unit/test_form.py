@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from services.reporting import form
+from services.reporting import evaluation, form
 from services.reporting.evaluation import comparison_default, evaluate, periods_for, series
-from services.reporting.facts import Facts
+from services.reporting.facts import NONE, Facts
 from services.reporting.store import ReportingStore
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
 from tests.unit.test_disclosure import reporting_app, store_of
 from tests.unit.test_evaluation import CATALOG, TODAY, stream_events
+from tests.unit.test_evaluation import stored as stored_histories
 
 T11 = CATALOG.trials["T11"]
 
@@ -217,6 +218,84 @@ def test_the_size_range_holds_its_bounds_and_counts_citizens_on_a_benefit_on_the
     assert size["range"] == [None, None]
 
 
+def test_ly_over_18_months_counts_a_spell_started_before_the_day_18_months_earlier_on_the_first_and_last_day():
+    """Issue 16, at the boundaries. T11's period 2019-01-01 to 2020-12-31: on the first day
+    over 18 months is a spell started before 2017-07-01 (Jammerbugt's, 30 June 2017), not one
+    started on it (Aalborg's); a citizen who moved from Rebild to Thisted on the first day counts
+    in Thisted. On the last day (cut-off 2019-06-30) a spell ending that day counts (Jammerbugt's),
+    one ending the day before does not (Aarhus's, the comparison group). Jammerbugt's spells end
+    with a job: a share of 1 there, of 0 in Aalborg and Thisted, 5 of 15 in the group; each
+    held one talk in the period."""
+    def case(case_id: str, municipality: str, serial: int, start: str, *more: dict) -> list[dict]:
+        return [opened(case_id, municipality=municipality, date="2016-01-01", cpr=f"0101{60 + serial % 40:02d}-{3000 + serial}"),
+                benefit_started(case_id, date=start), *more]
+
+    cases = []
+    for i in range(5):
+        cases += [case(f"851-{i}", "851", i, "2017-07-01"),
+                  case(f"849-{i}", "849", 10 + i, "2017-06-30", event("conversation.held", f"849-{i}", kind="jobsamtale",
+                                                                       date="2019-03-01"),
+                       benefit_ended(f"849-{i}", date="2020-12-31")),
+                  case(f"840-{i}", "840", 20 + i, "2017-01-01", event("case.moved", f"840-{i}", date="2019-01-01", municipality="787")),
+                  case(f"751-{i}", "751", 30 + i, "2017-01-01", benefit_ended(f"751-{i}", date="2020-12-30"))]
+    rows = evaluate(stored(cases), CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["751"])
+    over = {(r.metric.removeprefix("ly_over_18m_"), r.group, r.municipality): (r.value, r.n)
+            for r in rows if r.metric.startswith("ly_over_18m_") and r.period == "trial"}
+    assert over == {("at_start", "trial", "849"): (5, 5), ("at_start", "trial", "787"): (5, 5),
+                    ("at_start", "trial", None): (10, 10),
+                    ("at_end", "trial", "851"): (5, 5), ("at_end", "trial", "849"): (5, 5),
+                    ("at_end", "trial", "787"): (5, 5), ("at_end", "trial", None): (15, 15),
+                    ("at_start", "comparison", "751"): (5, 5), ("at_start", "comparison", None): (5, 5),
+                    ("at_end", "comparison", None): (0, 0)}
+    assert all(type(r.value) is int for r in rows if r.metric.startswith("ly_over_18m_"))  # counts: whole numbers
+    # the municipalities in the order of their kommunekoder (Thisted, 787, first; not as first met), then the total
+    assert [r.municipality for r in rows if (r.metric, r.group, r.period) == ("ly_over_18m_at_end", "trial", "trial")] \
+        == ["787", "849", "851", None]
+    # each municipality's share of its citizens exiting to a job: Jammerbugt's five ended with one
+    exits = {r.municipality: (r.value, r.n) for r in rows
+             if (r.metric, r.group, r.period) == ("exits_to_job_share", "trial", "trial")}
+    assert exits == {"787": (0.0, 5), "849": (1.0, 5), "851": (0.0, 5), None: (0.3333, 15)}
+    # Jammerbugt: 5 talks in 5 x 731 days on benefit, 100 * 5 / (3,655 / (365.25 / 12)) per 100 months
+    talks = {r.municipality: r.value for r in rows
+             if (r.metric, r.group, r.period) == ("conversations_held_per_100_months", "trial", "trial")}
+    assert talks["849"] == round(500 * 30.4375 / 3655, 4) and talks["851"] == 0.0
+    # T11 permits nothing: no count of permitted actions, not even 0; hours freed are hours, 0.0 where none
+    assert not [r for r in rows if r.metric == "permitted_actions"]
+    none_freed = [r.value for r in rows if r.metric == "caseworker_hours_freed" and (r.group, r.period) != ("trial", "trial")]
+    assert len(none_freed) == 3 and all(type(v) is float and v == 0 for v in none_freed)
+
+
+def test_permitted_actions_count_the_events_the_trial_evaluated_permitted_in_the_period():
+    """T7 permits psychologist treatment in Thisted (787) and Jammerbugt (849), T12 a wage subsidy
+    in Jammerbugt. T7's permitted actions in 2019: the five treatments it permitted in Thisted
+    that year, not the sixth's on 31 December 2018, nor the talks no trial permitted, nor T12's
+    five in Jammerbugt. T15 (IGU in Jammerbugt) permitted none of them: 0 in each group, also
+    with Thisted as its comparison group."""
+    def case(case_id: str, municipality: str, serial: int, *later: tuple[dict, str | None]) -> list:
+        documents = [(opened(case_id, municipality=municipality, date="2018-01-01",
+                             cpr=f"0101{60 + serial % 40:02d}-{4000 + serial}"), None), *later]
+        return [e._replace(permitted_by=by) for e, (_, by) in zip(stream_events([d for d, _ in documents]), documents)]
+
+    def offer(case_id: str, day: str, kind: str, by: str) -> tuple[dict, str]:
+        return event("offer.started", case_id, date=day, offer=kind), by
+
+    histories = [case(f"787-{i}", "787", i, offer(f"787-{i}", "2019-03-01", "psykologbehandling", "T7"),
+                      (event("conversation.held", f"787-{i}", kind="jobsamtale", date="2019-03-02"), None))
+                 for i in range(5)]
+    histories += [case("787-5", "787", 5, offer("787-5", "2018-12-31", "psykologbehandling", "T7"))]
+    histories += [case(f"849-{i}", "849", 10 + i, offer(f"849-{i}", "2019-03-01", "loentilskud", "T12")) for i in range(5)]
+    facts = stored_histories(histories)
+
+    def permitted(trial: str, comparison: list[str]) -> dict:
+        rows = evaluate(facts, CATALOG, CATALOG.trials[trial], periods_for(CATALOG.trials[trial], date(2019, 1, 1),
+                                                                          date(2019, 12, 31), TODAY), comparison)
+        return {(r.group, r.municipality): (r.value, r.n) for r in rows
+                if r.metric == "permitted_actions" and r.period == "trial"}
+
+    assert permitted("T7", ["751"]) == {("trial", "787"): (5, 5), ("trial", None): (5, 5), ("comparison", None): (0, 0)}
+    assert permitted("T15", ["787"]) == {("trial", None): (0, 0), ("comparison", None): (0, 0)}
+
+
 def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, issuer):
     """Issue 15.4: asked with `?comparison=820`, the form says the group was chosen by the user,
     not by the default rule, and warns in Danish that Vesthimmerland runs trials that change
@@ -240,3 +319,41 @@ def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, i
     assert "T10" in warned[0] and "T11" not in warned[0].split("i gang")[0]
     assert "Sammenligningsgruppe: Aarhus (751). Valgt efter standardreglen: kommuner med data" in default.text
     assert "Valgt af brugeren" not in default.text and "Advarsel" not in default.text
+
+
+def test_each_citizens_contribution_to_a_group_total_adds_up_to_it(facts):
+    """The difference-in-differences' interval resamples the citizens of each group total by
+    their own (numerator, denominator): for each of its metrics these add up to the total's (a
+    citizen share: hits and citizens), one pair per citizen counted."""
+    lo, hi = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)["trial"]
+    asked = evaluation._members(facts, [*T11.municipalities, "751"])
+    contributions = evaluation._contributions(facts, CATALOG, T11, lo, hi, evaluation.DID_METRICS)
+    grouped = evaluation._grouped(evaluation._tallies(contributions, asked, facts), evaluation._members(facts, T11.municipalities))
+    # every obligation here is waived (none done, on time or not); no one is on ressourceforløb
+    assert set(evaluation.DID_METRICS) - set(grouped) == {"obligations_on_time_share", "exits_to_job_share_ressourceforloeb"}
+    for metric in set(evaluation.DID_METRICS) & set(grouped):
+        total = grouped[metric].totals[NONE]
+        numerator, denominator = total.contributions.sum(axis=0)
+        expected = (total.hits, total.n) if total.kind == "citizen_share" else (total.numerator, total.denominator)
+        assert len(total.contributions) == total.n and (numerator, denominator) == pytest.approx(expected), metric
+        assert denominator > 0, metric
+
+
+def test_ly_over_18_months_counts_a_citizen_once_in_each_municipality_with_more_municipalities_than_citizens():
+    """A citizen may be on ledighedsydelse in several municipalities at once: over 18 months
+    counts each citizen once in each. 5 citizens on it since 2016 in both Aalborg (T11) and
+    Odense (461, compared) are 5 in each on the first day, also where one of them has cases in 4
+    more municipalities (on it from 1 December 2018: not over 18 months), so that the store has
+    more municipalities (6) than citizens (5)."""
+    cases = []
+    for i in range(5):
+        cpr = f"0101{60 + i:02d}-{5000 + i}"
+        for m in ["851", "787", "849", "840", "751", "461"] if i == 0 else ["851", "461"]:
+            cases.append([opened(f"{m}-{i}", municipality=m, date="2016-01-01", cpr=cpr),
+                          benefit_started(f"{m}-{i}", date="2016-01-01" if m in ("851", "461") else "2018-12-01")])
+    facts = stored(cases)
+    assert (facts.places, facts.citizens) == (6, 5)
+    rows = evaluate(facts, CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["461"])
+    assert {(r.group, r.municipality): (r.value, r.n) for r in rows
+            if (r.metric, r.period) == ("ly_over_18m_at_start", "trial")} == \
+        {("trial", "851"): (5, 5), ("trial", None): (5, 5), ("comparison", "461"): (5, 5), ("comparison", None): (5, 5)}

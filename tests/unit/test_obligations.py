@@ -36,6 +36,14 @@ def test_ly_reassessment_is_due_after_12_months_within_18_counting_across_gaps()
     assert "benefit.started ledighedsydelse 2019-09-01" in first.because
 
 
+def test_an_obligation_carries_its_rules_title_and_legal_reference():
+    """What a caseworker reads on an obligation: the rule's title and its legal reference, as
+    the catalog's file of the rule gives them (LAS-74c.yaml)."""
+    events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01")]
+    [first, *_] = of("LAS-74c", events, "2020-03-10")
+    assert (first.title, first.legal_reference) == ("Revurdering af ledighedsydelse efter 12 af 18 måneder", "LAS § 74 c")
+
+
 def test_days_that_fall_out_of_the_18_month_window_no_longer_count():
     # 90 days in early 2019 are outside the window by the time the 2020 spell has 275 days
     events = [opened(AARHUS, "2019-01-01"), started("ledighedsydelse", "2019-01-01"),
@@ -101,8 +109,22 @@ def test_the_jobsamtale_parameters_change_on_2020_01_01():
     # from the spell's start (day 136 and 182 fall in 2020), then as individually agreed
     assert dues(obligations) == ["2019-11-01", "2019-12-01", "2020-02-14", "2020-03-31"]
     assert [o.status(date(2020, 12, 31)) for o in obligations] == ["done"] * 4
-    assert any("in force from 2015-01-01" in b for b in obligations[0].because)
-    assert any("in force from 2020-01-01" in b for b in obligations[2].because)
+    assert any(b.startswith("LAB-jobsamtale.schedule = first at 1m, 2m, 3m, 4m, 5m, 6m, then every 3m "
+                            "(in force from 2015-01-01") for b in obligations[0].because)
+    assert any(b.startswith("LAB-jobsamtale.schedule = first at 45d, 91d, 136d, 182d, then as agreed "
+                            "(in force from 2020-01-01") for b in obligations[2].because)
+
+
+def test_a_schedule_a_trial_sets_is_cited_with_its_value_and_the_trial_named_with_its_note():
+    # T19 makes the follow-ups of a wage-subsidy job every 30 months in Vesthimmerland (its file)
+    events = [opened(VESTHIMMERLAND, "2019-01-01"), started("foertidspension", "2019-01-01"),
+              ev("offer.started", "2019-01-01", offer="loentilskud"), ev("conversation.held", "2019-06-20", kind="opfoelgningssamtale")]
+    obligations = of("FP-loentilskud-opfoelgning", events, "2020-01-01")
+    assert dues(obligations) == ["2019-07-01", "2021-12-20"]
+    assert "T19 sets FP-loentilskud-opfoelgning.schedule = first at 6m, then every 30m" in obligations[1].because
+    # the exemption names the trial by its title, and the effect's note
+    assert obligations[1].exemption == Exemption("T19", "Færre opfølgninger for førtidspensionister i job med løntilskud",
+                                                 "modify", "Every 2½ years, as for flexjob.")
 
 
 def test_t23_lets_hilleroed_agree_an_individual_cadence():
@@ -114,6 +136,8 @@ def test_t23_lets_hilleroed_agree_an_individual_cadence():
     assert dues(obligations) == ["2018-01-08", "2018-07-31"]  # 7 days, then 180 days after 1 Feb
     assert obligations[1].exemption.trial == "T23" and obligations[1].exemption.effect == "modify"
     assert any(b.startswith("T23 modifies LAB-jobsamtale on 2018-07-31") for b in obligations[1].because)
+    # the agreed talk of 31 July not held: the next, counted from it when held, is not listed yet
+    assert dues(of("LAB-jobsamtale", events, "2019-03-01")) == ["2018-01-08", "2018-07-31"]
     # the same history in Aarhus: the agreement is void, the ordinary 3 months apply
     elsewhere = [opened(AARHUS, "2018-01-01"), *events[1:]]
     assert dues(of("LAB-jobsamtale", elsewhere, "2018-03-01")) == ["2018-01-08", "2018-04-05"]
@@ -228,6 +252,14 @@ def test_a_reassessment_due_anyway_the_day_t11_ends_is_not_a_catch_up():
     assert not any(b.startswith("exemption ended") for b in first.because)
 
 
+def test_a_reassessment_a_day_short_of_it_when_t11_ends_is_no_catch_up():
+    # 364 days from 2022-01-02 in Aalborg by T11's last day (2022-12-31): no catch-up on
+    # 2023-01-01; the 365th day is that day, and it falls due the day after
+    [first, *_] = of("LAS-74c", [opened(AALBORG, "2022-01-02"), started("ledighedsydelse", "2022-01-02")], "2023-01-03")
+    assert (first.due, first.basis, first.exemption) == (date(2023, 1, 2), "required", None)
+    assert not any(b.startswith("exemption ended") for b in first.because)
+
+
 def test_an_obligation_as_json_shows_it_done_only_from_the_day_it_was_done():
     waived_by = Exemption("T11", "Forsøg", "modify", None)
     o = Obligation("LAS-74c", "Revurdering", "LAS § 74 c", date(2020, 1, 1), date(2020, 6, 30), date(2019, 1, 1),
@@ -273,6 +305,19 @@ def test_a_trial_that_waives_at_most_two_in_a_row_requires_the_third_and_then_wa
     assert _extensions([t17], held, "2025-01-10") == [
         ("2020-01-01", "waived", "T17"), ("2021-01-01", "waived", "T17"), ("2022-01-01", "required", None),
         ("2022-12-20", "waived", "T17"), ("2023-12-20", "waived", "T17"), ("2024-12-20", "required", None)]
+
+
+def test_a_rolling_extension_arises_when_the_last_fell_due_or_was_done_and_the_limit_in_a_row_is_cited():
+    # the first counts from the spell's start; each next one from the last one's due date, or
+    # the meeting held (2021-12-20); the one required again says why
+    t17 = _waiving_extensions("T17", ["813"], in_a_row=2)
+    events = [*_ressourceforloeb("813"), ev("rehab-team.meeting-held", "2021-12-20")]
+    catalog = Catalog(CATALOG.rules, {**CATALOG.trials, "T17": t17})
+    extensions = [o for o in fold(events, catalog, date(2025, 1, 10)) if o.rule == "RF-rehabteam-forlaengelse"]
+    assert [(o.due.isoformat(), o.arises_on.isoformat()) for o in extensions] == [
+        ("2020-01-01", "2019-01-01"), ("2021-01-01", "2020-01-01"), ("2022-01-01", "2021-01-01"),
+        ("2022-12-20", "2021-12-20"), ("2023-12-20", "2022-12-20"), ("2024-12-20", "2023-12-20")]
+    assert "T17 waives at most 2 in a row: required again" in extensions[2].because
 
 
 def test_what_another_trial_waived_does_not_count_towards_a_trials_limit_in_a_row():
