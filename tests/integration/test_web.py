@@ -580,8 +580,8 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
-    settings = WebSettings(environment="production", session_key="a-production-session-key", data_dir=tmp_path,
-                           auth_jwks_url=issuer.jwks_url)
+    settings = WebSettings(environment="production", session_key="a-production-session-key-of-32-chars",
+                           data_dir=tmp_path, auth_jwks_url=issuer.jwks_url)
     with serve(web_app(settings), token=None) as web:
         form = web.get("/log-ind")
         assert form.status_code == 404 and "Udviklingslogin er slået fra" in form.text
