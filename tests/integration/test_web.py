@@ -577,6 +577,9 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
         answer = other.get("/opgaver", params={"dato": AS_OF})
         assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
         assert "Log ud" not in other.get("/log-ind").text  # the session is gone
+        assert sign_in(other, role="admin", municipality="851").status_code == 303
+        answer = other.get("/drift")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
@@ -600,6 +603,14 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
             answer = web.get("/opgaver", params={"dato": AS_OF})
             assert answer.status_code == status and said in answer.text, url
             assert "Traceback" not in answer.text and "problem" not in answer.text
+            assert sign_in(web, role="admin", municipality="851").status_code == 303
+            answer = web.get("/drift")  # each service's row says what it did not answer; the page still shows
+            if status == 404:  # the case service answers /readyz and /metrics for all three, not /status
+                assert answer.status_code == 200 and answer.text.count("Klar") == 3, answer.text
+                assert "Opgavetjenesten svarede ikke på: status (/status)." in answer.text
+            else:
+                assert answer.status_code == 200 and answer.text.count("Svarer ikke") == 3
+            assert sign_in(web, role="caseworker", municipality="851").status_code == 303
             if status == 502:
                 answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
                 assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text
