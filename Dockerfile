@@ -8,5 +8,5 @@ COPY services ./services
 # var/auth: the development signing key and tokens (compose shares it between the services)
 RUN pip install . && useradd --system --uid 10001 frisag && mkdir -p var/auth && chown -R frisag var
 USER frisag
-EXPOSE 8001 8002 8003
+EXPOSE 8000 8001 8002 8003
 CMD ["uvicorn", "services.case.api:app", "--host", "0.0.0.0", "--port", "8001"]

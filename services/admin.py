@@ -20,6 +20,7 @@ from typing import Any
 from services.consuming import ConsumingService
 from services.obligations import bootstrap as obligations
 from services.obligations.settings import ObligationsSettings
+from services.progress import Progress
 from services.reporting import bootstrap as reporting
 from services.reporting.settings import ReportingSettings
 from pydantic import TypeAdapter, ValidationError
@@ -37,7 +38,7 @@ SERVICES = {"obligations": (ObligationsSettings, obligations), "reporting": (Rep
 BATCH_TYPE = "application/cloudevents-batch+json"
 BATCH_EVENTS = 1000  # load-demo: whole cases per batch, about this many events
 DEMO_SEED = 42  # the same demo every time: case ids are syn-0, syn-1, ... whatever the seed
-PROGRESS_EVERY = 10.0  # seconds between a rebuild's progress lines
+PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 BOUND_ROLES = (INTEGRATION, CASEWORKER)  # their tokens act for the municipalities they name
 
 
@@ -91,29 +92,29 @@ def rebuild(args: argparse.Namespace) -> int:
     projection = service.projection
     try:
         projection.clear()
-        started = progress = time.monotonic()
+        started = time.monotonic()
         events = 0
         try:  # every partition, from the start, without a consumer group: offline, nothing to share
             subscription = service.stream.subscribe(None, projection.resume_from)
         except TopicMismatchError as exc:
             print(f"{args.service}: cannot rebuild: {exc}", file=sys.stderr)
             return 1
+        progress = Progress(sum(service.lag().values()), "events", every=PROGRESS_EVERY)  # all of it is behind now
         try:
             while True:
                 deliveries = subscription.poll(timeout=1.0, max_records=settings.consumer_batch_size)
                 projection.store(deliveries)
                 events += len(deliveries)
+                progress.advance(len(deliveries))
                 # a short batch: perhaps at the end (asking the broker each batch would cost more)
                 if len(deliveries) < settings.consumer_batch_size and not sum(service.lag().values()):
                     break
                 if invalid := subscription.invalid_positions():  # the topic is not as configured
                     print(f"{args.service}: cannot rebuild from {service.stream.topic}: {invalid}", file=sys.stderr)
                     return 1
-                if time.monotonic() - progress >= PROGRESS_EVERY:
-                    print(f"stored {events} events", file=sys.stderr)
-                    progress = time.monotonic()
         finally:
             subscription.close()
+        progress.finish()
         elapsed = time.monotonic() - started
         print(f"{args.service}: rebuilt {projection.counts()['cases']} cases from {events} events in {elapsed:.1f} s: "
               f"{events / elapsed if elapsed else 0:,.0f} events/s")
@@ -145,7 +146,8 @@ def failed(args: argparse.Namespace) -> int:
 def load_demo(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("FRISAG_TOKEN") or _development_token(INTEGRATION)
     stored = duplicates = 0
-    for batch in _batches(Population(DEMO_SEED).cases(args.cases), BATCH_EVENTS):
+    progress = Progress(args.cases, "cases", every=PROGRESS_EVERY)
+    for batch, cases in _batches(Population(DEMO_SEED).cases(args.cases), BATCH_EVENTS):
         request = urllib.request.Request(f"{args.url.rstrip('/')}/events", data=json.dumps(batch).encode(),
                                          headers={"Content-Type": BATCH_TYPE, "Authorization": f"Bearer {token}"},
                                          method="POST")
@@ -154,11 +156,14 @@ def load_demo(args: argparse.Namespace) -> int:
                 outcomes = json.load(answer)
         except urllib.error.URLError as exc:  # an HTTPError too: the batch was refused, with a problem
             reason = exc.read().decode(errors="replace") if isinstance(exc, urllib.error.HTTPError) else exc.reason
+            progress.finish()  # a terminal's bar line ended before the reason
             print(f"{args.url}: {reason}", file=sys.stderr)
             print(f"{stored} events stored before that")
             return 1
         stored += sum(o["status"] == "stored" for o in outcomes)
         duplicates += sum(o["status"] == "duplicate" for o in outcomes)
+        progress.advance(cases)
+    progress.finish()
     print(f"{stored} events stored ({args.cases} cases; {duplicates} were stored before)")
     return 0
 
@@ -216,16 +221,19 @@ def _projection_of(name: str) -> tuple[ServiceSettings, ConsumingService]:
     return settings, module.bootstrap(settings)
 
 
-def _batches(cases: Iterable[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Whole cases, in order: each case's `case.opened` comes first in the batch that has it."""
+def _batches(cases: Iterable[list[dict[str, Any]]], size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Whole cases, in order, and how many cases each batch holds: each case's `case.opened`
+    comes first in the batch that has it."""
     batch: list[dict[str, Any]] = []
+    count = 0
     for documents in cases:
         batch += documents
+        count += 1
         if len(batch) >= size:
-            yield batch
-            batch = []
+            yield batch, count
+            batch, count = [], 0
     if batch:
-        yield batch
+        yield batch, count
 
 
 def parser() -> argparse.ArgumentParser:

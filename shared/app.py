@@ -7,7 +7,7 @@ and ReDoc on `/redoc`, their scripts served from the `fastapi-offline` package (
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -81,13 +81,17 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
         until: Annotated[QueryMoment | None, Query(description=RANGE)] = None,
         after: Annotated[int, Query(ge=0, le=2**31 - 1, description="the last `id` of the previous page")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        order: Annotated[Literal["oldest", "newest"], Query(
+            description="`newest`: the latest `limit` records first (no `next_after`; page back with `until`)")] = "oldest",
     ) -> dict[str, Any]:
         """This service's audit log, oldest first: every read of a case's data and every admin
         action, refusals included, with who (`subject`, `roles`), what, when (`at`) and from
         where (`client`). Pass the last `id` as `after` for the next page."""
+        newest = order == "newest"
         records = request.app.state.service.audit.query(subject=subject, case_id=case_id, action=action,
-                                                        since=since, until=until, after=after, limit=limit)
-        return {"records": records, "next_after": records[-1]["id"] if len(records) == limit else None}
+                                                        since=since, until=until, after=after, limit=limit,
+                                                        newest_first=newest)
+        return {"records": records, "next_after": records[-1]["id"] if len(records) == limit and not newest else None}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics(request: Request) -> PlainTextResponse:

@@ -62,7 +62,7 @@ class AuditLog:
 
     def query(self, *, subject: str | None = None, case_id: str | None = None, action: str | None = None,
               since: datetime | None = None, until: datetime | None = None, after: int = 0,
-              limit: int = 100) -> list[dict[str, Any]]:
+              limit: int = 100, newest_first: bool = False) -> list[dict[str, Any]]:
         t = self.table
         q = select(t).where(t.c.id > after)
         for column, value in ((t.c.subject, subject), (t.c.case_id, case_id), (t.c.action, action)):
@@ -74,7 +74,7 @@ class AuditLog:
             q = q.where(t.c.at < until)
         with self.engine.connect() as conn:
             return [{**row, "at": _utc(row["at"]).isoformat()}
-                    for row in conn.execute(q.order_by(t.c.id).limit(limit)).mappings()]
+                    for row in conn.execute(q.order_by(t.c.id.desc() if newest_first else t.c.id).limit(limit)).mappings()]
 
 
 def _utc(at: datetime) -> datetime:

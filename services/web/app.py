@@ -27,6 +27,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from services.web import danish
 from services.web.chart import line_chart, month_name
+from services.web.operations import SignedOut, service_state
 from services.web.settings import WebSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, development_token
 from shared.catalog import Catalog
@@ -48,7 +49,9 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(long_date=danish.long_date, number=danish.number, kommune=danish.kommune,
                              amount=danish.amount)
 templates.env.globals.update(STATUSES=danish.STATUSES, ROLES=danish.ROLES, STATUS_CHOICES=STATUS_CHOICES,
-                             EFFECTS=danish.EFFECTS, HOME=danish.HOME)
+                             EFFECTS=danish.EFFECTS, HOME=danish.HOME, SERVICES=danish.SERVICES,
+                             AUDIT_ACTIONS=danish.AUDIT_ACTIONS)
+templates.env.filters.update(moment=danish.moment)
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
@@ -278,6 +281,48 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return Response(answer.content, media_type=answer.headers["content-type"],
                         headers={"Content-Disposition": answer.headers["content-disposition"]})
 
+    @app.get("/drift")
+    async def operations(request: Request, genindlaest: int | None = None) -> Response:
+        """The operator's page: per service its readiness, how far behind it is, its stale and
+        failed cases; the catalog reload; the latest audit records of each service."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        if request.session.get("role") != ADMIN:
+            return not_operator(request)
+        urls = {"case": settings.case_url, "obligations": settings.obligations_url, "reporting": settings.reporting_url}
+        try:
+            states = await asyncio.gather(*(service_state(request.app.state.http, service, url, request.session["token"])
+                                            for service, url in urls.items()))
+        except SignedOut:
+            return refused(request, 401, "obligations")
+        audit = sorted(((state.service, record) for state in states for record in state.audit),
+                       key=lambda item: item[1]["at"], reverse=True)
+        return page(request, "operations.html", title="Drift", states=states, reloaded=genindlaest, audit=audit,
+                    failed=[(state.service, case) for state in states for case in state.failed_cases])
+
+    @app.post("/drift/katalog")
+    async def reload_catalog(request: Request) -> Response:
+        """The obligations service reads its catalog files again (the reporting service reads its
+        catalog when it starts)."""
+        if await checked_form(request) is None:
+            return csrf_refused(request)
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        if request.session.get("role") != ADMIN:
+            return not_operator(request)
+        try:
+            answer = await request.app.state.http.post(f"{settings.obligations_url}/catalog/reload",
+                                                       headers={"Authorization": f"Bearer {request.session['token']}"})
+        except httpx.HTTPError:
+            return unavailable(request, "obligations")
+        if answer.status_code == 422:
+            return page(request, "problem.html", 422, title="Kataloget kunne ikke indlæses",
+                        message="Opgavetjenesten afviste katalogfilerne, og bruger fortsat det hidtidige katalog: "
+                                + answer.json().get("detail", ""))
+        if answer.status_code != 202:
+            return refused(request, answer.status_code, "obligations")
+        return RedirectResponse(f"/drift?genindlaest={answer.json()['cases_to_reevaluate']}", status_code=303)
+
     async def ask_all(request: Request, asks: list[tuple[str, str, dict[str, Any]]],
                       case_id: str | None = None) -> list[Any] | Response:
         """The APIs' answers (JSON) to (service, URL, query) asks, asked at once with the user's
@@ -372,6 +417,11 @@ def refused(request: Request, status: int, service: str, case_id: str | None = N
                     message="Opgavetjenesten kan ikke svare for den valgte dato, fx fordi den ligger for langt ude "
                             "i fremtiden. Vælg en anden dato.")
     return unavailable(request, service)
+
+
+def not_operator(request: Request) -> HTMLResponse:
+    return page(request, "problem.html", 403, title="Ingen adgang",
+                message="Driftssiden er for driftsansvarlige: din rolle giver ikke adgang til den.")
 
 
 def no_case(request: Request, case_id: str) -> HTMLResponse:

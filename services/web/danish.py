@@ -1,7 +1,8 @@
 """What the pages show in Danish: dates, numbers, statuses, roles, kommune names."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.municipalities import municipalities
 
@@ -16,6 +17,12 @@ def long_date(day: date | str) -> str:
     """1. marts 2019"""
     day = date.fromisoformat(day) if isinstance(day, str) else day
     return f"{day.day}. {MONTHS[day.month - 1]} {day.year}"
+
+
+def moment(at: str) -> str:
+    """2. december 2026 kl. 15.52.33, Danish time, from an ISO timestamp with its zone"""
+    local = datetime.fromisoformat(at).astimezone(DANISH_TIME)
+    return f"{long_date(local.date())} kl. {local:%H.%M.%S}"
 
 
 def number(n: int) -> str:
@@ -52,7 +59,14 @@ WORDS = {"kontanthjaelp": "kontanthjælp", "uddannelseshjaelp": "uddannelseshjæ
          "other": "andet"}
 EFFECTS = {"waive": "fritager", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader"}
 EFFECT_VERBS = {"waive": "fritager for", "modify": "ændrer", "suspend": "sætter i bero", "permit": "tillader efter"}
-HOME = {"caseworker": "/opgaver", "evaluator": "/forsoeg", "admin": "/opgaver"}  # where a role lands
+HOME = {"caseworker": "/opgaver", "evaluator": "/forsoeg", "admin": "/drift"}  # where a role lands
+SERVICES = {"case": "Sagstjenesten", "obligations": "Opgavetjenesten", "reporting": "Rapporteringstjenesten"}
+# the audit log's actions (`audited(...)` in the APIs)
+AUDIT_ACTIONS = {"read case history": "læste sagens historik", "erase case": "slettede sagen",
+                 "read case obligations": "læste sagens opgaver", "read worklist": "læste opgavelisten",
+                 "read worklist counts": "læste opgavelistens antal", "reload catalog": "genindlæste kataloget",
+                 "read audit log": "læste revisionsloggen"}
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 
 
 def word(name: str) -> str:

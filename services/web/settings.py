@@ -12,6 +12,9 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+MIN_SESSION_KEY = 32  # characters: a guessable key would let anyone forge a session
+
+
 class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
@@ -30,11 +33,15 @@ class WebSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_session_key(self) -> "WebSettings":
-        if self.environment == "production" and self.session_key is None:
-            raise ValueError("SESSION_KEY: production needs a fixed key to sign sessions with, shared by the replicas")
+        if self.session_key is not None and not self.session_key.get_secret_value():
+            self.session_key = None  # set but empty (compose's default): unset
+        if self.environment == "production" and (self.session_key is None
+                                                 or len(self.session_key.get_secret_value()) < MIN_SESSION_KEY):
+            raise ValueError(f"SESSION_KEY: production needs a fixed key of {MIN_SESSION_KEY} characters or more to "
+                             "sign sessions with, shared by the replicas")
         return self
 
     @property
     def development_sign_in(self) -> bool:
         """Development keys are in use: the web service may mint tokens itself."""
-        return self.auth_jwks_url is None and self.environment == "development"
+        return not self.auth_jwks_url and self.environment == "development"  # empty: unset, as the APIs read it

@@ -13,17 +13,19 @@ import yaml
 from services.case.settings import CaseSettings
 from services.obligations.settings import ObligationsSettings
 from services.reporting.settings import ReportingSettings
+from services.web.settings import WebSettings
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 # which settings class a Frisag process reads, by the module its command runs
-SETTINGS: dict[str, type[ServiceSettings]] = {
+SETTINGS: dict[str, type[ServiceSettings] | type[WebSettings]] = {
     "services.case.api:app": CaseSettings,
     "services.case.run_relay": CaseSettings,
     "services.obligations.api:app": ObligationsSettings,
     "services.reporting.api:app": ReportingSettings,
+    "services.web.app:app": WebSettings,
 }
 
 
@@ -37,14 +39,14 @@ def frisag_services() -> dict[str, dict]:
     return {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("frisag:")}
 
 
-def settings_of(service: dict) -> type[ServiceSettings]:
+def settings_of(service: dict) -> type[ServiceSettings] | type[WebSettings]:
     (module,) = [part for part in service["command"] if part in SETTINGS]
     return SETTINGS[module]
 
 
 def test_every_frisag_process_is_a_known_command_of_the_one_image():
     services = frisag_services()
-    assert set(services) == {"case", "relay", "obligations", "reporting"}
+    assert set(services) == {"case", "relay", "obligations", "reporting", "web"}
     for service in services.values():
         assert service["build"] == "." and settings_of(service)
 
@@ -82,6 +84,33 @@ def test_each_environment_is_read_and_accepted_by_the_services_settings(name, mo
             settings_class()
         monkeypatch.setenv("RETENTION_AFTER_CLOSE_DAYS", "1826")
     assert settings_class().environment == "production"
+
+
+def test_the_web_service_calls_the_apis_by_their_names_and_holds_no_key_nor_database(monkeypatch):
+    web = SERVICES["web"]
+    assert settings_of(web) is WebSettings
+    environment = {key: interpolated(value) for key, value in web["environment"].items()}
+    assert set(environment) <= {field.upper() for field in WebSettings.model_fields}
+    assert not {"PSEUDONYM_KEY", "CASE_STORE_KEY", "DATABASE_URL"} & set(environment)
+    for name in ("case", "obligations", "reporting"):
+        port = SERVICES[name]["command"][SERVICES[name]["command"].index("--port") + 1]
+        assert environment[f"{name.upper()}_URL"] == f"http://{name}:{port}"
+        assert web["depends_on"][name] == {"condition": "service_healthy"}
+    assert web["command"][-1] == "8000" and web["ports"] == ["8000:8000"]
+    assert "http://localhost:8000/healthz" in " ".join(web["healthcheck"]["test"])
+    # the development signing key the APIs check, to sign users in with (development only)
+    assert "dev-auth:/app/var/auth" in web["volumes"]
+    for key in {field.upper() for field in WebSettings.model_fields}:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert WebSettings().development_sign_in and WebSettings().session_key is None  # unset: a new key each start
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example.dk/certs")
+    with pytest.raises(ValueError, match="SESSION_KEY"):  # production: set one
+        WebSettings()
+    monkeypatch.setenv("SESSION_KEY", "s" * 48)
+    assert WebSettings().environment == "production"
 
 
 def test_only_the_case_service_and_its_relay_get_the_keys_that_read_a_citizen():
@@ -134,7 +163,7 @@ def test_start_order_waits_on_health_checks_that_exist():
 def test_the_published_ports_are_the_ones_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     published = [port.split(":")[0] for service in SERVICES.values() for port in service.get("ports", [])]
-    assert sorted(published) == ["16686", "8001", "8002", "8003"]
+    assert sorted(published) == ["16686", "8000", "8001", "8002", "8003"]
     for port in published:
         assert f"http://localhost:{port}" in readme, f"README does not say what is on port {port}"
 
@@ -157,6 +186,8 @@ def test_each_process_logs_in_as_its_services_role_which_the_database_creates_at
     variables = {key: interpolated(value) for key, value in postgres["environment"].items()}
     assert set(re.findall(r"\$(\w+)", script.read_text())) <= set(variables)
     for name, service in frisag_services().items():
+        if name == "web":  # no database
+            continue
         owner = "case" if name == "relay" else name
         url = urlsplit(interpolated(service["environment"]["DATABASE_URL"]))
         assert url.username == f"frisag_{owner}", name

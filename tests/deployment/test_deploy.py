@@ -16,14 +16,16 @@ import yaml
 from services.case.settings import CaseSettings
 from services.obligations.settings import ObligationsSettings
 from services.reporting.settings import ReportingSettings
+from services.web.settings import WebSettings
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS: dict[str, type[ServiceSettings]] = {
+SETTINGS: dict[str, type[ServiceSettings] | type[WebSettings]] = {
     "services.case.api:app": CaseSettings,
     "services.case.run_relay": CaseSettings,
     "services.obligations.api:app": ObligationsSettings,
     "services.reporting.api:app": ReportingSettings,
+    "services.web.app:app": WebSettings,
 }
 KUBECTL = shutil.which("kubectl")
 
@@ -46,7 +48,8 @@ def of_kind(documents: list[dict], kind: str) -> dict[str, dict]:
 
 
 def environment(container: dict, documents: list[dict]) -> dict[str, str]:
-    """What the container's process finds in its environment: envFrom, then env."""
+    """What the container's process finds in its environment: envFrom, then env (a value, or one
+    key of a ConfigMap)."""
     config_maps, secrets = of_kind(documents, "ConfigMap"), of_kind(documents, "Secret")
     values: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -56,11 +59,16 @@ def environment(container: dict, documents: list[dict]) -> dict[str, str]:
             # the base only refers to the Secret; an overlay makes it
             data = secrets.get(source["secretRef"]["name"], {}).get("data", {})
             values.update({k: base64.b64decode(v).decode().strip() for k, v in data.items()})
-    values.update({e["name"]: e["value"] for e in container.get("env", [])})
+    for e in container.get("env", []):
+        if "value" in e:
+            values[e["name"]] = e["value"]
+        else:
+            ref = e["valueFrom"]["configMapKeyRef"]
+            values[e["name"]] = config_maps[ref["name"]]["data"][ref["key"]]
     return values
 
 
-def settings_class(container: dict) -> type[ServiceSettings]:
+def settings_class(container: dict) -> type[ServiceSettings] | type[WebSettings]:
     (module,) = [part for part in container["command"] if part in SETTINGS]
     return SETTINGS[module]
 
@@ -70,10 +78,10 @@ def rendered(request, tmp_path_factory) -> tuple[str, list[dict]]:
     return request.param, render(request.param, tmp_path_factory.mktemp("kustomize"))
 
 
-def test_the_four_processes_of_the_one_image(rendered):
+def test_the_five_processes_of_the_one_image(rendered):
     _, documents = rendered
     deployments = of_kind(documents, "Deployment")
-    assert set(deployments) == {"case", "relay", "obligations", "reporting"}
+    assert set(deployments) == {"case", "relay", "obligations", "reporting", "web"}
     for deployment in deployments.values():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["image"].rpartition(":")[2] not in ("", "latest")
@@ -92,6 +100,14 @@ def test_every_environment_variable_is_a_setting_the_process_reads(rendered, mon
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        if cls is WebSettings:
+            if overlay.endswith("production"):  # the example's placeholder session key must not get through
+                with pytest.raises(ValueError, match="SESSION_KEY"):
+                    cls()
+                monkeypatch.setenv("SESSION_KEY", "s" * 48)
+            settings = cls()
+            assert settings.auth_jwks_url and not settings.development_sign_in  # the identity provider's keys
+            continue
         if overlay.endswith("production") and cls is CaseSettings:
             # the example's placeholder keys must not get through: the deployer replaces them
             with pytest.raises(ValueError, match="PSEUDONYM_KEY"):
@@ -117,6 +133,28 @@ def test_http_services_are_probed_and_reachable_through_their_service(rendered):
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert services[name]["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http"}]
         assert services[name]["spec"]["selector"] == {"app.kubernetes.io/name": name}
+    # the web service holds nothing it must be ready with: it answers while it lives (a page says when an API is down)
+    (container,) = of_kind(documents, "Deployment")["web"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][container["command"].index("--port") + 1] == "8000"
+    assert container["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert services["web"]["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http"}]
+    assert services["web"]["spec"]["selector"] == {"app.kubernetes.io/name": "web"}
+
+
+def test_the_web_service_calls_the_apis_through_their_services_and_holds_no_key_or_database(rendered):
+    _, documents = rendered
+    (container,) = of_kind(documents, "Deployment")["web"]["spec"]["template"]["spec"]["containers"]
+    env = environment(container, documents)
+    services = of_kind(documents, "Service")
+    for name in ("case", "obligations", "reporting"):
+        (port,) = services[name]["spec"]["ports"]
+        assert env[f"{name.upper()}_URL"] == f"http://{name}:{port['port']}"
+    assert not {"CASE_STORE_KEY", "PSEUDONYM_KEY", "DATABASE_URL"} & set(env)
+    (config,) = [c for name, c in of_kind(documents, "ConfigMap").items() if name.startswith("frisag-config")]
+    for key in ("ENVIRONMENT", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"):  # the APIs' own: one source
+        assert env[key] == config["data"][key], key
 
 
 def test_every_container_asks_for_resources_and_runs_locked_down(rendered):
@@ -163,7 +201,7 @@ def test_one_secret_per_service_and_only_the_case_service_and_relay_get_the_keys
     service and the relay (part of it) find CASE_STORE_KEY and PSEUDONYM_KEY in their environment."""
     documents = render("overlays/production", tmp_path)
     secrets = of_kind(documents, "Secret")
-    owners = {"case": "case", "relay": "case", "obligations": "obligations", "reporting": "reporting"}
+    owners = {"case": "case", "relay": "case", "obligations": "obligations", "reporting": "reporting", "web": "web"}
     keys = {"CASE_STORE_KEY", "PSEUDONYM_KEY"}
     for name, deployment in of_kind(documents, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -174,7 +212,9 @@ def test_one_secret_per_service_and_only_the_case_service_and_relay_get_the_keys
         assert given == (keys if owners[name] == "case" else set()), (name, given)
     # the consumers' Secrets are not the case service's: another database role, no keys
     urls = {name: base64.b64decode(secret["data"]["DATABASE_URL"]).decode() for name, secret in secrets.items()
-            if not name.startswith("frisag-postgres-admin")}  # the roles' Job's: no DATABASE_URL
+            if not name.startswith(("frisag-postgres-admin", "frisag-web"))}  # the roles' Job's, the web's: no DATABASE_URL
+    (web,) = [secret for name, secret in secrets.items() if name.startswith("frisag-web-secrets")]
+    assert set(web["data"]) == {"SESSION_KEY"}
     assert len(set(urls.values())) == 3
 
 
@@ -201,6 +241,8 @@ def test_a_job_creates_the_database_role_each_services_secret_logs_in_as(tmp_pat
     secrets = of_kind(documents, "Secret")
     for name, deployment in of_kind(documents, "Deployment").items():
         (app,) = deployment["spec"]["template"]["spec"]["containers"]
+        if name == "web":  # no database
+            continue
         owner = "case" if name == "relay" else name
         assert urlsplit(environment(app, documents)["DATABASE_URL"]).username == f"frisag_{owner}", name
     assert any(name.startswith("frisag-postgres-admin") for name in secrets)

@@ -2,6 +2,7 @@
 the catalog check, consumer positions and lag, an offline rebuild, and the demo loader."""
 
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -38,6 +39,29 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = admin.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def on_a_terminal(*argv: str) -> tuple[int, str, str]:
+    """The admin command run with its stderr a terminal (a pseudo-terminal: which turns "\\n" into
+    "\\r\\n"); its exit code, stdout and what it wrote on the terminal."""
+    terminal, child_end = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "services.admin", *argv], stdout=subprocess.PIPE,
+                                 stderr=child_end)
+        os.close(child_end)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # EIO: the child is gone and with it the terminal's other end
+                break
+            if not chunk:
+                break
+            written += chunk
+        out, _ = child.communicate(timeout=120)
+    finally:
+        os.close(terminal)
+    return child.returncode, out.decode(), written.decode()
 
 
 def publish_population(kafka: str, topic: str, cases: int) -> int:
@@ -185,20 +209,27 @@ def test_load_demo_stores_the_population_and_the_embedded_stream_is_rebuilt(caps
     assert expected > admin.BATCH_EVENTS  # more than one batch
     settings = CaseSettings(database_url=database_url, kafka_bootstrap_servers=None, data_dir=tmp_path)
     with serve(create_app(lambda: case_bootstrap(settings))) as client:
-        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
+        code, out, err = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
                              "--token", client.headers["authorization"].split()[1])
         assert code == 0 and out.startswith(f"{expected} events stored")
+        assert "\r" not in err and "\x1b" not in err  # not a terminal: no bar drawn (plain lines every 10 s)
         assert len(client.get("/cases/syn-0").json()["events"]) == len(Population(admin.DEMO_SEED).case("syn-0"))
-        code, out, _ = run(capsys, "load-demo", "--cases", "150", "--url", str(client.base_url),
-                             "--token", client.headers["authorization"].split()[1])
+        code, out, terminal = on_a_terminal("load-demo", "--cases", "150", "--url", str(client.base_url),
+                                            "--token", client.headers["authorization"].split()[1])
         assert code == 0 and out.startswith(f"0 events stored (150 cases; {expected} were stored before)")
+        assert re.search(r"\r\[#{20}\] 100% 150/150 cases, [\d,]+ cases/s, ETA 0:00\x1b\[K\r\n$", terminal), terminal
         stream = open_stream(ServiceSettings(database_url=database_url, kafka_bootstrap_servers=None))
         assert wait_until(lambda: sum(stream.lag({}).values()) == expected, timeout=60)  # the relay published it all
 
     code, out, _ = run(capsys, "positions", "reporting")
     assert code == 0 and f"lag: {expected} events" in out and "stream frisag.case-events" in out
-    code, out, _ = run(capsys, "rebuild", "reporting")
+    code, out, err = run(capsys, "rebuild", "reporting")
     assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
+    assert "\r" not in err and "\x1b" not in err
+    code, out, terminal = on_a_terminal("rebuild", "reporting")
+    assert code == 0 and f"rebuilt 150 cases from {expected} events" in out
+    assert re.search(rf"\r\[#{{20}}\] 100% {expected}/{expected} events, [\d,]+ events/s, ETA 0:00\x1b\[K\r\n$",
+                     terminal), terminal
     code, out, _ = run(capsys, "positions", "reporting")
     assert code == 0 and "lag: 0 events" in out
 

@@ -64,6 +64,11 @@ def test_reads_and_admin_actions_are_recorded_and_only_admin_reads_them(database
         rest = obligations.get("/audit", params={"after": page["next_after"], "subject": "root@frisag"},
                                headers=admin).json()["records"]
         assert [r["action"] for r in rest] == ["reload catalog", "read audit log", "read audit log", "read audit log"]
+        # the latest first, as an operator's page lists them: every record so far, newest first
+        latest = obligations.get("/audit", params={"order": "newest", "limit": 3}, headers=admin).json()
+        everything = obligations.get("/audit", params={"limit": 1000}, headers=admin).json()["records"]
+        assert [r["id"] for r in latest["records"]] == [r["id"] for r in everything[-2:-5:-1]]  # those before this read
+        assert latest["next_after"] is None
 
         (history,) = case.get("/audit", headers=admin).json()["records"]  # the case service keeps its own
         assert (history["action"], history["subject"], history["case_id"]) == ("read case history", "anna@aalborg",

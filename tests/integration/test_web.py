@@ -150,14 +150,14 @@ def follow(locator: playwright.Locator) -> None:
     locator.page.wait_for_load_state()
 
 def signed_in(context: playwright.BrowserContext, base: str, municipality: str = "851",
-              caseworker: str = "", role: str = "Sagsbehandler") -> playwright.Page:
+              caseworker: str = "", role: str = "Sagsbehandler", landing: str | None = None) -> playwright.Page:
     page = context.new_page()
     page.goto(f"{base}/log-ind")
     page.get_by_label(role, exact=True).check()
     page.get_by_label("Kommune").select_option(municipality)
     page.get_by_label("Sagsbehandler-id (valgfrit)").fill(caseworker)
     follow(page.get_by_role("button", name="Log ind"))
-    assert page.url == f"{base}/{'forsoeg' if role == 'Evaluator' else 'opgaver'}"
+    assert page.url == f"{base}/{landing or ('forsoeg' if role == 'Evaluator' else 'opgaver')}"
     return page
 
 
@@ -443,6 +443,55 @@ def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_t
     assert open(download.value.path(), "rb").read() == form.content
 
 
+@pytest.mark.slow
+def test_the_operator_sees_each_services_readiness_lag_and_cases_reloads_the_catalog_and_reads_the_audit(frisag, context,
+                                                                                                        browser):
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base, role="Driftsansvarlig", landing="drift")
+    assert page.title() == "Drift – Frisag"
+    page.screenshot(path=str(ARTIFACTS / "web-operator.png"), full_page=True)
+    accessible(page, base)
+    # per service: readiness, events behind (the relay's; the consumer group's over its partitions), cases, stale, failed
+    # (17 cases: the five above and Jammerbugt's and Odense's twelve, all derived; the case service has no projection)
+    assert rows(page, "#tjenester") == [["Sagstjenesten", "Klar", "0", "–", "–", "–"],
+                                        ["Opgavetjenesten", "Klar", "0", "17", "0", "0"],
+                                        ["Rapporteringstjenesten", "Klar", "0", "17", "0", "0"]]
+    assert "Ingen fejlede sager." in page.locator("main").inner_text()
+
+    follow(page.get_by_role("button", name="Genindlæs kataloget"))
+    assert page.url == f"{base}/drift?genindlaest=0"  # the same catalog: no case to derive again
+    assert "Kataloget er genindlæst: 0 sager skal beregnes igen." in page.locator("main").inner_text()
+    # the latest audit records of each service first (a read is recorded as it is answered, after its records
+    # were read): the reload, then the page's read before it
+    audit = rows(page, "#revision")
+    mine = [row[2:] for row in audit if row[1] == "Opgavetjenesten"][:2]
+    assert mine == [["dev-admin", "genindlæste kataloget", "/catalog/reload", "202"],
+                    ["dev-admin", "læste revisionsloggen", "/audit", "200"]]
+    assert {row[1] for row in audit} == {"Sagstjenesten", "Opgavetjenesten", "Rapporteringstjenesten"}
+    assert all(re.fullmatch(r"\d{1,2}\. [a-z]+ \d{4} kl\. \d{2}\.\d{2}\.\d{2}", row[0]) for row in audit)
+
+    phone = browser.new_context(java_script_enabled=False, locale="da-DK", viewport=PHONE)
+    try:
+        page = signed_in(phone, base, role="Driftsansvarlig", landing="drift")
+        page.screenshot(path=str(ARTIFACTS / "web-operator-phone.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        phone.close()
+
+
+def test_only_an_operator_may_open_the_operator_page_or_reload_the_catalog(web):
+    assert web.get("/drift").headers["location"] == "/log-ind"
+    for role in ("caseworker", "evaluator"):
+        assert sign_in(web, role=role, municipality="851").status_code == 303
+        answer = web.get("/drift")
+        assert answer.status_code == 403 and "Driftssiden er for driftsansvarlige" in answer.text, role
+        answer = web.post("/drift/katalog", data={"csrf": csrf(web.get("/forsoeg").text)})
+        assert answer.status_code == 403 and "Driftssiden er for driftsansvarlige" in answer.text, role
+    assert sign_in(web, role="admin", municipality="851").headers["location"] == "/drift"
+    answer = web.post("/drift/katalog", data={"csrf": "forged"})
+    assert answer.status_code == 403 and "Formularen blev afvist" in answer.text
+
+
 def test_every_trials_page_answers_and_says_when_there_is_no_comparison_group(web):
     assert sign_in(web, role="evaluator", municipality="851").status_code == 303
     for trial in (f"T{i}" for i in range(1, 25)):  # T1: its baseline and period, to today, over 200 months
@@ -528,11 +577,14 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
         answer = other.get("/opgaver", params={"dato": AS_OF})
         assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
         assert "Log ud" not in other.get("/log-ind").text  # the session is gone
+        assert sign_in(other, role="admin", municipality="851").status_code == 303
+        answer = other.get("/drift")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/log-ind")
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
-    settings = WebSettings(environment="production", session_key="a-production-session-key", data_dir=tmp_path,
-                           auth_jwks_url=issuer.jwks_url)
+    settings = WebSettings(environment="production", session_key="a-production-session-key-of-32-chars",
+                           data_dir=tmp_path, auth_jwks_url=issuer.jwks_url)
     with serve(web_app(settings), token=None) as web:
         form = web.get("/log-ind")
         assert form.status_code == 404 and "Udviklingslogin er slået fra" in form.text
@@ -551,6 +603,14 @@ def test_an_api_that_is_down_or_answers_404_is_said_in_danish(frisag, serve):
             answer = web.get("/opgaver", params={"dato": AS_OF})
             assert answer.status_code == status and said in answer.text, url
             assert "Traceback" not in answer.text and "problem" not in answer.text
+            assert sign_in(web, role="admin", municipality="851").status_code == 303
+            answer = web.get("/drift")  # each service's row says what it did not answer; the page still shows
+            if status == 404:  # the case service answers /readyz and /metrics for all three, not /status
+                assert answer.status_code == 200 and answer.text.count("Klar") == 3, answer.text
+                assert "Opgavetjenesten svarede ikke på: status (/status)." in answer.text
+            else:
+                assert answer.status_code == 200 and answer.text.count("Svarer ikke") == 3
+            assert sign_in(web, role="caseworker", municipality="851").status_code == 303
             if status == 502:
                 answer = web.get("/sager/aal-overdue", params={"dato": AS_OF})
                 assert answer.status_code == 502 and "Sagstjenesten svarer ikke" in answer.text

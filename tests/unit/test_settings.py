@@ -135,3 +135,12 @@ def test_the_readme_names_the_settings_that_read_each_web_and_make_run_option():
         own = {field.upper() for field in cls.model_fields} - {f.upper() for f in ServiceSettings.model_fields}
         assert own == {name for name, who in used_by.items() if reader in who}, reader
     assert "web_port" not in WebSettings.model_fields
+
+
+def test_the_web_service_in_production_needs_a_session_key_of_32_characters_or_more():
+    production = {"environment": "production", "auth_jwks_url": "https://login.example.dk/certs"}
+    for short in ("", "CHANGE_ME", "k" * 31):  # an empty SESSION_KEY (compose's unset default) too
+        with pytest.raises(ValueError, match="SESSION_KEY"):
+            WebSettings(**production, session_key=short)
+    assert WebSettings(**production, session_key="k" * 32).session_key.get_secret_value() == "k" * 32
+    assert WebSettings(session_key="").session_key is None  # development: empty is unset, a new key each start

@@ -2,7 +2,9 @@
 
 from datetime import date
 
+from services.web import danish
 from services.web.danish import amount, days_overdue, describe_event, interval_words, kommune, long_date, number
+from services.web.operations import gauge_total
 
 
 def test_dates_are_written_the_danish_way():
@@ -63,3 +65,18 @@ def test_a_difference_in_differences_and_its_interval_in_words():
             "Intervallet omfatter 0: forskellen er ikke statistisk sikker."), (low, high)
     assert interval_words("Dage", "dage", None, None, None) == (
         "Dage: forskel-i-forskelle kan ikke beregnes (undertrykt: for få borgere, eller ingen sammenligningsgruppe).")
+
+
+def test_a_moment_is_danish_time_summer_and_winter():
+    assert danish.moment("2026-12-02T14:55:03+00:00") == "2. december 2026 kl. 15.55.03"  # CET, UTC+1
+    assert danish.moment("2026-07-01T22:30:00+00:00") == "2. juli 2026 kl. 00.30.00"  # CEST, UTC+2: the next day
+
+
+def test_a_gauge_is_summed_over_its_labels_and_no_other_gauge_counts():
+    exposition = ("# HELP frisag_consumer_lag Events\n# TYPE frisag_consumer_lag gauge\n"
+                  'frisag_consumer_lag{group="obligations",partition="0"} 3\n'
+                  'frisag_consumer_lag{group="obligations",partition="1"} 4\n'
+                  'frisag_consumer_lag_other{partition="0"} 100\nfrisag_relay_lag 7\n')
+    assert gauge_total(exposition, "frisag_consumer_lag") == 7
+    assert gauge_total(exposition, "frisag_relay_lag") == 7
+    assert gauge_total(exposition, "frisag_events_stored") is None
