@@ -1,5 +1,7 @@
 from pathlib import Path
 
+from pydantic import NonNegativeFloat, PositiveFloat
+
 from shared.catalog import CATALOG_DIR
 from shared.settings import ConsumerSettings
 
@@ -14,6 +16,6 @@ class ObligationsSettings(ConsumerSettings):
     # GET /obligations/changes: how often it looks for changes, sends a comment to keep the
     # connection open, and how long one stream lasts (the client reconnects with Last-Event-ID;
     # a shutdown waits for open streams at most this long)
-    changes_poll_seconds: float = 1.0
-    changes_heartbeat_seconds: float = 15.0
-    changes_stream_seconds: float = 60.0
+    changes_poll_seconds: PositiveFloat = 1.0
+    changes_heartbeat_seconds: PositiveFloat = 15.0
+    changes_stream_seconds: NonNegativeFloat = 60.0
