@@ -22,7 +22,7 @@ from tests.events import benefit_started, event, opened
 from tests.infra import bearer, is_problem
 from tests.integration.test_obligations_service import obligations_of, post, settings_for, wait_for
 
-STREAM_SECONDS = 3.0  # each stream ends after this: the tests' reads end with it
+STREAM_SECONDS = 1.5  # each stream ends after this: the tests' reads end with it
 
 
 @pytest.fixture
