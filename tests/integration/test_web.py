@@ -248,31 +248,33 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
 @pytest.mark.slow
 def test_with_javascript_the_worklist_marks_a_listed_case_whose_tasks_change_without_a_reload(frisag, browser):
     """The worklist's script listens to the obligations service's change feed through the web
-    service (the browser has only the session cookie). A case of its own in København (101),
-    which no other test reads, so that its change disturbs none of them."""
+    service (the browser has only the session cookie). A case of its own, on dagpenge in
+    Jammerbugt (849), whose worklist no other test reads and whose evaluations count ledighedsydelse
+    only: a kommune without data (København: the "no citizens" refusal) or in no trial (T24's
+    comparison group) would change what other tests see."""
     base = frisag.base
-    kbh = development_token(frisag.settings, "test-kbh", ["caseworker"], ["101"])
-    assert frisag.case.post("/events", json=[opened("kbh-1", municipality="101", date="2020-01-02", cpr="060190-1234"),
-                                             benefit_started("kbh-1", benefit="dagpenge", date="2020-01-02")],
+    jammerbugt = development_token(frisag.settings, "test-jam", ["caseworker"], ["849"])
+    assert frisag.case.post("/events", json=[opened("jam-live", municipality="849", date="2020-01-02", cpr="060190-1234"),
+                                             benefit_started("jam-live", benefit="dagpenge", date="2020-01-02")],
                             headers=BATCH).status_code == 201
-    assert wait_for(lambda: frisag.obligations.get("/cases/kbh-1/obligations", params={"as_of": "2020-06-01"},
-                                                   headers=bearer(kbh)).status_code == 200)
+    assert wait_for(lambda: frisag.obligations.get("/cases/jam-live/obligations", params={"as_of": "2020-06-01"},
+                                                   headers=bearer(jammerbugt)).status_code == 200)
     context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})  # JavaScript on
     elsewhere = offline_but(context, base)
     try:
-        page = signed_in(context, base, municipality="101")
+        page = signed_in(context, base, municipality="849")
         page.goto(f"{base}/opgaver?dato=2020-06-01")
-        listed = page.locator('#opgaver tr[data-case="kbh-1"]')
+        listed = page.locator('#opgaver tr[data-case="jam-live"]')
         assert listed.count() > 0
         note = page.locator("#aendringer")
         assert note.is_hidden()
         page.wait_for_selector("#aendringer[data-listening]", state="attached", timeout=10_000)
         page.evaluate("window.loadedOnce = true")  # gone if the page reloads
 
-        assert frisag.case.post("/events", json=[event("case.assigned", "kbh-1", caseworker="cw-3", date="2020-01-03")],
+        assert frisag.case.post("/events", json=[event("case.assigned", "jam-live", caseworker="cw-3", date="2020-01-03")],
                                 headers=BATCH).status_code == 201
         note.wait_for(state="visible", timeout=15_000)
-        assert "Opgaverne er ændret for sag kbh-1" in note.inner_text()
+        assert "Opgaverne er ændret for sag jam-live" in note.inner_text()
         assert listed.evaluate_all("rows => rows.every(row => row.classList.contains('frisag-changed'))")
         assert page.evaluate("window.loadedOnce") is True
         page.screenshot(path=str(ARTIFACTS / "web-worklist-changed.png"), full_page=True)
