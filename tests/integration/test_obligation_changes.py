@@ -19,6 +19,7 @@ from services.obligations.bootstrap import bootstrap as obligations_bootstrap
 from services.obligations.settings import ObligationsSettings
 from shared.catalog import CATALOG_DIR
 from tests.events import benefit_started, event, opened
+from tests.conftest import LiveServer
 from tests.infra import bearer, is_problem
 from tests.integration.test_obligations_service import obligations_of, post, settings_for, wait_for
 
@@ -131,3 +132,30 @@ def test_the_municipality_must_be_the_tokens_and_the_last_event_id_one_of_the_st
     assert is_problem(obligations.get("/obligations/changes", headers=bearer(several)), 422)["errors"][0]["field"] == "municipality"
     evaluator = issuer.token("evaluator")
     is_problem(obligations.get("/obligations/changes", params={"municipality": "851"}, headers=bearer(evaluator)), 403)
+
+
+def test_an_open_stream_holds_up_a_shutdown_no_longer_than_its_time(tmp_path, issuer):
+    settings = ObligationsSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path,
+                                   changes_poll_seconds=0.1, changes_heartbeat_seconds=0.5,
+                                   changes_stream_seconds=STREAM_SECONDS)
+    server = LiveServer(obligations_app(lambda: obligations_bootstrap(settings), settings),
+                        token=issuer.token("caseworker", municipalities=["851"]))
+    client = server.__enter__()
+    lines: list[str] = []
+
+    def listen() -> None:
+        with client.stream("GET", "/obligations/changes") as answer:
+            lines.extend(answer.iter_lines())
+
+    listener = threading.Thread(target=listen, daemon=True)  # a stream that never ends must not hold up pytest
+    listener.start()
+    assert wait_for(lambda: lines or listener.is_alive(), timeout=5)
+    time.sleep(0.3)
+    stopping = time.monotonic()
+    server.server.should_exit = True
+    server.thread.join(timeout=STREAM_SECONDS + 5)
+    listener.join(timeout=5)
+    assert not server.thread.is_alive() and not listener.is_alive()
+    assert time.monotonic() - stopping < STREAM_SECONDS + 2
+    assert any(line.startswith("id: ") for line in lines)  # the client has where to resume from
+    server.__exit__(None, None, None)
