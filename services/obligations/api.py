@@ -1,11 +1,15 @@
 """HTTP entrypoint of the obligations service: due tasks per case and worklists (docs/API.md)."""
 
+import asyncio
+import json
 import re
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.consuming import FAILED_LISTED
@@ -136,6 +140,32 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
                 "caseworkers": [{"caseworker": who, "statuses": {s: tally[who].get(s, 0) for s in statuses}}
                                 for who in sorted(tally, key=lambda who: (who is None, who or ""))]}
 
+    @app.get("/obligations/changes", dependencies=[Depends(audited("read obligation changes"))],
+             response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "Server-Sent Events: `id` a tick, `data` `{case_id, municipality}`"}})
+    async def changes(
+        request: Request,
+        caller: Annotated[Principal, Depends(requires(CASEWORKER))],
+        municipality: Annotated[str | None, Query(pattern=r"^\d{3}$", description="default: the token's one municipality")] = None,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", description=(
+            "the `id` of the last event received: the stream goes on after it (default: from now)"))] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events naming the cases of a municipality whose obligations were derived
+        again (new events, a catalog change), so a worklist knows when to refresh: `data`
+        `{"case_id", "municipality"}`, `id` the projection's clock, which a reconnecting client
+        sends back as `Last-Event-ID` (an EventSource does) to miss nothing. Cases the
+        municipality was ever responsible for; a case changed several times while no one
+        listened comes once. A comment every few seconds keeps the connection open; the stream
+        ends after a while (`retry` tells the client when to reconnect)."""
+        municipality = _own_municipality(caller, municipality)
+        after = _last_event_id(last_event_id)
+        projection = request.app.state.service.projection
+        tick, found = await run_in_threadpool(projection.changes, municipality, after)
+        return StreamingResponse(_change_stream(projection, municipality, tick, found, settings),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
     @app.post("/catalog/reload", status_code=202,
               dependencies=[Depends(audited("reload catalog")), Depends(requires(ADMIN))])
     async def reload_catalog(request: Request) -> dict[str, int]:
@@ -176,6 +206,41 @@ def _own_municipality(caller: Principal, municipality: str | None) -> str:
     if not caller.acts_for(municipality):
         raise forbidden(f"this token does not act for municipality {municipality}")
     return municipality
+
+
+def _last_event_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d{1,18}", value):
+        raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
+            "Last-Event-ID", "not an event id of this stream: send back an `id` as it came")])
+    return int(value)
+
+
+async def _change_stream(projection, municipality: str, tick: int,
+                         found: list[tuple[int, str]], settings: ObligationsSettings) -> AsyncIterator[str]:
+    """The events of `found`, then of what changes after `tick`, until the stream's time is up
+    (or the client goes). Several cases derived in one transaction share a tick: only the last
+    of them carries the `id`, so a client cut off among them gets them all again."""
+    started = beat = time.monotonic()
+    sent = None  # the last id sent
+    yield f"retry: {int(settings.changes_poll_seconds * 1000)}\n\n"
+    while True:
+        for i, (at, case_id) in enumerate(found):
+            data = json.dumps({"case_id": case_id, "municipality": municipality})
+            last = i + 1 == len(found) or found[i + 1][0] != at
+            yield f"data: {data}\n" + (f"id: {at}\n" if last else "") + "\n"
+        if tick != sent:  # after the events (or none: other municipalities' changes), where to resume
+            yield f"id: {tick}\n\n"
+            sent, beat = tick, time.monotonic()
+        now = time.monotonic()
+        if now - started >= settings.changes_stream_seconds:  # a client that goes: Starlette cancels us
+            return
+        if now - beat >= settings.changes_heartbeat_seconds:
+            beat = now
+            yield ": still here\n\n"
+        await asyncio.sleep(settings.changes_poll_seconds)
+        tick, found = await run_in_threadpool(projection.changes, municipality, tick)
 
 
 def _within_horizon(stored_until: date | None, as_of: date, due_before: date | None) -> None:

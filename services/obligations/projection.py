@@ -178,6 +178,24 @@ class ObligationsProjection(CaseProjection):
             earliest = conn.execute(select(func.min(r.c.folded_to)).where(covering)).scalar()
         return None if unknown else (earliest or date.max)
 
+    def changes(self, municipality: str, after: int | None) -> tuple[int, list[tuple[int, str]]]:
+        """The clock's tick now, and (tick, case_id) of the cases derived after tick `after` (from
+        now when None), up to the tick read, oldest first: those of cases
+        `municipality` was ever responsible for, or is by their latest events when the fold failed.
+        Ticks commit in order, so reading again after the last tick read misses nothing; a case
+        derived again since is listed once, at its latest tick."""
+        cases, r, f = self.cases, responsibility, self.failed_cases
+        with self.engine.connect() as conn:
+            tick = conn.execute(select(self.clock.c.tick)).scalar_one()
+            if after is None or after >= tick:
+                return tick, []
+            ours = or_(select(r.c.case_id).where(r.c.case_id == cases.c.case_id, r.c.municipality == municipality).exists(),
+                       select(f.c.case_id).where(f.c.case_id == cases.c.case_id, f.c.municipality == municipality).exists())
+            found = conn.execute(select(cases.c.derived_tick, cases.c.case_id)
+                                 .where(cases.c.derived_tick > after, cases.c.derived_tick <= tick, ours)
+                                 .order_by(cases.c.derived_tick, cases.c.case_id)).all()
+        return tick, [tuple(row) for row in found]
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             derived = conn.execute(select(func.count()).select_from(obligations)).scalar()

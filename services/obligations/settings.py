@@ -1,5 +1,7 @@
 from pathlib import Path
 
+from pydantic import NonNegativeFloat, PositiveFloat
+
 from shared.catalog import CATALOG_DIR
 from shared.settings import ConsumerSettings
 
@@ -11,3 +13,9 @@ class ObligationsSettings(ConsumerSettings):
     consumer_batch_size: int = 5000  # deliveries stored per transaction
     # processes that re-fold cases; None: one per core on PostgreSQL, none on SQLite
     refold_workers: int | None = None
+    # GET /obligations/changes: how often it looks for changes, sends a comment to keep the
+    # connection open, and how long one stream lasts (the client reconnects with Last-Event-ID;
+    # a shutdown waits for open streams at most this long)
+    changes_poll_seconds: PositiveFloat = 1.0
+    changes_heartbeat_seconds: PositiveFloat = 15.0
+    changes_stream_seconds: NonNegativeFloat = 60.0

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import httpx
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
@@ -130,6 +130,39 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         """A team leader's view: the tasks of every caseworker of the municipality, with counts
         per caseworker. The same reading a caseworker's token gives (no right added)."""
         return await worklist_page(request, "/team", "Teamets opgaver", dato, regel, forsoeg, status, sagsbehandler)
+
+    @app.get("/opgaver/aendringer")
+    async def worklist_changes(request: Request) -> Response:
+        """The obligations service's change feed (Server-Sent Events) for the user's municipality,
+        passed on with their token, which the browser does not have: the worklist's script
+        listens to it. The browser's Last-Event-ID goes along, so a reconnection misses nothing."""
+        session = request.session
+        if "token" not in session:
+            return Response(status_code=401)
+        headers = {"Authorization": f"Bearer {session['token']}", "Accept": "text/event-stream"}
+        if "last-event-id" in request.headers:
+            headers["Last-Event-ID"] = request.headers["last-event-id"]
+        params = {"municipality": session["municipality"]} if session.get("municipality") else {}
+        http = request.app.state.http
+        try:
+            upstream = await http.send(http.build_request("GET", f"{settings.obligations_url}/obligations/changes",
+                                                          params=params, headers=headers), stream=True)
+        except httpx.HTTPError:
+            return Response(status_code=503)
+        if upstream.status_code != 200:  # an EventSource gives up on it: the page stays as it is
+            await upstream.aclose()
+            return Response(status_code=upstream.status_code)
+
+        async def passed_on() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError:
+                return  # the obligations service went: the browser reconnects
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(passed_on(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def worklist_page(request: Request, path: str, title: str, dato: str | None, rule: str, trial: str,
                             status: str, caseworker: str) -> Response:

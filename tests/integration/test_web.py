@@ -30,6 +30,7 @@ The trials of Aalborg for every citizen (docs/trials.md): T1, T2, T5 (from 1 Jul
 1 January 2018), T10, T21 (from 1 July 2018), open-ended; T11 from 1 July 2018 to 31 December
 2022. So all seven apply to aal-overdue from its opening, 2 January 2020."""
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ from shared.auth import development_token
 from shared.municipalities import municipalities
 from tests.conftest import LiveServer
 from tests.events import benefit_ended, benefit_started, event, opened
-from tests.infra import free_port
+from tests.infra import bearer, free_port
 from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM, offline_but
 from tests.integration.test_obligations_service import BATCH, wait_for
 
@@ -163,8 +164,9 @@ def signed_in(context: playwright.BrowserContext, base: str, municipality: str =
 
 def accessible(page: playwright.Page, base: str) -> None:
     """axe-core (vendored) finds no serious or critical WCAG 2.1 AA violation on the page. It runs
-    in a context of its own with the page's cookies and JavaScript on (the pages have none of
-    their own, so they render the same), loading nothing but from the web service."""
+    in a context of its own with the page's cookies and JavaScript on (the pages render the same:
+    the worklist's script only adds a note when a case changes), loading nothing but from the web
+    service."""
     context = page.context.browser.new_context(storage_state=page.context.storage_state(), locale="da-DK",
                                                viewport=page.viewport_size)
     try:
@@ -241,6 +243,62 @@ def test_an_aalborg_caseworker_sees_the_overdue_jobsamtale_first_and_the_waiver_
     assert page.url == f"{base}/log-ind"
     page.goto(f"{base}/opgaver")
     assert page.url == f"{base}/log-ind"  # the session is gone
+
+
+@pytest.mark.slow
+def test_with_javascript_the_worklist_marks_a_listed_case_whose_tasks_change_without_a_reload(frisag, browser):
+    """The worklist's script listens to the obligations service's change feed through the web
+    service (the browser has only the session cookie). A case of its own, on dagpenge in
+    Jammerbugt (849), whose worklist no other test reads and whose evaluations count ledighedsydelse
+    only: a kommune without data (København: the "no citizens" refusal) or in no trial (T24's
+    comparison group) would change what other tests see."""
+    base = frisag.base
+    jammerbugt = development_token(frisag.settings, "test-jam", ["caseworker"], ["849"])
+    assert frisag.case.post("/events", json=[opened("jam-live", municipality="849", date="2020-01-02", cpr="060190-1234"),
+                                             benefit_started("jam-live", benefit="dagpenge", date="2020-01-02")],
+                            headers=BATCH).status_code == 201
+    assert wait_for(lambda: frisag.obligations.get("/cases/jam-live/obligations", params={"as_of": "2020-06-01"},
+                                                   headers=bearer(jammerbugt)).status_code == 200)
+    context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})  # JavaScript on
+    elsewhere = offline_but(context, base)
+    try:
+        page = signed_in(context, base, municipality="849")
+        page.goto(f"{base}/opgaver?dato=2020-06-01")
+        listed = page.locator('#opgaver tr[data-case="jam-live"]')
+        assert listed.count() > 0
+        note = page.locator("#aendringer")
+        assert note.is_hidden()
+        page.wait_for_selector("#aendringer[data-listening]", state="attached", timeout=10_000)
+        page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+        assert frisag.case.post("/events", json=[event("case.assigned", "jam-live", caseworker="cw-3", date="2020-01-03")],
+                                headers=BATCH).status_code == 201
+        note.wait_for(state="visible", timeout=15_000)
+        assert "Opgaverne er ændret for sag jam-live" in note.inner_text()
+        assert listed.evaluate_all("rows => rows.every(row => row.classList.contains('frisag-changed'))")
+        assert page.evaluate("window.loadedOnce") is True
+        page.screenshot(path=str(ARTIFACTS / "web-worklist-changed.png"), full_page=True)
+        follow(note.get_by_role("link", name="Genindlæs siden"))
+        assert page.url == f"{base}/opgaver?dato=2020-06-01" and page.locator("#aendringer").is_hidden()
+        assert elsewhere == []
+    finally:
+        context.close()
+
+
+def test_the_change_feed_passes_through_the_web_service_with_the_users_token_and_last_event_id(web):
+    assert web.get("/opgaver/aendringer").status_code == 401  # signed out
+    sign_in(web, role="caseworker", municipality="851", caseworker="")
+    seen = []
+    with web.stream("GET", "/opgaver/aendringer", headers={"Last-Event-ID": "0"}) as answer:  # from the start
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line.removeprefix("data: ")))
+            if {"aal-overdue", "aal-due"} <= {s["case_id"] for s in seen}:
+                break
+    assert {s["municipality"] for s in seen} == {"851"}  # Aalborg's cases only: the user's token
+    wrong = web.get("/opgaver/aendringer", headers={"Last-Event-ID": "nonsense"})
+    assert wrong.status_code == 422
 
 
 @pytest.mark.slow
