@@ -8,6 +8,7 @@ mounted JWKS works too). In development, without it, a signing key is made once 
 `DATA_DIR/auth/` with one ready token per role (`tokens.json`, `{role: token}`).
 """
 
+import functools
 import json
 import os
 import time
@@ -195,4 +196,10 @@ def sign(private_key: bytes, settings: ServiceSettings, subject: str, roles: lis
     now = int(time.time())
     payload = {"iss": settings.auth_issuer, "aud": settings.auth_audience, "sub": subject, "iat": now,
                "exp": now + lifetime, "roles": roles, "municipalities": municipalities, **claims}
-    return jwt.encode(payload, private_key, algorithm="RS256", headers={"kid": DEV_KEY_ID})
+    return jwt.encode(payload, _signing_key(private_key), algorithm="RS256", headers={"kid": DEV_KEY_ID})
+
+
+@functools.lru_cache(maxsize=4)
+def _signing_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """The key, loaded once: loading checks it, some 30 ms, a hundred times signing with it."""
+    return serialization.load_pem_private_key(pem, password=None)
