@@ -10,7 +10,7 @@ import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
 from shared.obligations import Exemption, Obligation, _first_reaching, _intersection, fold
-from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies
+from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies, trial_periods
 from tests.fold_events import ended, ev, opened, started
 
 CATALOG = Catalog.load()
@@ -625,3 +625,43 @@ def test_a_suspended_decision_resumed_leaves_the_next_decision_of_the_spell_due(
     found = [o for o in fold(events, catalog, date(2018, 8, 1)) if o.rule == "REV-LAE265"]
     assert [(o.due, o.basis) for o in found] == [
         (date(2018, 1, 1), "suspended"), (date(2018, 3, 1), "required"), (date(2018, 6, 30), "required")]
+
+
+# Which trials apply to a case on which dates (the case page shows it), against hand-computed
+# periods: a trial applies while its period runs, the case is the responsibility of one of its
+# municipalities and, for a trial with an assessed target group, the citizen is assessed into it;
+# from the case's opening to its closing day. T11: Aalborg (851), Jammerbugt (849), Thisted (787),
+# Rebild (840), 1 July 2018 to 31 December 2022, every citizen. T12: Jammerbugt (849) and
+# Frederikshavn (813), from 1 July 2018, open-ended, those assessed into its target group.
+
+def periods(*events, as_of: date | None = None) -> list[tuple[str, date, date | None]]:
+    trials = [CATALOG.trials["T11"], CATALOG.trials["T12"]]
+    return [(trial.id, start, end) for trial, start, end in trial_periods(trials, Timeline.build(events, as_of))]
+
+
+def test_a_trial_applies_from_the_opening_or_the_trials_start_to_its_end():
+    assert periods(opened(AALBORG, "2019-01-02")) == [("T11", date(2019, 1, 2), date(2022, 12, 31))]
+    assert periods(opened(AALBORG, "2018-01-01")) == [("T11", date(2018, 7, 1), date(2022, 12, 31))]
+    assert periods(opened(AALBORG, "2018-07-01")) == [("T11", date(2018, 7, 1), date(2022, 12, 31))]
+    assert periods(opened(AALBORG, "2023-01-01")) == []  # opened the day after it ended
+    assert periods(opened(AARHUS, "2019-01-02")) == []  # Aarhus is in neither
+
+
+def test_a_trial_applies_until_a_move_out_again_after_the_move_back_and_on_the_closing_day():
+    moves = [opened(AALBORG, "2019-01-02"), ev("case.moved", "2020-06-01", municipality=AARHUS),
+             ev("case.moved", "2021-01-01", municipality="787")]
+    assert periods(*moves) == [("T11", date(2019, 1, 2), date(2020, 5, 31)), ("T11", date(2021, 1, 1), date(2022, 12, 31))]
+    # as of the day before the move back, the move back is not known yet
+    assert periods(*moves, as_of=date(2020, 12, 31)) == [("T11", date(2019, 1, 2), date(2020, 5, 31))]
+    closed = [opened(AALBORG, "2019-01-02"), ev("case.closed", "2020-03-01", reason="job")]
+    assert periods(*closed) == [("T11", date(2019, 1, 2), date(2020, 3, 1))]
+    one_day = [opened(AALBORG, "2019-01-02"), ev("case.closed", "2019-01-02", reason="job")]
+    assert periods(*one_day) == [("T11", date(2019, 1, 2), date(2019, 1, 2))]
+
+
+def test_an_assessed_target_group_applies_from_the_assessment_in_to_the_day_before_the_one_out():
+    case = [opened("849", "2019-01-02"),
+            ev("target-group.assessed", "2019-03-01", trial="T12", in_target_group=True),
+            ev("target-group.assessed", "2019-09-01", trial="T12", in_target_group=False)]
+    assert periods(*case) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), date(2019, 8, 31))]
+    assert periods(*case[:2]) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), None)]
