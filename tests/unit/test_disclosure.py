@@ -308,6 +308,35 @@ def test_a_hidden_total_whose_cells_are_all_shown_has_the_smallest_cell_hidden_t
         [(None, None, None, True), ("851", 12, 12, False), ("787", None, None, True)]
 
 
+def waived(municipality: str | None, n: int, value: float | None = ...) -> Row:
+    """A cell of `n` citizens; its value is `n` unless given."""
+    return Row("obligations_waived", "trial", "trial", municipality, n if value is ... else value, n, 0 < n < 5, "LAS-74c")
+
+
+def test_hidden_cells_of_five_citizens_together_are_enough_and_of_four_are_not():
+    """The boundary of "the hidden cells together are of 5 citizens or more": 2 + 3 hidden
+    beside a published total stay the only ones hidden; 1 + 3 are 4 citizens, so the next
+    smallest cell (10) is hidden too."""
+    five = evaluation._protected([waived(None, 27), waived("851", 2), waived("787", 3), waived("849", 10),
+                                  waived("840", 12)])
+    assert [r.municipality for r in five if r.suppressed] == ["851", "787"]
+    four = evaluation._protected([waived(None, 26), waived("851", 1), waived("787", 3), waived("849", 10),
+                                  waived("840", 12)])
+    assert [r.municipality for r in four if r.suppressed] == ["851", "787", "849"]
+
+
+def test_of_two_cells_of_as_many_citizens_the_one_of_the_smaller_value_is_hidden_next():
+    """Secondary suppression picks the smallest cell by citizens, then by value (a missing value
+    counting as 0), whichever comes first in the rows."""
+    def next_hidden(a: Row, b: Row) -> str:
+        out = evaluation._protected([waived(None, 23), waived("851", 3), a, b])
+        return [r.municipality for r in out if r.suppressed and r.municipality != "851"][0]
+
+    assert next_hidden(waived("787", 10, 3.0), waived("849", 10, 1.0)) == "849"
+    assert next_hidden(waived("787", 10, 0.5), waived("849", 10, None)) == "849"
+    assert next_hidden(waived("787", 10, 1.0), waived("849", 10, 3.0)) == "787"
+
+
 def test_the_readme_table_is_the_metrics_catalog():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for m in METRICS.values():
