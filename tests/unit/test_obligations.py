@@ -361,6 +361,10 @@ PERIOD = st.tuples(DAY, st.one_of(st.none(), st.integers(0, 4 * 365)))
                              ev("benefit.started", "2018-06-01", benefit="dagpenge"),  # agreement made under T2 was
                              ev("benefit.ended", "2017-06-01", benefit="dagpenge", reason="other")],  # revived by T16
          {"T2": (date(2017, 6, 1), 0)}, date(2018, 6, 1))
+@example("820", "dagpenge", [started("dagpenge", "2018-06-01"),  # an agreement made under T16 in Vesthimmerland,
+                             ev("cadence.agreed", "2018-07-01", rule="LAB-jobsamtale", interval_days=20),  # carried
+                             ev("case.moved", "2018-07-05", municipality=AALBORG),  # on by T2 in Aalborg
+                             ev("conversation.held", "2018-07-21", kind="jobsamtale")], {}, date(2018, 7, 25))
 @given(st.sampled_from(PLACES), st.sampled_from(BENEFITS), st.lists(EVENT, max_size=12),
        st.dictionaries(st.sampled_from(CHANGING), PERIOD), DAY)
 def test_no_trial_changes_an_obligation_on_a_day_it_does_not_apply(place, benefit, events, periods, as_of):
@@ -374,8 +378,16 @@ def test_no_trial_changes_an_obligation_on_a_day_it_does_not_apply(place, benefi
     obligations = fold(history, catalog, as_of)
     for o in obligations:
         # whatever a trial did to it (waived, suspended, the date set by its schedule or by a
-        # cadence agreed under it) it did on a day the trial applies
-        changed_by = {m.group(1) or m.group(2) for b in o.because for m in CHANGED_BY.finditer(b)}
+        # cadence it let be agreed) it did on a day the trial applies; a cadence agreed under
+        # one trial goes on while some trial that lets it be agreed applies, every day since
+        changed_by = {m.group(1) for b in o.because for m in CHANGED_BY.finditer(b)}
+        agreeing = [t for t in catalog.trials.values()
+                    if any(e.rule == o.rule and e.individually_agreed for e in t.effects)]
+        for agreed_on, trial in (m.groups() for b in o.because for m in AGREED_UNDER.finditer(b)):
+            day = date.fromisoformat(agreed_on)
+            assert trial_applies(catalog.trials[trial], timeline, day), (trial, o)
+            for d in _days(day, o.due):
+                assert any(trial_applies(t, timeline, d) for t in agreeing), (d, o)
         if o.basis != "required":
             assert o.exemption is not None, o
         if o.exemption is not None:
@@ -388,7 +400,8 @@ def test_no_trial_changes_an_obligation_on_a_day_it_does_not_apply(place, benefi
                 assert any(p.rule == o.rule and o.due < p.due <= lapsed and p.basis == "required" for p in obligations), o
 
 
-CHANGED_BY = re.compile(r"under (T\d+)|(T\d+) (?:sets|waives|suspends|modifies)")
+CHANGED_BY = re.compile(r"(T\d+) (?:sets|waives|suspends|modifies)")
+AGREED_UNDER = re.compile(r"cadence\.agreed \S+ every \d+ days (\d{4}-\d\d-\d\d) under (T\d+)")
 
 
 def _days(after: date, upto: date):
