@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from playwright import sync_api as playwright
 from pydantic import SecretStr
 
 from services.case.api import create_app as case_app
@@ -32,7 +33,9 @@ from shared.municipalities import municipalities
 from tests.conftest import LiveServer
 from tests.events import benefit_started, event, opened
 from tests.infra import free_port
+from tests.integration.test_form_browser import ARTIFACTS, CHROMIUM
 from tests.integration.test_obligations_service import BATCH, wait_for
+from tests.integration.test_web import accessible
 from tests.oidc_provider import Provider, User
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web-oidc")]
@@ -67,7 +70,7 @@ def frisag(tmp_path_factory) -> Iterator[Frisag]:
     base = f"http://127.0.0.1:{web_port}"
     provider = Provider(CLIENT_ID, f"{base}/log-ind/retur", client_secret=CLIENT_SECRET)
     issuing = LiveServer(provider.app)
-    provider.issuer = issuing.url
+    provider.issuer = f"http://localhost:{issuing.port}"  # another site than the web service's, as in production
     with issuing:
         apis = {"database_url": None, "kafka_bootstrap_servers": None, "data_dir": tmp_path / "apis",
                 "auth_jwks_url": f"{provider.issuer}/jwks", "auth_issuer": provider.issuer}
@@ -307,3 +310,40 @@ def test_production_needs_the_identity_provider_and_keeps_the_cookie_to_https(fr
     with pytest.raises(ValueError, match="OIDC_CLIENT_ID"):
         WebSettings(environment="production", session_key="s" * 32, auth_jwks_url=f"{frisag.provider.issuer}/jwks",
                     auth_issuer=frisag.provider.issuer)
+
+
+def test_in_chromium_the_session_cookie_comes_back_from_the_providers_site(frisag, provider):
+    """The provider (localhost) is another site than the web service (127.0.0.1): its redirect back
+    is a cross-site navigation, which carries the SameSite=Lax cookie holding the sign-in's state."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    refused: list[str] = []
+
+    def only_ours(route) -> None:  # no network but the web service and the provider
+        if route.request.url.startswith((f"{frisag.base}/", f"{frisag.provider.issuer}/")):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(java_script_enabled=False, locale="da-DK")
+            context.route("**/*", only_ours)
+            page = context.new_page()
+            page.goto(f"{frisag.base}/opgaver?dato={AS_OF}")  # signed out: to /log-ind, the provider, and back
+            assert page.url == f"{frisag.base}/opgaver"
+            assert page.title() == "Mine opgaver – Frisag"
+            assert "Sagsbehandler, Aalborg (851)" in page.locator("header").inner_text()
+            page.get_by_role("button", name="Log ud").click()
+            page.wait_for_load_state()
+            assert page.url == f"{frisag.base}/logget-ud" and page.title() == "Du er logget ud – Frisag"
+            page.screenshot(path=str(ARTIFACTS / "web-signed-out.png"), full_page=True)
+            accessible(page, frisag.base)
+            assert len(provider.ended) == 1
+            (cookie,) = context.cookies(frisag.base)  # the signed-out page's, with a CSRF token only
+            with httpx.Client(base_url=frisag.base, cookies={cookie["name"]: cookie["value"]}) as same_cookie:
+                assert signed_out(same_cookie)
+        finally:
+            browser.close()
+    assert refused == []
