@@ -109,8 +109,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 "Svaret fra identitetsudbyderen hører ikke til et log ind, der er startet her i din browser (det kan "
                 "være udløbet, eller startet i en anden fane). Prøv at logge ind igen.")))
         if error or not code:
+            named = f" ({error})" if re.fullmatch(r"[a-z_]{1,64}", error) else ""  # an RFC 6749 error code, no prose
             return sign_in_failed(request, SignInFailed(400, (
-                "Identitetsudbyderen loggede dig ikke ind" + (f" ({error})" if error else "") + ". Prøv igen, "
+                f"Identitetsudbyderen loggede dig ikke ind{named}. Prøv igen, "
                 "eller kontakt den, der giver adgang til Frisag i din organisation.")))
         try:
             signed_in = await provider.sign_in(request.app.state.http, RoundTrip(**kept), code)
@@ -432,7 +433,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     roles=SIGN_IN_ROLES, municipalities=sorted(municipalities().items(), key=lambda m: m[1]))
 
     def no_sign_in(request: Request) -> Response:
-        how = ("Brug Log ind-linket herunder: det fører til identitetsudbyderen." if provider is not None else
+        how = ("Her logger man ind via identitetsudbyderen." if provider is not None else
                "Log ind via identitetsudbyderen kræver OIDC_CLIENT_ID, som ikke er sat.")
         return page(request, "problem.html", 404, title="Udviklingslogin er slået fra",
                     message="Tjenesterne bruger identitetsudbyderens nøgler (AUTH_JWKS_URL), så denne side udsteder "

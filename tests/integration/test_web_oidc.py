@@ -245,8 +245,21 @@ def test_a_refusal_at_the_provider_is_said_in_danish(frisag, web, provider):
     provider.deny = True
     answer = sign_in(web)
     assert answer.status_code == 400 and answer.url.path == "/log-ind/retur"
-    assert "Identitetsudbyderen loggede dig ikke ind (access_denied)" in answer.text and "Traceback" not in answer.text
+    assert "Identitetsudbyderen loggede dig ikke ind (access_denied)." in answer.text and "Traceback" not in answer.text
     assert signed_out(web)
+    state = query(to_the_provider(web))["state"]  # an error that is no error code is not repeated
+    answer = web.get("/log-ind/retur", params={"state": state, "error": "<b>Ring til os på 12345678</b>"})
+    assert answer.status_code == 400 and "Identitetsudbyderen loggede dig ikke ind." in answer.text
+    assert "12345678" not in answer.text
+
+
+def test_a_provider_that_does_not_answer_or_is_another_issuer_is_said_in_danish(frisag, serve):
+    for issuer, said in ((f"http://127.0.0.1:{free_port()}", "Identitetsudbyderen svarer ikke lige nu"),
+                         # the same provider by another name: its configuration names the issuer it is
+                         (frisag.provider.issuer.replace("localhost", "127.0.0.1"), "passer ikke til den udsteder")):
+        with serve(web_app(frisag.settings.model_copy(update={"auth_issuer": issuer})), token=None) as web:
+            answer = web.get("/log-ind")
+            assert answer.status_code == 502 and "Log ind mislykkedes" in answer.text and said in answer.text, issuer
 
 
 @pytest.mark.parametrize("user, landing", [(User("eva", ["evaluator"], []), "/forsoeg"),
