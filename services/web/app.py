@@ -125,10 +125,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 "driftsansvarlig). Kontakt den, der giver adgang til Frisag i din organisation.")))
         # a caseworker's worklist is of one kommune: of several, the first by code (there is no choosing yet)
         codes = sorted(principal.municipalities) if role == CASEWORKER else []
-        request.session.clear()  # nothing of the signed-out session carries over, the CSRF token neither
-        request.session.update(token=signed_in.access_token, role=role, municipality=codes[0] if codes else None,
-                               caseworker=None, csrf=secrets.token_urlsafe(32))
-        return RedirectResponse(danish.HOME[role], status_code=303)
+        return start_session(request, signed_in.access_token, role, codes[0] if codes else None, None)
 
     @app.post("/log-ind")
     async def sign_in(request: Request) -> Response:
@@ -151,10 +148,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         codes = [code] if role == CASEWORKER else []  # as the development tokens: only a caseworker acts for one
         subject = caseworker or "-".join(["dev", role, *codes])
         token = development_token(settings, subject, [role], codes)
-        # every key anew, the CSRF token too: nothing of the signed-out session carries over
-        request.session.update(token=token, role=role, municipality=code if codes else None,
-                               caseworker=caseworker or None, csrf=secrets.token_urlsafe(32))
-        return RedirectResponse(danish.HOME[role], status_code=303)
+        return start_session(request, token, role, code if codes else None, caseworker or None)
 
     @app.post("/log-ud")
     async def sign_out(request: Request) -> Response:
@@ -446,6 +440,16 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     user = request.session if "token" in request.session else None
     return templates.TemplateResponse(request, template, {"csrf": csrf_token(request), "user": user, **context},
                                       status_code=status)
+
+
+def start_session(request: Request, token: str, role: str, municipality: str | None,
+                  caseworker: str | None) -> Response:
+    """The user signed in, on to their role's page. Every key anew, the CSRF token too: nothing of
+    the signed-out session carries over."""
+    request.session.clear()
+    request.session.update(token=token, role=role, municipality=municipality, caseworker=caseworker,
+                           csrf=secrets.token_urlsafe(32))
+    return RedirectResponse(danish.HOME[role], status_code=303)
 
 
 def sign_in_failed(request: Request, failed: SignInFailed) -> HTMLResponse:

@@ -23,6 +23,7 @@ from shared.auth import Authenticator, Principal
 from shared.problems import Problem
 
 LEEWAY = 30  # seconds of clock skew allowed, as the APIs allow
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")  # of the provider's configuration, used here
 
 
 class SignInFailed(Exception):
@@ -70,12 +71,14 @@ class Provider:
     async def configuration(self, http: httpx.AsyncClient) -> dict:
         if self._configuration is None:
             try:
-                answer = await http.get(f"{self.issuer}/.well-known/openid-configuration")
+                answer = await http.get(f"{self.issuer.rstrip('/')}/.well-known/openid-configuration")
                 answer.raise_for_status()
                 found = answer.json()
             except (httpx.HTTPError, ValueError):
                 raise SignInFailed(502, "Identitetsudbyderen svarer ikke lige nu. Prøv igen om lidt.") from None
-            if found.get("issuer") != self.issuer:  # OpenID Connect Discovery 1.0, 4.3
+            # the issuer it names must be the one asked (OpenID Connect Discovery 1.0, 4.3)
+            if not isinstance(found, dict) or found.get("issuer") != self.issuer or not all(
+                    isinstance(found.get(endpoint), str) for endpoint in ENDPOINTS):
                 raise SignInFailed(502, "Identitetsudbyderens oplysninger passer ikke til den udsteder, Frisag er sat "
                                         "op med (AUTH_ISSUER). Kontakt driften.")
             self._configuration = found
