@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,7 +92,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 url = await provider.authorization_url(request.app.state.http, trip)
             except SignInFailed as failed:
                 return sign_in_failed(request, failed)
-            request.session["oidc"] = {"state": trip.state, "nonce": trip.nonce, "verifier": trip.verifier}
+            request.session["oidc"] = asdict(trip)
             return RedirectResponse(url, status_code=303)
         if not settings.development_sign_in:
             return no_sign_in(request)
