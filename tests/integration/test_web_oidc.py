@@ -151,6 +151,16 @@ def test_a_caseworker_signs_in_at_the_identity_provider_and_sees_the_worklist_th
     assert b"eyJ" not in opened_up and b"caseworker" not in opened_up and b"851" not in opened_up
 
 
+def test_a_caseworker_of_several_kommuner_sees_the_worklist_of_the_lowest_code(frisag, web, provider):
+    """There is no choosing a kommune yet: Aarhus (751) before Aalborg (851). The worklist names it
+    to the API, whose default is a token's only kommune."""
+    provider.user = User("both", ["caseworker"], ["851", "751"])
+    assert sign_in(web).url.path == "/opgaver"
+    worklist = web.get("/opgaver", params={"dato": AS_OF})
+    assert worklist.status_code == 200 and "Sagsbehandler, Aarhus (751)" in worklist.text
+    assert "aar-overdue" in worklist.text and "aal-overdue" not in worklist.text
+
+
 def test_the_authorization_request_carries_an_s256_challenge_of_the_verifier_the_code_is_exchanged_with(frisag, web,
                                                                                                           provider):
     asked = query(to_the_provider(web))
