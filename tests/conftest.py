@@ -75,11 +75,12 @@ def topic() -> str:
 
 
 class LiveServer:
-    """An app served by uvicorn on a free port; its client sends `token` unless told otherwise."""
+    """An app served by uvicorn on a free port (or `port`, for an app that must know its address
+first); its client sends `token` unless told otherwise."""
 
-    def __init__(self, app, token: str | None = None) -> None:
+    def __init__(self, app, token: str | None = None, port: int | None = None) -> None:
         self.token = token
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)

@@ -3,8 +3,11 @@ call the APIs with the signed-in user's token. It holds no data and adds no righ
 may see is what the APIs answer for their token.
 
 The session (the user's token, role and municipality, and the CSRF token of their forms) lives in
-a signed cookie, HttpOnly and SameSite=Lax, Secure outside development. Every POST carries the
-session's CSRF token in a hidden field and is refused (403) without it."""
+an encrypted cookie, HttpOnly and SameSite=Lax, Secure outside development. Every POST carries the
+session's CSRF token in a hidden field and is refused (403) without it.
+
+Users sign in through the identity provider (OpenID Connect, `services/web/oidc.py`) when
+OIDC_CLIENT_ID is set; with the development keys, on a page that mints development tokens."""
 
 import asyncio
 import hmac
@@ -12,6 +15,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,11 +27,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
-from starlette.middleware.sessions import SessionMiddleware
 
 from services.web import danish
 from services.web.chart import line_chart, month_name
+from services.web.oidc import Provider, RoundTrip, SignInFailed
 from services.web.operations import SignedOut, service_state
+from services.web.session import EncryptedSessionMiddleware
 from services.web.settings import WebSettings
 from shared.auth import ADMIN, CASEWORKER, EVALUATOR, development_token
 from shared.catalog import Catalog
@@ -65,8 +70,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Frisag web", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     key = settings.session_key.get_secret_value() if settings.session_key else secrets.token_urlsafe(32)
-    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie="frisag_session", same_site="lax",
+    # Lax, not Strict: the provider's redirect back to /log-ind/retur must carry the session's state
+    app.add_middleware(EncryptedSessionMiddleware, secret_key=key, session_cookie="frisag_session", same_site="lax",
                        https_only=settings.environment != "development", max_age=settings.session_hours * 3600)
+    provider = Provider(settings) if settings.oidc_client_id else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/healthz")
@@ -78,10 +85,48 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return RedirectResponse(danish.HOME.get(request.session.get("role"), "/opgaver"), status_code=303)
 
     @app.get("/log-ind")
-    def sign_in_form(request: Request) -> Response:
+    async def sign_in_form(request: Request) -> Response:
+        if provider is not None:  # to the identity provider, with this sign-in's state, nonce and PKCE verifier kept
+            trip = RoundTrip.new()
+            try:
+                url = await provider.authorization_url(request.app.state.http, trip)
+            except SignInFailed as failed:
+                return sign_in_failed(request, failed)
+            request.session["oidc"] = asdict(trip)
+            return RedirectResponse(url, status_code=303)
         if not settings.development_sign_in:
             return no_sign_in(request)
         return sign_in_page(request, {}, {"role": CASEWORKER, "municipality": "851", "caseworker": ""})
+
+    @app.get("/log-ind/retur")
+    async def signed_in_at_the_provider(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+        """The identity provider's answer: the user signed in with the role and municipality
+        their access token grants, or a Danish page saying why not (nothing signed in)."""
+        if provider is None:
+            return no_sign_in(request)
+        kept = request.session.pop("oidc", None)  # one answer per sign-in: a second finds none
+        if not kept or not state or not hmac.compare_digest(state.encode(), kept["state"].encode()):
+            return sign_in_failed(request, SignInFailed(400, (
+                "Svaret fra identitetsudbyderen hører ikke til et log ind, der er startet her i din browser (det kan "
+                "være udløbet, eller startet i en anden fane). Prøv at logge ind igen.")))
+        if error or not code:
+            named = f" ({error})" if re.fullmatch(r"[a-z_]{1,64}", error) else ""  # an RFC 6749 error code, no prose
+            return sign_in_failed(request, SignInFailed(400, (
+                f"Identitetsudbyderen loggede dig ikke ind{named}. Prøv igen, "
+                "eller kontakt den, der giver adgang til Frisag i din organisation.")))
+        try:
+            signed_in = await provider.sign_in(request.app.state.http, RoundTrip(**kept), code)
+        except SignInFailed as failed:
+            return sign_in_failed(request, failed)
+        principal = signed_in.principal
+        role = next((role for role in SIGN_IN_ROLES if role in principal.roles), None)
+        if role is None:
+            return sign_in_failed(request, SignInFailed(403, (
+                "Din bruger hos identitetsudbyderen har ingen rolle i Frisag (sagsbehandler, evaluator eller "
+                "driftsansvarlig). Kontakt den, der giver adgang til Frisag i din organisation.")))
+        # a caseworker's worklist is of one kommune: of several, the first by code (there is no choosing yet)
+        codes = sorted(principal.municipalities) if role == CASEWORKER else []
+        return start_session(request, signed_in.access_token, role, codes[0] if codes else None, None)
 
     @app.post("/log-ind")
     async def sign_in(request: Request) -> Response:
@@ -104,17 +149,22 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         codes = [code] if role == CASEWORKER else []  # as the development tokens: only a caseworker acts for one
         subject = caseworker or "-".join(["dev", role, *codes])
         token = development_token(settings, subject, [role], codes)
-        # every key anew, the CSRF token too: nothing of the signed-out session carries over
-        request.session.update(token=token, role=role, municipality=code if codes else None,
-                               caseworker=caseworker or None, csrf=secrets.token_urlsafe(32))
-        return RedirectResponse(danish.HOME[role], status_code=303)
+        return start_session(request, token, role, code if codes else None, caseworker or None)
 
     @app.post("/log-ud")
     async def sign_out(request: Request) -> Response:
         if await checked_form(request) is None:
             return csrf_refused(request)
         request.session.clear()
-        return RedirectResponse("/log-ind", status_code=303)
+        if provider is None:
+            return RedirectResponse("/log-ind", status_code=303)
+        # not to /log-ind, which would sign the user straight in again while the provider's own session lasts
+        ended = await provider.sign_out_url(request.app.state.http)
+        return RedirectResponse(ended or "/logget-ud", status_code=303)
+
+    @app.get("/logget-ud")
+    def signed_out(request: Request) -> Response:
+        return page(request, "signed_out.html", title="Du er logget ud")
 
     @app.get("/opgaver")
     async def worklist(request: Request, dato: str | None = None, regel: str = "", forsoeg: str = "",
@@ -180,8 +230,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             (caseworker and not is_code(caseworker), "Sagsbehandler-id må kun have bogstaver a-z, tal og tegnene . _ : -")) if wrong]
         if errors:
             return page(request, "problem.html", 422, title="Ugyldigt filter", message=" ".join(errors))
-        # the municipality is the token's one (the API's default)
-        query = {"as_of": as_of.isoformat(), "caseworker": caseworker, "rule": rule, "trial": trial}
+        # the session's municipality: the token's one (the API's default), or of several the one signed in for
+        query = {"municipality": session.get("municipality"), "as_of": as_of.isoformat(), "caseworker": caseworker,
+                 "rule": rule, "trial": trial}
         query = {name: value for name, value in query.items() if value}
         asks = [("/obligations", {"status": ["due", "overdue"] if status == OPEN else status, "limit": LISTED}),
                 ("/obligations/counts", {})]
@@ -377,9 +428,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     roles=SIGN_IN_ROLES, municipalities=sorted(municipalities().items(), key=lambda m: m[1]))
 
     def no_sign_in(request: Request) -> Response:
+        how = ("Her logger man ind via identitetsudbyderen." if provider is not None else
+               "Log ind via identitetsudbyderen kræver OIDC_CLIENT_ID, som ikke er sat.")
         return page(request, "problem.html", 404, title="Udviklingslogin er slået fra",
                     message="Tjenesterne bruger identitetsudbyderens nøgler (AUTH_JWKS_URL), så denne side udsteder "
-                            "ingen udviklingsadgang. Log ind via identitetsudbyderen er endnu ikke bygget.")
+                            "ingen udviklingsadgang. " + how)
 
     return app
 
@@ -388,6 +441,20 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     user = request.session if "token" in request.session else None
     return templates.TemplateResponse(request, template, {"csrf": csrf_token(request), "user": user, **context},
                                       status_code=status)
+
+
+def start_session(request: Request, token: str, role: str, municipality: str | None,
+                  caseworker: str | None) -> Response:
+    """The user signed in, on to their role's page. Every key anew, the CSRF token too: nothing of
+    the signed-out session carries over."""
+    request.session.clear()
+    request.session.update(token=token, role=role, municipality=municipality, caseworker=caseworker,
+                           csrf=secrets.token_urlsafe(32))
+    return RedirectResponse(danish.HOME[role], status_code=303)
+
+
+def sign_in_failed(request: Request, failed: SignInFailed) -> HTMLResponse:
+    return page(request, "problem.html", failed.status, title="Log ind mislykkedes", message=failed.message)
 
 
 def csrf_token(request: Request) -> str:

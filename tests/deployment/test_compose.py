@@ -110,6 +110,11 @@ def test_the_web_service_calls_the_apis_by_their_names_and_holds_no_key_nor_data
     with pytest.raises(ValueError, match="SESSION_KEY"):  # production: set one
         WebSettings()
     monkeypatch.setenv("SESSION_KEY", "s" * 48)
+    with pytest.raises(ValueError, match="OIDC_CLIENT_ID"):  # production: sign in through the identity provider
+        WebSettings()
+    monkeypatch.setenv("OIDC_CLIENT_ID", "frisag-web")
+    monkeypatch.setenv("AUTH_ISSUER", "https://login.example.dk")
+    monkeypatch.setenv("WEB_BASE_URL", "https://frisag.example.dk")
     assert WebSettings().environment == "production"
 
 

@@ -641,12 +641,13 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
 
 
 def test_no_development_sign_in_with_the_identity_providers_keys(tmp_path, serve, issuer):
-    settings = WebSettings(environment="production", session_key="a-production-session-key-of-32-chars",
-                           data_dir=tmp_path, auth_jwks_url=issuer.jwks_url)
+    """Signing in through the identity provider: tests/integration/test_web_oidc.py."""
+    settings = WebSettings(data_dir=tmp_path, auth_jwks_url=issuer.jwks_url)
     with serve(web_app(settings), token=None) as web:
         form = web.get("/log-ind")
         assert form.status_code == 404 and "Udviklingslogin er slået fra" in form.text
-        assert "secure" in {a.strip().lower() for a in form.headers["set-cookie"].split(";")}  # production: HTTPS only
+        assert "kræver OIDC_CLIENT_ID" in form.text
+    assert not (tmp_path / "auth").exists()  # no development key made
     with pytest.raises(ValueError, match="SESSION_KEY"):
         WebSettings(environment="production", auth_jwks_url=issuer.jwks_url)
 

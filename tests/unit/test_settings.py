@@ -138,9 +138,28 @@ def test_the_readme_names_the_settings_that_read_each_web_and_make_run_option():
 
 
 def test_the_web_service_in_production_needs_a_session_key_of_32_characters_or_more():
-    production = {"environment": "production", "auth_jwks_url": "https://login.example.dk/certs"}
+    production = {"environment": "production", "auth_jwks_url": "https://login.example.dk/certs",
+                  "auth_issuer": "https://login.example.dk", "oidc_client_id": "frisag-web",
+                  "web_base_url": "https://frisag.example.dk"}
     for short in ("", "CHANGE_ME", "k" * 31):  # an empty SESSION_KEY (compose's unset default) too
         with pytest.raises(ValueError, match="SESSION_KEY"):
             WebSettings(**production, session_key=short)
     assert WebSettings(**production, session_key="k" * 32).session_key.get_secret_value() == "k" * 32
     assert WebSettings(session_key="").session_key is None  # development: empty is unset, a new key each start
+
+
+def test_the_web_service_signs_in_through_the_identity_provider_in_production_and_with_its_keys_only():
+    provider = {"auth_jwks_url": "https://login.example.dk/certs", "auth_issuer": "https://login.example.dk",
+                "oidc_client_id": "frisag-web", "web_base_url": "https://frisag.example.dk/"}
+    production = {"environment": "production", "session_key": "k" * 32}
+    with pytest.raises(ValueError, match="OIDC_CLIENT_ID"):
+        WebSettings(**production, **{**provider, "oidc_client_id": ""})  # empty: unset, as compose passes it
+    for missing, needed in (("auth_jwks_url", "AUTH_JWKS_URL"), ("web_base_url", "WEB_BASE_URL")):
+        with pytest.raises(ValueError, match=needed):
+            WebSettings(**{**provider, missing: None})
+    with pytest.raises(ValueError, match="AUTH_ISSUER"):
+        WebSettings(**provider | {"auth_issuer": "frisag-development"})  # discovery needs its URL
+    settings = WebSettings(**production, **provider, oidc_client_secret="")
+    assert settings.oidc_client_secret is None  # empty: a public client
+    assert settings.redirect_uri == "https://frisag.example.dk/log-ind/retur"  # the trailing / of the base dropped
+    assert not settings.development_sign_in
