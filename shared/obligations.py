@@ -272,7 +272,7 @@ def _schedule(rule: Rule, ctx: _Context, key: str, day: date) -> tuple[dict | No
     return (rule.parameter("schedule", day) or {}).get(key), None
 
 
-def _schedule_cited(rule: Rule, key: str, day: date, value: dict | None, ex: Applying | None) -> str:
+def _schedule_cited(rule: Rule, day: date, value: dict | None, ex: Applying | None) -> str:
     if ex is not None:
         return f"{ex.trial.id} sets {rule.id}.schedule = {_short(value)}"
     return _parameter_cited(rule, "schedule", day, value)
@@ -400,7 +400,7 @@ def _scheduled_due(rule: Rule, ctx: _Context, key: str, spell: Spell, anchor: da
     if ex is not None:  # the trial's schedule, cited only where it gives another date than the law's
         ordinary = _due_under((rule.parameter("schedule", start) or {}).get(key), spell, anchor, skip_to)
         set_by = ex if ordinary != found else None
-    return _Next(due, _schedule_cited(rule, key, start, schedule, ex), fixed, set_by)
+    return _Next(due, _schedule_cited(rule, start, schedule, ex), fixed, set_by)
 
 
 def _due_under(schedule: dict | None, spell: Spell, anchor: date, last_due: date | None) -> tuple[date, bool] | None:

@@ -678,3 +678,149 @@ def test_an_assessed_target_group_applies_from_the_assessment_in_to_the_day_befo
             ev("target-group.assessed", "2019-09-01", trial="T12", in_target_group=False)]
     assert periods(*case) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), date(2019, 8, 31))]
     assert periods(*case[:2]) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), None)]
+
+# rules and trials the catalog does not have, but its model allows
+
+def _rule(schedule: str, values: dict | None = None, *, rule_id: str = "X-samtale",
+          applies_to: str = "dagpenge") -> Rule:
+    """A rule about one benefit; `values` its schedule by date (None: no dated parameters)."""
+    parameters = {} if values is None else {"schedule": {"description": "d", "values": {
+        date.fromisoformat(day): {"value": {applies_to: value}, "reference": f"ref {day}"}
+        for day, value in values.items()}}}
+    return Rule.model_validate({"id": rule_id, "title": "Samtale", "kind": "obligation", "legal_reference": "§ X",
+                                "confidence": "H", "schedule": schedule, "applies_to": [applies_to],
+                                "completed_by": {"event": "conversation.held", "kind": "x"}, "parameters": parameters})
+
+
+def _modifying(effect: dict, start: str, end: str | None = None) -> Trial:
+    """A trial in Aarhus for every citizen there, with one effect on X-samtale."""
+    return Trial.model_validate({"id": "T97", "title": "Forsøg", "seeds": ["000"], "municipalities": [AARHUS],
+                                 "period": {"start": start, "end": end}, "target_group": "all",
+                                 "effects": [{"rule": "X-samtale", "effect": "modify", **effect}]})
+
+
+def _x(catalog: Catalog, events, as_of: str) -> list[tuple[str, str | None]]:
+    return [(o.due.isoformat(), o.exemption and o.exemption.trial)
+            for o in fold(events, catalog, date.fromisoformat(as_of)) if o.rule == "X-samtale"]
+
+
+def held(day: str):
+    return ev("conversation.held", day, kind="x")
+
+
+def dagpenge_in_aarhus(*more):
+    return [opened(AARHUS, "2018-01-01"), started("dagpenge", "2018-01-01"), *more]
+
+
+def test_a_schedule_with_no_fixed_first_dates_rolls_from_the_spells_start():
+    # every 3 months: from the start (2019-04-01), then from the talk held 2019-03-20 (2019-06-20);
+    # that one open, the next depends on when it is held
+    catalog = Catalog({"X-samtale": _rule("recurring", {"2015-01-01": {"then_every": "3m"}})}, {})
+    events = [opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01"), held("2019-03-20")]
+    found = fold(events, catalog, date(2019, 7, 1))
+    assert [(o.due.isoformat(), o.done_on) for o in found] == [("2019-04-01", date(2019, 3, 20)), ("2019-06-20", None)]
+
+
+def test_a_rule_with_an_unobserved_schedule_or_no_dated_values_yields_nothing():
+    # unobserved: the fold has no generator for it; no values: always in force, nothing to count by
+    for rule in (_rule("unobserved", rule_id="U"), _rule("cumulative", rule_id="C", applies_to="ledighedsydelse"),
+                 _rule("recurring", rule_id="R")):
+        catalog = Catalog({**CATALOG.rules, rule.id: rule}, CATALOG.trials)
+        for events in ([opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01")], ly_from_2019(AARHUS)):
+            assert fold(events, catalog, date(2021, 1, 1)) == fold(events, CATALOG, date(2021, 1, 1)), rule.id
+
+
+def test_a_recurring_rule_lists_the_occurrences_of_every_spell():
+    # the 2015 jobsamtale schedule for dagpenge (1m, 2m, ... from each spell's start): the first
+    # spell has 2019-02-01 and 2019-03-01 (2019-04-01 is after it ended), the second 2019-07-01
+    events = [opened(AARHUS, "2019-01-01"), started("dagpenge", "2019-01-01"), ended("dagpenge", "2019-03-15"),
+              started("dagpenge", "2019-06-01")]
+    assert dues(of("LAB-jobsamtale", events, "2019-06-15")) == ["2019-02-01", "2019-03-01", "2019-07-01"]
+
+
+def test_a_spell_running_when_the_rule_took_effect_counts_from_then_to_its_end_and_a_later_one_from_its_start():
+    # LAS § 74 c from 2013-01-01: 90 days of the 2012 spell (Jan-Mar 2013), then 275 of the one
+    # from 2013-06-01 (June 30, July-Dec 184, Jan 31, Feb 28, 2 March): the 365th day is
+    # 2014-03-02, due the day after
+    events = [opened(AARHUS, "2012-06-01"), started("ledighedsydelse", "2012-06-01"),
+              ended("ledighedsydelse", "2013-03-31"), started("ledighedsydelse", "2013-06-01")]
+    [first, *_] = of("LAS-74c", events, "2014-03-10")
+    assert first.due == date(2014, 3, 3)
+    assert first.because == ("benefit.started ledighedsydelse 2012-06-01; "
+                             "LAS-74c in force from 2013-01-01: counted from then",
+                             "benefit.started ledighedsydelse 2013-06-01",
+                             "LAS-74c.required_months = 12 (in force from 2013-01-01; LAS § 74 c, stk. 1)")
+
+
+def test_a_spell_that_starts_the_day_the_rule_took_effect_is_cited_as_it_started():
+    # the spell before ended 2012-12-31, before LAS § 74 c existed: it counts not at all; the
+    # one from 2013-01-01 has its 365th day on 2013-12-31
+    events = [opened(AARHUS, "2012-06-01"), started("ledighedsydelse", "2012-06-01"),
+              ended("ledighedsydelse", "2012-12-31"), started("ledighedsydelse", "2013-01-01")]
+    [first, *_] = of("LAS-74c", events, "2014-01-10")
+    assert first.due == date(2014, 1, 1)
+    assert first.because == ("benefit.started ledighedsydelse 2013-01-01",
+                             "LAS-74c.required_months = 12 (in force from 2013-01-01; LAS § 74 c, stk. 1)")
+
+
+def test_a_spell_running_when_the_rule_took_effect_is_due_at_its_end_cited_by_the_event_that_ended_it():
+    # REV-LAE265 from 2015-01-01: revalidering from mid-2014 is decided on that day, and at its end
+    events = [opened(AARHUS, "2014-06-01"), started("revalidering", "2014-06-01"), ended("revalidering", "2015-06-30")]
+    start, end = of("REV-LAE265", events, "2015-08-01")
+    assert (start.due, end.due) == (date(2015, 1, 1), date(2015, 6, 30))
+    assert end.because == ("benefit.ended revalidering 2015-06-30",
+                           "REV-LAE265.due_after = 0d (in force from 2015-01-01; LAS kap. 6)")
+
+
+def test_a_trials_schedule_is_cited_only_on_the_occurrences_where_it_gives_another_date_than_the_laws():
+    # the law: 1, 2 and 3 months in, then every 3 months; T97: 1 and 2 months in, then every 2.
+    # 2018-02-01 and 2018-03-01 are the law's dates too; then the law's is 2018-04-01, T97's two
+    # months after the talk of 2018-03-01: 2018-05-01
+    law = _rule("recurring", {"2015-01-01": {"first": ["1m", "2m", "3m"], "then_every": "3m"}})
+    t97 = _modifying({"parameter": "schedule", "value": {"dagpenge": {"first": ["1m", "2m"], "then_every": "2m"}}},
+                     "2018-01-01")
+    catalog = Catalog({"X-samtale": law}, {"T97": t97})
+    events = dagpenge_in_aarhus(held("2018-02-01"), held("2018-03-01"))
+    assert _x(catalog, events, "2018-03-15") == [("2018-02-01", None), ("2018-03-01", None), ("2018-05-01", "T97")]
+
+
+def _agreeable(schedule: dict, until: str) -> Catalog:
+    """X-samtale under `schedule`, and T97 letting its cadence be agreed in 2018 until `until`."""
+    return Catalog({"X-samtale": _rule("recurring", {"2015-01-01": schedule})},
+                   {"T97": _modifying({"individually_agreed": True}, "2018-01-01", until)})
+
+
+def agreed(day: str, interval_days: int):
+    return ev("cadence.agreed", day, rule="X-samtale", interval_days=interval_days)
+
+
+def test_a_fixed_date_on_the_day_an_agreed_cadence_ends_is_due_although_the_last_one_is_open():
+    # agreed every 30 days: 2018-01-01 + 30 = 2018-01-31 (open); the next, 30 days on
+    # (2018-03-02), falls after T97 ended (2018-02-28): the law restarts on 2018-03-01, which is
+    # its fixed date 2 months in, listed as fixed dates are though the last one is open
+    catalog = _agreeable({"first": ["1m", "2m"], "then_every": "1m"}, "2018-02-28")
+    assert _x(catalog, dagpenge_in_aarhus(agreed("2018-01-01", 30)), "2018-02-15") == [("2018-01-31", "T97"),
+                                                                                     ("2018-03-01", None)]
+
+
+def test_a_rolling_date_before_an_agreed_cadence_ended_is_due_the_day_it_ended_once_the_last_one_is_held():
+    # agreed every 100 days: 2018-01-01 + 100 (Jan 31, Feb 28, Mar 31, 10) = 2018-04-11; the
+    # next, 100 days on (2018-07-20, or later from a talk) falls after T97 ended (2018-06-30):
+    # the law's month from the last talk (2018-05-11, or 2018-05-15 from the talk of 2018-04-15)
+    # comes before the law restarts on 2018-07-01: due that day. While 2018-04-11 is open, the
+    # rolling date depends on when it is held: not listed yet
+    catalog = _agreeable({"first": ["1m", "2m"], "then_every": "1m"}, "2018-06-30")
+    events = dagpenge_in_aarhus(agreed("2018-01-01", 100))
+    assert _x(catalog, events, "2018-04-20") == [("2018-04-11", "T97")]
+    assert _x(catalog, [*events, held("2018-04-15")], "2018-04-20") == [("2018-04-11", "T97"), ("2018-07-01", None)]
+
+
+def test_a_rolling_date_counted_from_an_early_talk_does_not_list_the_fixed_one_after_it_again():
+    # the law: 6 months in (2018-07-01), then a month after the last talk. The talk of
+    # 2018-01-10 does 2018-07-01 early; from it a month on is 2018-02-10, where the cadence agreed
+    # on 2018-02-01 (+180 days: 2018-07-31) applies; T97 ends before that (2018-06-15), so the law
+    # restarts on 2018-06-16, the month from the talk long past: due that day. 2018-07-01 is
+    # listed once.
+    catalog = _agreeable({"first": ["6m"], "then_every": "1m"}, "2018-06-15")
+    events = dagpenge_in_aarhus(held("2018-01-10"), agreed("2018-02-01", 180))
+    assert _x(catalog, events, "2018-07-02") == [("2018-06-16", None), ("2018-07-01", None)]
