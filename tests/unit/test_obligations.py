@@ -679,6 +679,7 @@ def test_an_assessed_target_group_applies_from_the_assessment_in_to_the_day_befo
     assert periods(*case) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), date(2019, 8, 31))]
     assert periods(*case[:2]) == [("T11", date(2019, 1, 2), date(2022, 12, 31)), ("T12", date(2019, 3, 1), None)]
 
+
 # rules and trials the catalog does not have, but its model allows
 
 def _rule(schedule: str, values: dict | None = None, *, rule_id: str = "X-samtale",
