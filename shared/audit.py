@@ -39,6 +39,7 @@ def audit_table(service: str) -> Table:
         Column("case_id", String(64), index=True),
         Column("status", Integer, nullable=False),
         Column("client", String(64)),  # the caller's address (behind a proxy: its forwarded one)
+        Column("username", String(MAX_SUBJECT)),  # the token's `preferred_username`, if it has one (audit_0003)
     )
 
 
@@ -126,6 +127,7 @@ class AuditTrail:
         record = {
             "at": datetime.now(UTC), "action": state["audit_action"], "status": status,
             "subject": principal.subject if principal else None, "roles": sorted(principal.roles) if principal else [],
+            "username": principal.username if principal else None,
             "method": scope["method"], "path": scope["path"],
             "query": scope.get("query_string", b"").decode("latin-1"),
             "case_id": scope.get("path_params", {}).get("case_id"),

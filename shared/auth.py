@@ -2,7 +2,8 @@
 the issuer's published keys (JWKS), their issuer, audience and expiry.
 
 A token names its holder (`sub`), `roles` (of `ROLES`) and, for roles bound to a municipality,
-`municipalities` (kommunekoder). In production the keys come from `AUTH_JWKS_URL` (the
+`municipalities` (kommunekoder); where a Keycloak token carries them is read too (`ClaimMapping`).
+In production the keys come from `AUTH_JWKS_URL` (the
 identity provider's, e.g. Keycloak's `.../protocol/openid-connect/certs`; a `file://` URL for a
 mounted JWKS works too). In development, without it, a signing key is made once under
 `DATA_DIR/auth/` with one ready token per role (`tokens.json`, `{role: token}`).
@@ -14,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -24,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.municipalities import municipalities
 from shared.problems import Problem
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, TokenClaimSettings
 
 INTEGRATION, CASEWORKER, EVALUATOR, ADMIN = ROLES = ("integration", "caseworker", "evaluator", "admin")
 DEV_KEY_ID = "frisag-development"
@@ -45,17 +47,45 @@ class Principal:
     subject: str
     roles: frozenset[str]
     municipalities: frozenset[str]
+    username: str | None = None  # the token's `preferred_username`: whom `subject` is, to a person reading the audit log
 
     def acts_for(self, municipality: str | None) -> bool:
         return municipality in self.municipalities
+
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    """Where a token's audience, roles and municipalities are read, besides Frisag's own `aud`,
+    `roles` and `municipalities`. The defaults read a Keycloak access token as Keycloak shapes it:
+
+    - audience: a token whose `aud` does not name the audience is still for Frisag when it was
+      issued to Frisag's client (`azp` is `client_id`, `accept_azp`): Keycloak names in `aud` only
+      the clients whose roles the user holds (`account`, the account console), not the client that
+      asked for the token. Only that client holds such a token, so it cannot come from elsewhere;
+      another client's token must name the audience (Keycloak's audience mapper).
+    - roles: `roles`, the realm roles (`realm_access.roles`, unless `realm_roles` is false: in a
+      realm shared with other applications a realm role `admin` may be theirs) and Frisag's client
+      roles (`resource_access.<client_id>.roles`); other clients' roles grant nothing.
+    - municipalities: the claim `municipalities_claim` (dotted: nested), one kommunekode or a
+      list: a user attribute Keycloak maps as a list only when its mapper is multivalued."""
+
+    client_id: str = "frisag"
+    accept_azp: bool = True
+    realm_roles: bool = True
+    municipalities_claim: str = "municipalities"
+
+    @classmethod
+    def of(cls, settings: TokenClaimSettings) -> "ClaimMapping":
+        return cls(settings.auth_client_id, settings.auth_accept_azp, settings.auth_realm_roles,
+                   settings.auth_municipalities_claim)
 
 
 class Authenticator:
     """Checks bearer tokens against the keys at `jwks_url`: over HTTP(S) fetched when a token
     names a key not seen yet, then cached; a `file://` JWKS is read once."""
 
-    def __init__(self, jwks_url: str, issuer: str, audience: str) -> None:
-        self.issuer, self.audience = issuer, audience
+    def __init__(self, jwks_url: str, issuer: str, audience: str, mapping: ClaimMapping = ClaimMapping()) -> None:
+        self.issuer, self.audience, self.mapping = issuer, audience, mapping
         self._checked: dict[str, tuple[Principal, float]] = {}  # token -> (holder, expiry)
         if jwks_url.startswith("file://"):
             keys = jwt.PyJWKSet.from_json(Path(urlsplit(jwks_url).path).read_text())
@@ -83,24 +113,63 @@ class Authenticator:
     def _check(self, token: str) -> tuple[Principal, float]:
         try:
             key = self._key_of(token)
-            claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=self.audience, issuer=self.issuer,
-                                options={"require": ["exp", "iss", "aud", "sub"]}, leeway=30)
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], issuer=self.issuer, leeway=30,
+                                options={"require": ["exp", "iss"], "verify_aud": False})  # the audience: below
         except jwt.PyJWKClientConnectionError:
             raise Problem(503, "keys-unavailable", "The identity provider's keys cannot be fetched") from None
         except KeyError:
             raise unauthenticated("invalid token: signed with a key the issuer does not publish") from None
         except jwt.PyJWTError as exc:
             raise unauthenticated(f"invalid token: {exc}") from None
-        roles, codes = claims.get("roles", []), claims.get("municipalities", [])
-        if not isinstance(roles, list) or not isinstance(codes, list):
-            raise unauthenticated("invalid token: roles and municipalities must be lists")
+        if claims.get("typ", "Bearer") != "Bearer":  # Keycloak's ID token is `ID`, its refresh token `Refresh`
+            raise unauthenticated(f"invalid token: typ {claims['typ']!r}: an ID token (or another that is not an "
+                                  "access token) tells the client who signed in; calling the APIs takes the access token")
+        self._check_audience(claims)
+        if "sub" not in claims:  # the audit log needs a holder that stays the same; a username may be renamed or reused
+            raise unauthenticated("invalid token: it names no holder (sub), whom the audit log records; a Keycloak "
+                                  "lightweight access token, or a client without the basic client scope (its sub mapper)?")
         subject = str(claims["sub"])
         if not 0 < len(subject) <= MAX_SUBJECT or "\x00" in subject:
             raise unauthenticated(f"invalid token: sub must be 1 to {MAX_SUBJECT} characters, none of them NUL")
+        mapping = self.mapping
+        roles = _values(claims, ["roles"])
+        if mapping.realm_roles:
+            roles += _values(claims, ["realm_access", "roles"])
+        if mapping.client_id:
+            roles += _values(claims, ["resource_access", mapping.client_id, "roles"])
+        codes = _values(claims, mapping.municipalities_claim.split("."))
+        username = claims.get("preferred_username")
         # roles and kommunekoder it does not know are nothing this service grants
         known = municipalities()
-        return Principal(subject, frozenset(map(str, roles)) & set(ROLES),
-                         frozenset(c for c in map(str, codes) if c in known)), float(claims["exp"])
+        return Principal(subject, frozenset(roles) & set(ROLES), frozenset(c for c in codes if c in known),
+                         str(username) if username is not None else None), float(claims["exp"])
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        audience = claims.get("aud", [])
+        if self.audience in (audience if isinstance(audience, list) else [audience]):
+            return
+        if self.mapping.accept_azp and self.mapping.client_id and claims.get("azp") == self.mapping.client_id:
+            return  # issued to Frisag's client (see ClaimMapping)
+        raise unauthenticated(f"invalid token: not for Frisag: its aud does not name {self.audience!r}" + (
+            f" nor was it issued to the client {self.mapping.client_id!r} (azp)"
+            if self.mapping.accept_azp and self.mapping.client_id else ""))
+
+
+def _values(claims: dict[str, Any], path: list[str]) -> list[str]:
+    """The claim at `path` (nested objects): absent, none; one value, or a list of them."""
+    found: Any = claims
+    for name in path:
+        if found is None:
+            return []
+        if not isinstance(found, dict):
+            raise unauthenticated(f"invalid token: {'.'.join(path)} must be a value or a list of them")
+        found = found.get(name)
+    if found is None:
+        return []
+    values = found if isinstance(found, list) else [found]
+    if not all(isinstance(v, (str, int)) for v in values):
+        raise unauthenticated(f"invalid token: {'.'.join(path)} must be a value or a list of them")
+    return [str(v) for v in values]
 
 
 def unauthenticated(reason: str) -> Problem:
@@ -110,11 +179,12 @@ def unauthenticated(reason: str) -> Problem:
 
 def authenticator(settings: ServiceSettings) -> Authenticator:
     if settings.auth_jwks_url:
-        return Authenticator(settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience)
+        return Authenticator(settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience,
+                             ClaimMapping.of(settings))
     jwks = development_keys(settings.data_dir)
     if not (jwks.parent / "tokens.json").exists():
         development_tokens(settings)
-    return Authenticator(jwks.resolve().as_uri(), settings.auth_issuer, settings.auth_audience)
+    return Authenticator(jwks.resolve().as_uri(), settings.auth_issuer, settings.auth_audience, ClaimMapping.of(settings))
 
 
 def requires(*roles: str):

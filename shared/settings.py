@@ -20,7 +20,23 @@ DEV_PSEUDONYM_KEY = "development-only-pseudonym-key"
 DEV_CASE_STORE_KEY = base64.b64encode(b"development-only-case-store-key!").decode()
 
 
-class ServiceSettings(BaseSettings):
+class TokenClaimSettings(BaseSettings):
+    """Where an access token's audience, roles and municipalities are read (`shared.auth.ClaimMapping`):
+    the APIs' and the web service's alike. Keycloak's defaults work as they are."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    # Frisag's client at the identity provider: its client roles (`resource_access.<id>.roles`) count
+    auth_client_id: str = "frisag"
+    # a token issued to that client (`azp`) is for Frisag though `aud` names only others (Keycloak's `account`)
+    auth_accept_azp: bool = True
+    # realm roles (`realm_access.roles`) count; false in a realm shared with applications whose roles they are
+    auth_realm_roles: bool = True
+    # the claim (a user attribute's mapper) holding the kommunekoder, one or a list
+    auth_municipalities_claim: str = "municipalities"
+
+
+class ServiceSettings(TokenClaimSettings):
     """Every option is an environment variable of the same name in upper case; the README's
     configuration table lists them all."""
 

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
+import jwt
 import psycopg
 
-from shared.auth import ROLES, development_keys, sign
+from shared.auth import DEV_KEY_ID, ROLES, _signing_key, development_keys, sign
 from shared.municipalities import municipalities
 from shared.settings import ServiceSettings
 
@@ -186,6 +187,10 @@ class Issuer:
     def token(self, *roles: str, municipalities: Iterable[str] = (), subject: str = "test-user",
               lifetime: int = 3600, **claims) -> str:
         return sign(self._key, self._settings, subject, list(roles), list(municipalities), lifetime, **claims)
+
+    def signed(self, claims: dict) -> str:
+        """A token of exactly these claims, signed with the issuer's key."""
+        return jwt.encode(claims, _signing_key(self._key), algorithm="RS256", headers={"kid": DEV_KEY_ID})
 
     def everything(self) -> str:
         """Every role, for every municipality: for tests about something else than access."""

@@ -19,7 +19,7 @@ import jwt
 from starlette.concurrency import run_in_threadpool
 
 from services.web.settings import WebSettings
-from shared.auth import Authenticator, Principal
+from shared.auth import Authenticator, ClaimMapping, Principal
 from shared.problems import Problem
 
 LEEWAY = 30  # seconds of clock skew allowed, as the APIs allow
@@ -66,7 +66,8 @@ class Provider:
         self._configuration: dict | None = None
         self._id_token_keys: jwt.PyJWKClient | None = None
         # the access token checked with the APIs' own rules and keys
-        self._access = Authenticator(settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience)
+        self._access = Authenticator(settings.auth_jwks_url, settings.auth_issuer, settings.auth_audience,
+                                     ClaimMapping.of(settings))
 
     async def configuration(self, http: httpx.AsyncClient) -> dict:
         if self._configuration is None:

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import TokenClaimSettings
 
 
 MIN_SESSION_KEY = 32  # characters: a guessable key would let anyone forge a session
 
 
-class WebSettings(BaseSettings):
+class WebSettings(TokenClaimSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
