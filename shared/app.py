@@ -85,7 +85,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
             description="`newest`: the latest `limit` records first (no `next_after`; page back with `until`)")] = "oldest",
     ) -> dict[str, Any]:
         """This service's audit log, oldest first: every read of a case's data and every admin
-        action, refusals included, with who (`subject`, `roles`), what, when (`at`) and from
+        action, refusals included, with who (`subject`, `username`, `roles`), what, when (`at`) and from
         where (`client`). Pass the last `id` as `after` for the next page."""
         newest = order == "newest"
         records = request.app.state.service.audit.query(subject=subject, case_id=case_id, action=action,
