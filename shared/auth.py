@@ -47,7 +47,7 @@ class Principal:
     subject: str
     roles: frozenset[str]
     municipalities: frozenset[str]
-    username: str | None = None  # the token's `preferred_username`: whom `subject` is, to a person reading the audit log
+    username: str | None = None  # the token's `preferred_username`: whom `subject` is, to a person
 
     def acts_for(self, municipality: str | None) -> bool:
         return municipality in self.municipalities
@@ -121,13 +121,15 @@ class Authenticator:
             raise unauthenticated("invalid token: signed with a key the issuer does not publish") from None
         except jwt.PyJWTError as exc:
             raise unauthenticated(f"invalid token: {exc}") from None
-        if claims.get("typ", "Bearer") != "Bearer":  # Keycloak's ID token is `ID`, its refresh token `Refresh`
+        if str(claims.get("typ", "Bearer")).lower() != "bearer":  # Keycloak's ID token: `ID`; refresh token: `Refresh`
             raise unauthenticated(f"invalid token: typ {claims['typ']!r}: an ID token (or another that is not an "
-                                  "access token) tells the client who signed in; calling the APIs takes the access token")
+                                  "access token) tells the client who signed in; the APIs take the access token")
         self._check_audience(claims)
-        if "sub" not in claims:  # the audit log needs a holder that stays the same; a username may be renamed or reused
+        # the audit log needs a holder that stays the same: a username may be renamed, or given to another
+        if "sub" not in claims:
             raise unauthenticated("invalid token: it names no holder (sub), whom the audit log records; a Keycloak "
-                                  "lightweight access token, or a client without the basic client scope (its sub mapper)?")
+                                  "lightweight access token, or a client without the basic client scope (its sub "
+                                  "mapper)?")
         subject = str(claims["sub"])
         if not 0 < len(subject) <= MAX_SUBJECT or "\x00" in subject:
             raise unauthenticated(f"invalid token: sub must be 1 to {MAX_SUBJECT} characters, none of them NUL")
@@ -184,7 +186,8 @@ def authenticator(settings: ServiceSettings) -> Authenticator:
     jwks = development_keys(settings.data_dir)
     if not (jwks.parent / "tokens.json").exists():
         development_tokens(settings)
-    return Authenticator(jwks.resolve().as_uri(), settings.auth_issuer, settings.auth_audience, ClaimMapping.of(settings))
+    return Authenticator(jwks.resolve().as_uri(), settings.auth_issuer, settings.auth_audience,
+                         ClaimMapping.of(settings))
 
 
 def requires(*roles: str):
