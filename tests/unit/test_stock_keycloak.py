@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.web.settings import WebSettings
-from shared.auth import ADMIN, CASEWORKER, EVALUATOR, INTEGRATION, Authenticator, ClaimMapping
+from shared.auth import ADMIN, CASEWORKER, EVALUATOR, INTEGRATION, ROLES, Authenticator, ClaimMapping
 from shared.problems import Problem
 from shared.settings import ServiceSettings
 from tests.infra import Issuer
@@ -124,3 +124,17 @@ def test_the_readme_names_the_shipped_realm_and_settings_that_exist():
     assert client["redirectUris"] == [web_settings.redirect_uri]
     assert client["publicClient"] and client["attributes"]["pkce.code.challenge.method"] == "S256"
     assert "kc.sh import --file" in snippet and "--import-realm" in snippet
+
+
+def test_the_realm_has_frisags_roles_an_example_user_each_and_municipalities_only_administrators_set():
+    shipped = realm()
+    assert set(ROLES) <= {r["name"] for r in shipped["roles"]["realm"]}
+    assert sorted(role for u in shipped["users"] for role in u["realmRoles"] if role in ROLES) == sorted(ROLES)
+    (client,) = shipped["clients"]
+    (mapper,) = [m for m in client["protocolMappers"] if m["config"].get("user.attribute") == "municipalities"]
+    assert mapper["config"]["multivalued"] == mapper["config"]["access.token.claim"] == "true"
+    (profile,) = shipped["components"]["org.keycloak.userprofile.UserProfileProvider"]
+    (attribute,) = [a for a in json.loads(profile["config"]["kc.user.profile.config"][0])["attributes"]
+                    if a["name"] == "municipalities"]
+    # a user who could edit it would choose whose citizens to read
+    assert attribute["multivalued"] and attribute["permissions"]["edit"] == ["admin"]
