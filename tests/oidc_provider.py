@@ -38,6 +38,7 @@ class User:
     subject: str = "anne@aalborg.dk"
     roles: list[str] = field(default_factory=lambda: ["caseworker"])
     municipalities: list[str] = field(default_factory=lambda: ["851"])
+    username: str | None = None  # its `preferred_username`, if the provider sends one
 
 
 class Provider:
@@ -65,9 +66,11 @@ class Provider:
 
     def access_token(self, user: User, lifetime: int | None = None) -> str:
         now = int(time.time())
+        username = {"preferred_username": user.username} if user.username else {}
         return self._sign({"iss": self.issuer, "aud": self.audience, "sub": user.subject, "iat": now,
                            "exp": now + (self.access_token_lifetime if lifetime is None else lifetime),
-                           "roles": user.roles, "municipalities": user.municipalities, "azp": self.client_id})
+                           "roles": user.roles, "municipalities": user.municipalities, "azp": self.client_id,
+                           **username})
 
     def _app(self) -> FastAPI:
         app = FastAPI()

@@ -284,6 +284,14 @@ def test_each_role_lands_on_its_page_and_one_without_a_frisag_role_is_refused(fr
     assert answer.status_code == 403 and "ingen rolle i Frisag" in answer.text and signed_out(web)
 
 
+def test_the_operators_page_names_whom_the_audit_log_records_by_username_beside_sub(frisag, web, provider):
+    provider.user = User("4f0c8a1e-opaque-id", ["admin"], [], username="dorthe.drift")
+    assert sign_in(web).url.path == "/drift"
+    page = web.get("/drift").text  # its first visit read each service's log: now among the latest records
+    # one record in each service that answers (case and obligations: no reporting service runs here)
+    assert page.count('<td data-title="Hvem">dorthe.drift (4f0c8a1e-opaque-id)</td>') == 2
+
+
 def test_with_the_identity_provider_the_development_sign_in_is_not_offered(frisag, web, provider):
     asked = web.get("/log-ind")  # straight on to the provider: no form
     assert asked.status_code == 303 and asked.headers["location"].startswith(f"{frisag.provider.issuer}/authorize?")
