@@ -67,8 +67,9 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
                 "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
         events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
         service: CaseService = request.app.state.service
+        tracing.link_carried(events)
         traceparent = tracing.current_traceparent()
-        if traceparent:  # the relay's publish span will be a child of this request's
+        if traceparent:  # the relay's send span will be a child of this request's
             events = [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]
         # the ingest checks the caller acts for each event's case, against the case as stored
         outcomes = await asyncio.wrap_future(service.ingest.submit(events, caller.acts_for))

@@ -87,7 +87,8 @@ def test_one_trace_from_the_request_through_the_relay_to_both_consumers(database
     # tests, and a join waits for whatever members it still counts there
     groups = {"obligations": f"obligations-{topic}", "reporting": f"reporting-{topic}"}
     first = opened("case-traced", date="2019-01-01")
-    second = {**benefit_started("case-traced", date="2019-01-01"), "traceparent": f"00-{EVENT_TRACE_ID}-{EVENT_SPAN_ID}-01"}
+    second = {**benefit_started("case-traced", date="2019-01-01"),
+              "traceparent": f"00-{EVENT_TRACE_ID}-{EVENT_SPAN_ID}-01"}
     try:
         with serve(case_app(lambda: case_bootstrap(CaseSettings(**common)))) as case, \
                 serve(obligations_app(lambda: obligations_bootstrap(ObligationsSettings(**common, refold_workers=0,
@@ -100,7 +101,8 @@ def test_one_trace_from_the_request_through_the_relay_to_both_consumers(database
                 assert answer.status_code == 201
 
             def processed_by(trace_id: str) -> frozenset[str]:
-                return frozenset(s.attributes[messaging.MESSAGING_CONSUMER_GROUP_NAME] for s in exporter.get_finished_spans()
+                return frozenset(s.attributes[messaging.MESSAGING_CONSUMER_GROUP_NAME]
+                                 for s in exporter.get_finished_spans()
                                  if trace_of(s) == trace_id and s.kind == SpanKind.CONSUMER)
 
             # a group may see an event twice (a redelivery after a rebalance); wait for both groups
@@ -124,8 +126,8 @@ def test_one_trace_from_the_request_through_the_relay_to_both_consumers(database
     for posted in first, second:
         (send,) = [s for s in spans if s.kind == SpanKind.PRODUCER
                    and s.attributes[messaging.MESSAGING_MESSAGE_ID] == posted["id"]]
-        process = {s.attributes[messaging.MESSAGING_CONSUMER_GROUP_NAME]: s for s in spans if s.kind == SpanKind.CONSUMER
-                   and s.attributes[messaging.MESSAGING_MESSAGE_ID] == posted["id"]}
+        process = {s.attributes[messaging.MESSAGING_CONSUMER_GROUP_NAME]: s for s in spans
+                   if s.kind == SpanKind.CONSUMER and s.attributes[messaging.MESSAGING_MESSAGE_ID] == posted["id"]}
         offset = placed[posted["id"]][1]
         assert send.name == f"send {topic}" and send.instrumentation_scope.name == "frisag.relay"
         assert dict(send.attributes) == {
@@ -186,8 +188,9 @@ def test_the_embedded_stream_traces_as_the_broker_does_with_its_own_system(tmp_p
     (partition,) = {partition for partition, _ in placed.values()}
     assert placed == {posted[0]["id"]: (partition, 0), posted[1]["id"]: (partition, 1)}
     for event in posted:
-        (send,) = [s for s in spans if s.kind == SpanKind.PRODUCER and s.attributes[messaging.MESSAGING_MESSAGE_ID] == event["id"]]
-        (process,) = [s for s in spans if s.kind == SpanKind.CONSUMER and s.attributes[messaging.MESSAGING_MESSAGE_ID] == event["id"]]
+        of_event = [s for s in spans if s.attributes.get(messaging.MESSAGING_MESSAGE_ID) == event["id"]]
+        (send,) = [s for s in of_event if s.kind == SpanKind.PRODUCER]
+        (process,) = [s for s in of_event if s.kind == SpanKind.CONSUMER]
         offset = placed[event["id"]][1]
         topic = "frisag.case-events"
         assert send.name == f"send {topic}" and process.name == f"process {topic}"
