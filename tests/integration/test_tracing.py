@@ -155,8 +155,10 @@ def test_one_trace_from_the_request_through_the_relay_to_both_consumers(database
     assert send.parent.span_id == int(EVENT_SPAN_ID, 16)
     second_request = SECOND_CALLER.split("-")[1]
     assert requests[second_request].parent.span_id == int(SECOND_CALLER.split("-")[2], 16)
+    (linking,) = [s for s in in_request[second_request] if s.links]
+    assert linking.name == "fastapi.endpoint" and linking.parent.span_id == requests[second_request].context.span_id
     assert [(f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}")
-            for s in in_request[second_request] for link in s.links] == [(EVENT_TRACE_ID, EVENT_SPAN_ID)]
+            for link in linking.links] == [(EVENT_TRACE_ID, EVENT_SPAN_ID)]
 
 
 def test_the_embedded_stream_traces_as_the_broker_does_with_its_own_system(tmp_path, serve):
