@@ -56,9 +56,10 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
               responses={200: {"description": "Duplicate: stored before", **stored_links},
                          201: {"description": "Stored", **stored_links}})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
-        """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
-        (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,
-        200 when every event was a duplicate of one stored before."""
+        """One CloudEvent (`application/cloudevents+json` or `application/json`, or in HTTP binary
+        mode: `ce-` headers, the data as the body) or a batch (`application/cloudevents-batch+json`),
+        all-or-nothing. 201 when anything was stored, 200 when every event was a duplicate of one
+        stored before."""
         content_type = request.headers.get("content-type")
         essence = media_type(content_type or "")
         if "ce-specversion" in request.headers and not (essence or "").startswith(CLOUDEVENTS_TYPES):
