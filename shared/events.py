@@ -232,7 +232,8 @@ class Envelope(BaseModel):
     type: Annotated[str, Field(strict=True)]
     subject: Annotated[str, StringConstraints(strict=True, pattern=CASE_ID_PATTERN), AfterValidator(_no_cpr)]
     time: datetime | None = None
-    datacontenttype: Annotated[str, StringConstraints(strict=True, max_length=256), AfterValidator(_json_data)] | None = None
+    datacontenttype: Annotated[str, StringConstraints(strict=True, max_length=256),
+                               AfterValidator(_json_data)] | None = None
     dataschema: Annotated[str, StringConstraints(strict=True, max_length=512)] | None = None
     # W3C trace context, as the CloudEvents distributed-tracing extension carries it
     traceparent: Annotated[str, StringConstraints(strict=True, max_length=55)] | None = None

@@ -36,7 +36,8 @@ SOURCE = "jobcenter/851/Momentum Øst 100%"  # in binary mode percent-encoded: a
 def case_service(pg_admin, issuer, tmp_path_factory) -> Iterator[httpx.Client]:
     """The case service on PostgreSQL, as production runs it."""
     with fresh_database(pg_admin) as url:
-        settings = CaseSettings(database_url=url, kafka_bootstrap_servers=None, data_dir=tmp_path_factory.mktemp("case"))
+        settings = CaseSettings(database_url=url, kafka_bootstrap_servers=None,
+                                data_dir=tmp_path_factory.mktemp("case"))
         with LiveServer(create_app(lambda: bootstrap(settings)), issuer.everything()) as client:
             yield client
 
@@ -88,7 +89,8 @@ def test_an_event_the_sdk_posts_is_stored_as_it_was_sent(case_service, mode, dat
 
 
 def test_a_batch_of_the_sdks_json_format_is_stored_whole(case_service):
-    events = [sdk_event("case.opened", "sdk-batch", {"cpr": "010190-1234", "municipality": "851", "date": "2019-01-01"}),
+    events = [sdk_event("case.opened", "sdk-batch",
+                        {"cpr": "010190-1234", "municipality": "851", "date": "2019-01-01"}),
               sdk_event("benefit.started", "sdk-batch", {"benefit": "dagpenge", "date": "2019-01-01"},
                         datacontenttype="application/json; charset=utf-8")]
     body = b"[" + b",".join(FORMAT.write(e) for e in events) + b"]"
@@ -118,10 +120,10 @@ REFUSED = {  # request -> (status, the field named)
     "binary, wrong data": (http.HTTPMessage(binary("sdk-r").headers, b'{"benefit": "lottery", "date": "2019-01-01"}'),
                            422, "data.benefit"),
     "binary, data not an object": (http.HTTPMessage(binary("sdk-r").headers, b"[1]"), 422, "data"),
-    "structured in Latin-1": (http.HTTPMessage({"content-type": "application/cloudevents+json; charset=iso-8859-1"},
-                                               http.to_structured(sdk_event("plan.updated", "sdk-r", {"date": "2019-01-01"}),
-                                                                  FORMAT).body),
-                              415, "Content-Type"),
+    "structured in Latin-1": (http.HTTPMessage(
+        {"content-type": "application/cloudevents+json; charset=iso-8859-1"},
+        http.to_structured(sdk_event("plan.updated", "sdk-r", {"date": "2019-01-01"}), FORMAT).body),
+        415, "Content-Type"),
     "structured, data in XML": (http.to_structured(sdk_event("plan.updated", "sdk-r", {"date": "2019-01-01"},
                                                              datacontenttype="application/xml"), FORMAT),
                                 422, "datacontenttype"),
