@@ -123,6 +123,8 @@ def _binary_event(request: Request, data: Any) -> dict[str, Any]:
         if not name.startswith("ce-"):
             continue
         attribute = name.removeprefix("ce-")
+        if attribute == "data":  # not an attribute: dropping it unread would hide a mistake
+            raise _invalid_header(attribute, "in binary mode the data is the body, not a header")
         if attribute in document:  # which value was meant? refuse rather than guess
             raise _invalid_header(attribute, f"the header {name} is given twice")
         try:
