@@ -53,7 +53,7 @@ class Consumer:
         try:
             while not stop.is_set():
                 deliveries = subscription.poll(timeout=0.2, max_records=self.batch_size)
-                with tracing.processing(_tracer, self.stream.topic, [d.event for d in deliveries], self.group):
+                with tracing.processing(_tracer, self.stream.system, self.stream.topic, deliveries, self.group):
                     self.projection.store(deliveries)
         finally:
             self.subscription = None

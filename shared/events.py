@@ -53,6 +53,32 @@ def _municipality(value: str) -> str:
     return value
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_ESSENCE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
+JSON_TYPE = "application/json"
+
+
+def media_type(value: str) -> str | None:
+    """The essence (`type/subtype`, lower case) of a Content-Type or `datacontenttype` (RFC 9110
+    8.3.1) whose text the service can read: parameters are allowed, a charset only UTF-8 (JSON
+    between systems is UTF-8, RFC 8259 8.1); None for anything else."""
+    essence, *parameters = value.split(";")
+    essence = essence.strip().lower()
+    if not _ESSENCE.match(essence):
+        return None
+    for parameter in parameters:
+        name, _, given = parameter.partition("=")
+        if name.strip().lower() == "charset" and given.strip().strip('"').lower() != "utf-8":
+            return None
+    return essence
+
+
+def _json_data(value: str) -> str:
+    if media_type(value) != JSON_TYPE:
+        raise ValueError(f"must be {JSON_TYPE} (parameters allowed, a charset only utf-8)")
+    return value
+
+
 def _no_cpr(value: str) -> str:
     # personal data must not ride along in a field that leaves the case service in clear
     if cpr_numbers.find_in(value):
@@ -206,7 +232,8 @@ class Envelope(BaseModel):
     type: Annotated[str, Field(strict=True)]
     subject: Annotated[str, StringConstraints(strict=True, pattern=CASE_ID_PATTERN), AfterValidator(_no_cpr)]
     time: datetime | None = None
-    datacontenttype: Literal["application/json"] | None = None
+    datacontenttype: Annotated[str, StringConstraints(strict=True, max_length=256),
+                               AfterValidator(_json_data)] | None = None
     dataschema: Annotated[str, StringConstraints(strict=True, max_length=512)] | None = None
     # W3C trace context, as the CloudEvents distributed-tracing extension carries it
     traceparent: Annotated[str, StringConstraints(strict=True, max_length=55)] | None = None

@@ -2,24 +2,38 @@
 each consumer's projection write.
 
 W3C trace context crosses the gaps: the case service stores the request's `traceparent` with
-the event (the CloudEvents distributed-tracing attribute), the relay's publish span is its
-child and travels in the Kafka message's `traceparent` header, and each consumer's process
-span is a child of that. Spans follow the messaging semantic conventions. Spans are exported
-over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is recorded and the
-consumers skip making spans at all.
+the event (the CloudEvents distributed-tracing attribute), the relay's send span is its child
+and travels in the message's `traceparent` header, and each consumer's process span is a child
+of that. An event posted with a `traceparent` of its own keeps it (the relay and consumers
+continue the poster's trace), and the request's span links to it. Spans follow the messaging
+semantic conventions of the pinned `opentelemetry-semantic-conventions`, whose names this uses.
+Spans are exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is
+recorded and the consumers skip making spans at all.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as messaging
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MessagingOperationTypeValues,
+    MessagingSystemValues,
+)
 from opentelemetry.trace import SpanKind
 
-from shared.events import StreamEvent
+from shared.events import IncomingEvent, StreamEvent
 from shared.settings import ServiceSettings
+from shared.stream import Delivery
+
+KAFKA = MessagingSystemValues.KAFKA.value
+# the embedded stream (`shared.stream.embedded`) is no system the conventions name: a value of
+# our own, and its offsets under a name of our own rather than Kafka's
+EMBEDDED = "frisag_embedded"
+EMBEDDED_OFFSET = "frisag.stream.offset"
 
 
 def configure(settings: ServiceSettings, service: str) -> None:
@@ -48,34 +62,60 @@ def parent(traceparent: str | None):
     return propagate.extract({"traceparent": traceparent}) if traceparent else None
 
 
-@contextmanager
-def publishing(tracer: trace.Tracer, destination: str, events: Sequence[StreamEvent]) -> Iterator[Sequence[StreamEvent]]:
-    """A `publish` span per event, each a child of the request that stored it, open until the
-    broker has the batch; yields the events carrying their publish span's context."""
-    if not recording():
-        yield events
+def link_carried(events: Iterable[IncomingEvent]) -> None:
+    """Link the current span (in `POST /events`: FastAPI's endpoint span, inside the request's
+    server span) to the trace context each posted event brought along: those events keep theirs, so the relay and consumers continue another trace than the
+    request's. The messaging conventions link a send to messages created elsewhere the same way."""
+    span = trace.get_current_span()
+    if not span.is_recording():
         return
-    spans = [tracer.start_span(f"publish {destination}", context=parent(event.traceparent), kind=SpanKind.PRODUCER,
-                               attributes=_attributes("publish", destination, event))
+    for traceparent in dict.fromkeys(e.traceparent for e in events if e.traceparent):
+        span.add_link(trace.get_current_span(parent(traceparent)).get_span_context())
+
+
+class Sending:
+    """The send spans of a batch being published, one per event: `events` carry their span's
+    context; `placed` records where the stream put the i-th."""
+
+    def __init__(self, system: str, events: Sequence[StreamEvent], spans: Sequence[trace.Span]) -> None:
+        self.system, self.events, self._spans = system, events, spans
+
+    def placed(self, index: int, partition: int, offset: int) -> None:
+        if self._spans:
+            self._spans[index].set_attributes(_placement(self.system, partition, offset))
+
+
+@contextmanager
+def sending(tracer: trace.Tracer, system: str, destination: str, events: Sequence[StreamEvent]) -> Iterator[Sending]:
+    """A send span per event, each a child of the context the event was stored with, open until
+    the stream holds the batch."""
+    if not recording():
+        yield Sending(system, events, ())
+        return
+    spans = [tracer.start_span(f"send {destination}", context=parent(event.traceparent), kind=SpanKind.PRODUCER,
+                               attributes=_attributes(MessagingOperationTypeValues.SEND, system, destination, event))
              for event in events]
     try:
-        yield [event._replace(traceparent=_traceparent(span)) for event, span in zip(events, spans)]
+        yield Sending(system, [event._replace(traceparent=_traceparent(span)) for event, span in zip(events, spans)],
+                      spans)
     finally:
         for span in spans:
             span.end()
 
 
 @contextmanager
-def processing(tracer: trace.Tracer, destination: str, events: Sequence[StreamEvent], group: str) -> Iterator[None]:
-    """A consumer's `process` span per delivered event, each a child of the event's publish
-    span, open while the batch is written."""
+def processing(tracer: trace.Tracer, system: str, destination: str, deliveries: Sequence[Delivery],
+               group: str) -> Iterator[None]:
+    """A consumer's process span per delivery, each a child of the event's send span, open while
+    the batch is written."""
     if not recording():
         yield
         return
     spans = [tracer.start_span(
-        f"process {destination}", context=parent(event.traceparent), kind=SpanKind.CONSUMER,
-        attributes={**_attributes("process", destination, event), "messaging.consumer.group.name": group})
-        for event in events]
+        f"process {destination}", context=parent(d.event.traceparent), kind=SpanKind.CONSUMER,
+        attributes={**_attributes(MessagingOperationTypeValues.PROCESS, system, destination, d.event),
+                    **_placement(system, d.partition, d.offset), messaging.MESSAGING_CONSUMER_GROUP_NAME: group})
+        for d in deliveries]
     try:
         yield
     finally:
@@ -83,10 +123,20 @@ def processing(tracer: trace.Tracer, destination: str, events: Sequence[StreamEv
             span.end()
 
 
-def _attributes(operation: str, destination: str, event: StreamEvent) -> dict[str, str]:
-    return {"messaging.system": "kafka", "messaging.operation.type": operation,
-            "messaging.destination.name": destination, "messaging.message.id": event.id,
-            "messaging.kafka.message.key": event.subject}
+def _attributes(operation: MessagingOperationTypeValues, system: str, destination: str,
+                event: StreamEvent) -> dict[str, str]:
+    attributes = {messaging.MESSAGING_SYSTEM: system, messaging.MESSAGING_OPERATION_TYPE: operation.value,
+                  # the name of what this code does: the same as its type
+                  messaging.MESSAGING_OPERATION_NAME: operation.value,
+                  messaging.MESSAGING_DESTINATION_NAME: destination, messaging.MESSAGING_MESSAGE_ID: event.id}
+    if system == KAFKA:
+        attributes[messaging.MESSAGING_KAFKA_MESSAGE_KEY] = event.subject
+    return attributes
+
+
+def _placement(system: str, partition: int, offset: int) -> dict[str, str | int]:
+    return {messaging.MESSAGING_DESTINATION_PARTITION_ID: str(partition),
+            messaging.MESSAGING_KAFKA_OFFSET if system == KAFKA else EMBEDDED_OFFSET: offset}
 
 
 def _traceparent(span: trace.Span) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
@@ -19,12 +20,13 @@ from shared import tracing
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN, event_json_schema, parse_batch, parse_event
+from shared.events import CASE_ID_PATTERN, JSON_TYPE, event_json_schema, media_type, parse_batch, parse_event
 from shared.hardening import refuse_deep_json
 from shared.problems import FieldError, Problem
 
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
 BATCH_TYPE = "application/cloudevents-batch+json"
+CLOUDEVENTS_TYPES = "application/cloudevents"  # a structured-mode event format (HTTP binding 3.1.1)
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 
 
@@ -54,26 +56,37 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
               responses={200: {"description": "Duplicate: stored before", **stored_links},
                          201: {"description": "Stored", **stored_links}})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
-        """One CloudEvent (`application/cloudevents+json` or `application/json`) or a batch
-        (`application/cloudevents-batch+json`), all-or-nothing. 201 when anything was stored,
-        200 when every event was a duplicate of one stored before."""
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in (*SINGLE_TYPES, BATCH_TYPE):
-            raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                          f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))}")
-        document = _parse_json(await request.body())
-        if media_type == BATCH_TYPE and isinstance(document, list) and len(document) > settings.max_batch_events:
-            raise Problem(413, "batch-too-large", "Batch too large", errors=[FieldError(
-                "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
-        events = parse_batch(document) if media_type == BATCH_TYPE else [parse_event(document)]
+        """One CloudEvent (`application/cloudevents+json` or `application/json`, or in HTTP binary
+        mode: `ce-` headers, the data as the body) or a batch (`application/cloudevents-batch+json`),
+        all-or-nothing. 201 when anything was stored, 200 when every event was a duplicate of one
+        stored before."""
+        content_type = request.headers.get("content-type")
+        essence = media_type(content_type or "")
+        if "ce-specversion" in request.headers and not (essence or "").startswith(CLOUDEVENTS_TYPES):
+            # HTTP binary mode: the event's attributes in ce- headers, its data the body
+            if content_type is not None and essence != JSON_TYPE:
+                raise Problem(415, "unsupported-media-type", "Unsupported media type", errors=[FieldError(
+                    "datacontenttype", f"binary mode takes the event's data as {JSON_TYPE} (a charset only utf-8)")])
+            events = [parse_event(_binary_event(request, _parse_json(await request.body())))]
+        elif essence in (*SINGLE_TYPES, BATCH_TYPE):
+            document = _parse_json(await request.body())
+            if essence == BATCH_TYPE and isinstance(document, list) and len(document) > settings.max_batch_events:
+                raise Problem(413, "batch-too-large", "Batch too large", errors=[FieldError(
+                    "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
+            events = parse_batch(document) if essence == BATCH_TYPE else [parse_event(document)]
+        else:
+            raise Problem(415, "unsupported-media-type", "Unsupported media type", errors=[FieldError(
+                "Content-Type", f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))} (a charset only utf-8), or one "
+                "event in binary mode (ce- headers)")])
         service: CaseService = request.app.state.service
+        tracing.link_carried(events)
         traceparent = tracing.current_traceparent()
-        if traceparent:  # the relay's publish span will be a child of this request's
+        if traceparent:  # the relay's send span will be a child of this request's
             events = [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]
         # the ingest checks the caller acts for each event's case, against the case as stored
         outcomes = await asyncio.wrap_future(service.ingest.submit(events, caller.acts_for))
         status = 200 if all(o.duplicate for o in outcomes) else 201
-        body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
+        body: Any = [o.as_json() for o in outcomes] if essence == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
     @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))])
@@ -101,6 +114,31 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         return erasure
 
     return app
+
+
+def _binary_event(request: Request, data: Any) -> dict[str, Any]:
+    """The event a binary-mode request carries as a document of the JSON format: each `ce-` header
+    an attribute, percent-decoded (HTTP binding 3.1.3.2), the Content-Type its `datacontenttype`."""
+    document: dict[str, Any] = {}
+    for name, value in request.headers.items():
+        if not name.startswith("ce-"):
+            continue
+        attribute = name.removeprefix("ce-")
+        if attribute == "data":  # not an attribute: dropping it unread would hide a mistake
+            raise _invalid_header(attribute, "in binary mode the data is the body, not a header")
+        if attribute in document:  # which value was meant? refuse rather than guess
+            raise _invalid_header(attribute, f"the header {name} is given twice")
+        try:
+            document[attribute] = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise _invalid_header(attribute, f"the header {name} is not UTF-8 once percent-decoded") from None
+    if "content-type" in request.headers:
+        document["datacontenttype"] = request.headers["content-type"]
+    return {**document, "data": data}
+
+
+def _invalid_header(attribute: str, reason: str) -> Problem:
+    return Problem(422, "invalid-event", "Invalid event", errors=[FieldError(attribute, reason)])
 
 
 def _reject_constant(name: str) -> Any:

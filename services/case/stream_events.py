@@ -37,7 +37,9 @@ def _stream_event(stored: Any, position: int, pseudonym_key: bytes) -> StreamEve
         source=envelope["source"],
         type=envelope["type"],
         subject=envelope["subject"],
-        time=envelope["time"],
+        # CloudEvents' `time` is when the occurrence happened: for an event posted without one, when
+        # the case service accepted it (recorded with it), so every reader sees the same time
+        time=envelope["time"] or stored.timestamp.isoformat(),
         data=data,
         sequence=stored.originator_version,
         position=position,

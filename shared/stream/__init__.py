@@ -52,6 +52,7 @@ class Subscription(Protocol):
 
 class EventStream(Protocol):
     topic: str  # the topic the relay publishes into (a Kafka topic, or a topic of the embedded table)
+    system: str  # what carries it, as the traces name it (`shared.tracing`): `kafka`, or the embedded stream
 
     def subscribe(self, group: str | None, resume_from: ResumeFrom) -> Subscription:
         """Reads from `resume_from` on; `group`: the consumer group sharing the partitions with

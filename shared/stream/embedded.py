@@ -16,15 +16,18 @@ import logging
 import time
 from collections.abc import Sequence
 
+from opentelemetry import trace
 from sqlalchemy import (BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table, create_engine,
                         delete, event, func, insert, select)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from shared import tracing
 from shared.events import StreamEvent
 from shared.stream import Delivery, ResumeFrom
 from shared.stream.message import from_message, partition_of, to_message
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("frisag.relay")
 metadata = MetaData()
 stream_log = Table(
     "stream_log", metadata,
@@ -75,17 +78,18 @@ class EmbeddedPublisher:
         self.engine, self.topic, self.partitions = engine, topic, partitions
 
     def publish(self, events: Sequence[StreamEvent]) -> None:
-        with self.engine.begin() as conn:
+        with tracing.sending(_tracer, tracing.EMBEDDED, self.topic, events) as sending, self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # one appender: positions grow in commit order
                 conn.exec_driver_sql("LOCK TABLE stream_log IN EXCLUSIVE MODE")
             ends = dict(conn.execute(select(stream_log.c.partition, func.max(stream_log.c.offset) + 1)
                                      .where(stream_log.c.topic == self.topic).group_by(stream_log.c.partition)).all())
             rows = []
-            for event in events:
+            for index, event in enumerate(sending.events):
                 key, value, _ = to_message(event)
                 partition = partition_of(key, self.partitions)
                 offset = ends.get(partition, 0)
                 ends[partition] = offset + 1
+                sending.placed(index, partition, offset)
                 rows.append({"topic": self.topic, "partition": partition, "offset": offset, "key": key,
                              "value": value, "traceparent": event.traceparent})
             if rows:
@@ -177,6 +181,8 @@ class EmbeddedSubscription:
 
 
 class EmbeddedStream:
+    system = tracing.EMBEDDED
+
     def __init__(self, engine: Engine, topic: str, partitions: int) -> None:
         self.engine, self.topic, self.partitions = engine, topic, partitions
 

@@ -72,12 +72,13 @@ class KafkaPublisher:
             raise TopicMismatchError(f"topic {self.topic} has {found} partitions, KAFKA_TOPIC_PARTITIONS is "
                                      f"{self.partitions}: refusing it (deploy/OPERATIONS.md, \"The broker lost the "
                                      "topic's data\")")
-        with tracing.publishing(_tracer, self.topic, events) as traced:
+        with tracing.sending(_tracer, tracing.KAFKA, self.topic, events) as sending:
             futures = [self._producer.send(self.topic, key=key, value=value, headers=headers)
-                       for key, value, headers in map(to_message, traced)]
+                       for key, value, headers in map(to_message, sending.events)]
             self._producer.flush(timeout=PUBLISH_TIMEOUT)
-            for future in futures:
-                future.get(timeout=PUBLISH_TIMEOUT)  # raises if the broker refused any of them
+            for index, future in enumerate(futures):
+                placed = future.get(timeout=PUBLISH_TIMEOUT)  # raises if the broker refused any of them
+                sending.placed(index, placed.partition, placed.offset)
 
     def close(self) -> None:
         self._producer.close(timeout=5)  # a broker that is gone must not hold up shutdown
@@ -205,6 +206,8 @@ class KafkaSubscription:
 
 
 class KafkaStream:
+    system = tracing.KAFKA
+
     def __init__(self, bootstrap_servers: str, topic: str, partitions: int | None = None, **consumer_config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic

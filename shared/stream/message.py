@@ -11,6 +11,7 @@ import orjson
 from shared.events import StreamEvent
 
 CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
+DATA_CONTENT_TYPE = "application/json"  # `data` is a JSON object, stated for readers that would guess otherwise
 
 
 def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -19,6 +20,7 @@ def to_message(event: StreamEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]
                                 "subject": event.subject}
     if event.time:
         document["time"] = event.time
+    document["datacontenttype"] = DATA_CONTENT_TYPE
     document["sequence"], document["position"] = event.sequence, event.position
     if event.permitted_by:
         document["permittedby"] = event.permitted_by

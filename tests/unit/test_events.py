@@ -161,3 +161,19 @@ def test_text_with_other_numbers_is_accepted():
 def test_ids_and_sources_hold_no_control_characters(field, value):
     status, errors = refusal({**CONTRACT_EXAMPLE, field: value})
     assert status == 422 and field in errors, errors
+
+
+@pytest.mark.parametrize("datacontenttype", [
+    "application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8",
+    'Application/JSON; charset="utf-8"',
+])
+def test_json_data_is_accepted_with_its_parameters(datacontenttype):
+    assert parse_event({**CONTRACT_EXAMPLE, "datacontenttype": datacontenttype}).data["benefit"] == "ledighedsydelse"
+
+
+@pytest.mark.parametrize("datacontenttype", [
+    "application/json; charset=iso-8859-1", "text/plain", "application/xml", "application/jsonx", "json", "",
+])
+def test_data_in_another_media_type_or_charset_is_refused(datacontenttype):
+    status, errors = refusal({**CONTRACT_EXAMPLE, "datacontenttype": datacontenttype})
+    assert status == 422 and set(errors) == {"datacontenttype"}, errors
