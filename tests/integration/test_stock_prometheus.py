@@ -26,6 +26,9 @@ from tests.conftest import LiveServer
 from tests.events import opened
 from tests.infra import wait_until
 
+# one worker runs them all: they share the module's running services (Makefile)
+pytestmark = pytest.mark.xdist_group("stock-prometheus")
+
 ROOT = Path(__file__).parents[2]
 PARTITIONS = 2
 POSTED = 2
