@@ -24,6 +24,7 @@ from shared.events import CASE_ID_PATTERN
 from shared.hardening import Hardening, TimeLimit
 from shared.metrics import Collected, CountRequests, Requests
 from shared.problems import FieldError, Problem
+from shared.query import DeclaredQueryOnly
 from shared.settings import ServiceSettings
 
 
@@ -45,6 +46,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
     app = FastAPIOffline(title=title, version="0.1.0", description=description, lifespan=lifespan,
                          static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None})
     problems.install(app)
+    app.router.route_class = DeclaredQueryOnly  # every route added from here on (not the docs' own)
     requests = Requests()
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     app.add_middleware(CountRequests, requests=requests)
