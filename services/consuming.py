@@ -65,10 +65,10 @@ class ConsumingService:
     def metrics(self) -> list[Metric]:
         counts = self.projection.counts()
         families = [GaugeMetricFamily("frisag_projection_cases", "Cases in the projection", value=counts["cases"]),
-                    GaugeMetricFamily("frisag_projection_stale_cases",
-                                      "Cases a catalog change made stale, not derived again yet", value=counts["stale"]),
-                    GaugeMetricFamily("frisag_projection_failed_cases",
-                                      "Cases the derivation failed for (GET /status lists them)", value=counts["failed"])]
+                    GaugeMetricFamily("frisag_projection_stale_cases", "Cases a catalog change made stale, "
+                                      "not derived again yet", value=counts["stale"]),
+                    GaugeMetricFamily("frisag_projection_failed_cases", "Cases the derivation failed for "
+                                      "(GET /status lists them)", value=counts["failed"])]
         positions = self.projection.stored_positions()
         lag = self.stream.lag(positions)
         labels = ["group", "partition"]

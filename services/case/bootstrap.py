@@ -74,13 +74,14 @@ class CaseService:
 
     def metrics(self) -> list[Metric]:
         stored = self.cases.last_position()
-        families = [CounterMetricFamily("frisag_events_stored_total", "Events in the case store (its log's last position)",
-                                        value=stored)]
+        families = [CounterMetricFamily("frisag_events_stored_total",
+                                        "Events in the case store (its log's last position)", value=stored)]
         if self.published is not None:
             published = self.published()
             families += [CounterMetricFamily("frisag_events_published_total",
                                              "Events the relay has published to the stream", value=published),
-                         GaugeMetricFamily("frisag_relay_lag", "Stored events not yet published", value=stored - published)]
+                         GaugeMetricFamily("frisag_relay_lag", "Stored events not yet published",
+                                           value=stored - published)]
         return families
 
     def close(self) -> None:
