@@ -8,10 +8,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.consumer import Consumer, worker_pool
-from shared.metrics import Sample
 from shared.projection import CaseProjection
 from shared.settings import ServiceSettings
 from shared.stream import EventStream
@@ -60,33 +62,37 @@ class ConsumingService:
         behind = sum(self.lag().values())
         return {"consumer": f"{behind} events behind (READY_MAX_LAG {self.max_lag})"} if behind > self.max_lag else {}
 
-    def metrics(self) -> list[Sample]:
+    def metrics(self) -> list[Metric]:
         counts = self.projection.counts()
-        samples = [Sample("frisag_projection_cases", "Cases in the projection", "gauge", counts["cases"]),
-                   Sample("frisag_projection_stale_cases", "Cases a catalog change made stale, not derived again yet",
-                          "gauge", counts["stale"]),
-                   Sample("frisag_projection_failed_cases", "Cases the derivation failed for (GET /status lists them)",
-                          "gauge", counts["failed"])]
+        families = [GaugeMetricFamily("frisag_projection_cases", "Cases in the projection", value=counts["cases"]),
+                    GaugeMetricFamily("frisag_projection_stale_cases", "Cases a catalog change made stale, "
+                                      "not derived again yet", value=counts["stale"]),
+                    GaugeMetricFamily("frisag_projection_failed_cases", "Cases the derivation failed for "
+                                      "(GET /status lists them)", value=counts["failed"])]
         positions = self.projection.stored_positions()
         lag = self.stream.lag(positions)
-        for partition, behind in sorted(lag.items()):
-            labels = {"group": self.projection.group, "partition": str(partition)}
-            samples += [Sample("frisag_consumer_position", "Next offset the consumer group reads", "gauge",
-                               positions.get(partition, 0), labels),
-                        Sample("frisag_consumer_lag", "Events on the stream the consumer group has not stored yet",
-                               "gauge", behind, labels)]
-        samples += self._position_samples(lag)
-        return samples
+        labels = ["group", "partition"]
+        position = GaugeMetricFamily("frisag_consumer_position", "Next offset the consumer group reads", labels=labels)
+        behind = GaugeMetricFamily("frisag_consumer_lag", "Events on the stream the consumer group has not stored yet",
+                                   labels=labels)
+        for partition, events in sorted(lag.items()):
+            position.add_metric([self.projection.group, str(partition)], positions.get(partition, 0))
+            behind.add_metric([self.projection.group, str(partition)], events)
+        return families + [position, behind, self._positions_invalid(lag)]
 
-    def _position_samples(self, partitions) -> list[Sample]:
+    def _positions_invalid(self, partitions) -> GaugeMetricFamily:
         """Per partition: 1 while this process holds it with a stored position outside it (the
         stream lost data; the partition is paused), else 0."""
         subscription = self.consumer.subscription if self.consumer is not None else None
         invalid = subscription.invalid_positions() if subscription is not None else {}
-        return [Sample("frisag_consumer_position_invalid",
-                       "1 while the stored position lies outside the partition: the stream lost data, nothing is consumed",
-                       "gauge", int(partition in invalid), {"group": self.projection.group, "partition": str(partition)})
-                for partition in sorted(set(partitions) | set(invalid))]
+        family = GaugeMetricFamily(
+            "frisag_consumer_position_invalid",
+            "1 while the stored position lies outside the partition: the stream lost data, nothing is consumed",
+            labels=["group", "partition"])
+        for partition in sorted(set(partitions) | set(invalid)):
+            family.add_metric([self.projection.group, str(partition)], int(partition in invalid))
+        return family
+
     def status(self, with_failed_cases: bool) -> dict[str, Any]:
         """What `GET /status` answers: the projection's counts, and, for an admin, the cases the
         derivation failed for (the oldest `FAILED_LISTED`)."""

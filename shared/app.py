@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from shared import logs, problems
 from shared.audit import AuditTrail, audited
@@ -20,8 +22,9 @@ from shared.auth import ADMIN, requires
 from shared.dates import RANGE, QueryMoment
 from shared.events import CASE_ID_PATTERN
 from shared.hardening import Hardening, TimeLimit
-from shared.metrics import CountRequests, Requests, render
+from shared.metrics import Collected, CountRequests, Requests
 from shared.problems import FieldError, Problem
+from shared.query import DeclaredQueryOnly
 from shared.settings import ServiceSettings
 
 
@@ -43,6 +46,7 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
     app = FastAPIOffline(title=title, version="0.1.0", description=description, lifespan=lifespan,
                          static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None})
     problems.install(app)
+    app.router.route_class = DeclaredQueryOnly  # every route added from here on (not the docs' own)
     requests = Requests()
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     app.add_middleware(CountRequests, requests=requests)
@@ -93,10 +97,14 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
                                                         newest_first=newest)
         return {"records": records, "next_after": records[-1]["id"] if len(records) == limit and not newest else None}
 
+    scraped = CollectorRegistry()  # the app's own: several apps in one process (the tests) count apart
+    scraped.register(requests)
+    scraped.register(Collected(lambda: app.state.service.metrics() if hasattr(app.state.service, "metrics") else []))
+
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics(request: Request) -> PlainTextResponse:
-        service = request.app.state.service
-        samples = (service.metrics() if hasattr(service, "metrics") else []) + requests.samples()
-        return PlainTextResponse(render(samples), media_type="text/plain; version=0.0.4")
+    def metrics(request: Request) -> Response:
+        """Prometheus' classic text format, or OpenMetrics when the scraper's `Accept` asks for it."""
+        encode, media_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(scraped), media_type=media_type)
 
     return app

@@ -1,34 +1,15 @@
-"""Prometheus text exposition (format 0.0.4) of what an operator watches: requests, events
-stored and published, each consumer's position and lag per partition, stale cases. Written
-by hand: a handful of gauges and one counter need no client library."""
+"""Prometheus exposition of what an operator watches: requests, events stored and published,
+each consumer's position and lag per partition, stale cases. Written by `prometheus_client`, in
+the classic text format or OpenMetrics as the scraper asks; every value is read when scraped
+(a service's `metrics()` gives its metric families)."""
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from threading import Lock
-from typing import Any, NamedTuple
+from typing import Any
 
-
-class Sample(NamedTuple):
-    name: str
-    help: str
-    kind: str  # counter | gauge
-    value: float
-    labels: dict[str, str] = {}
-
-
-def render(samples: list[Sample]) -> str:
-    lines, described = [], set()
-    for s in samples:
-        if s.name not in described:
-            lines += [f"# HELP {s.name} {s.help}", f"# TYPE {s.name} {s.kind}"]
-            described.add(s.name)
-        labels = ",".join(f'{k}="{_escaped(str(v))}"' for k, v in s.labels.items())
-        lines.append(f"{s.name}{{{labels}}} {s.value:g}" if labels else f"{s.name} {s.value:g}")
-    return "\n".join(lines) + "\n"
-
-
-def _escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 
 
 class Requests:
@@ -42,11 +23,24 @@ class Requests:
         with self._lock:
             self.counts[(method, route, status)] += 1
 
-    def samples(self) -> list[Sample]:
+    def collect(self) -> Iterator[Metric]:
         with self._lock:
             counts = dict(self.counts)
-        return [Sample("frisag_http_requests_total", "HTTP requests answered", "counter", n,
-                       {"method": m, "route": r, "status": str(s)}) for (m, r, s), n in sorted(counts.items())]
+        family = CounterMetricFamily("frisag_http_requests_total", "HTTP requests answered",
+                                     labels=["method", "route", "status"])
+        for (method, route, status), n in sorted(counts.items()):
+            family.add_metric([method, route, str(status)], n)
+        yield family
+
+
+class Collected:
+    """A collector over the metric families `metrics()` gives when scraped."""
+
+    def __init__(self, metrics: Callable[[], list[Metric]]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics()
 
 
 class CountRequests:

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import create_engine
 
 from services.case.cases import Cases
@@ -22,7 +24,6 @@ from shared import tracing
 from shared.audit import AuditLog
 from shared.auth import Authenticator, authenticator
 from shared.catalog import Catalog
-from shared.metrics import Sample
 from shared.settings import sqlalchemy_url
 from shared.stream.connect import publisher_factory
 
@@ -71,15 +72,17 @@ class CaseService:
             return {"database": f"unreachable: {type(exc).__name__}"}
         return {}
 
-    def metrics(self) -> list[Sample]:
+    def metrics(self) -> list[Metric]:
         stored = self.cases.last_position()
-        samples = [Sample("frisag_events_stored", "Events in the case store (its log's last position)", "gauge", stored)]
+        families = [CounterMetricFamily("frisag_events_stored_total",
+                                        "Events in the case store (its log's last position)", value=stored)]
         if self.published is not None:
             published = self.published()
-            samples += [Sample("frisag_events_published", "Events the relay has published to the stream", "gauge",
-                              published),
-                        Sample("frisag_relay_lag", "Stored events not yet published", "gauge", stored - published)]
-        return samples
+            families += [CounterMetricFamily("frisag_events_published_total",
+                                             "Events the relay has published to the stream", value=published),
+                         GaugeMetricFamily("frisag_relay_lag", "Stored events not yet published",
+                                           value=stored - published)]
+        return families
 
     def close(self) -> None:
         self.ingest.close()

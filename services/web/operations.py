@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 AUDIT_LISTED = 10  # the latest records shown per service
 LAG = {"case": "frisag_relay_lag", "obligations": "frisag_consumer_lag", "reporting": "frisag_consumer_lag"}
@@ -28,10 +29,10 @@ class ServiceState:
 
 
 def gauge_total(exposition: str, name: str) -> int | None:
-    """The sum of a gauge's samples over its labels in Prometheus' text format (`name 3`,
-    `name{partition="0"} 3`); None when the service reports no such gauge."""
-    values = [float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines()
-              if line.startswith((f"{name} ", f"{name}{{"))]
+    """The sum of a gauge's samples over its labels in Prometheus' text format; None when the
+    service reports no such gauge."""
+    values = [s.value for family in text_string_to_metric_families(exposition) for s in family.samples
+              if s.name == name]
     return round(sum(values)) if values else None
 
 

@@ -194,7 +194,7 @@ def test_a_batch_cannot_use_one_key_twice_for_two_events(case_api):
 
 
 def events_stored(client) -> float:
-    line = next(l for l in client.get("/metrics").text.splitlines() if l.startswith("frisag_events_stored "))
+    line = next(l for l in client.get("/metrics").text.splitlines() if l.startswith("frisag_events_stored_total "))
     return float(line.split()[1])
 
 

@@ -67,8 +67,8 @@ def test_consumer_lag_rises_while_the_consumer_is_stopped_and_falls_to_zero_afte
         post_one_at_a_time(case, first)
         running = consumer(env)
         try:
-            assert samples(case, "frisag_events_stored") == {"": len(first)}
-            assert samples(case, "frisag_events_published") == {"": len(first)}
+            assert samples(case, "frisag_events_stored_total") == {"": len(first)}
+            assert samples(case, "frisag_events_published_total") == {"": len(first)}
             assert wait_until(lambda: total_lag(obligations) == 0
                               and sum(samples(obligations, "frisag_consumer_position").values()) == len(first))
         finally:
@@ -107,7 +107,7 @@ def test_the_case_service_reports_the_relay_lag_when_the_relay_runs_apart(databa
         relay = subprocess.Popen([sys.executable, "-m", "services.case.run_relay"], env=env)
         try:
             assert wait_until(lambda: samples(case, "frisag_relay_lag") == {"": 0})
-            assert samples(case, "frisag_events_published") == {"": 3}
+            assert samples(case, "frisag_events_published_total") == {"": 3}
         finally:
             relay.terminate()
             relay.wait(timeout=30)

@@ -175,7 +175,7 @@ def test_a_case_the_fold_fails_for_stops_no_other_and_is_derived_again_after_a_f
     status = obligations.get("/status").json()
     assert status["failed"] == 1 and [f["case_id"] for f in status["failed_cases"]] == ["poison"]
     assert status["failed_cases"][0]["error"].startswith("TypeError")
-    assert "frisag_projection_failed_cases 1" in obligations.get("/metrics").text.splitlines()
+    assert "frisag_projection_failed_cases 1.0" in obligations.get("/metrics").text.splitlines()
     worklist = obligations.get("/obligations", params={"municipality": "751", "as_of": "2019-03-01"}).json()
     assert worklist["cases_not_derived"] == ["poison"] and {o["case_id"] for o in worklist["items"]} == {"good-1", "good-2", "good-3"}
     assert aalborg.get("/status").json().keys() == {"cases", "stale", "failed", "obligations"}  # ids for admins only
@@ -184,7 +184,7 @@ def test_a_case_the_fold_fails_for_stops_no_other_and_is_derived_again_after_a_f
     assert obligations.post("/catalog/reload").status_code == 202
     assert wait_for(lambda: obligations_of(obligations, "poison", "2020-02-01", "LAS-74c"))
     assert wait_for(lambda: obligations.get("/status").json()["failed"] == 0)
-    assert "frisag_projection_failed_cases 0" in obligations.get("/metrics").text.splitlines()
+    assert "frisag_projection_failed_cases 0.0" in obligations.get("/metrics").text.splitlines()
 
 
 def test_the_triggers_of_issue_13_are_refused_or_handled(services):

@@ -234,7 +234,7 @@ def test_a_case_the_facts_fail_for_stops_no_other(tmp_path, serve):
             assert time.monotonic() < deadline, "the reporting service did not store both cases"
             time.sleep(0.1)
         assert status["failed"] == 1 and [f["case_id"] for f in status["failed_cases"]] == ["poison"]
-        assert "frisag_projection_failed_cases 1" in reporting.get("/metrics").text.splitlines()
+        assert "frisag_projection_failed_cases 1.0" in reporting.get("/metrics").text.splitlines()
         assert reporting.get("/readyz").status_code == 200
         answer = reporting.get("/trials/T11/evaluation", params={"from": "2019-01-01", "to": "2019-12-31"})
         assert answer.status_code == 200
