@@ -55,7 +55,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
     # one event answers with one `Stored`, a batch with one for each of its events
     stored = Stored | list[Stored]
 
-    @app.post("/events", status_code=201, openapi_extra={"requestBody": body}, response_model=None,
+    @app.post("/events", status_code=201, openapi_extra={"requestBody": body},
               responses={200: {"description": "Duplicate: stored before", "model": stored, **stored_links},
                          201: {"description": "Stored", "model": stored, **stored_links},
                          **openapi.problems(400, 409, 410, 415)})
@@ -82,7 +82,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         body: Any = [o.as_json() for o in outcomes] if media_type == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
-    @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))], response_model=None,
+    @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))],
              responses={200: {"model": CaseHistory}, **openapi.problems(404, 410)})
     def get_case(case_id: CaseId, request: Request,
                  caller: Principal = Depends(requires(INTEGRATION, CASEWORKER))) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
     )
 
     @app.get("/cases/{case_id}/obligations", dependencies=[Depends(audited("read case obligations"))],
-             response_model=None, responses={200: {"model": CaseObligations}, **openapi.problems(404, 409, 410)})
+             responses={200: {"model": CaseObligations}, **openapi.problems(404, 409, 410)})
     def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None,
                          caller: Principal = Depends(requires(CASEWORKER))) -> dict[str, Any]:
         """The case's obligations as of a date, folded from its events up to that date, and the
@@ -76,7 +76,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations, "trials": trials}
 
     # links to a listed case's obligations and to the next page (API clients, schemathesis' stateful runs)
-    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))], response_model=None,
+    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))],
              responses={200: {"model": Worklist, "links": {
         "CaseObligations": {"operationId": "case_obligations",
                             "parameters": {"case_id": "$response.body#/items/0/case_id"}},
@@ -116,7 +116,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
                 "cases_not_derived": [f["case_id"] for f in missing]}
 
-    @app.get("/obligations/counts", dependencies=[Depends(audited("read worklist counts"))], response_model=None,
+    @app.get("/obligations/counts", dependencies=[Depends(audited("read worklist counts"))],
              responses={200: {"model": Counts}})
     def worklist_counts(
         request: Request,
