@@ -30,6 +30,9 @@ from tests.conftest import LiveServer
 from tests.events import benefit_started, event, opened
 from tests.integration.test_reporting_service import ly_citizens
 
+# one worker generates the clients, once
+pytestmark = pytest.mark.xdist_group("stock-openapi")
+
 README = Path(__file__).parents[2] / "README.md"
 SNIPPET = re.compile(r"<!-- generated-client -->\n```sh\n(.+?)\n```\n\n```python\n(.+?)```\n<!-- /generated-client -->",
                      re.DOTALL)
