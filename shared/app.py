@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from shared import logs, problems
+from shared import logs, openapi, problems
 from shared.audit import AuditTrail, audited
 from shared.auth import ADMIN, requires
 from shared.dates import RANGE, QueryMoment
@@ -31,9 +31,11 @@ from shared.settings import ServiceSettings
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts, styles and icon
 
 
-def service_app(title: str, description: str, service_factory: Callable[[], Any], settings: ServiceSettings) -> FastAPI:
+def service_app(title: str, description: str, service_factory: Callable[[], Any], settings: ServiceSettings,
+                schemas: dict[str, Any] | None = None) -> FastAPI:
     """`app.state.service` is `service_factory()` while the app runs (closed afterwards);
-    `settings` gives the HTTP limits and the CORS origins."""
+    `settings` gives the HTTP limits and the CORS origins; `schemas` are the OpenAPI components
+    the routes refer to beside FastAPI's own (`shared.openapi`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,11 +44,14 @@ def service_app(title: str, description: str, service_factory: Callable[[], Any]
         yield
         app.state.service.close()
 
-    # the validator would send the schema's address to swagger.io
+    # the validator would send the schema's address to swagger.io; an operation's id is its
+    # function's name, which a generated client names its call after (`get_case`, not `get_case_cases__case_id__get`)
     app = FastAPIOffline(title=title, version="0.1.0", description=description, lifespan=lifespan,
-                         static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None})
+                         static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None},
+                         generate_unique_id_function=lambda route: route.name)
     problems.install(app)
     app.router.route_class = DeclaredQueryOnly  # every route added from here on (not the docs' own)
+    openapi.describe(app, schemas)
     requests = Requests()
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     app.add_middleware(CountRequests, requests=requests)

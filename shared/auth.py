@@ -15,13 +15,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from shared.municipalities import municipalities
@@ -33,6 +34,10 @@ DEV_KEY_ID = "frisag-development"
 DEV_TOKEN_DAYS = 30
 CHECKED_TOKENS = 10_000  # tokens remembered as checked, at most
 MAX_SUBJECT = 256  # characters of a token's `sub`, as the audit log keeps it
+# the token as OpenAPI names it (a generated client's `AuthenticatedClient`, Swagger UI's
+# "Authorize"); without one `requires` answers the problem, not FastAPI
+BEARER = HTTPBearer(scheme_name="bearer", bearerFormat="JWT", auto_error=False,
+                    description="An OAuth2 access token (JWT, RS256) from the identity provider")
 # the development tokens: what each role's holder may act for
 DEV_PRINCIPALS = {
     INTEGRATION: ("dev-integration", sorted(municipalities())),  # a jobcenter system serving them all
@@ -193,12 +198,12 @@ def authenticator(settings: ServiceSettings) -> Authenticator:
 def requires(*roles: str):
     """A FastAPI dependency: the caller's `Principal`, holding one of `roles`; else 401 or 403."""
 
-    async def principal(request: Request) -> Principal:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+    async def principal(request: Request,
+                        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
+        if bearer is None:
             raise Problem(401, "unauthenticated", "Not authenticated", "send an OAuth2 bearer token",
                           headers={"WWW-Authenticate": "Bearer"})
-        token, authenticator = token.strip(), request.app.state.service.authenticator
+        token, authenticator = bearer.credentials, request.app.state.service.authenticator
         # a token seen before is answered on the event loop; checking a new one may fetch the
         # issuer's keys, so it goes to a worker thread (as a plain `def` dependency always would)
         caller = authenticator.known(token) or await run_in_threadpool(authenticator.principal, token)

@@ -241,27 +241,19 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
 
-def event_json_schema() -> dict[str, Any]:
-    """The JSON Schema of one posted event: the envelope with, per type, its data schema (for
-    the OpenAPI document; validation is `parse_event`'s)."""
+def event_json_schemas(ref_template: str) -> dict[str, Any]:
+    """The JSON Schemas of a posted event, for the OpenAPI document (validation is
+    `parse_event`'s): `CloudEvent`, one of the types, each named after it (`case.opened`:
+    `CaseOpenedEvent`) the envelope with its data's schema (`CaseOpened`); they refer to each
+    other by `ref_template`."""
     variants = [
-        create_model(f"Event_{name}", __base__=Envelope, type=(Literal[TYPE_PREFIX + name], ...), data=(schema, ...))
+        create_model("".join(word.capitalize() for word in re.split(r"[.-]", name)) + "Event", __base__=Envelope,
+                     type=(Literal[TYPE_PREFIX + name], ...), data=(schema, ...))
         for name, schema in DATA_SCHEMAS.items()
     ]
     adapter = TypeAdapter(Annotated[Union[tuple(variants)], Field(discriminator="type")])  # noqa: UP007
-    schema = adapter.json_schema()
-    return _inlined(schema, schema.pop("$defs", {}))
-
-
-def _inlined(node: Any, defs: dict[str, Any]) -> Any:
-    """`node` with every `$ref` to `defs` replaced by the definition (our schemas have no cycles)."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _inlined(defs[node["$ref"].rsplit("/", 1)[1]], defs)
-        return {k: _inlined(v, defs) for k, v in node.items() if k != "discriminator"}
-    if isinstance(node, list):
-        return [_inlined(v, defs) for v in node]
-    return node
+    schema = adapter.json_schema(ref_template=ref_template)
+    return {**schema.pop("$defs"), "CloudEvent": {"title": "CloudEvent", **schema}}
 
 
 @dataclass(frozen=True)

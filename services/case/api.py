@@ -15,12 +15,13 @@ from services.case import problems
 from services.case.bootstrap import CaseService, bootstrap
 from services.case.erasure import erase
 from services.case.history import history
+from services.case.replies import CaseHistory, Stored
 from services.case.settings import CaseSettings
-from shared import tracing
+from shared import openapi, tracing
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
-from shared.events import CASE_ID_PATTERN, JSON_TYPE, event_json_schema, media_type, parse_batch, parse_event
+from shared.events import CASE_ID_PATTERN, JSON_TYPE, event_json_schemas, media_type, parse_batch, parse_event
 from shared.hardening import refuse_deep_json
 from shared.problems import FieldError, Problem
 
@@ -40,21 +41,26 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         "stored in the case's event-sourced history and published to the stream.",
         service_factory or (lambda: bootstrap(settings)),
         settings,
+        event_json_schemas(openapi.SCHEMAS + "{model}"),
     )
     problems.install(app)  # the domain's refusals, as problem+json
 
-    event = event_json_schema()
+    event = {"$ref": openapi.SCHEMAS + "CloudEvent"}
     body = {"required": True, "content": {
-        **{media_type: {"schema": event} for media_type in SINGLE_TYPES},
+        **{kind: {"schema": event} for kind in SINGLE_TYPES},
         BATCH_TYPE: {"schema": {"type": "array", "items": event, "minItems": 1}}}}
 
     # the link tells API clients (and schemathesis' stateful runs) where a stored event's case is read
-    stored_links = {"links": {"GetCase": {"operationId": "get_case_cases__case_id__get",
+    stored_links = {"links": {"GetCase": {"operationId": "get_case",
                                           "parameters": {"case_id": "$response.body#/subject"}}}}
 
+    # one event answers with one `Stored`, a batch with one for each of its events
+    stored = Stored | list[Stored]
+
     @app.post("/events", status_code=201, openapi_extra={"requestBody": body},
-              responses={200: {"description": "Duplicate: stored before", **stored_links},
-                         201: {"description": "Stored", **stored_links}})
+              responses={200: {"description": "Duplicate: stored before", "model": stored, **stored_links},
+                         201: {"description": "Stored", "model": stored, **stored_links},
+                         **openapi.problems(400, 409, 410, 415)})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
         """One CloudEvent (`application/cloudevents+json` or `application/json`, or in HTTP binary
         mode: `ce-` headers, the data as the body) or a batch (`application/cloudevents-batch+json`),
@@ -89,7 +95,8 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         body: Any = [o.as_json() for o in outcomes] if essence == BATCH_TYPE else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
-    @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))])
+    @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))],
+             responses={200: {"model": CaseHistory}, **openapi.problems(404, 410)})
     def get_case(case_id: CaseId, request: Request,
                  caller: Principal = Depends(requires(INTEGRATION, CASEWORKER))) -> dict[str, Any]:
         """The case's history: every stored event in order, CPR number masked. For the
@@ -102,7 +109,8 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
             raise forbidden("the case belongs to a municipality this token does not act for")
         return {"case_id": case_id, "events": history(cases, case_id)}
 
-    @app.post("/cases/{case_id}/erasure", dependencies=[Depends(audited("erase case")), Depends(requires(ADMIN))])
+    @app.post("/cases/{case_id}/erasure", dependencies=[Depends(audited("erase case")), Depends(requires(ADMIN))],
+              responses=openapi.problems(404))
     def erase_case(case_id: CaseId, request: Request) -> dict[str, Any]:
         """Erase the case's personal data now (crypto-shredding: its data key is destroyed, so
         its stored events cannot be read) and tell the stream's consumers to drop it. Cases are

@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from services.consuming import FAILED_LISTED
 from services.obligations.bootstrap import ObligationsService, bootstrap
 from services.obligations.projection import HORIZON
+from services.obligations.replies import CaseObligations, Counts, Status, Worklist
 from services.obligations.settings import ObligationsSettings
+from shared import openapi
 from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, ROLES, Principal, forbidden, requires
@@ -24,7 +26,6 @@ from shared.events import CASE_ID_PATTERN, Code
 from shared.problems import FieldError, Problem
 from shared.projection import CaseErasedError, CaseNotDerivedError
 
-Status = Literal["upcoming", "due", "overdue", "done", "waived", "suspended"]
 OPEN = {"upcoming", "due", "overdue"}
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 AsOf = Annotated[QueryDate | None, Query(
@@ -48,7 +49,8 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         settings,
     )
 
-    @app.get("/cases/{case_id}/obligations", dependencies=[Depends(audited("read case obligations"))])
+    @app.get("/cases/{case_id}/obligations", dependencies=[Depends(audited("read case obligations"))],
+             responses={200: {"model": CaseObligations}, **openapi.problems(404, 409, 410)})
     def case_obligations(case_id: CaseId, request: Request, as_of: AsOf = None,
                          caller: Principal = Depends(requires(CASEWORKER))) -> dict[str, Any]:
         """The case's obligations as of a date, folded from its events up to that date, and the
@@ -74,10 +76,11 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
         return {"case_id": case_id, "as_of": when.isoformat(), "obligations": obligations, "trials": trials}
 
     # links to a listed case's obligations and to the next page (API clients, schemathesis' stateful runs)
-    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))], responses={200: {"links": {
-        "CaseObligations": {"operationId": "case_obligations_cases__case_id__obligations_get",
+    @app.get("/obligations", dependencies=[Depends(audited("read worklist"))],
+             responses={200: {"model": Worklist, "links": {
+        "CaseObligations": {"operationId": "case_obligations",
                             "parameters": {"case_id": "$response.body#/items/0/case_id"}},
-        "NextPage": {"operationId": "worklist_obligations_get",
+        "NextPage": {"operationId": "worklist",
                      "parameters": {"cursor": "$response.body#/next_cursor"}}}}})
     def worklist(
         request: Request,
@@ -113,7 +116,8 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
                 "next_cursor": items[-1]["cursor"] if len(items) == limit else None,
                 "cases_not_derived": [f["case_id"] for f in missing]}
 
-    @app.get("/obligations/counts", dependencies=[Depends(audited("read worklist counts"))])
+    @app.get("/obligations/counts", dependencies=[Depends(audited("read worklist counts"))],
+             responses={200: {"model": Counts}})
     def worklist_counts(
         request: Request,
         caller: Annotated[Principal, Depends(requires(CASEWORKER))],
@@ -166,7 +170,7 @@ def create_app(service_factory: Callable[[], ObligationsService] | None = None, 
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.post("/catalog/reload", status_code=202,
+    @app.post("/catalog/reload", status_code=202, responses=openapi.problems(422),
               dependencies=[Depends(audited("reload catalog")), Depends(requires(ADMIN))])
     async def reload_catalog(request: Request) -> dict[str, int]:
         """Read the rule and trial catalogs again; every case the change touches is

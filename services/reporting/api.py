@@ -25,7 +25,9 @@ from services.reporting.evaluation import (
 )
 from services.reporting.metrics import CATALOG as METRIC_CATALOG
 from services.reporting.metrics import label
+from services.reporting.replies import Evaluation, Series
 from services.reporting.settings import ReportingSettings
+from shared import openapi
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
 from shared.catalog import Catalog, Trial
@@ -64,7 +66,8 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         """The trial catalog."""
         return [t.model_dump(mode="json") for t in request.app.state.service.projection.catalog.trials.values()]
 
-    @app.get("/trials/{trial}/evaluation", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
+    @app.get("/trials/{trial}/evaluation", dependencies=evaluator,
+             responses={200: {"model": Evaluation, "content": {"text/csv": {}}}, **openapi.problems(404)})
     def evaluation(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None) -> Any:
         """Every number as a row `{metric, rule, group, period, municipality, value, n, suppressed}`
         (and `did_estimate` rows with `of` and `ci95`); CSV with `Accept: text/csv`."""
@@ -74,7 +77,8 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
             return _csv(rows, f"evaluering-{asked.trial.id}-{asked.periods['trial'][0]}-{asked.periods['trial'][1]}.csv")
         return JSONResponse({**asked.describe(), "rows": [r.as_json() for r in rows]})  # plain values: no need for jsonable_encoder
 
-    @app.get("/trials/{trial}/series", responses={200: {"content": {"text/csv": {}}}}, dependencies=evaluator)
+    @app.get("/trials/{trial}/series", dependencies=evaluator,
+             responses={200: {"model": Series, "content": {"text/csv": {}}}, **openapi.problems(404)})
     def monthly(trial: str, request: Request, metric: Annotated[str, Query()], from_: From = None, to: To = None,
                 comparison: Comparison = None,
                 span: Annotated[Literal["trial", "baseline"], Query(
@@ -97,8 +101,8 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         """Every metric: Danish and English label, unit, definition, and the events it is computed from."""
         return [m.as_json() for m in METRIC_CATALOG.values()]
 
-    @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}}},
-             dependencies=evaluator)
+    @app.get("/trials/{trial}/form", responses={200: {"content": {"text/html": {}, "text/markdown": {}}},
+                                                 **openapi.problems(404)}, dependencies=evaluator)
     def evaluation_form(trial: str, request: Request, from_: From = None, to: To = None, comparison: Comparison = None,
                         format: Annotated[Literal["html", "markdown"] | None, Query(
                             description="a file to download and attach; default: the page (Markdown with "
