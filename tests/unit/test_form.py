@@ -309,7 +309,8 @@ def test_a_comparison_group_the_user_chose_is_said_so_with_its_warnings(facts, i
     with reporting_app(store, issuer.everything()) as app:
         chosen = app.get("/trials/T11/form", params={**period, "comparison": "820"})
         default = app.get("/trials/T11/form", params=period)
-        answer = app.get("/trials/T11/evaluation", params={"from": period["from"], "to": period["to"], "comparison": "820"}).json()
+        asked = {"from": period["from"], "to": period["to"], "comparison": "820"}  # not the form's `format`
+        answer = app.get("/trials/T11/evaluation", params=asked).json()
     assert chosen.status_code == default.status_code == 200
     assert "Sammenligningsgruppe: Vesthimmerland (820). Valgt af brugeren, ikke efter standardreglen (kommuner med " \
            "data uden for forsøget" in chosen.text
