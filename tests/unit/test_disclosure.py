@@ -342,3 +342,18 @@ def test_the_readme_table_is_the_metrics_catalog():
     for m in METRICS.values():
         assert f"| `{m.id}` | {m.label_da} | {m.unit} | {m.definition_en} |" in readme, m.id
     assert set(METRICS) >= set(evaluation.METRICS) | {"did_estimate"}
+
+
+def test_a_total_of_one_cell_hidden_by_a_linked_count_is_hidden_too():
+    """Secondary suppression when no cell is left to hide: LAS-74c required in Aalborg only (12
+    citizens), hidden with its waived count there (3 citizens); the group's required total is
+    then that cell's number: hidden too, and with it the waived total it is linked to (the
+    waived in Aalborg and Thisted, 3 + 4, already hide 7 citizens together beside Jammerbugt's 10)."""
+    def row(metric: str, municipality: str | None, n: int) -> Row:
+        return Row(metric, "trial", "trial", municipality, n, n, 0 < n < 5, "LAS-74c")
+
+    out = evaluation._protected([row("obligations_required", None, 12), row("obligations_required", "851", 12),
+                                 row("obligations_waived", None, 17), row("obligations_waived", "851", 3),
+                                 row("obligations_waived", "787", 4), row("obligations_waived", "849", 10)])
+    assert [(r.metric, r.municipality) for r in out if not r.suppressed] == [("obligations_waived", "849")]
+    assert all((r.value, r.n) == (None, None) for r in out if r.suppressed)

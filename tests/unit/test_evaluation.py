@@ -640,3 +640,10 @@ def test_citizens_over_18_months_are_counted_once_however_many_cases_they_have()
     for metric in ("ly_over_18m_at_start", "ly_over_18m_at_end"):
         cell = rows[(metric, "trial", "trial", "851")]
         assert (cell.value, cell.n, cell.suppressed) == (6, 6, False), metric
+
+
+def test_a_period_of_one_day_has_a_baseline_of_the_day_before_the_trial():
+    # T11 runs 2018-07-01..2022-12-31: its first day alone, or its last, against 2018-06-30
+    for day in (date(2018, 7, 1), date(2022, 12, 31)):
+        assert periods_for(T11, day, day, TODAY) == {"baseline": (date(2018, 6, 30), date(2018, 6, 30)),
+                                                     "trial": (day, day)}

@@ -358,3 +358,31 @@ def test_ly_over_18_months_counts_a_citizen_once_in_each_municipality_with_more_
     assert {(r.group, r.municipality): (r.value, r.n) for r in rows
             if (r.metric, r.period) == ("ly_over_18m_at_start", "trial")} == \
         {("trial", "851"): (5, 5), ("trial", None): (5, 5), ("comparison", "461"): (5, 5), ("comparison", None): (5, 5)}
+
+
+def test_hours_freed_are_given_to_two_decimals_and_a_count_of_obligations_as_a_whole_number():
+    # 7 waived LÆ285s of 20 minutes: 140 minutes, 2 1/3 hours
+    hours = evaluation.Cell("count", 7 * 20 / 60, 0.0, 7).value()
+    assert (hours, type(hours)) == (2.33, float)
+    count = evaluation.Cell("count", 7, 0.0, 7).value()
+    assert (count, type(count)) == (7, int)
+
+
+def test_the_other_trials_in_aalborg_are_those_running_at_some_time_in_the_period_in_the_order_of_their_numbers():
+    """From the catalog's files: in Aalborg (851), besides T1 (which permits offer types,
+    LAB-tilbudstyper), T2, T5, T8 and T9 run from 2017 or 2018-01-01, T10, T11, T14 and T21
+    from 2018-07-01; T11 ends on 2022-12-31. Of them, T21 only permits another rule
+    (REHAB-sammensaetning): the one that does not contaminate; T5 permits the same rule."""
+    t1 = CATALOG.trials["T1"]
+
+    def others(first: date, last: date, contaminating: bool = False) -> list[str]:
+        return evaluation.other_trials(CATALOG, t1, "851", first, last, contaminating)
+
+    every = ["T2", "T5", "T8", "T9", "T10", "T11", "T14", "T21"]
+    assert others(date(2019, 1, 1), date(2019, 12, 31)) == every
+    assert others(date(2019, 1, 1), date(2019, 12, 31), contaminating=True) == ["T2", "T5", "T8", "T9", "T10", "T11", "T14"]
+    # on the boundaries: a trial counts from its first day to its last
+    assert others(date(2018, 1, 1), date(2018, 6, 30)) == ["T2", "T5", "T8", "T9"]
+    assert others(date(2018, 1, 1), date(2018, 7, 1)) == every
+    assert others(date(2022, 12, 31), date(2023, 6, 1)) == every
+    assert others(date(2023, 1, 1), date(2023, 6, 1)) == ["T2", "T5", "T8", "T9", "T10", "T14", "T21"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import yaml
 
 from shared.catalog import CATALOG_DIR, Catalog, Period, Rule, Trial
-from shared.obligations import Exemption, Obligation, _first_reaching, _intersection, fold
+from shared.obligations import Exemption, Obligation, _first_reaching, _in_force, _intersection, fold
 from shared.timeline import Cadence, Spell, Timeline, all_applying, applying, describe, trial_applies, trial_periods
 from tests.fold_events import ended, ev, opened, started
 
@@ -825,3 +825,31 @@ def test_a_rolling_date_counted_from_an_early_talk_does_not_list_the_fixed_one_a
     catalog = _agreeable({"first": ["6m"], "then_every": "1m"}, "2018-06-15")
     events = dagpenge_in_aarhus(held("2018-01-10"), agreed("2018-02-01", 180))
     assert _x(catalog, events, "2018-07-02") == [("2018-06-16", None), ("2018-07-01", None)]
+
+
+def test_a_spell_that_ends_the_day_the_rule_took_effect_counts_for_that_day():
+    # REV-LAE265 from 2015-01-01: revalidering from mid-2014 ending on that very day is a
+    # one-day spell under the rule, decided at its start and at its end, both that day; one
+    # ending the day before lies wholly before the rule: nothing due
+    on_the_day = [opened(AARHUS, "2014-06-01"), started("revalidering", "2014-06-01"), ended("revalidering", "2015-01-01")]
+    start, end = of("REV-LAE265", on_the_day, "2015-02-01")
+    cited = "REV-LAE265.due_after = 0d (in force from 2015-01-01; LAS kap. 6)"
+    assert (start.due, start.because) == (date(2015, 1, 1), (
+        "benefit.started revalidering 2014-06-01; REV-LAE265 in force from 2015-01-01: counted from then", cited))
+    assert (end.due, end.because) == (date(2015, 1, 1), ("benefit.ended revalidering 2015-01-01", cited))
+    day_before = [opened(AARHUS, "2014-06-01"), started("revalidering", "2014-06-01"), ended("revalidering", "2014-12-31")]
+    assert of("REV-LAE265", day_before, "2015-02-01") == []
+
+
+def test_a_spell_counted_from_the_day_the_rule_took_effect_keeps_its_end_and_why_it_ended():
+    # LAS § 74 c from 2013-01-01: only the start of the spell running then changes; a spell
+    # from that day on is the same spell
+    rule = CATALOG.rules["LAS-74c"]
+    running = Spell(date(2012, 6, 1), date(2013, 3, 31), "benefit.started ledighedsydelse 2012-06-01",
+                    "benefit.ended ledighedsydelse 2013-03-31", "job")
+    later = Spell(date(2013, 6, 1), None, "benefit.started ledighedsydelse 2013-06-01")
+    assert _in_force(rule, [running, later]) == [
+        Spell(date(2013, 1, 1), date(2013, 3, 31),
+              "benefit.started ledighedsydelse 2012-06-01; LAS-74c in force from 2013-01-01: counted from then",
+              "benefit.ended ledighedsydelse 2013-03-31", "job"),
+        later]
