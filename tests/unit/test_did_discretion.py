@@ -2,10 +2,13 @@
 comparison group, before and during the trial), so it is published only when each of them has
 at least 5 citizens: the smallest cell decides, the day before, on and after the threshold."""
 
+import warnings
+
 import numpy as np
 import pytest
 
-from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, _differences_in_differences
+from services.reporting import evaluation
+from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, Row, _differences_in_differences
 
 
 def share(citizens: int, hits: int) -> Cell:
@@ -64,3 +67,100 @@ def test_the_did_interval_is_on_the_scale_of_its_metric_as_resampling_the_citize
         assert abs(estimate) > 5 * (high - low), metric
         tolerance = 0.2 * (high - low)
         assert abs(row.ci95[0] - low) < tolerance and abs(row.ci95[1] - high) < tolerance, (metric, row.ci95, low, high)
+
+
+def alike(kind: str, citizens: int, numerator: float, denominator: float) -> Cell:
+    """`citizens` citizens who each contribute (numerator, denominator): every resample is alike."""
+    contributions = np.tile([numerator, denominator], (citizens, 1))
+    return Cell(kind, citizens * numerator, citizens * denominator, citizens, contributions=contributions)
+
+
+def not_computed(metric: str) -> Row:
+    return Row("did_estimate", "trial", "trial", None, None, None, True, of=metric)
+
+
+@pytest.mark.parametrize("missing", DID_CELLS)
+def test_a_did_with_a_group_or_period_missing_is_a_suppressed_row_for_every_metric(missing):
+    """No citizens in one of the four (say no comparison group before the trial): its key is not
+    in the totals at all; every metric still has its row, suppressed, with nothing published."""
+    totals = {key: {metric: alike("share", 40, 1, 2) for metric in DID_METRICS} for key in DID_CELLS if key != missing}
+    assert _differences_in_differences(totals) == [not_computed(metric) for metric in DID_METRICS]
+
+
+def test_a_metric_missing_from_one_cell_is_suppressed_and_the_others_are_still_computed():
+    """A metric hidden in one cell (to protect a citizen) is not computed; the metrics before
+    and after it are: one row per metric, in DID_METRICS' order."""
+    hidden = DID_METRICS[2]
+    totals = {key: {metric: alike("share", 40, 1, 2) for metric in DID_METRICS} for key in DID_CELLS}
+    del totals[DID_CELLS[3]][hidden]
+    rows = _differences_in_differences(totals)
+    assert [r.of for r in rows] == list(DID_METRICS)
+    assert rows[2] == not_computed(hidden)
+    assert all(not r.suppressed and r.value == 0.0 for i, r in enumerate(rows) if i != 2)
+
+
+def test_a_suppressed_metric_leaves_the_metrics_after_it_computed():
+    """The first metric has a cell of 4 citizens, the third a cell with no denominator (no value):
+    both rows say only that they are suppressed; every other metric is published."""
+    first, third = DID_METRICS[0], DID_METRICS[2]
+    totals = {key: {metric: alike("share", 40, 1, 2) for metric in DID_METRICS} for key in DID_CELLS}
+    totals[DID_CELLS[1]][first] = alike("share", 4, 1, 2)
+    totals[DID_CELLS[2]][third] = alike("share", 40, 0, 0)
+    rows = _differences_in_differences(totals)
+    assert [r.of for r in rows] == list(DID_METRICS)
+    assert rows[0] == not_computed(first) and rows[2] == not_computed(third)
+    assert [r.suppressed for r in rows] == [True, False, True, False, False]
+
+
+def test_a_published_did_is_the_difference_of_differences_its_interval_collapsing_on_alike_citizens():
+    """Every citizen of a cell contributes the same, so every resample gives the cell's own value
+    and the interval is the estimate itself. Shares (0.75 - 0.25) - (0.5 - 0.5) = 0.5; the cells of
+    5, 6, 7 and 8 citizens: n is the smallest, 5."""
+    metric = DID_METRICS[1]
+    totals = {DID_CELLS[0]: {metric: alike("share", 6, 3, 4)}, DID_CELLS[1]: {metric: alike("share", 5, 1, 4)},
+              DID_CELLS[2]: {metric: alike("share", 7, 2, 4)}, DID_CELLS[3]: {metric: alike("share", 8, 1, 2)}}
+    [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    assert row == Row("did_estimate", "trial", "trial", None, 0.5, 5, False, of=metric, ci95=(0.5, 0.5))
+
+
+def test_the_interval_is_the_2_5th_and_97_5th_percentile_of_the_replicates_to_4_decimals(monkeypatch):
+    """Given the resampled sums (here the trial group's during the trial i / 11 for i = 0..399, the
+    other cells 0), the interval is their 2.5th and 97.5th percentiles, interpolated linearly between
+    the sorted replicates (positions 0.025 * 399 = 9.975 and 0.975 * 399 = 389.025): 9.975 / 11 =
+    0.906818... and 389.025 / 11 = 35.365909..., each given to 4 decimals."""
+    metric = DID_METRICS[1]
+    totals = {key: {metric: alike("share", 5, 1, 2)} for key in DID_CELLS}
+    during = totals[DID_CELLS[0]][metric].contributions
+    shuffled = np.random.default_rng(0).permutation(400).astype(float)
+
+    def resampled(contributions, rng):
+        numerators = shuffled if contributions is during else np.zeros(400)
+        return np.column_stack((numerators, np.full(400, 11.0 if contributions is during else 1.0)))
+
+    monkeypatch.setattr(evaluation, "resampled_sums", resampled)
+    [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    assert row.value == 0.0 and row.ci95 == (0.9068, 35.3659)
+
+
+def test_resamples_with_no_denominator_are_left_out_quietly():
+    """Conversations per 100 months: 2 of the 5 citizens of the trial group's cell during the trial
+    had a conversation but no day on benefit (x, 0), 2 of its cell before had nothing (0, 0). A
+    resample of only those (0.4 ** 5: some 4 of the 400) divides by 0: inf, or nan (left out), and
+    numpy must not warn of it. In units of one conversation per 100 months per day on benefit: the
+    others have k of the 5 resampled during the trial with days, 5 / k, before always 3 / 3; the
+    comparison group 1 / 2 in both periods. The estimate: 5 / 3 - 1 = 0.6667; the interval: k = 5
+    (0.6 ** 5, some 31 of the 400) at the bottom, 0, and k = 1 (some 31) at the top, 5 - 1 = 4, with
+    only k = 0 above it."""
+    metric = "conversations_held_per_100_months"
+    day = 1 / (100 * 365.25 / 12)  # a conversation, so scaled that 1 per day on benefit is 1 per 100 months
+    during = np.array([(day, 1), (day, 1), (day, 1), (day, 0), (day, 0)])
+    before = np.array([(day, 1), (day, 1), (day, 1), (0, 0), (0, 0)])
+    totals = {DID_CELLS[0]: {metric: Cell("per_100_months", 5 * day, 3, 5, contributions=during)},
+              DID_CELLS[1]: {metric: Cell("per_100_months", 3 * day, 3, 5, contributions=before)},
+              DID_CELLS[2]: {metric: alike("per_100_months", 5, day, 2)},
+              DID_CELLS[3]: {metric: alike("per_100_months", 5, day, 2)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    assert row.value == pytest.approx(0.6667, abs=1e-4) and row.n == 5
+    assert row.ci95 == pytest.approx((0.0, 4.0), abs=1e-4)
