@@ -45,7 +45,8 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.faults.soak
 
 # mutmut over the pure core with its unit tests ([tool.mutmut] in pyproject.toml), then the score
-# per module and the survivors not listed as equivalent in docs/mutation.md; fails below 90 %.
+# per module and the survivors not listed as equivalent in docs/mutation.md; fails below 90 %, on
+# such a survivor, or while a mutant is untried (CI runs it: with current verdicts, a few minutes).
 # mutmut keeps its results in mutants/ and tries again only the mutants of changed functions; the
 # verdicts are saved to tests/mutation_results/ (commit them: a full run outlasts a session) and
 # restored from there into a new mutants/ (`rm -rf mutants tests/mutation_results` for a run from scratch).
