@@ -675,7 +675,8 @@ def _rows(tallies: dict[str, GroupTally], group: str, period: str, facts: Facts)
 def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) -> list[Row]:
     """(trial group: trial - baseline) - (comparison group: trial - baseline), for each metric
     that is a rate or share over citizens, with a 95 % interval from resampling the citizens of
-    each of the four cells (percentile bootstrap, a fixed seed so answers repeat)."""
+    each of the four cells (percentile bootstrap, a fixed seed so answers repeat; a resample in
+    which a cell has no denominator has no rate and is left out)."""
     rows = []
     for metric in DID_METRICS:
         cells = [totals.get(key, {}).get(metric) for key in DID_CELLS]
@@ -693,6 +694,7 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
             sums = resampled_sums(cell.contributions, rng)
             with np.errstate(divide="ignore", invalid="ignore"):
                 replicates += sign * sums[:, 0] / sums[:, 1] * _scale(cell)
+        replicates[~np.isfinite(replicates)] = np.nan  # a resample with no denominator has no rate: left out
         low, high = np.nanpercentile(replicates, [2.5, 97.5])
         rows.append(Row("did_estimate", "trial", "trial", None, round(estimate, 4), n, False, of=metric,
                         ci95=(round(float(low), 4), round(float(high), 4))))

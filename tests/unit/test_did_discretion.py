@@ -164,3 +164,25 @@ def test_resamples_with_no_denominator_are_left_out_quietly():
         [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
     assert row.value == pytest.approx(0.6667, abs=1e-4) and row.n == 5
     assert row.ci95 == pytest.approx((0.0, 4.0), abs=1e-4)
+
+
+def test_an_interval_leaves_out_resamples_with_no_denominator_however_many_there_are():
+    """As above, but 3 of the 5 citizens of the trial group during the trial had a conversation and
+    no day on benefit: a resample with none of the other 2 (0.6 ** 5, some 31 of the 400) has no
+    rate. Left out, the interval is of the others: j of the 5 resampled with days gives 5 / j - 1;
+    j = 5 is about 1 % of them (below the 2.5th percentile), j = 4 some 8 %: the bottom is
+    5 / 4 - 1 = 0.25; j = 1 some 28 %: the top is 5 - 1 = 4. The estimate: 5 / 2 - 1 = 1.5.
+    Before, the undefined resamples (infinite) made the top end infinite or not a number."""
+    metric = "conversations_held_per_100_months"
+    day = 1 / (100 * 365.25 / 12)
+    during = np.array([(day, 1), (day, 1), (day, 0), (day, 0), (day, 0)])
+    before = np.array([(day, 1), (day, 1), (day, 1), (0, 0), (0, 0)])
+    totals = {DID_CELLS[0]: {metric: Cell("per_100_months", 5 * day, 2, 5, contributions=during)},
+              DID_CELLS[1]: {metric: Cell("per_100_months", 3 * day, 3, 5, contributions=before)},
+              DID_CELLS[2]: {metric: alike("per_100_months", 5, day, 2)},
+              DID_CELLS[3]: {metric: alike("per_100_months", 5, day, 2)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    assert row.value == pytest.approx(1.5, abs=1e-4)
+    assert row.ci95 == pytest.approx((0.25, 4.0), abs=1e-4)
