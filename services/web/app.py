@@ -126,7 +126,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 "driftsansvarlig). Kontakt den, der giver adgang til Frisag i din organisation.")))
         # a caseworker's worklist is of one kommune: of several, the first by code (there is no choosing yet)
         codes = sorted(principal.municipalities) if role == CASEWORKER else []
-        return start_session(request, signed_in.access_token, role, codes[0] if codes else None, None)
+        # "Mine opgaver" are those `case.assigned` gives the id the provider knows the caseworker by:
+        # the username, else the subject (a development token's subject is that id); none: the kommune's
+        caseworker = next((c for c in (principal.username, principal.subject) if c and is_code(c)), None) \
+            if role == CASEWORKER else None
+        return start_session(request, signed_in.access_token, role, codes[0] if codes else None, caseworker)
 
     @app.post("/log-ind")
     async def sign_in(request: Request) -> Response:

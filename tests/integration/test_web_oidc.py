@@ -154,11 +154,25 @@ def test_a_caseworker_signs_in_at_the_identity_provider_and_sees_the_worklist_th
 def test_a_caseworker_of_several_kommuner_sees_the_worklist_of_the_lowest_code(frisag, web, provider):
     """There is no choosing a kommune yet: Aarhus (751) before Aalborg (851). The worklist names it
     to the API, whose default is a token's only kommune."""
-    provider.user = User("both", ["caseworker"], ["851", "751"])
+    provider.user = User("both@jobcenter.dk", ["caseworker"], ["851", "751"])  # no id: the kommune's tasks
     assert sign_in(web).url.path == "/opgaver"
     worklist = web.get("/opgaver", params={"dato": AS_OF})
     assert worklist.status_code == 200 and "Sagsbehandler, Aarhus (751)" in worklist.text
     assert "aar-overdue" in worklist.text and "aal-overdue" not in worklist.text
+
+
+def test_my_tasks_are_those_assigned_to_my_username_at_the_provider_else_to_my_subject(frisag, web, provider):
+    """aal-due is assigned to cw-7, aal-overdue to nobody. Signed in as cw-7 (the provider's
+    username, or its subject when the username is not an id), the caseworker's own tasks are
+    aal-due's; a user known by neither as an id (the default: anne@aalborg.dk) sees the kommune's."""
+    for user in (User("f3a9-0c1d", ["caseworker"], ["851"], username="cw-7"),
+                 User("cw-7", ["caseworker"], ["851"], username="Anne Hansen")):
+        provider.user = user
+        assert sign_in(web).url.path == "/opgaver"
+        worklist = web.get("/opgaver", params={"dato": AS_OF})
+        assert worklist.status_code == 200
+        assert "aal-due" in worklist.text and "aal-overdue" not in worklist.text, user
+        web.cookies.clear()
 
 
 def test_the_authorization_request_carries_an_s256_challenge_of_the_verifier_the_code_is_exchanged_with(frisag, web,
