@@ -126,6 +126,10 @@ class Authenticator:
             raise unauthenticated("invalid token: signed with a key the issuer does not publish") from None
         except jwt.PyJWTError as exc:
             raise unauthenticated(f"invalid token: {exc}") from None
+        try:
+            expires = float(claims["exp"])
+        except OverflowError:  # PyJWT compares integers of any size; a clock holds none this large
+            raise unauthenticated("invalid token: exp is no date") from None
         if str(claims.get("typ", "Bearer")).lower() != "bearer":  # Keycloak's ID token: `ID`; refresh token: `Refresh`
             raise unauthenticated(f"invalid token: typ {claims['typ']!r}: an ID token (or another that is not an "
                                   "access token) tells the client who signed in; the APIs take the access token")
@@ -149,7 +153,7 @@ class Authenticator:
         # roles and kommunekoder it does not know are nothing this service grants
         known = municipalities()
         return Principal(subject, frozenset(roles) & set(ROLES), frozenset(c for c in codes if c in known),
-                         str(username) if username is not None else None), float(claims["exp"])
+                         str(username) if username is not None else None), expires
 
     def _check_audience(self, claims: dict[str, Any]) -> None:
         audience = claims.get("aud", [])

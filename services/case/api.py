@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -124,6 +125,9 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
     return app
 
 
+PERCENT_ENCODED = re.compile(r"(?:[ -$&-~]|%[0-9A-Fa-f]{2})*")  # printable ASCII, each % an escape
+
+
 def _binary_event(request: Request, data: Any) -> dict[str, Any]:
     """The event a binary-mode request carries as a document of the JSON format: each `ce-` header
     an attribute, percent-decoded (HTTP binding 3.1.3.2), the Content-Type its `datacontenttype`."""
@@ -136,6 +140,9 @@ def _binary_event(request: Request, data: Any) -> dict[str, Any]:
             raise _invalid_header(attribute, "in binary mode the data is the body, not a header")
         if attribute in document:  # which value was meant? refuse rather than guess
             raise _invalid_header(attribute, f"the header {name} is given twice")
+        if not PERCENT_ENCODED.fullmatch(value):  # raw bytes would be read as latin-1, a stray % kept as sent
+            raise _invalid_header(attribute, f"the header {name} must be printable ASCII, anything else "
+                                             "percent-encoded as UTF-8 (%XX)")
         try:
             document[attribute] = unquote(value, errors="strict")
         except UnicodeDecodeError:

@@ -144,9 +144,13 @@ def test_a_refusal_is_a_problem_naming_the_field_and_stores_nothing(case_service
 @pytest.mark.parametrize("headers, field", [
     ([("ce-id", "a"), ("ce-id", "b")], "id"),  # which was meant?
     ([("ce-id", "%FF")], "id"),  # percent-encoded, but not UTF-8
+    ([("ce-id", "Ø".encode())], "id"),  # UTF-8 not percent-encoded (read as latin-1, it would be Ã and a C1 control)
+    ([("ce-id", "a%zz")], "id"),  # not an escape
+    ([("ce-id", "a%4")], "id"),  # half an escape
     ([("ce-id", "a"), ("ce-data", "{}")], "data"),  # the body is the data
 ])
-def test_a_binary_attribute_given_twice_or_not_in_utf8_or_data_as_a_header_is_refused(case_service, headers, field):
+def test_a_binary_attribute_given_twice_not_percent_encoded_or_not_utf8_or_data_as_a_header_is_refused(
+        case_service, headers, field):
     message = binary("sdk-h", **{"ce-id": None})
     answer = case_service.post("/events", headers=[*message.headers.items(), *headers], content=message.body)
     assert [e["field"] for e in is_problem(answer, 422)["errors"]] == [field]

@@ -58,6 +58,16 @@ def test_a_misspelled_parameter_is_refused_naming_it_and_the_accepted_ones(apis,
     assert problem["errors"] == [{"field": f"query.{unknown}", "reason": reason}]
 
 
+def test_many_undeclared_parameters_are_refused_naming_the_first_ten_in_an_answer_of_bounded_size(apis):
+    """3,000 of them (24 KB asked): the answer names 10, 9 then 10 (the boundary); it does not
+    repeat the accepted ones 3,000 times (it was a megabyte)."""
+    for count, named in ((3000, 10), (9, 9), (10, 10), (11, 10)):
+        answer = apis["obligations"].get("/obligations", params={f"x{i}": "1" for i in range(count)})
+        problem = is_problem(answer, 422)
+        assert [e["field"] for e in problem["errors"]] == [f"query.x{i}" for i in range(named)]
+        assert len(answer.content) < 5000
+
+
 def test_declared_parameters_pass_under_their_names(apis):
     assert apis["obligations"].get("/obligations", params={"municipality": "851", "status": ["due", "overdue"],
                                                            "as_of": "2020-01-01"}).status_code == 200

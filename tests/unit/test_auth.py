@@ -82,3 +82,13 @@ def test_kommunekoder_that_are_not_among_the_98_grant_nothing(checks):
     issuer, authenticator, _ = checks
     token = issuer.token(CASEWORKER, municipalities=["851", "8\x0051", "999", "0851"])
     assert authenticator.principal(token).municipalities == {"851"}
+
+
+def test_an_expiry_past_what_a_clock_can_hold_is_refused_not_a_server_error(checks):
+    """Signed by the issuer, yet `exp` 10**400 seconds: no date; a 401 as for any token it cannot
+    read, not a 500. Year 3000 is a date (if a long one)."""
+    issuer, authenticator, _ = checks
+    with pytest.raises(Problem) as refused:
+        authenticator.principal(issuer.token(CASEWORKER, municipalities=["851"], exp=10**400))
+    assert refused.value.status == 401 and "exp" in str(refused.value.detail)
+    assert authenticator.principal(issuer.token(CASEWORKER, municipalities=["851"], exp=32503680000)).roles == {CASEWORKER}
