@@ -154,11 +154,6 @@ class _Asked:
 
 
 def _asked(request: Request, trial: str, start: date | None, end: date | None, comparison: str | None) -> _Asked:
-    repeated = [name for name in ("from", "to", "comparison") if len(request.query_params.getlist(name)) > 1]
-    if repeated:  # the last one would silently win
-        raise Problem(422, "invalid-request", "Invalid request",
-                      errors=[FieldError(name, "given more than once: give it once (comparison: comma-separated)")
-                              for name in repeated])
     store = request.app.state.service.projection
     found = store.catalog.trials.get(trial)
     if found is None:

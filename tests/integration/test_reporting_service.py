@@ -208,10 +208,11 @@ def test_bad_requests_are_problems(services):
         answer = reporting.get("/trials/T11/evaluation", params=params)
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
     # a parameter given twice, or a municipality named twice, is refused rather than half used
-    for query in ("comparison=101&comparison=461", "comparison=101,101", "from=2019-01-01&from=2019-02-01"):
+    for query, field in (("comparison=101&comparison=461", "query.comparison"), ("comparison=101,101", "comparison"),
+                         ("from=2019-01-01&from=2019-02-01", "query.from")):
         answer = reporting.get(f"/trials/T11/evaluation?{query}")
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", query
-        assert answer.json()["errors"][0]["field"] == query.split("=", 1)[0], answer.json()
+        assert answer.json()["errors"][0]["field"] == field, answer.json()
     assert {t["id"] for t in reporting.get("/trials").json()} == {f"T{i}" for i in range(1, 25)}
     assert reporting.get("/trials/T11/series", params={"metric": "happiness"}).status_code == 422
 

@@ -68,6 +68,15 @@ def test_many_undeclared_parameters_are_refused_naming_the_first_ten_in_an_answe
         assert len(answer.content) < 5000
 
 
+def test_a_parameter_of_one_value_given_twice_is_refused_and_one_of_several_values_is_not(apis):
+    """`?limit=5&limit=6` would be answered for 6, as if 5 had not been asked; `status` takes several."""
+    answer = apis["reporting"].get("/audit", params=[("limit", "5"), ("limit", "6")])
+    assert [e["field"] for e in is_problem(answer, 422)["errors"]] == ["query.limit"]
+    assert apis["reporting"].get("/audit", params=[("limit", "5")]).status_code == 200
+    assert apis["obligations"].get("/obligations", params=[("municipality", "851"), ("status", "due"),
+                                                            ("status", "overdue")]).status_code == 200
+
+
 def test_declared_parameters_pass_under_their_names(apis):
     assert apis["obligations"].get("/obligations", params={"municipality": "851", "status": ["due", "overdue"],
                                                            "as_of": "2020-01-01"}).status_code == 200
