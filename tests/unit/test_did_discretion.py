@@ -142,6 +142,26 @@ def test_the_interval_is_the_2_5th_and_97_5th_percentile_of_the_replicates_to_4_
     assert row.value == 0.0 and row.ci95 == (0.9068, 35.3659)
 
 
+CONVERSATIONS = "conversations_held_per_100_months"
+DAY = 1 / (100 * 365.25 / 12)  # a conversation, so scaled that 1 per day on benefit is 1 per 100 months
+
+
+def conversations_did(with_days: int) -> Row:
+    """The DiD of conversations per 100 months, numpy's warnings made errors: of the trial group's 5
+    citizens during the trial, `with_days` had a day on benefit (each a conversation); before, 3 of
+    5 had (a conversation each; 2 had neither); the comparison group 1 / 2 in both periods."""
+    during = np.array([(DAY, 1)] * with_days + [(DAY, 0)] * (5 - with_days))
+    before = np.array([(DAY, 1), (DAY, 1), (DAY, 1), (0, 0), (0, 0)])
+    totals = {DID_CELLS[0]: {CONVERSATIONS: Cell("per_100_months", 5 * DAY, with_days, 5, contributions=during)},
+              DID_CELLS[1]: {CONVERSATIONS: Cell("per_100_months", 3 * DAY, 3, 5, contributions=before)},
+              DID_CELLS[2]: {CONVERSATIONS: alike("per_100_months", 5, DAY, 2)},
+              DID_CELLS[3]: {CONVERSATIONS: alike("per_100_months", 5, DAY, 2)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [row] = [r for r in _differences_in_differences(totals) if r.of == CONVERSATIONS]
+    return row
+
+
 def test_resamples_with_no_denominator_are_left_out_quietly():
     """Conversations per 100 months: 2 of the 5 citizens of the trial group's cell during the trial
     had a conversation but no day on benefit (x, 0), 2 of its cell before had nothing (0, 0). A
@@ -151,17 +171,7 @@ def test_resamples_with_no_denominator_are_left_out_quietly():
     comparison group 1 / 2 in both periods. The estimate: 5 / 3 - 1 = 0.6667; the interval: k = 5
     (0.6 ** 5, some 31 of the 400) at the bottom, 0, and k = 1 (some 31) at the top, 5 - 1 = 4, with
     only k = 0 above it."""
-    metric = "conversations_held_per_100_months"
-    day = 1 / (100 * 365.25 / 12)  # a conversation, so scaled that 1 per day on benefit is 1 per 100 months
-    during = np.array([(day, 1), (day, 1), (day, 1), (day, 0), (day, 0)])
-    before = np.array([(day, 1), (day, 1), (day, 1), (0, 0), (0, 0)])
-    totals = {DID_CELLS[0]: {metric: Cell("per_100_months", 5 * day, 3, 5, contributions=during)},
-              DID_CELLS[1]: {metric: Cell("per_100_months", 3 * day, 3, 5, contributions=before)},
-              DID_CELLS[2]: {metric: alike("per_100_months", 5, day, 2)},
-              DID_CELLS[3]: {metric: alike("per_100_months", 5, day, 2)}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    row = conversations_did(with_days=3)
     assert row.value == pytest.approx(0.6667, abs=1e-4) and row.n == 5
     assert row.ci95 == pytest.approx((0.0, 4.0), abs=1e-4)
 
@@ -173,16 +183,6 @@ def test_an_interval_leaves_out_resamples_with_no_denominator_however_many_there
     j = 5 is about 1 % of them (below the 2.5th percentile), j = 4 some 8 %: the bottom is
     5 / 4 - 1 = 0.25; j = 1 some 28 %: the top is 5 - 1 = 4. The estimate: 5 / 2 - 1 = 1.5.
     Before, the undefined resamples (infinite) made the top end infinite or not a number."""
-    metric = "conversations_held_per_100_months"
-    day = 1 / (100 * 365.25 / 12)
-    during = np.array([(day, 1), (day, 1), (day, 0), (day, 0), (day, 0)])
-    before = np.array([(day, 1), (day, 1), (day, 1), (0, 0), (0, 0)])
-    totals = {DID_CELLS[0]: {metric: Cell("per_100_months", 5 * day, 2, 5, contributions=during)},
-              DID_CELLS[1]: {metric: Cell("per_100_months", 3 * day, 3, 5, contributions=before)},
-              DID_CELLS[2]: {metric: alike("per_100_months", 5, day, 2)},
-              DID_CELLS[3]: {metric: alike("per_100_months", 5, day, 2)}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
+    row = conversations_did(with_days=2)
     assert row.value == pytest.approx(1.5, abs=1e-4)
     assert row.ci95 == pytest.approx((0.25, 4.0), abs=1e-4)
