@@ -46,10 +46,11 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
     )
     problems.install(app)  # the domain's refusals, as problem+json
 
+    # Documented as one media type: a generated client (openapi-python-client) cannot make an
+    # operation of several. The CloudEvents media types and binary mode are in the description.
     event = {"$ref": openapi.SCHEMAS + "CloudEvent"}
-    body = {"required": True, "content": {
-        **{kind: {"schema": event} for kind in SINGLE_TYPES},
-        BATCH_TYPE: {"schema": {"type": "array", "items": event, "minItems": 1}}}}
+    body = {"required": True, "content": {JSON_TYPE: {"schema": {
+        "anyOf": [event, {"type": "array", "items": event, "minItems": 1}]}}}}
 
     # the link tells API clients (and schemathesis' stateful runs) where a stored event's case is read
     stored_links = {"links": {"GetCase": {"operationId": "get_case",
@@ -64,9 +65,9 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
                          **openapi.problems(400, 409, 410, 415)})
     async def post_events(request: Request, caller: Principal = Depends(requires(INTEGRATION))) -> JSONResponse:
         """One CloudEvent (`application/cloudevents+json` or `application/json`, or in HTTP binary
-        mode: `ce-` headers, the data as the body) or a batch (`application/cloudevents-batch+json`),
-        all-or-nothing. 201 when anything was stored, 200 when every event was a duplicate of one
-        stored before."""
+        mode: `ce-` headers, the data as the body) or a batch (`application/cloudevents-batch+json`,
+        or an array as `application/json`), all-or-nothing. 201 when anything was stored, 200 when
+        every event was a duplicate of one stored before."""
         content_type = request.headers.get("content-type")
         essence = media_type(content_type or "")
         if "ce-specversion" in request.headers and not (essence or "").startswith(CLOUDEVENTS_TYPES):
@@ -74,13 +75,14 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
             if content_type is not None and essence != JSON_TYPE:
                 raise Problem(415, "unsupported-media-type", "Unsupported media type", errors=[FieldError(
                     "datacontenttype", f"binary mode takes the event's data as {JSON_TYPE} (a charset only utf-8)")])
-            events = [parse_event(_binary_event(request, _parse_json(await request.body())))]
+            events, batch = [parse_event(_binary_event(request, _parse_json(await request.body())))], False
         elif essence in (*SINGLE_TYPES, BATCH_TYPE):
             document = _parse_json(await request.body())
-            if essence == BATCH_TYPE and isinstance(document, list) and len(document) > settings.max_batch_events:
+            batch = essence == BATCH_TYPE or (essence == JSON_TYPE and isinstance(document, list))
+            if batch and isinstance(document, list) and len(document) > settings.max_batch_events:
                 raise Problem(413, "batch-too-large", "Batch too large", errors=[FieldError(
                     "", f"a batch holds at most {settings.max_batch_events} events; this one {len(document)}")])
-            events = parse_batch(document) if essence == BATCH_TYPE else [parse_event(document)]
+            events = parse_batch(document) if batch else [parse_event(document)]
         else:
             raise Problem(415, "unsupported-media-type", "Unsupported media type", errors=[FieldError(
                 "Content-Type", f"send {', '.join((*SINGLE_TYPES, BATCH_TYPE))} (a charset only utf-8), or one "
@@ -93,7 +95,7 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
         # the ingest checks the caller acts for each event's case, against the case as stored
         outcomes = await asyncio.wrap_future(service.ingest.submit(events, caller.acts_for))
         status = 200 if all(o.duplicate for o in outcomes) else 201
-        body: Any = [o.as_json() for o in outcomes] if essence == BATCH_TYPE else outcomes[0].as_json()
+        body: Any = [o.as_json() for o in outcomes] if batch else outcomes[0].as_json()
         return JSONResponse(body, status_code=status)
 
     @app.get("/cases/{case_id}", dependencies=[Depends(audited("read case history"))],

@@ -47,9 +47,12 @@ def test_bodies_and_batches_over_the_limits_are_refused_and_change_nothing(setti
 
         is_problem(case.post("/events", content=chunks(), headers=SINGLE), 413)
         batch = [opened(f"c-{i}") for i in range(11)]
-        problem = is_problem(case.post("/events", json=batch, headers=BATCH), 413)
-        assert problem["errors"] == [{"field": "", "reason": "a batch holds at most 10 events; this one 11"}]
+        for headers in (BATCH, {"content-type": "application/json"}):  # an array as JSON is a batch too
+            problem = is_problem(case.post("/events", json=batch, headers=headers), 413)
+            assert problem["errors"] == [{"field": "", "reason": "a batch holds at most 10 events; this one 11"}]
         assert case.post("/events", json=batch[:10], headers=BATCH).status_code == 201  # at the limit: fine
+        again = case.post("/events", json=batch[:10], headers={"content-type": "application/json"})
+        assert (again.status_code, len(again.json())) == (200, 10)  # the same batch as JSON: ten duplicates
     assert stored(settings) == 10
 
 

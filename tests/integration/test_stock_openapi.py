@@ -112,23 +112,31 @@ def test_the_readmes_lines_post_a_batch_and_read_the_case(services, clients, iss
 
 def test_single_and_batch_posts_answer_typed_stored_events(services, clients, issuer):
     case = services[0]
-    http = client_of(clients, case, issuer.token(INTEGRATION, municipalities=["851"]), "case").get_httpx_client()
+    client = client_of(clients, case, issuer.token(INTEGRATION, municipalities=["851"]), "case")
     m = models(clients, "case")
+    post_events = operation(clients, "case", "post_events")
     single = m.CaseOpenedEvent.from_dict(opened("post-1"))  # the generated model builds the event
-    answer = http.post("/events", json=single.to_dict(), headers=CE)
+    answer = post_events.sync_detailed(client=client, body=single)
     assert answer.status_code == 201
-    stored = m.Stored.from_dict(answer.json())
-    assert (stored.subject, stored.status, stored.sequence) == ("post-1", m.StoredStatus.STORED, 1)
-    batch = [benefit_started("post-1", date="2019-02-01"), event("conversation.held", "post-1", kind="jobsamtale",
-                                                                 date="2019-03-01")]
-    answer = http.post("/events", json=batch, headers=BATCH)
+    assert (answer.parsed.subject, answer.parsed.status, answer.parsed.sequence) == ("post-1", m.StoredStatus.STORED, 1)
+    batch = [m.BenefitStartedEvent.from_dict(benefit_started("post-1", date="2019-02-01")),
+             m.ConversationHeldEvent.from_dict(event("conversation.held", "post-1", kind="jobsamtale", date="2019-03-01"))]
+    answer = post_events.sync_detailed(client=client, body=batch)
     assert answer.status_code == 201
-    assert [(s.sequence, s.status) for s in map(m.Stored.from_dict, answer.json())] == [
-        (2, m.StoredStatus.STORED), (3, m.StoredStatus.STORED)]
-    again = http.post("/events", json=batch, headers=BATCH)  # the same events: duplicates
+    assert [(s.sequence, s.status) for s in answer.parsed] == [(2, m.StoredStatus.STORED), (3, m.StoredStatus.STORED)]
+    again = post_events.sync_detailed(client=client, body=batch)  # the same events: duplicates
     assert again.status_code == 200
-    assert [(s.sequence, s.status, s.position) for s in map(m.Stored.from_dict, again.json())] == [
+    assert [(s.sequence, s.status, s.position) for s in again.parsed] == [
         (2, m.StoredStatus.DUPLICATE, None), (3, m.StoredStatus.DUPLICATE, None)]
+    # a batch is all-or-nothing as under its own media type: one wrong event, nothing stored
+    wrong = m.ConversationHeldEvent.from_dict(event("conversation.held", "post-1", kind="jobsamtale", date="2019-04-01"))
+    wrong.id = ""
+    refused = post_events.sync_detailed(client=client, body=[m.ConversationHeldEvent.from_dict(
+        event("conversation.held", "post-1", kind="jobsamtale", date="2019-05-01")), wrong])
+    assert refused.status_code == 422 and isinstance(refused.parsed, m.Problem)
+    assert [e.field for e in refused.parsed.errors] == ["[1].id"]
+    history = operation(clients, "case", "get_case").sync(client=client, case_id="post-1")
+    assert [e.sequence for e in history.events] == [1, 2, 3]
 
 
 def test_a_case_history_is_a_typed_reply(services, clients, issuer):

@@ -53,9 +53,11 @@ def test_the_events_body_is_one_cloudevent_or_a_batch_of_them():
     document = case_app().openapi()
     post = document["paths"]["/events"]["post"]
     event = {"$ref": "#/components/schemas/CloudEvent"}
-    assert post["requestBody"]["content"] == {
-        "application/cloudevents+json": {"schema": event}, "application/json": {"schema": event},
-        "application/cloudevents-batch+json": {"schema": {"type": "array", "items": event, "minItems": 1}}}
+    # one media type (a generator cannot make an operation of several); the others are described
+    assert post["requestBody"]["content"] == {"application/json": {"schema": {
+        "anyOf": [event, {"type": "array", "items": event, "minItems": 1}]}}}
+    assert all(kind in post["description"] for kind in (
+        "application/cloudevents+json", "application/cloudevents-batch+json", "HTTP binary"))
     variants = document["components"]["schemas"]["CloudEvent"]["oneOf"]
     assert len(variants) == 18 and {"$ref": "#/components/schemas/CaseOpenedEvent"} in variants
     assert {"400", "409", "410", "413", "415"} <= set(post["responses"])
