@@ -139,9 +139,12 @@ class Authenticator:
             raise unauthenticated("invalid token: it names no holder (sub), whom the audit log records; a Keycloak "
                                   "lightweight access token, or a client without the basic client scope (its sub "
                                   "mapper)?")
-        subject = str(claims["sub"])
-        if not 0 < len(subject) <= MAX_SUBJECT or "\x00" in subject:
-            raise unauthenticated(f"invalid token: sub must be 1 to {MAX_SUBJECT} characters, none of them NUL")
+        subject = claims["sub"]  # a string: PyJWT refuses any other
+        # as the audit log keeps it: one line that names someone
+        if not 0 < len(subject) <= MAX_SUBJECT or subject.isspace() or any(ord(c) < 32 or ord(c) == 127
+                                                                            for c in subject):
+            raise unauthenticated(f"invalid token: sub must be a string of 1 to {MAX_SUBJECT} characters, not all "
+                                  "blank, none of them a control character")
         mapping = self.mapping
         roles = _values(claims, ["roles"])
         if mapping.realm_roles:

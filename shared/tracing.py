@@ -23,7 +23,8 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MessagingOperationTypeValues,
     MessagingSystemValues,
 )
-from opentelemetry.trace import SpanKind
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shared.events import IncomingEvent, StreamEvent
 from shared.settings import ServiceSettings
@@ -95,12 +96,9 @@ def sending(tracer: trace.Tracer, system: str, destination: str, events: Sequenc
     spans = [tracer.start_span(f"send {destination}", context=parent(event.traceparent), kind=SpanKind.PRODUCER,
                                attributes=_attributes(MessagingOperationTypeValues.SEND, system, destination, event))
              for event in events]
-    try:
+    with _ending(spans):
         yield Sending(system, [event._replace(traceparent=_traceparent(span)) for event, span in zip(events, spans)],
                       spans)
-    finally:
-        for span in spans:
-            span.end()
 
 
 @contextmanager
@@ -116,8 +114,22 @@ def processing(tracer: trace.Tracer, system: str, destination: str, deliveries: 
         attributes={**_attributes(MessagingOperationTypeValues.PROCESS, system, destination, d.event),
                     **_placement(system, d.partition, d.offset), messaging.MESSAGING_CONSUMER_GROUP_NAME: group})
         for d in deliveries]
+    with _ending(spans):
+        yield
+
+
+@contextmanager
+def _ending(spans: Sequence[trace.Span]) -> Iterator[None]:
+    """End the spans when the block does; if it raised, each as an error of that exception's type."""
     try:
         yield
+    except BaseException as error:
+        kind = type(error)
+        for span in spans:
+            span.record_exception(error)
+            span.set_attributes({ERROR_TYPE: f"{kind.__module__}.{kind.__qualname__}"})
+            span.set_status(Status(StatusCode.ERROR, str(error)))
+        raise
     finally:
         for span in spans:
             span.end()

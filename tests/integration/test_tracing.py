@@ -10,7 +10,9 @@ import json
 import sqlite3
 import time
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import MessageSizeTooLargeError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -20,7 +22,8 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MessagingOperationTypeValues as OperationType,
 )
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import MessagingSystemValues as System
-from opentelemetry.trace import SpanKind
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.trace import SpanKind, StatusCode
 
 from services.case.api import create_app as case_app
 from services.case.bootstrap import bootstrap as case_bootstrap
@@ -31,6 +34,8 @@ from services.obligations.settings import ObligationsSettings
 from services.reporting.api import create_app as reporting_app
 from services.reporting.bootstrap import bootstrap as reporting_bootstrap
 from services.reporting.settings import ReportingSettings
+from shared.events import StreamEvent
+from shared.stream.kafka import KafkaPublisher
 from tests.events import benefit_started, opened
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -203,3 +208,21 @@ def test_the_embedded_stream_traces_as_the_broker_does_with_its_own_system(tmp_p
         assert dict(process.attributes) == {
             **messaging_attributes("frisag_embedded", OperationType.PROCESS, "process", topic, event["id"], partition),
             "frisag.stream.offset": offset, messaging.MESSAGING_CONSUMER_GROUP_NAME: "obligations"}
+
+
+def test_a_send_the_broker_refuses_ends_its_span_as_an_error(kafka, topic):
+    """An event the producer cannot send (larger than it may send): the send span says so, with
+    the error's type, as the conventions ask, and the relay still sees the failure."""
+    exporter = recording_spans()
+    publisher = KafkaPublisher(kafka, topic, max_request_size=2_000)
+    too_large = StreamEvent("big-1", "s", "dk.frisag.case.opened", "case-big", None, {"padding": "x" * 5_000}, 1, 1)
+    try:
+        with pytest.raises(MessageSizeTooLargeError):
+            publisher.publish([too_large])
+        (send,) = [s for s in exporter.get_finished_spans() if s.attributes.get(messaging.MESSAGING_MESSAGE_ID) == "big-1"]
+    finally:
+        publisher.close()
+        exporter.shutdown()
+    assert send.kind == SpanKind.PRODUCER and send.status.status_code == StatusCode.ERROR
+    assert send.attributes[ERROR_TYPE] == "kafka.errors.MessageSizeTooLargeError"
+    assert [e.name for e in send.events] == ["exception"]
