@@ -315,7 +315,7 @@ class CaseProjection:
             self._save_positions(conn, offsets, advanced)
             if not new:
                 return 0
-            histories = _histories(conn, self.case_events, [case_id for case_id in new if case_id in known])
+            histories = stored_histories(conn, self.case_events, [case_id for case_id in new if case_id in known])
             insert_many(conn, self.case_events, rows)
             for case_id, events in new.items():
                 histories[case_id] += events
@@ -469,7 +469,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         if not stale:
             return 0
         case_ids = [row.case_id for row in stale]
-        failed = _derive(conn, derivation, _histories(conn, case_events, case_ids), case_events)
+        failed = _derive(conn, derivation, stored_histories(conn, case_events, case_ids), case_events)
         _record_failures(conn, failed_cases, [row.case_id for row in stale if row.had_failed], failed,
                          {row.case_id: row.last_sequence for row in stale}, derivation.release)
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
@@ -479,7 +479,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     return len(stale)
 
 
-def _histories(conn, case_events: Table, case_ids: list[str]) -> dict[str, list[StoredEvent]]:
+def stored_histories(conn, case_events: Table, case_ids: list[str]) -> dict[str, list[StoredEvent]]:
     """The stored events of these cases, in order."""
     histories: dict[str, list[StoredEvent]] = defaultdict(list)
     if case_ids:

@@ -156,14 +156,15 @@ class Case:
             day += timedelta(days=1)
 
 
-def t11_waives(day: date, municipality: str | None) -> bool:
-    return T11_START <= day <= T11_END and municipality in T11_MUNICIPALITIES
+def t11_waives(day: date, municipality: str | None, end: date = T11_END) -> bool:
+    return T11_START <= day <= end and municipality in T11_MUNICIPALITIES
 
 
-def las_74c(events, as_of: date, *, trials: bool = True, every: bool = False) -> list[Occurrence]:
+def las_74c(events, as_of: date, *, trials: bool = True, every: bool = False, t11_end: date = T11_END) -> list[Occurrence]:
     """The LAS-74c occurrences known as of `as_of` (events after it unknown): every one due up
     to `as_of` and the next one after it, as the worklist lists them; with `every`, all up to
-    `as_of` and none after (the evaluation's full count up to its horizon)."""
+    `as_of` and none after (the evaluation's full count up to its horizon). `t11_end`: T11's
+    last day, if it were another (a what-if)."""
     known = [e for e in events if date.fromisoformat(e.data["date"]) <= as_of]
     if not any(e.data.get("benefit") == "ledighedsydelse" for e in known):
         return []  # never on ledighedsydelse: nothing to walk through
@@ -178,7 +179,7 @@ def las_74c(events, as_of: date, *, trials: bool = True, every: bool = False) ->
         if dues and dues[-1][0] > as_of:
             break
         due = on_ly[i] - on_ly[max(counted_from, i - LAS_WINDOW_DAYS)] >= LAS_REQUIRED_DAYS
-        waived_today = trials and t11_waives(day, municipality)
+        waived_today = trials and t11_waives(day, municipality, t11_end)
         if not due and waived_yesterday and not waived_today and "ledighedsydelse" in running \
                 and on_ly[i] - on_ly[max(required_from, i - LAS_WINDOW_DAYS)] >= LAS_REQUIRED_DAYS:
             due = True  # T11 stopped applying: what it waived is due again today

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
@@ -27,6 +28,8 @@ from services.reporting.metrics import CATALOG as METRIC_CATALOG
 from services.reporting.metrics import label
 from services.reporting.replies import Evaluation, Series
 from services.reporting.settings import ReportingSettings
+from services.reporting.store import HORIZON
+from services.reporting.whatif import WAITING, Busy, Run, Scenario, ScenarioError
 from shared import openapi
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
@@ -37,6 +40,18 @@ from shared.problems import FieldError, Problem
 
 From = Annotated[QueryDate | None, Query(alias="from", description=f"default: the trial's start; {RANGE}")]
 To = Annotated[QueryDate | None, Query(description=f"default: the trial's end, or today; {RANGE}")]
+
+
+class WhatIfRequest(BaseModel):
+    """A scenario, and the months to count (by default those its changes apply in, up to as far
+    as the fold looks ahead)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    scenario: Scenario
+    from_: QueryDate | None = Field(None, alias="from")
+    to: QueryDate | None = None
+
+
 Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: " + COMPARISON_RULE)]
 # Danish Excel: `;` between fields, a decimal comma, a BOM so that it reads UTF-8; headers in Danish
 CSV_COLUMNS = {"metric": "mål", "label": "betegnelse", "rule": "regel", "of": "forskel i", "group": "gruppe",
@@ -118,6 +133,60 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         headers = {"Content-Disposition": f'attachment; filename="evalueringsskema-{asked.trial.id}.'
                                           f'{"md" if wanted == "markdown" else "html"}"'} if format else None
         return Response(body, media_type=media_type, headers=headers)
+
+    @app.post("/what-if", status_code=201, responses={
+        201: {"description": "Answered at once: the job, done, with its `result`"},
+        202: {"description": "Running: the job, its `progress`; `Location` is where to ask again"}})
+    def post_what_if(asked: WhatIfRequest, request: Request,
+                     caller: Principal = Depends(requires(EVALUATOR, ADMIN))) -> JSONResponse:
+        """Fold a scenario (a change to the catalog, in its own format: `trials` added or replacing
+        one, `without_trials`, `rules` replacing one) over the stored case histories it can change,
+        beside the catalog in force; nothing stored changes. Answered at once when done within
+        a few seconds, else as a job to ask again (`GET /what-if/{id}`). Post a job's `request`
+        again to run it over the events stored since."""
+        service: ReportingService = request.app.state.service
+        catalog, as_of = service.projection.catalog, service.projection.derivation.today()
+        try:
+            scenario_catalog = asked.scenario.applied_to(catalog)
+        except ScenarioError as exc:
+            raise Problem(422, "invalid-scenario", "Invalid scenario",
+                          errors=[FieldError(f"scenario.{where}", why) for where, why in exc.errors]) from None
+        reach = as_of + HORIZON
+        first, last = asked.scenario.months(catalog, reach)
+        first, last = asked.from_ or first, asked.to or last
+        if last > reach:
+            raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
+                "to", f"after {reach}: the fold looks {HORIZON.days} days ahead of today, no further")])
+        if first > last:
+            raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", f"before from ({first})")])
+        places = asked.scenario.municipalities(catalog)
+        run = Run(catalog, scenario_catalog, first, last, as_of)
+        try:
+            job, future = service.what_ifs.start(asked.model_dump(mode="json", by_alias=True), asked.scenario, run,
+                                                 places, caller.subject)
+        except Busy:
+            raise Problem(503, "busy", "Busy", detail=f"{WAITING} scenarios wait already: ask again in a minute",
+                          headers={"Retry-After": "60"}) from None
+        try:
+            future.result(timeout=settings.what_if_wait)
+        except TimeoutError:
+            pass
+        answer = service.what_ifs.get(job)
+        location = f"/what-if/{job}"
+        return JSONResponse(answer, status_code=202 if answer["status"] == "running" else 201,
+                            headers={"Location": location})
+
+    @app.get("/what-if/{job}", dependencies=[Depends(requires(EVALUATOR, ADMIN))],
+             responses={200: {"content": {"text/csv": {}}}, **openapi.problems(404)})
+    def get_what_if(job: str, request: Request) -> Any:
+        """A scenario asked: `running` with its `progress`, `done` with its `result`, or `failed`
+        with its `error`; CSV of the result with `Accept: text/csv`."""
+        answer = request.app.state.service.what_ifs.get(job)
+        if answer is None:
+            raise Problem(404, "what-if-not-found", "No such scenario run", errors=[FieldError("job", "not asked here")])
+        if "text/csv" in request.headers.get("accept", "") and answer["result"]:
+            return _what_if_csv(answer["result"], f"hvad-hvis-{job}.csv")
+        return JSONResponse(answer)
 
     @app.get("/status")
     def status(request: Request, caller: Principal = Depends(requires(*ROLES))) -> dict[str, Any]:
@@ -205,6 +274,36 @@ def _csv(rows: list[Row], filename: str) -> Response:
                 "ci95_low": low, "ci95_high": high, "other_trials_active": ", ".join(r.other_trials_active),
                 "shared_with": ", ".join(trial if k is None else f"{trial}: {k}" for trial, k in r.shared_with)}
         writer.writerow(_danish(flat.get(column)) for column in CSV_COLUMNS)
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+WHAT_IF_COLUMNS = {"municipality": "kommune", "name": "kommunenavn", "month": "måned", "rule": "regel",
+                   "projected": "fremskrevet", "required_today": "pligter i dag", "required_scenario": "pligter i scenariet",
+                   "waived_today": "fritaget i dag", "waived_scenario": "fritaget i scenariet",
+                   "done_today": "udført", "obligations_freed": "sparede pligter", "hours_freed": "frigjorte timer",
+                   "citizens_affected": "berørte borgere", "suppressed": "undertrykt"}
+
+
+def _what_if_csv(result: dict[str, Any], filename: str) -> Response:
+    """A what-if's cells, one row each: per municipality its months and rules, then the total."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(WHAT_IF_COLUMNS.values())
+
+    def row(cell: dict[str, Any], **where: Any) -> None:
+        flat = {**cell, **where, "suppressed": "ja" if cell["suppressed"] else "nej",
+                "projected": {True: "ja", False: "nej"}.get(cell.get("projected"))}
+        writer.writerow(_danish(flat.get(column)) for column in WHAT_IF_COLUMNS)
+
+    for place in result["municipalities"]:
+        where = {"municipality": place["municipality"], "name": place["name"]}
+        for cell in place["months"] + place["rules"]:
+            row(cell, **where)
+        row(place, **where)
+    for cell in result["total"]["rules"]:
+        row(cell, name="I alt")
+    row(result["total"], name="I alt")
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 from threading import Lock
 from typing import Any
 
@@ -12,6 +13,7 @@ from services.consuming import ConsumingService, consuming
 from services.reporting.facts import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
+from services.reporting.whatif import WhatIfs
 from shared import tracing
 from shared.catalog import Catalog
 from shared.settings import sqlalchemy_url
@@ -44,6 +46,15 @@ class ReportingService(ConsumingService):
                 del answers[key]  # the next request tries again
                 answer.set_exception(exc)
         return answer.result()
+
+    @cached_property
+    def what_ifs(self) -> WhatIfs:
+        return WhatIfs(self.projection.engine, self.pool)
+
+    def close(self) -> None:
+        if "what_ifs" in self.__dict__:  # made at its first use
+            self.what_ifs.close()
+        super().close()
 
 
 def projection_engine(settings: ReportingSettings) -> Engine:

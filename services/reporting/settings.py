@@ -10,3 +10,4 @@ class ReportingSettings(ConsumerSettings):
     run_consumer: bool = True
     consumer_batch_size: int = 5000
     refold_workers: int | None = None  # as for the obligations service
+    what_if_wait: float = 2.5  # seconds POST /what-if waits for the answer before answering 202 with the job

@@ -1,0 +1,209 @@
+"""What-if scenarios folded over a generated population in the reporting store (SQLite in
+memory), against independent oracles: the evaluation's numbers for "T11 never existed", the
+plain-Python LAS-74c reference (tests/reference.py) for T11 extended, the sum of one-municipality
+rollouts for a national one, and hand-made cells for discretion."""
+
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from services.reporting.evaluation import evaluate, periods_for
+from services.reporting.facts import Facts
+from services.reporting.store import ReportingStore
+from services.reporting.whatif import (
+    REQUIRED_SCENARIO,
+    REQUIRED_TODAY,
+    WAIVED_SCENARIO,
+    WAIVED_TODAY,
+    Run,
+    Scenario,
+    ScenarioError,
+    answer,
+    protected,
+    simulate,
+    touched_cases,
+)
+from shared.catalog import Catalog, Trial
+from shared.municipalities import municipalities
+from shared.population import MUNICIPALITIES, Population
+from shared.stream import Delivery
+from tests.reference import MINUTES, las_74c
+from tests.unit.test_evaluation import stream_events
+
+CATALOG = Catalog.load()
+T11 = CATALOG.trials["T11"]
+AS_OF = date(2025, 6, 1)
+HORIZON = timedelta(days=400)  # the reporting store folds this far past a case's last date or today
+
+
+@pytest.fixture(scope="module")
+def population():
+    """1,500 cases from 2016 to 2024, stored as the reporting service stores them."""
+    histories = [stream_events(d) for d in Population(seed=21, start=date(2016, 1, 1), end=date(2024, 12, 31)).cases(1500)]
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: AS_OF)
+    deliveries = [Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)]
+    for start in range(0, len(deliveries), 5000):
+        store.store(deliveries[start:start + 5000])
+    store.refresh()
+    return histories, engine
+
+
+def trial(**changes) -> Trial:
+    return Trial.model_validate({**T11.model_dump(), **changes})
+
+
+def simulated(engine, scenario: Scenario, first: date | None = None, last: date | None = None):
+    changed = scenario.applied_to(CATALOG)
+    default_first, default_last = scenario.months(CATALOG, AS_OF + HORIZON)
+    run = Run(CATALOG, changed, first or default_first, last or default_last, AS_OF)
+    places = scenario.municipalities(CATALOG)
+    return simulate(engine, run, touched_cases(engine, places), None, lambda share: None), run, places
+
+
+@pytest.mark.parametrize("scenario", [Scenario(title="Intet ændret"), Scenario(title="T11 som i dag", trials=[T11])])
+def test_a_scenario_that_changes_nothing_differs_in_nothing(population, scenario):
+    histories, engine = population
+    cells, run, places = simulated(engine, scenario)
+    if not scenario.trials:
+        assert cells.cases == len(histories)  # compared everywhere
+    assert sum(n[REQUIRED_TODAY] for n in cells.numbers.values()) > 500  # there was something to compare
+    assert all(n[REQUIRED_TODAY] == n[REQUIRED_SCENARIO] and n[WAIVED_TODAY] == n[WAIVED_SCENARIO]
+               for n in cells.numbers.values())
+    result = answer(cells, run, scenario, places)
+    assert result["total"]["obligations_freed"] == 0 and result["total"]["hours_freed"] == 0
+    assert result["total"]["citizens_affected"] == 0
+
+
+def test_t11_never_existing_gives_back_what_the_evaluation_says_t11_waived(population):
+    _, engine = population
+    scenario = Scenario(title="Uden T11", without_trials=["T11"])
+    cells, run, places = simulated(engine, scenario)
+    assert (run.first, run.last) == (T11.period.start, T11.period.end)
+    periods = periods_for(T11, T11.period.start, T11.period.end, AS_OF)
+    rows = evaluate(Facts.load(engine), CATALOG, T11, periods, ["751"])
+    evaluated = {(r.metric, r.rule, r.municipality): r for r in rows if (r.group, r.period) == ("trial", "trial")}
+    back = defaultdict(int)  # per municipality: required without T11 that were waived with it
+    for (place, _, rule), numbers in cells.numbers.items():
+        assert rule == "LAS-74c" or numbers[REQUIRED_TODAY] == numbers[REQUIRED_SCENARIO]  # T11 changes only LAS-74c
+        if rule == "LAS-74c":
+            back[place] += numbers[REQUIRED_SCENARIO] - numbers[REQUIRED_TODAY]
+    published = 0
+    for place in T11.municipalities:
+        row = evaluated[("obligations_waived", "LAS-74c", place)]
+        if not row.suppressed:
+            assert back[place] == row.value
+            published += 1
+    assert published >= 2
+    total = evaluated[("obligations_waived", "LAS-74c", None)]
+    assert not total.suppressed and sum(back[p] for p in T11.municipalities) == total.value > 30
+    hours = evaluated[("caseworker_hours_freed", None, None)]
+    assert hours.value == pytest.approx(total.value * MINUTES["LAS-74c"] / 60)
+    result = answer(cells, run, scenario, places)
+    in_t11 = [m for m in result["municipalities"] if m["municipality"] in T11.municipalities and not m["suppressed"]]
+    assert in_t11
+    for m in in_t11:  # the answer's cells, as published: T11's savings, given back
+        assert -m["obligations_freed"] == back[m["municipality"]]
+        assert -m["hours_freed"] == pytest.approx(back[m["municipality"]] * MINUTES["LAS-74c"] / 60)
+
+
+def test_t11_extended_two_years_waives_the_reassessments_of_its_citizens_in_those_years(population):
+    histories, engine = population
+    end = date(2024, 12, 31)
+    scenario = Scenario(title="T11 forlænget", trials=[trial(period={"start": T11.period.start, "end": end})])
+    cells, run, _ = simulated(engine, scenario)
+    assert (run.first, run.last) == (T11.period.start, end)
+    expected: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    # the cases ever in one of T11's municipalities: the others' obligations the change cannot touch
+    for h in (h for h in histories if any(e.data.get("municipality") in T11.municipalities for e in h)):
+        horizon = max(max(date.fromisoformat(e.data["date"]) for e in h), AS_OF) + HORIZON
+        for name, t11_end in (("today", T11.period.end), ("scenario", end)):
+            for o in las_74c(h, horizon, every=True, t11_end=t11_end):
+                if run.first <= o.due <= run.last:
+                    expected[(o.municipality, f"{o.due:%Y-%m}")][f"{'waived' if o.waived_by else 'required'}_{name}"] += 1
+    found = {(place, month): Counter({"required_today": n[REQUIRED_TODAY], "required_scenario": n[REQUIRED_SCENARIO],
+                                      "waived_today": n[WAIVED_TODAY], "waived_scenario": n[WAIVED_SCENARIO]})
+             for (place, month, rule), n in cells.numbers.items() if rule == "LAS-74c"}
+    found = {key: +counts for key, counts in found.items() if +counts}
+    assert found == {key: +counts for key, counts in expected.items() if +counts}
+    newly_waived = sum(c["waived_scenario"] - c["waived_today"] for (_, month), c in expected.items() if month >= "2023-01")
+    assert newly_waived > 20  # the years added
+    assert all(c["waived_scenario"] == c["waived_today"] for (_, month), c in expected.items() if month < "2023-01")
+
+
+def test_a_national_rollout_is_the_sum_of_rolling_it_out_municipality_by_municipality(population):
+    _, engine = population
+    period = {"start": date(2023, 1, 1), "end": date(2024, 12, 31)}
+    national, _, _ = simulated(engine, Scenario(title="T11 i hele landet", trials=[
+        trial(id="T11-DK", municipalities=sorted(municipalities()), period=period)]))
+    by_one = {}
+    for place in MUNICIPALITIES:
+        by_one[place], _, _ = simulated(engine, Scenario(title=f"T11 i {place}", trials=[
+            trial(id="T11-DK", municipalities=[place], period=period)]))
+    assert national.numbers and set(national.numbers) >= {k for one in by_one.values() for k in one.numbers if k[1] >= "2023"}
+    for key, numbers in national.numbers.items():
+        assert by_one[key[0]].numbers[key] == numbers, key
+        assert by_one[key[0]].citizens[key] == national.citizens[key], key
+    freed = sum(n[REQUIRED_TODAY] - n[REQUIRED_SCENARIO] for n in national.numbers.values())
+    assert freed == sum(n[REQUIRED_TODAY] - n[REQUIRED_SCENARIO] for place, one in by_one.items()
+                        for key, n in one.numbers.items() if key[0] == place) > 20
+
+
+@pytest.mark.parametrize(("scenario", "field"), [
+    ({"without_trials": ["T99"]}, "without_trials[0]"),
+    ({"trials": [T11.model_dump(), T11.model_dump()]}, "trials[1].id"),
+    ({"trials": [T11.model_dump()], "without_trials": ["T11"]}, "without_trials[0]"),
+    ({"trials": [{**T11.model_dump(), "effects": [{"rule": "LAS-99", "effect": "waive"}]}]}, "trials[0].effects[0].rule"),
+    ({"rules": [{**CATALOG.rules["LAS-74c"].model_dump(), "id": "LAS-75"}]}, "rules[0].id"),
+    ({"rules": [{**CATALOG.rules["LAS-74c"].model_dump(), "schedule": "recurring"}]}, "rules[0].schedule"),
+])
+def test_a_scenario_the_catalog_cannot_take_names_the_field(scenario, field):
+    with pytest.raises(ScenarioError) as refused:
+        Scenario.model_validate({"title": "Forkert", **scenario}).applied_to(CATALOG)
+    assert [where for where, _ in refused.value.errors] == [field]
+
+
+def test_a_rule_changed_from_a_date_counts_from_that_month_everywhere():
+    rule = CATALOG.rules["LAS-74c"].model_dump()
+    for name, value in (("required_months", 24), ("window_months", 36)):
+        rule["parameters"][name]["values"][date(2025, 1, 1)] = {"value": value, "reference": "scenarie"}
+    scenario = Scenario.model_validate({"title": "24 af 36", "rules": [rule]})
+    assert scenario.municipalities(CATALOG) is None
+    assert scenario.months(CATALOG, date(2026, 7, 6)) == (date(2025, 1, 1), date(2026, 7, 6))
+    changed = scenario.applied_to(CATALOG).rules["LAS-74c"]
+    assert (changed.parameter("required_months", date(2024, 12, 31)), changed.parameter("required_months", date(2025, 1, 1))) \
+        == (12, 24)
+
+
+def cells_of(counts: dict[tuple, int]):
+    """Hand-made cells: each with `n` citizens behind every number."""
+    return {key: ([n, n, 0, 0, 0, 0], [{f"c{i}" for i in range(n)}] * 2 + [set()] * 3 + [{f"c{i}" for i in range(n)}])
+            for key, n in counts.items()}
+
+
+def test_a_cell_of_1_to_4_citizens_is_hidden_with_another_so_that_no_total_gives_it_away():
+    # one municipality, three months and their total: 3 citizens in one month
+    months = [("851", m, None) for m in ("2023-01", "2023-02", "2023-03")]
+    total = ("851", None, None)
+    cells = cells_of({months[0]: 3, months[1]: 7, months[2]: 9, total: 19})
+    assert protected(cells, [[*months, total]]) == {months[0], months[1]}  # the next fewest too
+    cells = cells_of({months[0]: 5, months[1]: 7, months[2]: 0, total: 12})
+    assert protected(cells, [[*months, total]]) == set()  # 5 is enough; a month of none is no one
+    cells = cells_of({months[0]: 4, months[1]: 0, months[2]: 0, total: 4})
+    assert protected(cells, [[*months, total]]) == {months[0], total}
+
+
+def test_the_answer_hides_a_municipality_of_few_affected_citizens_and_keeps_the_total_safe(population):
+    _, engine = population
+    scenario = Scenario(title="T11 i Rebild til 2023", trials=[trial(
+        id="T11-R", municipalities=["840"], period={"start": date(2023, 1, 1), "end": date(2023, 3, 31)})])
+    cells, run, places = simulated(engine, scenario)
+    affected = {place: len(who[5]) for (place, _, _), who in cells.citizens.items()}
+    result = answer(cells, run, scenario, places)
+    for m in result["municipalities"]:
+        for cell in m["months"] + m["rules"] + [m]:
+            assert cell["suppressed"] or not 0 < cell["citizens_affected"] < 5
+    assert any(0 < n < 5 for n in affected.values()) or result["total"]["citizens_affected"] == 0
