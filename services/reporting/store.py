@@ -6,10 +6,10 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table
 
-from shared.catalog import Catalog
 from shared import fold_version
+from shared.catalog import Catalog
 from shared.obligations import fold_timeline
 from shared.projection import CaseProjection, Derivation, StoredEvent
 from shared.timeline import Timeline
@@ -62,6 +62,18 @@ occurrences = Table(  # dated events the metrics count: conversations, exits, pe
     Column("detail", String(64)),  # kind, benefit, offer or rule
     Column("reason", String(16)),
     Column("permitted_by", String(8)),  # the trial whose permission it needed
+)
+what_if = Table(  # what-if scenarios asked (`whatif.WhatIfs`), each with its answer once computed
+    "reporting_what_if", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("requested_by", String(256), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("request", JSON, nullable=False),  # the scenario and the months asked: post it again to re-run
+    Column("status", String(8), nullable=False),  # running | done | failed
+    Column("progress", Float, nullable=False),  # share of the cases folded
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("result", JSON),
+    Column("error", String(1000)),
 )
 COUNTED = {"conversation.held", "benefit.ended", "case.closed"}
 

@@ -25,9 +25,9 @@ from typing import Any
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Column, DateTime, Engine, Float, String, Table, create_engine, insert, select, update
+from sqlalchemy import Engine, create_engine, insert, select, update
 
-from services.reporting.store import ANONYMOUS, HORIZON, citizens, metadata, responsibility
+from services.reporting.store import ANONYMOUS, HORIZON, citizens, responsibility, what_if
 from shared.catalog import Catalog, Rule, Trial
 from shared.municipalities import municipalities
 from shared.obligations import Obligation, fold_timeline
@@ -44,18 +44,6 @@ AFFECTED = 5  # the citizens whose obligations in the cell differ, beside one se
 ASSUMES = ("Måneder efter i dag er fremskrevet: de sager, der er i dag, med deres ydelser og forløb som de står, "
            "og pligterne som foldningen forudser dem; ingen nye sager, og ingen ændringer ud over scenariet.")
 
-what_if = Table(  # scenarios asked, each with its answer once computed
-    "reporting_what_if", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("requested_by", String(256), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("request", JSON, nullable=False),  # the scenario and the months asked: post it again to re-run
-    Column("status", String(8), nullable=False),  # running | done | failed
-    Column("progress", Float, nullable=False),  # share of the cases folded
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("result", JSON),
-    Column("error", String(1000)),
-)
 
 
 class ScenarioError(ValueError):

@@ -1,0 +1,131 @@
+"""`POST /what-if` and `GET /what-if/{id}` of the reporting service over HTTP, its store in
+PostgreSQL: six citizens on ledighedsydelse in Aalborg (T11) and six in Aarhus, and the
+scenario "T11 never existed", against a table worked out by hand."""
+
+import csv
+import io
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from services.reporting.api import create_app as reporting_app
+from services.reporting.bootstrap import bootstrap as reporting_bootstrap
+from services.reporting.settings import ReportingSettings
+from services.reporting.store import what_if
+from shared.auth import CASEWORKER, EVALUATOR
+from shared.stream import Delivery
+from tests.integration.test_reporting_service import ly_citizens
+from tests.unit.test_evaluation import stream_events
+
+WITHOUT_T11 = {"scenario": {"title": "Uden T11", "without_trials": ["T11"]}}
+
+
+@pytest.fixture
+def reporting(database_url, tmp_path, serve, request):
+    """The reporting service over twelve LY citizens, stored through its own store."""
+    wait = getattr(request, "param", 2.5)
+    service = reporting_bootstrap(ReportingSettings(database_url=database_url, kafka_bootstrap_servers=None,
+                                                    data_dir=tmp_path, run_consumer=False, refold_workers=0))
+    documents = ly_citizens("aal", "851", 6) + ly_citizens("aar", "751", 6)
+    histories: dict[str, list[dict]] = {}
+    for d in documents:
+        histories.setdefault(d["subject"], []).append(d)
+    events = [e for h in histories.values() for e in stream_events(h)]
+    service.projection.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    service.projection.refresh()
+    with serve(reporting_app(lambda: service, ReportingSettings(what_if_wait=wait))) as server:
+        yield server, service
+
+
+def jobs(service) -> int:
+    with service.projection.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(what_if)).scalar_one()
+
+
+def test_t11_never_existed_gives_back_its_waived_reassessments(reporting):
+    server, service = reporting
+    before = service.projection.snapshot()
+    answered = server.post("/what-if", json=WITHOUT_T11)
+    assert answered.status_code == 201, answered.text
+    job = answered.json()
+    assert answered.headers["location"] == f"/what-if/{job['id']}" and job["status"] == "done"
+    assert job["request"] == WITHOUT_T11  # to post again after new events
+    result = job["result"]
+    assert (result["from"], result["to"], result["cases_folded"]) == ("2018-07-01", "2022-12-31", 6)  # not Aarhus
+    # by hand: on LY from 2017-01-01, re-assessments due 2018-01-01 (before T11), then 2019-01-01,
+    # 2020-01-01, 2020-12-31, 2021-12-31 and 2022-12-31 for the three still on it; the three whose LY
+    # ended 2020-06-30 only the first two: 3 x 5 + 3 x 2 = 21 waived by T11, required without it
+    places = {m["municipality"]: m for m in result["municipalities"]}
+    assert sorted(places) == ["787", "840", "849", "851"]  # T11's four, those without cases at 0
+    assert all(places[m]["obligations_freed"] == 0 and places[m]["citizens_affected"] == 0 for m in ("787", "840", "849"))
+    aalborg = places["851"]
+    assert (aalborg["municipality"], aalborg["name"]) == ("851", "Aalborg")
+    assert {k: aalborg[k] for k in ("required_today", "required_scenario", "waived_today", "waived_scenario",
+                                    "obligations_freed", "hours_freed", "citizens_affected", "suppressed")} == {
+        "required_today": 0, "required_scenario": 21, "waived_today": 21, "waived_scenario": 0,
+        "obligations_freed": -21, "hours_freed": -42.0, "citizens_affected": 6, "suppressed": False}
+    months = {m["month"]: m for m in aalborg["months"]}
+    assert len(months) == 54 and not any(m["projected"] for m in months.values())  # 2018-07 to 2022-12, all past
+    assert (months["2019-01"]["obligations_freed"], months["2020-01"]["obligations_freed"]) == (-6, -6)
+    # three citizens each: hidden (and the three hide each other)
+    assert all(months[m]["suppressed"] and months[m]["obligations_freed"] is None
+               for m in ("2020-12", "2021-12", "2022-12"))
+    assert months["2019-02"]["obligations_freed"] == 0 and not months["2019-02"]["suppressed"]
+    assert result["minutes_per_obligation"] == {"LAS-74c": 120}
+    assert result["total"]["rules"][0]["obligations_freed"] == -21
+    assert service.projection.snapshot() == before  # nothing stored changed
+
+    again = server.get(f"/what-if/{job['id']}")
+    assert again.status_code == 200 and again.json()["result"] == result
+    exported = server.get(f"/what-if/{job['id']}", headers={"accept": "text/csv"})
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(exported.text.removeprefix("\ufeff")), delimiter=";"))
+    total = rows[-1]
+    assert (total["kommunenavn"], total["sparede pligter"], total["frigjorte timer"], total["undertrykt"]) == (
+        "I alt", "-21", "-42", "nej")
+
+
+@pytest.mark.parametrize("reporting", [0.0], indirect=True)
+def test_a_scenario_not_answered_at_once_is_a_job_to_ask_again(reporting):
+    server, _ = reporting
+    started = server.post("/what-if", json=WITHOUT_T11)
+    # 202 while it runs; 201 only if it was done before the answer was made
+    assert started.status_code == (202 if started.json()["status"] == "running" else 201)
+    location = started.headers["location"]
+    deadline, seen = time.monotonic() + 30, 0.0
+    while (job := server.get(location).json())["status"] == "running":
+        assert seen <= job["progress"] <= 1 and time.monotonic() < deadline  # the share of cases folded, growing
+        seen = job["progress"]
+        time.sleep(0.05)
+    assert (job["status"], job["progress"], job["result"]["total"]["obligations_freed"]) == ("done", 1.0, -21)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"scenario": {"title": "x", "without_trials": ["T99"]}}, "scenario.without_trials[0]"),
+    ({"scenario": {"title": "x", "trials": [{"id": "T11", "title": "x", "seeds": [], "municipalities": ["999"],
+                                              "period": {"start": "2019-01-01"}, "target_group": "all"}]}},
+     "body.scenario.trials.0.municipalities"),
+    ({"scenario": {"title": "x"}, "from": "2023-01-01", "to": "2022-12-31"}, "to"),
+    ({"scenario": {"title": "x"}, "to": "2040-01-01"}, "to"),
+    ({"scenario": {"title": ""}}, "body.scenario.title"),
+    ({"scenario": {"title": "x", "unknown": 1}}, "body.scenario.unknown"),
+])
+def test_an_invalid_scenario_is_refused_naming_the_field_and_nothing_is_stored(reporting, body, field):
+    server, service = reporting
+    refused = server.post("/what-if", json=body)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in refused.json()["errors"]]
+    assert jobs(service) == 0
+
+
+def test_only_evaluators_and_admins_ask_and_an_unknown_job_is_not_found(reporting, issuer):
+    server, service = reporting
+    caseworker = {"authorization": f"Bearer {issuer.token(CASEWORKER, municipalities=['851'])}"}
+    assert server.post("/what-if", json=WITHOUT_T11, headers=caseworker).status_code == 403
+    assert jobs(service) == 0
+    evaluator = {"authorization": f"Bearer {issuer.token(EVALUATOR)}"}
+    job = server.post("/what-if", json=WITHOUT_T11, headers=evaluator).json()
+    assert server.get(f"/what-if/{job['id']}", headers=caseworker).status_code == 403
+    missing = server.get("/what-if/no-such-job", headers=evaluator)
+    assert missing.status_code == 404 and missing.json()["errors"] == [{"field": "job", "reason": "not asked here"}]
