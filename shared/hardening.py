@@ -4,6 +4,7 @@ the body arrives, so a missing or false Content-Length does not get past it), a 
 they are parsed."""
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -148,3 +149,27 @@ def too_deep(body: bytes, limit: int) -> bool:
             return depth + len(skeleton) - len(skeleton.rstrip(b"[")) > limit
         skeleton, depth = reduced, depth + 1
     return depth > limit
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):  # which value was meant? refuse rather than guess
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice!r} is given twice")
+    return document
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON, strictly: UTF-8, no key given twice, no NaN or Infinity, not
+    nested deeper than MAX_JSON_DEPTH; a 400 problem otherwise."""
+    try:
+        text = body.decode()  # UTF-8 only, as RFC 8259 asks between systems: the depth check reads its bytes
+        refuse_deep_json(body)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "malformed-json", "Malformed JSON", str(exc), [FieldError("", "body is not valid JSON")]) from None

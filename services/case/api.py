@@ -1,7 +1,6 @@
 """HTTP entrypoint of the case service: events in (docs/API.md), case histories out."""
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,7 @@ from shared.app import service_app
 from shared.audit import audited
 from shared.auth import ADMIN, CASEWORKER, INTEGRATION, Principal, forbidden, requires
 from shared.events import CASE_ID_PATTERN, JSON_TYPE, event_json_schemas, media_type, parse_batch, parse_event
-from shared.hardening import refuse_deep_json
+from shared.hardening import parse_json
 from shared.problems import FieldError, Problem
 
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
@@ -75,9 +74,9 @@ def create_app(service_factory: Callable[[], CaseService] | None = None, setting
             if content_type is not None and essence != JSON_TYPE:
                 raise Problem(415, "unsupported-media-type", "Unsupported media type", errors=[FieldError(
                     "datacontenttype", f"binary mode takes the event's data as {JSON_TYPE} (a charset only utf-8)")])
-            events, batch = [parse_event(_binary_event(request, _parse_json(await request.body())))], False
+            events, batch = [parse_event(_binary_event(request, parse_json(await request.body())))], False
         elif essence in (*SINGLE_TYPES, BATCH_TYPE):
-            document = _parse_json(await request.body())
+            document = parse_json(await request.body())
             batch = essence == BATCH_TYPE or (essence == JSON_TYPE and isinstance(document, list))
             if batch and isinstance(document, list) and len(document) > settings.max_batch_events:
                 raise Problem(413, "batch-too-large", "Batch too large", errors=[FieldError(
@@ -156,28 +155,6 @@ def _binary_event(request: Request, data: Any) -> dict[str, Any]:
 
 def _invalid_header(attribute: str, reason: str) -> Problem:
     return Problem(422, "invalid-event", "Invalid event", errors=[FieldError(attribute, reason)])
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) < len(pairs):  # which value was meant? refuse rather than guess
-        seen = set()
-        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ValueError(f"the key {twice!r} is given twice")
-    return document
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        text = body.decode()  # UTF-8 only, as RFC 8259 asks between systems: the depth check reads its bytes
-        refuse_deep_json(body)
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "malformed-json", "Malformed JSON", str(exc), [FieldError("", "body is not valid JSON")]) from None
 
 
 app = create_app()

@@ -8,8 +8,9 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.reporting import form
 from services.reporting.bootstrap import ReportingService, bootstrap
@@ -29,12 +30,14 @@ from services.reporting.metrics import label
 from services.reporting.replies import Evaluation, Series
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import HORIZON
-from services.reporting.whatif import WAITING, Busy, Run, Scenario, ScenarioError
+from services.reporting.whatif import MAX_MONTHS, WAITING, Busy, Run, Scenario, ScenarioError, months_between
 from shared import openapi
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
 from shared.catalog import Catalog, Trial
 from shared.dates import RANGE, QueryDate
+from shared.events import JSON_TYPE, media_type
+from shared.hardening import parse_json
 from shared.municipalities import municipalities
 from shared.problems import FieldError, Problem
 
@@ -50,6 +53,18 @@ class WhatIfRequest(BaseModel):
     scenario: Scenario
     from_: QueryDate | None = Field(None, alias="from")
     to: QueryDate | None = None
+
+
+async def _what_if_request(request: Request) -> WhatIfRequest:
+    """The body, parsed as strictly as the case service parses events, then validated."""
+    if media_type(request.headers.get("content-type", "")) != JSON_TYPE:
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      errors=[FieldError("Content-Type", f"send {JSON_TYPE} (a charset only utf-8)")])
+    document = parse_json(await request.body())
+    try:
+        return WhatIfRequest.model_validate(document)
+    except ValidationError as exc:  # named as FastAPI names a body's fields
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 Comparison = Annotated[str | None, Query(description="kommunekoder, comma-separated; default: " + COMPARISON_RULE)]
@@ -72,6 +87,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         "against a comparison group, baseline against trial period. Counts under 5 citizens are suppressed.",
         service_factory or (lambda: bootstrap(settings)),
         settings,
+        _what_if_schemas(),
     )
 
     evaluator = [Depends(requires(EVALUATOR))]
@@ -134,10 +150,13 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
                                           f'{"md" if wanted == "markdown" else "html"}"'} if format else None
         return Response(body, media_type=media_type, headers=headers)
 
-    @app.post("/what-if", status_code=201, responses={
+    what_if_body = {"required": True, "content": {"application/json": {"schema": {"$ref": openapi.SCHEMAS + "WhatIfRequest"}}}}
+
+    @app.post("/what-if", status_code=201, openapi_extra={"requestBody": what_if_body}, responses={
         201: {"description": "Answered at once: the job, done, with its `result`"},
-        202: {"description": "Running: the job, its `progress`; `Location` is where to ask again"}})
-    def post_what_if(asked: WhatIfRequest, request: Request,
+        202: {"description": "Running: the job, its `progress`; `Location` is where to ask again"},
+        **openapi.problems(400, 415)})
+    def post_what_if(request: Request, asked: WhatIfRequest = Depends(_what_if_request),
                      caller: Principal = Depends(requires(EVALUATOR, ADMIN))) -> JSONResponse:
         """Fold a scenario (a change to the catalog, in its own format: `trials` added or replacing
         one, `without_trials`, `rules` replacing one) over the stored case histories it can change,
@@ -159,6 +178,9 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
                 "to", f"after {reach}: the fold looks {HORIZON.days} days ahead of today, no further")])
         if first > last:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", f"before from ({first})")])
+        if len(months_between(first, last)) > MAX_MONTHS:
+            raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
+                "from", f"{first} to {last} is more than {MAX_MONTHS} months: ask for fewer with from and to")])
         places = asked.scenario.municipalities(catalog)
         run = Run(catalog, scenario_catalog, first, last, as_of)
         try:
@@ -283,6 +305,12 @@ WHAT_IF_COLUMNS = {"municipality": "kommune", "name": "kommunenavn", "month": "m
                    "waived_today": "fritaget i dag", "waived_scenario": "fritaget i scenariet",
                    "done_today": "udført", "obligations_freed": "sparede pligter", "hours_freed": "frigjorte timer",
                    "citizens_affected": "berørte borgere", "suppressed": "undertrykt"}
+
+
+def _what_if_schemas() -> dict[str, Any]:
+    """`WhatIfRequest` and the models it holds (the catalog's), as OpenAPI components."""
+    schema = WhatIfRequest.model_json_schema(by_alias=True, ref_template=openapi.SCHEMAS + "{model}")
+    return {**schema.pop("$defs"), "WhatIfRequest": schema}
 
 
 def _what_if_csv(result: dict[str, Any], filename: str) -> Response:

@@ -37,6 +37,7 @@ from shared.timeline import Timeline
 log = logging.getLogger(__name__)
 SUPPRESS_BELOW = 5  # as the evaluation's
 CHUNK = 2000  # cases folded per task
+MAX_MONTHS = 240  # months one answer counts, each a cell per municipality
 # the numbers of a cell, in this order
 REQUIRED_TODAY, REQUIRED_SCENARIO, WAIVED_TODAY, WAIVED_SCENARIO, DONE_TODAY = range(5)
 NUMBERS = ("required_today", "required_scenario", "waived_today", "waived_scenario", "done_today")

@@ -108,6 +108,7 @@ def test_a_scenario_not_answered_at_once_is_a_job_to_ask_again(reporting):
      "body.scenario.trials.0.municipalities"),
     ({"scenario": {"title": "x"}, "from": "2023-01-01", "to": "2022-12-31"}, "to"),
     ({"scenario": {"title": "x"}, "to": "2040-01-01"}, "to"),
+    ({"scenario": {"title": "x"}, "from": "1900-01-01", "to": "1920-01-01"}, "from"),  # 241 months
     ({"scenario": {"title": ""}}, "body.scenario.title"),
     ({"scenario": {"title": "x", "unknown": 1}}, "body.scenario.unknown"),
 ])
@@ -129,3 +130,22 @@ def test_only_evaluators_and_admins_ask_and_an_unknown_job_is_not_found(reportin
     assert server.get(f"/what-if/{job['id']}", headers=caseworker).status_code == 403
     missing = server.get("/what-if/no-such-job", headers=evaluator)
     assert missing.status_code == 404 and missing.json()["errors"] == [{"field": "job", "reason": "not asked here"}]
+
+
+def test_twenty_years_of_months_are_answered(reporting):
+    server, _ = reporting
+    answered = server.post("/what-if", json={**WITHOUT_T11, "from": "1900-01-01", "to": "1919-12-31"})  # 240 months
+    assert answered.status_code == 201, answered.text
+    assert {len(m["months"]) for m in answered.json()["result"]["municipalities"]} == {240}
+
+
+@pytest.mark.parametrize(("content", "content_type", "status", "field"), [
+    (b'{"scenario": {"title": "x"}, "scenario": {"title": "y"}}', "application/json", 400, ""),  # which one?
+    (b'{"scenario": {"title": NaN}}', "application/json", 400, ""),
+    (b'{"scenario": {"title": "x"}}', "text/plain", 415, "Content-Type"),
+])
+def test_a_body_that_is_not_strict_json_is_refused_as_an_event_would_be(reporting, content, content_type, status, field):
+    server, service = reporting
+    refused = server.post("/what-if", content=content, headers={"content-type": content_type})
+    assert refused.status_code == status and [e["field"] for e in refused.json()["errors"]] == [field]
+    assert jobs(service) == 0
