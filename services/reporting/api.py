@@ -182,7 +182,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
                 "from", f"{first} to {last} is more than {MAX_MONTHS} months: ask for fewer with from and to")])
         places = asked.scenario.municipalities(catalog)
-        run = Run(catalog, scenario_catalog, first, last, as_of)
+        run = Run(catalog, scenario_catalog, first, last, as_of, asked.scenario.rules_changed(catalog))
         try:
             job, future = service.what_ifs.start(asked.model_dump(mode="json", by_alias=True, exclude_defaults=True), asked.scenario, run,
                                                  places, caller.subject)
@@ -303,7 +303,7 @@ def _csv(rows: list[Row], filename: str) -> Response:
 WHAT_IF_COLUMNS = {"municipality": "kommune", "name": "kommunenavn", "month": "måned", "rule": "regel",
                    "projected": "fremskrevet", "required_today": "pligter i dag", "required_scenario": "pligter i scenariet",
                    "waived_today": "fritaget i dag", "waived_scenario": "fritaget i scenariet",
-                   "done_today": "udført", "obligations_freed": "sparede pligter", "hours_freed": "frigjorte timer",
+                   "obligations_freed": "sparede pligter", "hours_freed": "frigjorte timer",
                    "citizens_affected": "berørte borgere", "suppressed": "undertrykt"}
 
 

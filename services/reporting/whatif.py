@@ -3,10 +3,10 @@ trial changed or left out, a rule's dated parameters changed), folded over the s
 of the cases it can change, beside the catalog in force. Nothing stored is changed: both folds
 run in memory over the reporting store's events.
 
-Counted per municipality (responsible on the due date), month of the due date and rule: the
-obligations required and waived (or suspended) under the catalog in force ("today") and under
-the scenario, the required ones done by today (for past months: what actually happened), and
-the citizens whose obligations differ. Months after today are projected: the fold lists due
+Counted per municipality (responsible on the due date), month of the due date and rule (the
+rules the scenario changes): the obligations required and waived (or suspended) under the
+catalog in force ("today": for past months, what the rules in force actually required) and
+under the scenario, and the citizens whose obligations differ. Months after today are projected: the fold lists due
 dates up to HORIZON ahead for the cases there are today, and assumes no new ones.
 
 Discretion (`protected`): a cell with 1-4 citizens behind any of its numbers is hidden whole
@@ -39,9 +39,10 @@ SUPPRESS_BELOW = 5  # as the evaluation's
 CHUNK = 2000  # cases folded per task
 MAX_MONTHS = 240  # months one answer counts, each a cell per municipality
 # the numbers of a cell, in this order
-REQUIRED_TODAY, REQUIRED_SCENARIO, WAIVED_TODAY, WAIVED_SCENARIO, DONE_TODAY = range(5)
-NUMBERS = ("required_today", "required_scenario", "waived_today", "waived_scenario", "done_today")
-AFFECTED = 5  # the citizens whose obligations in the cell differ, beside one set per number
+REQUIRED_TODAY, REQUIRED_SCENARIO, WAIVED_TODAY, WAIVED_SCENARIO = range(4)
+NUMBERS = ("required_today", "required_scenario", "waived_today", "waived_scenario")
+AFFECTED = 4  # the citizens whose obligations in the cell differ, beside one set per number
+MINUTES_FREED = 4  # an answer's cell keeps the minutes freed beside its numbers
 ASSUMES = ("Måneder efter i dag er fremskrevet: de sager, der er i dag, med deres ydelser og forløb som de står, "
            "og pligterne som foldningen forudser dem; ingen nye sager, og ingen ændringer ud over scenariet.")
 
@@ -103,6 +104,15 @@ class Scenario(BaseModel):
                    *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
         return frozenset(m for trial in changed for m in trial.municipalities)
 
+    def rules_changed(self, catalog: Catalog) -> frozenset[str] | None:
+        """The rules whose obligations it can change: those of the trials' effects it adds,
+        changes or leaves out, and the rules it changes; None (all) if it changes nothing."""
+        if not (self.trials or self.without_trials or self.rules):
+            return None
+        changed = [*self.trials, *(catalog.trials[t] for t in self.without_trials),
+                   *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
+        return frozenset({e.rule for t in changed for e in t.effects if e.effect != "permit"} | {r.id for r in self.rules})
+
     def months(self, catalog: Catalog, reach: date) -> tuple[date, date]:
         """The months it can change by default: from the first day a change applies to the last
         (`reach`, as far as the fold looks ahead, for a change that does not end)."""
@@ -123,29 +133,39 @@ class Scenario(BaseModel):
         return min(starts, default=reach).replace(day=1), min(max(ends, default=reach), reach)
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one run folds and counts: both catalogs, the months, today, the rules (None: all)."""
+
+    today: Catalog
+    scenario: Catalog
+    first: date
+    last: date
+    as_of: date
+    rules: frozenset[str] | None = None
+
+
 @dataclass
 class Cells:
     """Per (municipality, month, rule): the numbers (NUMBERS) and the citizens behind each and
     those affected."""
 
-    numbers: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
+    numbers: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 4))
     citizens: dict[tuple[str, str, str], list[set[str]]] = field(
-        default_factory=lambda: defaultdict(lambda: [set() for _ in range(6)]))
+        default_factory=lambda: defaultdict(lambda: [set() for _ in range(5)]))
     cases: int = 0
 
-    def add(self, citizen: str, today: Iterable[Obligation], scenario: Iterable[Obligation], first: date, last: date,
-            as_of: date) -> None:
-        mine: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * 5)
+    def add(self, citizen: str, today: Iterable[Obligation], scenario: Iterable[Obligation], run: Run) -> None:
+        mine: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * 4)
+        first, last, rules = run.first, run.last, run.rules
         for obligations, required, waived in ((today, REQUIRED_TODAY, WAIVED_TODAY),
                                               (scenario, REQUIRED_SCENARIO, WAIVED_SCENARIO)):
             for o in obligations:
-                if o.municipality is None or not first <= o.due <= last:
+                if o.municipality is None or not first <= o.due <= last or (rules is not None and o.rule not in rules):
                     continue
                 numbers = mine[(o.municipality, f"{o.due:%Y-%m}", o.rule)]
                 if o.basis == "required":
                     numbers[required] += 1
-                    if required == REQUIRED_TODAY and o.done_on is not None and o.done_on <= as_of:
-                        numbers[DONE_TODAY] += 1
                 else:
                     numbers[waived] += 1
         for key, numbers in mine.items():
@@ -166,17 +186,6 @@ class Cells:
             for i, citizens_ in enumerate(other.citizens[key]):
                 who[i] |= citizens_
         self.cases += other.cases
-
-
-@dataclass(frozen=True)
-class Run:
-    """What one run folds: both catalogs, the months, today."""
-
-    today: Catalog
-    scenario: Catalog
-    first: date
-    last: date
-    as_of: date
 
 
 def touched_cases(engine: Engine, places: frozenset[str] | None) -> list[str]:
@@ -205,8 +214,7 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
         horizon = max(timeline.last_date or run.as_of, run.as_of) + HORIZON  # as the store's own
         cells.add(citizen_of.get(case_id, case_id),  # a case without a citizen counts as one, as in the evaluation
                   fold_timeline(timeline, run.today, horizon, trials=True, complete=True),
-                  fold_timeline(timeline, run.scenario, horizon, trials=True, complete=True),
-                  run.first, run.last, run.as_of)
+                  fold_timeline(timeline, run.scenario, horizon, trials=True, complete=True), run)
     return cells
 
 
@@ -252,10 +260,10 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
     by_cell: dict[tuple, tuple[list[int], list[set[str]]]] = {}
 
     def add(key: tuple, numbers: list[int], who: list[set[str]], rule: str) -> None:
-        kept = by_cell.setdefault(key, ([0] * 6, [set() for _ in range(6)]))
+        kept = by_cell.setdefault(key, ([0] * 5, [set() for _ in range(5)]))
         for i, n in enumerate(numbers):
             kept[0][i] += n
-        kept[0][5] += (numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO]) * minutes.get(rule, 0)
+        kept[0][MINUTES_FREED] += (numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO]) * minutes.get(rule, 0)
         for i, citizens_ in enumerate(who):
             kept[1][i] |= citizens_
 
@@ -277,15 +285,12 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
     names = municipalities()
 
     def cell(key: tuple, **extra: Any) -> dict[str, Any]:
-        numbers, who = by_cell.get(key, ([0] * 6, [set() for _ in range(6)]))
+        numbers, who = by_cell.get(key, ([0] * 5, [set() for _ in range(5)]))
         if key in hidden:
             return {**extra, **dict.fromkeys(NUMBERS), "obligations_freed": None, "hours_freed": None,
                     "citizens_affected": None, "suppressed": True}
-        values = dict(zip(NUMBERS, numbers))
-        if key[1] is not None and key[1] > today_month:
-            values["done_today"] = None  # not yet happened
-        return {**extra, **values, "obligations_freed": numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO],
-                "hours_freed": round(numbers[5] / 60, 2), "citizens_affected": len(who[AFFECTED]), "suppressed": False}
+        return {**extra, **dict(zip(NUMBERS, numbers)), "obligations_freed": numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO],
+                "hours_freed": round(numbers[MINUTES_FREED] / 60, 2), "citizens_affected": len(who[AFFECTED]), "suppressed": False}
 
     return {
         "title": scenario.title,
@@ -306,25 +311,36 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
 
 
 def protected(cells: dict[tuple, tuple[list[int], list[set[str]]]], lines: list[list[tuple]]) -> set[tuple]:
-    """The cells to hide: those with 1-4 citizens behind a number, then in each line (cells and,
-    last, their total) where only one is hidden, the published one with the fewest citizens
-    too (or the total), until no line has a lone hidden cell."""
+    """The cells to hide: those with 1-4 citizens behind a number; then, in each line (cells and,
+    last, their total), the published cell with the fewest citizens too (the total when none is
+    left) while the line gives a hidden one away: a published total with one hidden cell, or
+    with hidden cells of fewer than 5 citizens together (their sum is the total less the rest),
+    or a hidden total with no hidden cell (it is the sum of the rest)."""
 
-    def citizens_behind(key: tuple) -> int:
-        who = cells[key][1] if key in cells else []
+    def behind(who: Iterable[set[str]]) -> int:
         return min((len(w) for w in who if w), default=0)
 
-    hidden = {key for key in cells if 0 < citizens_behind(key) < SUPPRESS_BELOW}
+    def citizens_of(key: tuple) -> list[set[str]]:
+        return cells[key][1] if key in cells else []
+
+    def gives_away(line: list[tuple]) -> bool:
+        *parts, total = line
+        hidden_parts = [key for key in parts if key in hidden]
+        if total in hidden:
+            return not hidden_parts
+        together = [set().union(*sets) for sets in zip(*(citizens_of(k) for k in hidden_parts if k in cells))]
+        return len(hidden_parts) == 1 or 0 < behind(together) < SUPPRESS_BELOW
+
+    hidden = {key for key in cells if 0 < behind(citizens_of(key)) < SUPPRESS_BELOW}
     changed = True
     while changed:
         changed = False
         for line in lines:
-            if sum(key in hidden for key in line) != 1:
+            if not gives_away(line):
                 continue
-            total = line[-1]
-            others = [key for key in line if key not in hidden and citizens_behind(key) > 0]
+            others = [key for key in line if key not in hidden and behind(citizens_of(key)) > 0]
             if others:  # a cell before the total, the one with the fewest citizens
-                hidden.add(min(others, key=lambda key: (key == total, citizens_behind(key))))
+                hidden.add(min(others, key=lambda key: (key == line[-1], behind(citizens_of(key)))))
                 changed = True
     return hidden
 
