@@ -4,6 +4,7 @@ on the form's fields, the scenario told in words, a year's share of a period's n
 
 import pytest
 
+from services.web.app import templates
 from services.web.whatif import (
     BLANK,
     cell,
@@ -145,3 +146,15 @@ def test_a_year_of_a_period_and_a_hidden_cell():
     assert per_year(None, 12) is None and per_year(5, 0) is None
     assert cell(1234.5, False, "timer") == "1.234,5" and cell(-3, False) == "−3" and cell(0, False) == "0"
     assert cell(12, True) == "–" and cell(None, False) == "–"
+
+
+def test_a_running_jobs_page_says_how_far_it_is_and_asks_again_by_itself_without_javascript():
+    job = {"id": "00000000-0000-0000-0000-000000000000", "status": "running", "progress": 0.4, "result": None,
+           "request": {"scenario": {"title": "T11 forlænget"}}}
+    html = templates.get_template("whatif.html").render(title="Scenarie: T11 forlænget", job=job, refresh=3, user=None,
+                                                        csrf="x")
+    assert '<meta http-equiv="refresh" content="3">' in html and "40 % af sagerne er foldet" in html
+    assert 'id="i-alt"' not in html
+    done = templates.get_template("whatif.html").render(title="x", job={**job, "status": "failed", "error": "boom"},
+                                                        refresh=None, user=None, csrf="x")
+    assert "http-equiv" not in done and "kunne ikke regnes igennem (boom)" in done
