@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 
-from services.web import danish
+from services.web import danish, whatif
 from services.web.chart import line_chart, month_name
 from services.web.oidc import Provider, RoundTrip, SignInFailed
 from services.web.operations import SignedOut, service_state
@@ -45,6 +45,8 @@ WAIVED_SINCE = timedelta(days=365)  # the worklist lists exemptions of tasks due
 LISTED = 100  # tasks shown per table (the API's page)
 OPEN = "open"  # the worklist's status choice by default: due and overdue
 STATUS_CHOICES = {OPEN: "Aktuelle og overskredne", **danish.STATUSES}
+JOB = r"[0-9a-f-]{36}"  # a what-if job's id (a UUID), checked before it goes into the reporting service's URL
+REFRESH_SECONDS = 3  # a running what-if's page asks again this often
 Chosen = Annotated[list[str], Query()]  # the comparison kommuner ticked, each its own sammenligning=
 # rule and trial titles for the filters (the obligations service reads the same packaged catalog
 # unless CATALOG_DIR points it elsewhere)
@@ -57,6 +59,7 @@ templates.env.globals.update(STATUSES=danish.STATUSES, ROLES=danish.ROLES, STATU
                              EFFECTS=danish.EFFECTS, HOME=danish.HOME, SERVICES=danish.SERVICES,
                              AUDIT_ACTIONS=danish.AUDIT_ACTIONS)
 templates.env.filters.update(moment=danish.moment)
+templates.env.globals.update(month_name=month_name)
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
@@ -369,6 +372,138 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return Response(answer.content, media_type=answer.headers["content-type"],
                         headers={"Content-Disposition": answer.headers["content-disposition"]})
 
+    @app.get("/hvad-hvis")
+    async def what_if_form(request: Request, forsoeg: str = "") -> Response:
+        """The scenario form: a draft made from a trial of the catalog (`?forsoeg=T11`) or from nothing."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        trials = await reporting_trials(request)
+        if isinstance(trials, Response):
+            return trials
+        if forsoeg and forsoeg not in trials:
+            return no_trial(request, forsoeg)
+        return what_if_page(request, trials, whatif.form_from_trial(trials.get(forsoeg)), {})
+
+    @app.post("/hvad-hvis")
+    async def what_if_asked(request: Request) -> Response:
+        """The scenario posted to the reporting service; on to its page, or the form again with
+        what is wrong in Danish."""
+        form = await checked_form(request)
+        if form is None:
+            return csrf_refused(request)
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        trials = await reporting_trials(request)
+        if isinstance(trials, Response):
+            return trials
+        base = form.get("grundlag", "")
+        if base and base not in trials:
+            return no_trial(request, base)
+        body, errors = whatif.scenario_request(form, trials.get(base), set(trials), sorted(municipalities()))
+        if errors:
+            return what_if_page(request, trials, form, errors, status=422)
+        try:
+            answer = await request.app.state.http.post(
+                f"{settings.reporting_url}/what-if", json=body,
+                headers={"Authorization": f"Bearer {request.session['token']}"})
+        except httpx.HTTPError:
+            return unavailable(request, "reporting")
+        if answer.status_code == 422:
+            return what_if_page(request, trials, form, whatif.refused_fields(answer.json().get("errors", [])), status=422)
+        if answer.status_code == 503:
+            return page(request, "problem.html", 503, title="Rapporteringstjenesten har travlt",
+                        message="Der venter allerede flere scenarier på at blive regnet igennem. Prøv igen om et minut.")
+        if answer.status_code not in (201, 202):
+            return refused(request, answer.status_code, "reporting")
+        return RedirectResponse(f"/hvad-hvis/{answer.json()['id']}", status_code=303)
+
+    @app.get("/hvad-hvis/{job}")
+    async def what_if_result(request: Request, job: str) -> Response:
+        """A scenario's answer: its progress while it runs (the page asks again by itself), then
+        per kommune its months, the total by rule, the assumptions."""
+        asked = await what_if_job(request, job)
+        if isinstance(asked, Response):
+            return asked
+        result = asked["result"]
+        if asked["status"] != "done":
+            return page(request, "whatif.html", title=f"Scenarie: {asked['request']['scenario']['title']}", job=asked,
+                        refresh=REFRESH_SECONDS if asked["status"] == "running" else None)
+        charts = {place["municipality"]: line_chart(
+            [m["month"] for m in place["months"]],
+            {"freed": [None if m["suppressed"] else m["obligations_freed"] for m in place["months"]]}, "pligter",
+            (result["projected_from"] or "")[:7], f"Sparede pligter i {place['name']}", "fremskrevet herfra",
+            f"graf-{place['municipality']}") for place in result["municipalities"]}
+        return page(request, "whatif.html", title=f"Scenarie: {result['title']}", job=asked, result=result,
+                    charts=charts, words=whatif.scenario_in_words(asked["request"], catalog), cell=whatif.cell,
+                    rule_name=lambda rule: whatif.rule_name(rule, catalog))
+
+    @app.get("/hvad-hvis/{job}/bilag")
+    async def what_if_attachment(request: Request, job: str) -> Response:
+        """The scenario's expected results as a page to print and attach to a trial application."""
+        asked = await what_if_job(request, job)
+        if isinstance(asked, Response):
+            return asked
+        if asked["status"] != "done":
+            return RedirectResponse(f"/hvad-hvis/{job}", status_code=303)
+        result = asked["result"]
+        months = len(result["municipalities"][0]["months"]) if result["municipalities"] else 0
+        return page(request, "whatif_attachment.html", title=f"Bilag: {result['title']}", job=job, result=result, months=months,
+                    words=whatif.scenario_in_words(asked["request"], catalog), cell=whatif.cell,
+                    per_year=whatif.per_year, rule_name=lambda rule: whatif.rule_name(rule, catalog))
+
+    @app.get("/hvad-hvis/{job}/resultat.csv")
+    async def what_if_csv(request: Request, job: str) -> Response:
+        """The scenario's numbers as the reporting service writes them in CSV."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        if not re.fullmatch(JOB, job):
+            return no_what_if(request)
+        try:
+            answer = await request.app.state.http.get(
+                f"{settings.reporting_url}/what-if/{job}",
+                headers={"Authorization": f"Bearer {request.session['token']}", "Accept": "text/csv"})
+        except httpx.HTTPError:
+            return unavailable(request, "reporting")
+        if answer.status_code == 404:
+            return no_what_if(request)
+        if answer.status_code != 200:
+            return refused(request, answer.status_code, "reporting")
+        if "content-disposition" not in answer.headers:  # not done yet: JSON, no file
+            return RedirectResponse(f"/hvad-hvis/{job}", status_code=303)
+        return Response(answer.content, media_type=answer.headers["content-type"],
+                        headers={"Content-Disposition": answer.headers["content-disposition"]})
+
+    async def reporting_trials(request: Request) -> dict[str, dict[str, Any]] | Response:
+        """The reporting service's trials by id, or the page saying why not."""
+        answers = await ask_all(request, [("reporting", f"{settings.reporting_url}/trials", {})])
+        if isinstance(answers, Response):
+            return answers
+        return {t["id"]: t for t in sorted(answers[0], key=lambda t: (len(t["id"]), t["id"]))}
+
+    async def what_if_job(request: Request, job: str) -> dict[str, Any] | Response:
+        """A scenario asked, as the reporting service has it, or the page saying why not."""
+        if "token" not in request.session:
+            return RedirectResponse("/log-ind", status_code=303)
+        if not re.fullmatch(JOB, job):
+            return no_what_if(request)
+        try:
+            answer = await request.app.state.http.get(f"{settings.reporting_url}/what-if/{job}",
+                                                      headers={"Authorization": f"Bearer {request.session['token']}"})
+        except httpx.HTTPError:
+            return unavailable(request, "reporting")
+        if answer.status_code == 404:
+            return no_what_if(request)
+        if answer.status_code != 200:
+            return refused(request, answer.status_code, "reporting")
+        return answer.json()
+
+    def what_if_page(request: Request, trials: dict[str, dict[str, Any]], form: dict[str, str], errors: dict[str, str],
+                     status: int = 200) -> Response:
+        return page(request, "whatif_form.html", status, title="Hvad hvis", trials=list(trials.values()), form=form,
+                    errors=errors, effect_rows=whatif.effect_rows(form), EFFECT_CHOICES=whatif.EFFECTS,
+                    modes=whatif.MODES, rules=sorted((r for r in catalog.rules.values() if r.kind == "obligation"),
+                                                     key=lambda r: r.title))
+
     @app.get("/drift")
     async def operations(request: Request, genindlaest: int | None = None) -> Response:
         """The operator's page: per service its readiness, how far behind it is, its stale and
@@ -536,6 +671,11 @@ def unavailable(request: Request, service: str) -> HTMLResponse:
     name = {"case": "Sagstjenesten", "obligations": "Opgavetjenesten", "reporting": "Rapporteringstjenesten"}[service]
     return page(request, "problem.html", 502, title=f"{name} svarer ikke",
                 message=f"{name} kunne ikke svare lige nu. Prøv igen om lidt.")
+
+
+def no_what_if(request: Request) -> HTMLResponse:
+    return page(request, "problem.html", 404, title="Scenariet findes ikke",
+                message="Rapporteringstjenesten kender ikke dette scenarie. Start et nyt under Hvad hvis.")
 
 
 def no_trial(request: Request, trial_id: str) -> HTMLResponse:

@@ -63,6 +63,7 @@ from tests.integration.test_obligations_service import BATCH, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
 
 AS_OF = "2020-03-01"
+NO_JOB = "00000000-0000-0000-0000-000000000000"  # a what-if the reporting service never ran
 CASES = {"aal-overdue": ("851", "2020-01-02", "010190-1234"), "aal-due": ("851", "2020-01-30", "020190-1234"),
          "aar-overdue": ("751", "2020-01-02", "030190-1234"), "thi-before": ("787", "2018-03-01", "040190-1234"),
          "thi-edge": ("787", "2018-03-02", "050190-1234")}
@@ -417,7 +418,8 @@ def test_the_pages_fit_a_phone_without_scrolling_sideways(frisag, browser):
             page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
         page = signed_in(context, frisag.base, role="Evaluator")
-        for path, screenshot in (("forsoeg", "web-trials-phone"), ("forsoeg/T11", "web-trial-phone")):
+        for path, screenshot in (("forsoeg", "web-trials-phone"), ("forsoeg/T11", "web-trial-phone"),
+                                 ("hvad-hvis?forsoeg=T11", "web-what-if-form-phone")):
             page.goto(f"{frisag.base}/{path}")
             page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
@@ -499,6 +501,97 @@ def test_an_evaluator_opens_t11_sees_the_chart_with_the_baseline_and_downloads_t
     form = frisag.reporting.get("/trials/T11/form", params={"comparison": "461", "format": "html"})
     assert download.value.suggested_filename == "evalueringsskema-T11.html"
     assert open(download.value.path(), "rb").read() == form.content
+
+
+@pytest.mark.slow
+def test_an_evaluator_extends_t11_a_year_in_the_what_if_form_and_gets_its_numbers_csv_and_attachment(frisag, context):
+    """Issue 20: the form filled from T11, its period extended to the end of 2023; a kommunekode
+    the reporting service refuses is said on its field; the job's page refreshes itself until
+    done, and its cells are the reporting service's for the same job (read apart), "–" where
+    suppressed; the CSV is the reporting service's byte for byte; the attachment prints alone."""
+    base, (context, _) = frisag.base, context
+    page = signed_in(context, base, role="Evaluator")
+    follow(page.get_by_role("link", name="Hvad hvis"))
+    assert page.url == f"{base}/hvad-hvis" and page.title() == "Hvad hvis – Frisag"
+    page.get_by_label("Udgangspunkt").select_option("T11")
+    follow(page.get_by_role("button", name="Udfyld fra forsøget"))
+    assert page.get_by_label("Kommuner", exact=True).input_value() == "851, 849, 787, 840"
+    assert page.get_by_label("Forsøgets start").input_value() == "2018-07-01"
+    assert page.get_by_label("Regel 1").input_value() == "LAS-74c" and page.get_by_label("Regel 2").input_value() == ""
+    assert page.get_by_label("Udkastet erstatter T11 (samme forsøgsnummer)").is_checked()
+    accessible(page, base)
+    page.get_by_label("Scenariets titel").fill("T11 forlænget til 2023")
+    page.get_by_label("Forsøgets slutning").fill("2023-12-31")
+    page.get_by_label("Kommuner", exact=True).fill("851, 849, 787, 840, 999")
+    follow(page.get_by_role("button", name="Beregn scenariet"))
+    assert "Der er fejl i formularen" in page.locator("main").inner_text()
+    assert page.locator(".form-error #kommuner").count() == 1  # the API's refusal, on its field, in Danish
+    assert "Skriv kommunekoder for danske kommuner" in page.locator(".form-error-message").inner_text()
+    assert page.get_by_label("Forsøgets slutning").input_value() == "2023-12-31"  # the rest kept as written
+    page.get_by_label("Kommuner", exact=True).fill("851, 849, 787, 840")
+    follow(page.get_by_role("button", name="Beregn scenariet"))
+    job = re.fullmatch(rf"{base}/hvad-hvis/([0-9a-f-]{{36}})", page.url).group(1)
+    page.locator("#i-alt").wait_for(timeout=60_000)  # the page's meta refresh, without JavaScript
+    assert page.title() == "Scenarie: T11 forlænget til 2023 – Frisag"
+
+    api = frisag.reporting.get(f"/what-if/{job}").json()
+    assert api["status"] == "done" and api["request"]["scenario"]["trials"][0]["period"]["end"] == "2023-12-31"
+    result = api["result"]
+    assert (result["from"], result["to"]) == ("2018-07-01", "2023-12-31")
+    main = page.locator("main").inner_text()
+    assert "fra 1. juli 2018 til 31. december 2023" in main and "Fritager for" not in main
+    assert "fritager for Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)" in main
+    assert result["assumes"] in main
+
+    def shown(c: dict, name: str) -> str:
+        return "–" if c["suppressed"] else str(c[name])
+
+    numbers = ("required_today", "required_scenario", "waived_today", "waived_scenario", "obligations_freed")
+    total = {row[0]: row[1:] for row in rows(page, "#i-alt")}
+    las = next(c for c in result["total"]["rules"] if c["rule"] == "LAS-74c")
+    assert total["Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"][:5] == [shown(las, n) for n in numbers]
+    assert total["I alt"][:5] == [shown(result["total"], n) for n in numbers]
+    freed = total["Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"][4]
+    assert freed == str(las["obligations_freed"]) and int(freed) > 0  # the year added frees re-assessments
+    assert [m["municipality"] for m in result["municipalities"]] == ["787", "840", "849", "851"]
+    for place in result["municipalities"]:
+        months = rows(page, f"#maaneder-{place['municipality']}")
+        assert len(months) == 66 and months[0][0] == "juli 2018" and months[-1][0] == "december 2023"
+        assert [row[1:6] for row in months] == [[shown(m, n) for n in numbers] for m in place["months"]]
+    assert any(m["suppressed"] for p in result["municipalities"] for m in p["months"])  # a "–" was checked
+    assert page.locator("svg.frisag-chart").count() == 4
+    assert "diskretionering" in main.lower()
+    page.screenshot(path=str(ARTIFACTS / "web-what-if.png"), full_page=True)
+    accessible(page, base)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Hent som CSV").click()
+    csv = frisag.reporting.get(f"/what-if/{job}", headers={"accept": "text/csv"})
+    assert download.value.suggested_filename == f"hvad-hvis-{job}.csv"
+    assert download.value.path().read_bytes() == csv.content
+    assert csv.content.startswith("\ufeffkommune;kommunenavn;måned;regel".encode())
+
+    follow(page.get_by_role("link", name="Bilag til ansøgning"))
+    assert page.url == f"{base}/hvad-hvis/{job}/bilag"
+    assert page.locator("h1").inner_text() == "T11 forlænget til 2023"
+    assert page.locator("link[rel=stylesheet], script, img").count() == 0  # it prints alone
+    attachment = page.locator("main").inner_text()
+    assert "Mål og forventede resultater" in attachment and "31. december 2023" in attachment
+    assert "diskretion" in attachment
+    places = {row[0]: row[1:] for row in rows(page, "#forventet")}
+    assert list(places) == ["Thisted (787)", "Rebild (840)", "Jammerbugt (849)", "Aalborg (851)", "I alt"]
+    assert places["I alt"][0] == shown(result["total"], "obligations_freed")
+    assert [row[0] for row in places.values()] == [shown(p, "obligations_freed") for p in result["municipalities"]] + [
+        shown(result["total"], "obligations_freed")]
+    by_rule = {row[0]: row[1:] for row in rows(page, "#pr-regel")}
+    # 66 months: a year is 12/66 of them, shown with one decimal (7 freed: 1,3 a year)
+    assert by_rule["Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)"] == [
+        str(las["obligations_freed"]), *(f"{value * 12 / 66:.1f}".replace(".", ",").removesuffix(",0")
+                                         for value in (las["obligations_freed"], las["hours_freed"])), "120"]
+    page.screenshot(path=str(ARTIFACTS / "web-what-if-attachment.png"), full_page=True)
 
 
 @pytest.mark.slow
@@ -603,13 +696,17 @@ def test_what_the_apis_refuse_is_said_in_danish(frisag, web, serve, tmp_path):
                                ("/forsoeg/T11?sammenligning=851", 422, "Vælg sammenligningskommunerne på listen"),
                                ("/forsoeg/T11?sammenligning=101", 422, "ingen borgere i data"),  # the API refuses it
                                ("/forsoeg/T11/evaluering.csv?sammenligning=101", 422, "ingen borgere i data"),
-                               ("/forsoeg/T11/evalueringsskema?format=pdf", 422, "Vælg HTML eller Markdown")):
+                               ("/forsoeg/T11/evalueringsskema?format=pdf", 422, "Vælg HTML eller Markdown"),
+                               ("/hvad-hvis?forsoeg=T99", 404, "Forsøget findes ikke"),
+                               (f"/hvad-hvis/{NO_JOB}", 404, "Scenariet findes ikke"),  # the API does not know it
+                               (f"/hvad-hvis/{NO_JOB}/resultat.csv", 404, "Scenariet findes ikke"),
+                               ("/hvad-hvis/T11/bilag", 404, "Scenariet findes ikke")):  # not a job id: never asked
         answer = web.get(path)
         assert answer.status_code == status and said in answer.text and "Traceback" not in answer.text, path
 
     assert sign_in(web, role="caseworker", municipality="851").status_code == 303
-    for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv"):  # the reporting service's evaluator role
-        answer = web.get(path)
+    for path in ("/forsoeg", "/forsoeg/T11", "/forsoeg/T11/evaluering.csv", "/hvad-hvis", f"/hvad-hvis/{NO_JOB}"):
+        answer = web.get(path)  # the reporting service's evaluator role
         assert answer.status_code == 403 and "Evalueringstallene er for evaluatorer" in answer.text, path
 
     assert sign_in(web, role="caseworker", municipality="787").status_code == 303

@@ -51,3 +51,16 @@ def test_a_long_series_is_labelled_every_few_years_at_most_eight_times():
         labels = re.findall(r'class="tick-x"', line_chart(months[:n], {"trial": [1.0] * n, "comparison": [None] * n},
                                                           "andel", "2017-07", "Andel"))
         assert len(labels) == -(-n // every), n
+
+
+def test_a_what_ifs_negative_months_go_below_a_zero_line_with_its_own_legend_and_title():
+    # "without T11": more obligations required, so fewer freed than 0. Range -3..2: rough step 5/4 -> 2,
+    # ticks -4..2; y(v) = 240 - (v + 4) * 220/6: y(-3) = 203.3, y(0) = 93.3, y(2) = 20
+    svg = line_chart(MONTHS[:2], {"freed": [-3, 2]}, "pligter", "2018-06", "Sparede pligter i Aalborg",
+                     "fremskrevet herfra", "graf-851")
+    assert polylines(svg, "freed") == ["64.0,203.3 700.0,20.0"]
+    assert re.findall(r'<text class="tick-y"[^>]*>([^<]*)<', svg) == ["−4", "−2", "0", "2"]
+    assert '<line x1="64" y1="93.3" x2="700" y2="93.3" stroke="#454545"/>' in svg  # the zero line
+    assert 'aria-labelledby="graf-851-titel"' in svg and '<title id="graf-851-titel">' in svg
+    assert "fremskrevet herfra" in svg and "forsøget begynder" not in svg
+    assert "Sparede pligter</text>" in svg and "Forsøgskommuner" not in svg  # a legend of what is drawn
