@@ -397,12 +397,15 @@ class WhatIfs:
         if row is None:
             return None
         status, error = row.status, row.error
-        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)  # SQLite keeps none
-        if status == "running" and datetime.now(UTC) - updated > STALE:
+        if status == "running" and datetime.now(UTC) - _utc(row.updated_at) > STALE:
             status, error = "failed", "interrupted: the service stopped while it ran; post the request again"
         return {"id": row.id, "status": status, "progress": round(row.progress, 3), "requested_by": row.requested_by,
-                "requested_at": row.requested_at.isoformat(), "request": row.request, "error": error,
+                "requested_at": _utc(row.requested_at).isoformat(), "request": row.request, "error": error,
                 "result": row.result}
 
     def close(self) -> None:
         self._runner.shutdown(wait=False, cancel_futures=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite keeps no time zone

@@ -51,6 +51,7 @@ def test_t11_never_existed_gives_back_its_waived_reassessments(reporting):
     job = answered.json()
     assert answered.headers["location"] == f"/what-if/{job['id']}" and job["status"] == "done"
     assert job["request"] == WITHOUT_T11  # to post again after new events
+    assert job["requested_at"].endswith("+00:00") and job["requested_by"] == "test-everything"
     result = job["result"]
     assert (result["from"], result["to"], result["cases_folded"]) == ("2018-07-01", "2022-12-31", 6)  # not Aarhus
     # by hand: on LY from 2017-01-01, re-assessments due 2018-01-01 (before T11), then 2019-01-01,
