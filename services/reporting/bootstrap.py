@@ -1,9 +1,12 @@
 """Wires the reporting service: its store of facts, the catalog, the stream consumer."""
 
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from threading import Lock
 from typing import Any
 
@@ -18,6 +21,9 @@ from shared import tracing
 from shared.catalog import Catalog
 from shared.settings import sqlalchemy_url
 
+log = logging.getLogger(__name__)
+SNAPSHOT_EVERY = 300.0  # seconds between writing the facts to the snapshot, when they changed
+
 
 @dataclass
 class ReportingService(ConsumingService):
@@ -26,6 +32,46 @@ class ReportingService(ConsumingService):
     # the store's clock, and the answers computed (or being computed) then
     _answers: tuple[tuple[int, int] | None, dict[tuple, Future]] = field(default_factory=lambda: (None, {}))
     _lock: Lock = field(default_factory=Lock)
+    snapshot: Path | None = None  # where the facts are kept between runs (`Facts.save`); None: not kept
+    _saved: tuple[int | None, int] = (None, 0)  # the clock of the facts last saved or read
+    _saving: Lock = field(default_factory=Lock)
+
+    def start(self) -> "ReportingService":
+        super().start()
+        threading.Thread(target=self._keep_facts, name="reporting-facts", daemon=True).start()
+        return self
+
+    def _keep_facts(self) -> None:
+        """Read the facts at once, from the snapshot and then the cases derived since (else from
+        the database), so that the first question finds them; then save them now and then."""
+        try:
+            with self._lock:
+                read = Facts.read(self.snapshot, self._database) if self.snapshot else None
+                if read is not None:
+                    self._saved = (read.tick, read.epoch)
+                self._facts = (read or self._facts).refreshed(self.projection.engine)
+        except Exception:  # the database not reachable yet: the first question reads them
+            log.exception("could not read the facts at start")
+        while not self._stop.is_set():
+            self.save_facts()
+            self._stop.wait(SNAPSHOT_EVERY)
+
+    @property
+    def _database(self) -> str:
+        return self.projection.engine.url.render_as_string(hide_password=True)
+
+    def save_facts(self) -> None:
+        """Write the facts to the snapshot if they changed since last written."""
+        with self._saving:
+            facts = self._facts
+            if self.snapshot is None or facts.tick is None or (facts.tick, facts.epoch) == self._saved:
+                return
+            try:
+                self.snapshot.parent.mkdir(parents=True, exist_ok=True)
+                facts.save(self.snapshot, self._database)
+                self._saved = (facts.tick, facts.epoch)
+            except OSError:  # a cache: the service goes on without it
+                log.exception("could not write the facts' snapshot to %s", self.snapshot)
 
     def cached(self, key: tuple, compute: Callable[[Facts], Any]) -> Any:
         """`compute(facts)` over the facts as the store has them now, remembered until cases are
@@ -55,6 +101,7 @@ class ReportingService(ConsumingService):
         if "what_ifs" in self.__dict__:  # made at its first use
             self.what_ifs.close()
         super().close()
+        self.save_facts()  # the next start reads them
 
 
 def projection_engine(settings: ReportingSettings) -> Engine:
@@ -66,4 +113,5 @@ def bootstrap(settings: ReportingSettings) -> ReportingService:
     engine = projection_engine(settings)
     store = ReportingStore(engine, Catalog.load(settings.catalog_dir), settings.reporting_group)
     return consuming(ReportingService, store, settings, run=settings.run_consumer, group=settings.reporting_group,
-                     batch_size=settings.consumer_batch_size, workers=settings.refold_workers)
+                     batch_size=settings.consumer_batch_size, workers=settings.refold_workers,
+                     snapshot=settings.data_dir / "reporting-facts.npz")

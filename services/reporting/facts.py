@@ -8,11 +8,18 @@ dated occurrence gets the one responsible that day.
 
 `refreshed` loads again only the cases derived since the store's clock last ticked for it
 (`shared.projection`): under a live stream a few cases change between two questions, not all.
+`save` and `read` keep them in a file between runs (the reporting service's snapshot): a service
+that starts reads it and then only the cases derived since, not every fact from the database.
 """
 
+import hashlib
+import json
+import os
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +34,9 @@ QUERY_IDS = 1000  # case ids per query when loading changed cases
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
+TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
+# what a snapshot must have been written by to be read: this module and the store's tables
+_SOURCES = (Path(__file__), Path(__file__).with_name("store.py"))
 
 
 class Codes:
@@ -112,9 +122,11 @@ class Facts:
             tick, epoch = conn.execute(select(clock.c.tick, clock.c.epoch)).one()
             if (tick, epoch) == (self.tick, self.epoch):
                 return self
-            changed = [] if self.tick is None or epoch != self.epoch else list(conn.execute(
+            # a clock behind these facts' is another database's (one restored, or made again)
+            again = self.tick is None or epoch != self.epoch or tick < self.tick
+            changed = [] if again else list(conn.execute(
                 select(cases.c.case_id).where(cases.c.derived_tick > self.tick, cases.c.derived_tick <= tick)).scalars())
-            if self.tick is None or epoch != self.epoch or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
+            if again or len(changed) > FULL_LOAD_SHARE * len(self.codes["case"]):
                 # read before the facts: an erasure committed in between is found next time,
                 # and its facts, read now under an id not yet known, are replaced then
                 anonymous = self._anonymous(conn)
@@ -202,10 +214,52 @@ class Facts:
                 "segments": segment_columns, "occurrences": occurrence_columns,
                 "responsible": responsible_columns}, set(citizen_of)
 
+    def save(self, path: Path, database: str) -> None:
+        """Write these facts to `path` (numpy's npz: arrays and JSON, nothing a reader executes),
+        replacing it at once, for the `database` they were read from."""
+        meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch, "places": self.places,
+                "citizens": self.citizens, "anonymous": sorted(self.anonymous),
+                "codes": {name: list(codes.names) for name, codes in self.codes.items()}}
+        arrays = {f"{table}.{column}": values for table in TABLES for column, values in getattr(self, table).items()}
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
+        with temporary.open("wb") as out:
+            np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        os.replace(temporary, path)
+
+    @classmethod
+    def read(cls, path: Path, database: str) -> "Facts | None":
+        """The facts saved in `path` for `database` by this code; None if there are none such."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                meta = json.loads(saved["meta"].tobytes())
+                if meta["key"] != snapshot_key(database):
+                    return None
+                tables: dict[str, Columns] = {table: Columns() for table in TABLES}
+                for name in saved.files:
+                    if name != "meta":
+                        table, column = name.split(".", 1)
+                        tables[table][column] = saved[name]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # none, cut short, or of another format
+            return None
+        codes = {name: Codes() for name in meta["codes"]}
+        for name, names in meta["codes"].items():
+            for each in names:
+                codes[name].code(each)
+        return cls(codes, meta["tick"], meta["epoch"], meta["places"], meta["citizens"], frozenset(meta["anonymous"]),
+                   **tables)
+
     def municipalities(self) -> set[str]:
         """Every municipality ever responsible for a case."""
         names = self.codes["municipality"].names
         return {names[m] for m in np.unique(self.responsible["municipality"])} if self.responsible else set()
+
+
+def snapshot_key(database: str) -> str:
+    """Which database and which code a snapshot belongs to."""
+    digest = hashlib.sha256(database.encode())
+    for source in _SOURCES:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def _counts(codes: dict[str, Codes]) -> dict[str, int]:

@@ -1,0 +1,127 @@
+"""The reporting facts kept in a snapshot between runs: read back, they are the facts read from
+the database, and with the cases derived since read on top, those of a fresh load; a snapshot of
+another database or code, or a broken one, is not read; a database whose clock is behind the
+snapshot's is read afresh. The oracle: `Facts.load`, the facts read from the database alone."""
+
+import time
+from datetime import date
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine
+
+from services.reporting.bootstrap import bootstrap
+from services.reporting.evaluation import comparison_default, evaluate, periods_for
+from services.reporting.facts import TABLES, Facts
+from services.reporting.settings import ReportingSettings
+from services.reporting.store import ReportingStore
+from shared.catalog import Catalog
+from shared.population import Population
+from shared.stream import Delivery
+from tests.unit.test_evaluation import stream_events
+
+CATALOG = Catalog.load()
+TODAY = date(2023, 6, 1)
+DATABASE = "sqlite:///reporting.sqlite"
+
+
+def store_of(path, histories) -> ReportingStore:
+    store = ReportingStore(create_engine(f"sqlite:///{path}"), CATALOG, today=lambda: TODAY)
+    add(store, histories)
+    return store
+
+
+def add(store: ReportingStore, histories) -> None:
+    """Deliver these cases' events after those delivered before, and derive them."""
+    after = store.stored_positions().get(0, 0)
+    store.store([Delivery(0, after + i, e) for i, e in enumerate(e for h in histories for e in h)])
+    store.refresh()
+
+
+def same(a: Facts, b: Facts) -> None:
+    assert (a.tick, a.epoch, a.anonymous) == (b.tick, b.epoch, b.anonymous)
+    for table in TABLES:
+        left, right = getattr(a, table), getattr(b, table)
+        assert set(left) == set(right), table
+        # the same rows, in any order within a day: decode the codes, then sort
+        decoded = [sorted(zip(*(_names(x, column, left[column]) for column in sorted(left)))) for x, left in
+                   ((a, left), (b, right))]
+        assert decoded[0] == decoded[1], table
+
+
+def _names(facts: Facts, column: str, values: np.ndarray) -> list:
+    codes = facts.codes.get(column)
+    return [codes.names[v] if codes is not None and v >= 0 else v.item() for v in values]
+
+
+def evaluation(facts: Facts) -> list:
+    trial = CATALOG.trials["T11"]
+    periods = periods_for(trial, date(2019, 1, 1), date(2020, 12, 31), TODAY)
+    return evaluate(facts, CATALOG, trial, periods, comparison_default(facts, CATALOG, trial, periods)[0])
+
+
+@pytest.fixture
+def histories():
+    return [stream_events(d) for d in Population(seed=5, start=date(2016, 1, 1)).cases(400)]
+
+
+def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, histories):
+    store = store_of(tmp_path / "db.sqlite", histories)
+    loaded = Facts.load(store.engine)
+    loaded.save(tmp_path / "facts.npz", DATABASE)
+    read = Facts.read(tmp_path / "facts.npz", DATABASE)
+    same(read, loaded)
+    assert evaluation(read) == evaluation(loaded)
+    assert read.refreshed(store.engine) is read  # nothing derived since: nothing read again
+
+
+def test_cases_derived_since_the_snapshot_are_read_on_top_of_it(tmp_path, histories):
+    store = store_of(tmp_path / "db.sqlite", histories[:300])
+    Facts.load(store.engine).save(tmp_path / "facts.npz", DATABASE)
+    add(store, histories[300:320])  # 20 more cases: under the share that reads everything again
+    assert len(Facts.load(store.engine).codes["case"]) == 320
+    read = Facts.read(tmp_path / "facts.npz", DATABASE).refreshed(store.engine)
+    fresh = Facts.load(store.engine)
+    same(read, fresh)
+    assert evaluation(read) == evaluation(fresh)
+
+
+def test_a_database_whose_clock_is_behind_the_snapshot_is_read_afresh(tmp_path, histories):
+    old = store_of(tmp_path / "old.sqlite", histories[:100])
+    for start in range(100, 400, 100):  # a clock that ticked four times
+        add(old, histories[start:start + 100])
+    Facts.load(old.engine).save(tmp_path / "facts.npz", DATABASE)
+    other = store_of(tmp_path / "new.sqlite", histories[:50])  # made again at the same address: fewer ticks
+    read = Facts.read(tmp_path / "facts.npz", DATABASE)
+    assert read.tick > other.tick()
+    same(read.refreshed(other.engine), Facts.load(other.engine))
+
+
+def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, histories):
+    store = store_of(tmp_path / "db.sqlite", histories[:50])
+    path = tmp_path / "facts.npz"
+    Facts.load(store.engine).save(path, DATABASE)
+    assert Facts.read(path, "postgresql://elsewhere/frisag") is None
+    assert Facts.read(tmp_path / "none.npz", DATABASE) is None
+    path.write_bytes(path.read_bytes()[:1000])  # cut short
+    assert Facts.read(path, DATABASE) is None
+
+
+def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histories):
+    settings = ReportingSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path, run_consumer=False)
+    first = bootstrap(settings)
+    add(first.projection, histories[:200])
+    answered = first.cached(("numbers",), evaluation)
+    first.close()  # writes the snapshot
+    snapshot = Facts.read(tmp_path / "reporting-facts.npz", first._database)
+    same(snapshot, Facts.load(first.projection.engine))
+
+    second = bootstrap(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while second._saved != (snapshot.tick, snapshot.epoch):  # read at start, not from the database
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert second.cached(("numbers",), evaluation) == answered
+    finally:
+        second.close()
