@@ -184,7 +184,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
         places = asked.scenario.municipalities(catalog)
         run = Run(catalog, scenario_catalog, first, last, as_of, asked.scenario.rules_changed(catalog))
         try:
-            job, future = service.what_ifs.start(asked.model_dump(mode="json", by_alias=True, exclude_defaults=True), asked.scenario, run,
+            job, future = service.what_ifs.start(asked.model_dump(mode="json", by_alias=True), asked.scenario, run,
                                                  places, caller.subject)
         except Busy:
             raise Problem(503, "busy", "Busy", detail=f"{WAITING} scenarios wait already: ask again in a minute",

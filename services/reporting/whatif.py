@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from threading import Lock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, create_engine, insert, select, update
 
 from services.reporting.store import ANONYMOUS, HORIZON, citizens, responsibility, what_if
-from shared.catalog import Catalog, Rule, Trial
+from shared.catalog import Catalog, Rule, Trial, parse_duration
 from shared.municipalities import municipalities
 from shared.obligations import Obligation, fold_timeline
 from shared.projection import ERASED, store_tables, stored_histories
@@ -84,10 +85,19 @@ class Scenario(BaseModel):
             elif rule.schedule != catalog.rules[rule.id].schedule or rule.kind != catalog.rules[rule.id].kind:
                 errors.append((f"rules[{i}].schedule", f"{rule.id}'s kind and schedule stay as they are; change its "
                                                        "parameters"))
+            else:
+                errors += _parameters_unlike(f"rules[{i}]", rule, catalog.rules[rule.id])
         rules = {**catalog.rules, **{r.id: r for r in self.rules}}
         for i, trial in enumerate(self.trials):
-            errors += [(f"trials[{i}].effects[{j}].rule", f"no rule {e.rule} in the catalog")
-                       for j, e in enumerate(trial.effects) if e.rule not in rules]
+            for j, effect in enumerate(trial.effects):
+                if effect.rule not in rules:
+                    errors.append((f"trials[{i}].effects[{j}].rule", f"no rule {effect.rule} in the catalog"))
+                elif effect.parameter is not None:
+                    schedules = [v.value for p in (rules[effect.rule].parameters.get(effect.parameter),) if p
+                                 for v in p.values.values() if v.value is not None]
+                    why = _unlike(effect.value, schedules) if schedules else f"{effect.rule} has no {effect.parameter}"
+                    if why:
+                        errors.append((f"trials[{i}].effects[{j}].value", why))
         if errors:
             raise ScenarioError(errors)
         left_out = set(self.without_trials)
@@ -131,6 +141,57 @@ class Scenario(BaseModel):
         if not starts:  # nothing changed: every trial's time, to compare with
             starts = [t.period.start for t in catalog.trials.values()]
         return min(starts, default=reach).replace(day=1), min(max(ends, default=reach), reach)
+
+
+def _parameters_unlike(where: str, rule: Rule, today: Rule) -> list[tuple[str, str]]:
+    """Where a changed rule's parameter values are not of the kind the catalog's are: the
+    parameters it has, each value shaped as one in force (a count a positive whole number, a
+    duration a duration, a mapping of the keys it has), so that the fold can count with them."""
+    errors = []
+    for name, parameter in rule.parameters.items():
+        if name not in today.parameters:
+            errors.append((f"{where}.parameters.{name}", f"{rule.id} has no such parameter"))
+            continue
+        examples = [v.value for v in today.parameters[name].values.values() if v.value is not None]
+        for day, entry in parameter.values.items():
+            if entry.value is not None and examples and (why := _unlike(entry.value, examples)):
+                errors.append((f"{where}.parameters.{name}.values.{day}", why))
+    return errors
+
+
+def _unlike(value: Any, examples: list[Any]) -> str | None:
+    """Why `value` is not of the kind of the `examples` (values the catalog has had), or None."""
+    example = examples[0]
+    if isinstance(example, bool) or not isinstance(example, int | str | dict | list):
+        return None if type(value) is type(example) else f"must be {type(example).__name__}"
+    if isinstance(example, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be a whole number"
+        return None if value > 0 or min(examples) <= 0 else "must be above 0"
+    if isinstance(example, str):
+        try:
+            parse_duration(example)
+        except ValueError:
+            return None if isinstance(value, str) else "must be text"
+        try:
+            parse_duration(value if isinstance(value, str) else "")
+            return None
+        except ValueError:
+            return "must be a duration like 7d, 8w, 3m or 1m15d"
+    if isinstance(example, list):
+        if not isinstance(value, list):
+            return "must be a list"
+        items = [item for e in examples for item in e]
+        return next((why for item in value if items and (why := _unlike(item, items))), None)
+    if not isinstance(value, dict):
+        return "must be a mapping"
+    keys = {key: [e[key] for e in examples if key in e] for e in examples for key in e}
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        return f"has no key {unknown[0]} (it has {', '.join(sorted(keys))})"
+    return next((f"{key}: {why}" for key, item in value.items()
+                 if item is not None and (examples_ := [x for x in keys[key] if x is not None])
+                 and (why := _unlike(item, examples_))), None)
 
 
 @dataclass(frozen=True)
@@ -361,20 +422,22 @@ class WhatIfs:
         self.engine, self.pool = engine, pool
         self._runner = ThreadPoolExecutor(1, "what-if")
         self._running: list[Future] = []
+        self._queue = Lock()  # requests are answered in several threads at once
 
     def start(self, request: dict[str, Any], scenario: Scenario, run: Run, places: frozenset[str] | None,
               requested_by: str) -> tuple[str, Future]:
         """Store the request and start folding; Busy when WAITING jobs wait already."""
-        self._running = [f for f in self._running if not f.done()]
-        if len(self._running) >= WAITING:
-            raise Busy()
-        job, now = str(uuid4()), datetime.now(UTC)
-        with self.engine.begin() as conn:
-            conn.execute(insert(what_if).values(id=job, requested_by=requested_by, requested_at=now, request=request,
-                                                status="running", progress=0.0, updated_at=now))
-        future = self._runner.submit(self._run, job, scenario, run, places)
-        self._running.append(future)
-        return job, future
+        with self._queue:
+            self._running = [f for f in self._running if not f.done()]
+            if len(self._running) >= WAITING:
+                raise Busy()
+            job, now = str(uuid4()), datetime.now(UTC)
+            with self.engine.begin() as conn:
+                conn.execute(insert(what_if).values(id=job, requested_by=requested_by, requested_at=now,
+                                                    request=request, status="running", progress=0.0, updated_at=now))
+            future = self._runner.submit(self._run, job, scenario, run, places)
+            self._running.append(future)
+            return job, future
 
     def _run(self, job: str, scenario: Scenario, run: Run, places: frozenset[str] | None) -> None:
         def progress(share: float) -> None:

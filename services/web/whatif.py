@@ -132,11 +132,12 @@ def scenario_in_words(request: dict[str, Any], catalog: Catalog) -> list[str]:
         codes = trial["municipalities"]
         where = ("i hele landet (alle 98 kommuner)" if len(codes) == 98 else
                  "i " + ", ".join(danish.kommune(code) for code in codes))
-        end = danish.long_date(trial["period"]["end"]) if trial["period"]["end"] else "indtil videre"
+        start, end = trial["period"]["start"], trial["period"]["end"]
+        when = (f"fra {danish.long_date(start)} til {danish.long_date(end)}" if end else
+                f"fra {danish.long_date(start)} og indtil videre")
         effects = [f"{EFFECTS.get(e['effect'], danish.EFFECT_VERBS.get(e['effect'], e['effect']))} "
                    f"{rule_name(e['rule'], catalog)}" for e in trial["effects"]]
-        said.append(f"{trial['id']} ({how}): {trial['title']}, {where}, fra {danish.long_date(trial['period']['start'])} "
-                    f"til {end}. Forsøget {', og '.join(effects) if effects else 'ændrer ingen regler'}.")
+        said.append(f"{trial['id']} ({how}): {trial['title']}, {where}, {when}. Forsøget {', og '.join(effects) if effects else 'ændrer ingen regler'}.")
     for trial_id in scenario.get("without_trials", []):
         title = catalog.trials[trial_id].title if trial_id in catalog.trials else ""
         said.append(f"Uden {trial_id}{f' ({title})' if title else ''}: som om forsøget aldrig havde været.")

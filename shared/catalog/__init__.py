@@ -20,10 +20,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.dates import QueryDate
 from shared.events import Benefit
 from shared.municipalities import municipalities
 
 CATALOG_DIR = Path(__file__).parent
+MAX_MINUTES = 10_000  # a week of a caseworker's time: more is a typo, not an estimate
 _DURATION = re.compile(r"^(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
 
 
@@ -65,7 +67,7 @@ class ParameterValue(_Strict):
 
 class Parameter(_Strict):
     description: str
-    values: dict[date, ParameterValue]
+    values: dict[QueryDate, ParameterValue]
 
     @cached_property
     def _dates(self) -> list[date]:
@@ -101,7 +103,8 @@ class Rule(_Strict):
     applies_to: list[Benefit | str] = Field(default_factory=list)  # benefits, or offers for offer-based rules
     while_receiving: Benefit | None = None  # only while this benefit runs too (e.g. førtidspension)
     completed_by: CompletedBy | None = None
-    minutes_per_obligation: int | None = None  # caseworker time one occurrence takes (evaluation estimate)
+    # caseworker time one occurrence takes (evaluation estimate)
+    minutes_per_obligation: int | None = Field(None, ge=0, le=MAX_MINUTES)
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     note: str | None = None
 
@@ -132,13 +135,37 @@ class TrialEffect(_Strict):
     value: Any = None  # modify: its value under the trial
     individually_agreed: bool = False  # modify: the cadence is agreed per citizen (cadence.agreed)
     for_offers: list[str] | None = None  # permit: which offers it allows (rules about offer types)
-    in_a_row: int | None = None  # waive: at most this many occurrences in a row; the next one is required
+    in_a_row: int | None = Field(None, ge=1)  # waive: at most this many in a row; the next one is required
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _what_the_fold_applies(self) -> "TrialEffect":
+        """Only what shared.obligations reads: a modify changes the schedule (or lets it be agreed
+        per citizen), and each option belongs to its one effect."""
+        if self.parameter is not None and (self.effect != "modify" or self.parameter != "schedule"):
+            raise ValueError(f"{self.rule}: only a modify names a parameter, and the one it can change is schedule")
+        if self.parameter is not None and not isinstance(self.value, dict):
+            raise ValueError(f"{self.rule}: a schedule is a mapping from benefit to its offsets")
+        if self.value is not None and self.parameter is None:
+            raise ValueError(f"{self.rule}: a value needs the parameter it is for")
+        if self.individually_agreed and self.effect != "modify":
+            raise ValueError(f"{self.rule}: only a modify lets the cadence be agreed per citizen")
+        if self.in_a_row is not None and self.effect != "waive":
+            raise ValueError(f"{self.rule}: in_a_row limits a waive")
+        if self.for_offers is not None and self.effect != "permit":
+            raise ValueError(f"{self.rule}: for_offers belongs to a permit")
+        return self
 
 
 class Period(_Strict):
-    start: date
-    end: date | None = None  # None: runs until further notice
+    start: QueryDate
+    end: QueryDate | None = None  # None: runs until further notice
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> "Period":
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
 
     def contains(self, when: date) -> bool:
         return self.start <= when and (self.end is None or when <= self.end)

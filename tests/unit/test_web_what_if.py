@@ -158,3 +158,17 @@ def test_a_running_jobs_page_says_how_far_it_is_and_asks_again_by_itself_without
     done = templates.get_template("whatif.html").render(title="x", job={**job, "status": "failed", "error": "boom"},
                                                         refresh=None, user=None, csrf="x")
     assert "http-equiv" not in done and "kunne ikke regnes igennem (boom)" in done
+
+
+@pytest.mark.parametrize(("period", "effects", "said"), [
+    ({"start": "2023-01-01", "end": None}, [{"rule": "LAS-74c", "effect": "waive"}],
+     "og indtil videre. Forsøget fritager for Revurdering"),
+    ({"start": "2023-01-01", "end": "2024-01-01"}, [], "til 1. januar 2024. Forsøget ændrer ingen regler."),
+])
+def test_an_open_ended_trial_or_one_without_effects_is_told_in_words(period, effects, said):
+    """As the reporting service keeps a request: every field named, an open end null."""
+    request = {"scenario": {"title": "x", "trials": [{"id": "T25", "title": "Udkast", "seeds": [], "municipalities": ["851"],
+                                                      "period": period, "target_group": "all", "effects": effects}],
+                            "without_trials": [], "rules": []}, "from": None, "to": None}
+    (sentence,) = scenario_in_words(request, CATALOG)
+    assert sentence.startswith("T25 (nyt forsøg): Udkast, i Aalborg (851), fra 1. januar 2023 ") and said in sentence

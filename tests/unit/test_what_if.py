@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
@@ -154,6 +155,13 @@ def test_a_national_rollout_is_the_sum_of_rolling_it_out_municipality_by_municip
                         for key, n in one.numbers.items() if key[0] == place) > 20
 
 
+def rule_with(parameter: str, value) -> dict:
+    """LAS-74c with `parameter` at `value` from 2025-01-01."""
+    rule = CATALOG.rules["LAS-74c"].model_dump()
+    rule["parameters"][parameter]["values"][date(2025, 1, 1)] = {"value": value, "reference": "scenarie"}
+    return rule
+
+
 @pytest.mark.parametrize(("scenario", "field"), [
     ({"without_trials": ["T99"]}, "without_trials[0]"),
     ({"trials": [T11.model_dump(), T11.model_dump()]}, "trials[1].id"),
@@ -161,11 +169,40 @@ def test_a_national_rollout_is_the_sum_of_rolling_it_out_municipality_by_municip
     ({"trials": [{**T11.model_dump(), "effects": [{"rule": "LAS-99", "effect": "waive"}]}]}, "trials[0].effects[0].rule"),
     ({"rules": [{**CATALOG.rules["LAS-74c"].model_dump(), "id": "LAS-75"}]}, "rules[0].id"),
     ({"rules": [{**CATALOG.rules["LAS-74c"].model_dump(), "schedule": "recurring"}]}, "rules[0].schedule"),
+    ({"rules": [rule_with("required_months", "12")]}, "rules[0].parameters.required_months.values.2025-01-01"),
+    ({"rules": [rule_with("required_months", -12)]}, "rules[0].parameters.required_months.values.2025-01-01"),
+    ({"rules": [rule_with("required_months", 12.5)]}, "rules[0].parameters.required_months.values.2025-01-01"),
+    ({"rules": [rule_with("window_months", 0)]}, "rules[0].parameters.window_months.values.2025-01-01"),
+    ({"rules": [{**CATALOG.rules["LAS-74c"].model_dump(), "parameters": {
+        "months": {"description": "x", "values": {date(2025, 1, 1): {"value": 1, "reference": "x"}}}}}]},
+     "rules[0].parameters.months"),
+    ({"trials": [{**CATALOG.trials["T19"].model_dump(), "effects": [
+        {**CATALOG.trials["T19"].effects[0].model_dump(), "value": {"fp-loentilskud": {"first": ["soon"]}}}]}]},
+     "trials[0].effects[0].value"),
 ])
 def test_a_scenario_the_catalog_cannot_take_names_the_field(scenario, field):
     with pytest.raises(ScenarioError) as refused:
         Scenario.model_validate({"title": "Forkert", **scenario}).applied_to(CATALOG)
     assert [where for where, _ in refused.value.errors] == [field]
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    ({"period": {"start": date(2023, 1, 1), "end": date(2022, 12, 31)}}, ("period",)),  # the day before: no
+    ({"period": {"start": date(1, 1, 1)}}, ("period", "start")),
+    ({"period": {"start": date(2023, 1, 1), "end": date(9999, 12, 31)}}, ("period", "end")),
+    ({"effects": [{"rule": "LAS-74c", "effect": "modify", "parameter": "required_months", "value": 24}]}, ("effects", 0)),
+    ({"effects": [{"rule": "LAS-74c", "effect": "waive", "in_a_row": 0}]}, ("effects", 0, "in_a_row")),
+    ({"effects": [{"rule": "LAS-74c", "effect": "suspend", "value": 3}]}, ("effects", 0)),
+])
+def test_a_trial_the_fold_cannot_apply_is_no_trial(change, where):
+    with pytest.raises(ValidationError) as refused:
+        Trial.model_validate({**T11.model_dump(), **change})
+    assert [e["loc"][:len(where)] for e in refused.value.errors()] == [where]
+
+
+def test_a_trial_of_one_day_is_one():
+    one_day = Trial.model_validate({**T11.model_dump(), "period": {"start": date(2023, 1, 1), "end": date(2023, 1, 1)}})
+    assert one_day.period.contains(date(2023, 1, 1)) and not one_day.period.contains(date(2023, 1, 2))
 
 
 def test_a_rule_changed_from_a_date_counts_from_that_month_everywhere():
