@@ -137,7 +137,7 @@ def test_the_scenario_in_words():
          "i Aalborg (851), Jammerbugt (849), Thisted (787), Rebild (840), fra 1. juli 2018 til 31. december 2023. "
          "Forsøget fritager for Revurdering af ledighedsydelse efter 12 af 18 måneder (LAS § 74 c)."),
         ("T25 (nyt forsøg): Ledighedsydelse - fritagelse for revurdering i 12. måned indenfor 18 måneder, i hele landet "
-         "(alle 98 kommuner), fra 1. januar 2026 til indtil videre. Forsøget ændrer ingen regler."),
+         "(alle 98 kommuner), fra 1. januar 2026 og indtil videre. Forsøget ændrer ingen regler."),
         f"Uden T6 ({CATALOG.trials['T6'].title}): som om forsøget aldrig havde været."]
 
 
