@@ -30,7 +30,16 @@ from services.reporting.metrics import label
 from services.reporting.replies import Evaluation, Series
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import HORIZON
-from services.reporting.whatif import MAX_MONTHS, WAITING, Busy, Run, Scenario, ScenarioError, months_between
+from services.reporting.whatif import (
+    MAX_MONTHS,
+    WAITING,
+    Busy,
+    Run,
+    Scenario,
+    ScenarioError,
+    counted,
+    months_between,
+)
 from shared import openapi
 from shared.app import service_app
 from shared.auth import ADMIN, EVALUATOR, ROLES, Principal, requires
@@ -178,6 +187,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
                 "to", f"after {reach}: the fold looks {HORIZON.days} days ahead of today, no further")])
         if first > last:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError("to", f"before from ({first})")])
+        first, last = counted(first, last, reach)
         if len(months_between(first, last)) > MAX_MONTHS:
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
                 "from", f"{first} to {last} is more than {MAX_MONTHS} months: ask for fewer with from and to")])
@@ -300,7 +310,7 @@ def _csv(rows: list[Row], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-WHAT_IF_COLUMNS = {"municipality": "kommune", "name": "kommunenavn", "month": "måned", "rule": "regel",
+WHAT_IF_COLUMNS = {"municipality": "kommune", "name": "kommunenavn", "month": "måned", "year": "år", "rule": "regel",
                    "projected": "fremskrevet", "required_today": "pligter i dag", "required_scenario": "pligter i scenariet",
                    "waived_today": "fritaget i dag", "waived_scenario": "fritaget i scenariet",
                    "obligations_freed": "sparede pligter", "hours_freed": "frigjorte timer",
@@ -326,7 +336,7 @@ def _what_if_csv(result: dict[str, Any], filename: str) -> Response:
 
     for place in result["municipalities"]:
         where = {"municipality": place["municipality"], "name": place["name"]}
-        for cell in place["months"] + place["rules"]:
+        for cell in place["months"] + place["years"] + place["rules"]:
             row(cell, **where)
         row(place, **where)
     for cell in result["total"]["rules"]:

@@ -19,9 +19,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from threading import Lock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from threading import Lock
 from typing import Any
 from uuid import uuid4
 
@@ -314,9 +314,16 @@ def months_between(first: date, last: date) -> list[str]:
     return months
 
 
+def counted(first: date, last: date, reach: date) -> tuple[date, date]:
+    """The days counted for months asked from `first` to `last`: whole calendar years (the blocks
+    discretion protects: a total over other months would differ from another answer's by a
+    month), up to as far as the fold looks ahead."""
+    return date(first.year, 1, 1), min(date(last.year, 12, 31), reach)
+
+
 def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | None) -> dict[str, Any]:
-    """The answer: per municipality its months and its rules, and the total by rule; every cell
-    `{numbers..., obligations_freed, hours_freed, citizens_affected, suppressed}`, discreet."""
+    """The answer: per municipality its months, years and rules, and the total by rule; every
+    cell `{numbers..., obligations_freed, hours_freed, citizens_affected, suppressed}`, discreet."""
     minutes = {rule: r.minutes_per_obligation or 0 for rule, r in run.scenario.rules.items()}
     by_cell: dict[tuple, tuple[list[int], list[set[str]]]] = {}
 
@@ -330,18 +337,14 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
 
     for (place, month, rule), numbers in cells.numbers.items():
         who = cells.citizens[(place, month, rule)]
-        for key in ((place, month, None), (place, None, rule), (place, None, None), (None, None, rule),
-                    (None, None, None)):
+        for key in ((place, month, rule), (place, month, None), (place, month[:4], rule), (place, month[:4], None),
+                    (place, None, rule), (place, None, None), (None, None, rule), (None, None, None)):
             add(key, numbers, who, rule)
     months = months_between(run.first, run.last)
+    years = sorted({m[:4] for m in months})
     shown = sorted({key[0] for key in by_cell if key[0]} | (places or set()))
     rules = sorted({key[2] for key in by_cell if key[2]})
-    lines = ([[(p, m, None) for m in months] + [(p, None, None)] for p in shown]
-             + [[(p, None, r) for r in rules] + [(p, None, None)] for p in shown]
-             + [[(p, None, None) for p in shown] + [(None, None, None)]]
-             + [[(None, None, r) for r in rules] + [(None, None, None)]]
-             + [[(p, None, r) for p in shown] + [(None, None, r)] for r in rules])
-    hidden = protected(by_cell, lines)
+    hidden = protected(by_cell, shown, years, months, rules)
     today_month = f"{run.as_of:%Y-%m}"
     names = municipalities()
 
@@ -350,8 +353,10 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
         if key in hidden:
             return {**extra, **dict.fromkeys(NUMBERS), "obligations_freed": None, "hours_freed": None,
                     "citizens_affected": None, "suppressed": True}
-        return {**extra, **dict(zip(NUMBERS, numbers)), "obligations_freed": numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO],
-                "hours_freed": round(numbers[MINUTES_FREED] / 60, 2), "citizens_affected": len(who[AFFECTED]), "suppressed": False}
+        return {**extra, **dict(zip(NUMBERS, numbers)),
+                "obligations_freed": numbers[REQUIRED_TODAY] - numbers[REQUIRED_SCENARIO],
+                "hours_freed": round(numbers[MINUTES_FREED] / 60, 2), "citizens_affected": len(who[AFFECTED]),
+                "suppressed": False}
 
     return {
         "title": scenario.title,
@@ -366,23 +371,41 @@ def answer(cells: Cells, run: Run, scenario: Scenario, places: frozenset[str] | 
         "total": {**cell((None, None, None)), "rules": [cell((None, None, r), rule=r) for r in rules]},
         "municipalities": [{**cell((p, None, None)), "municipality": p, "name": names.get(p, p),
                             "rules": [cell((p, None, r), rule=r) for r in rules],
+                            "years": [cell((p, y, None), year=y) for y in years],
                             "months": [cell((p, m, None), month=m, projected=m > today_month) for m in months]}
                            for p in shown],
     }
 
 
-def protected(cells: dict[tuple, tuple[list[int], list[set[str]]]], lines: list[list[tuple]]) -> set[tuple]:
-    """The cells to hide: those with 1-4 citizens behind a number; then, in each line (cells and,
-    last, their total), the published cell with the fewest citizens too (the total when none is
-    left) while the line gives a hidden one away: a published total with one hidden cell, or
-    with hidden cells of fewer than 5 citizens together (their sum is the total less the rest),
-    or a hidden total with no hidden cell (it is the sum of the rest)."""
+def protected(cells: dict[tuple, tuple[list[int], list[set[str]]]], places: list[str], years: list[str],
+              months: list[str], rules: list[str]) -> set[tuple]:
+    """The cells (place, month or year or None, rule or None) to hide. First those with 1-4
+    citizens behind a number. Then every sum over a part the asker chooses (the municipalities
+    and the rules a scenario touches, the years asked) that has a hidden part: another answer's
+    sum could leave that part out, and the difference would give it away. Within a year its
+    months are fixed: there the published month with the fewest citizens is hidden too (the year
+    when none is left) while a hidden one could be recovered from the year, alone or of fewer
+    than 5 citizens together."""
 
     def behind(who: Iterable[set[str]]) -> int:
         return min((len(w) for w in who if w), default=0)
 
     def citizens_of(key: tuple) -> list[set[str]]:
         return cells[key][1] if key in cells else []
+
+    sums: dict[tuple, list[tuple]] = {}  # a sum and every part of it, in any of its decompositions
+    for place in [*places, None]:
+        for period in ([*months, *years, None] if place else [None]):
+            for rule in [*rules, None]:
+                parts = [(place, period, r) for r in rules] if rule is None else []
+                if period is None and place is not None:
+                    parts += [(place, year, rule) for year in years]
+                if place is None:
+                    parts += [(p, None, rule) for p in places]
+                if parts:
+                    sums[(place, period, rule)] = parts
+    lines = [[(p, m, r) for m in months if m.startswith(year)] + [(p, year, r)]
+             for p in places for r in [*rules, None] for year in years]
 
     def gives_away(line: list[tuple]) -> bool:
         *parts, total = line
@@ -396,11 +419,15 @@ def protected(cells: dict[tuple, tuple[list[int], list[set[str]]]], lines: list[
     changed = True
     while changed:
         changed = False
+        for key, parts in sums.items():
+            if key not in hidden and any(part in hidden for part in parts):
+                hidden.add(key)
+                changed = True
         for line in lines:
             if not gives_away(line):
                 continue
             others = [key for key in line if key not in hidden and behind(citizens_of(key)) > 0]
-            if others:  # a cell before the total, the one with the fewest citizens
+            if others:  # a month before the year, the one with the fewest citizens
                 hidden.add(min(others, key=lambda key: (key == line[-1], behind(citizens_of(key)))))
                 changed = True
     return hidden

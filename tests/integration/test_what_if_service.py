@@ -23,14 +23,17 @@ WITHOUT_T11 = {"scenario": {"title": "Uden T11", "without_trials": ["T11"]}}
 
 @pytest.fixture
 def reporting(database_url, tmp_path, serve, request):
-    """The reporting service over twelve LY citizens, stored through its own store."""
+    """The reporting service over citizens on LY since 2017 (`ly_citizens`: every other one until
+    2020-06-30): twelve in Aalborg, six in Aarhus, two in Jammerbugt; stored through its own store."""
     wait = getattr(request, "param", 2.5)
     service = reporting_bootstrap(ReportingSettings(database_url=database_url, kafka_bootstrap_servers=None,
                                                     data_dir=tmp_path, run_consumer=False, refold_workers=0))
-    documents = ly_citizens("aal", "851", 6) + ly_citizens("aar", "751", 6)
+    documents = ly_citizens("aal", "851", 12) + ly_citizens("aar", "751", 6) + ly_citizens("jam", "849", 2)
     histories: dict[str, list[dict]] = {}
     for d in documents:
         histories.setdefault(d["subject"], []).append(d)
+    for k, history in enumerate(histories.values()):  # a citizen each (ly_citizens numbers them per municipality)
+        history[0]["data"]["cpr"] = f"0101{60 + k:02d}-{2000 + k}"
     events = [e for h in histories.values() for e in stream_events(h)]
     service.projection.store([Delivery(0, i, e) for i, e in enumerate(events)])
     service.projection.refresh()
@@ -55,29 +58,32 @@ def test_t11_never_existed_gives_back_its_waived_reassessments(reporting):
                               "from": None, "to": None}
     assert job["requested_at"].endswith("+00:00") and job["requested_by"] == "test-everything"
     result = job["result"]
-    assert (result["from"], result["to"], result["cases_folded"]) == ("2018-07-01", "2022-12-31", 6)  # not Aarhus
-    # by hand: on LY from 2017-01-01, re-assessments due 2018-01-01 (before T11), then 2019-01-01,
-    # 2020-01-01, 2020-12-31, 2021-12-31 and 2022-12-31 for the three still on it; the three whose LY
-    # ended 2020-06-30 only the first two: 3 x 5 + 3 x 2 = 21 waived by T11, required without it
+    # whole years from T11's start; not Aarhus
+    assert (result["from"], result["to"], result["cases_folded"]) == ("2018-01-01", "2022-12-31", 14)
+    # by hand: on LY from 2017-01-01, re-assessments due 2018-01-01 (before T11: required either way),
+    # then 2019-01-01, 2020-01-01, 2020-12-31, 2021-12-31 and 2022-12-31 for the six still on it; the
+    # six whose LY ended 2020-06-30 only 2019 and 2020: 6 x 5 + 6 x 2 = 42 waived by T11, required
+    # without it
     places = {m["municipality"]: m for m in result["municipalities"]}
     assert sorted(places) == ["787", "840", "849", "851"]  # T11's four, those without cases at 0
-    assert all(places[m]["obligations_freed"] == 0 and places[m]["citizens_affected"] == 0 for m in ("787", "840", "849"))
+    assert all(places[m]["obligations_freed"] == 0 and places[m]["citizens_affected"] == 0 for m in ("787", "840"))
     aalborg = places["851"]
     assert (aalborg["municipality"], aalborg["name"]) == ("851", "Aalborg")
     assert {k: aalborg[k] for k in ("required_today", "required_scenario", "waived_today", "waived_scenario",
                                     "obligations_freed", "hours_freed", "citizens_affected", "suppressed")} == {
-        "required_today": 0, "required_scenario": 21, "waived_today": 21, "waived_scenario": 0,
-        "obligations_freed": -21, "hours_freed": -42.0, "citizens_affected": 6, "suppressed": False}
+        "required_today": 12, "required_scenario": 54, "waived_today": 42, "waived_scenario": 0,
+        "obligations_freed": -42, "hours_freed": -84.0, "citizens_affected": 12, "suppressed": False}
     months = {m["month"]: m for m in aalborg["months"]}
-    assert len(months) == 54 and not any(m["projected"] for m in months.values())  # 2018-07 to 2022-12, all past
-    # the same three citizens each: hidden, and as the three are still three together (their sum
-    # is the total less the rest), 2019-01 too (six, the fewest of the rest; the first of two)
-    assert [m for m, cell in months.items() if cell["suppressed"]] == ["2019-01", "2020-12", "2021-12", "2022-12"]
-    assert all(months[m]["obligations_freed"] is None for m in ("2019-01", "2020-12", "2021-12", "2022-12"))
-    assert months["2020-01"]["obligations_freed"] == -6
-    assert months["2019-02"]["obligations_freed"] == 0 and not months["2019-02"]["suppressed"]
+    assert len(months) == 60 and not any(m["projected"] or m["suppressed"] for m in months.values())
+    assert {m: c["obligations_freed"] for m, c in months.items() if c["obligations_freed"]} == {
+        "2019-01": -12, "2020-01": -12, "2020-12": -6, "2021-12": -6, "2022-12": -6}
+    assert [(y["year"], y["obligations_freed"]) for y in aalborg["years"]] == [
+        ("2018", 0), ("2019", -12), ("2020", -18), ("2021", -6), ("2022", -6)]
+    # two citizens in Jammerbugt: hidden, and so is every sum over the municipalities with it (a
+    # scenario without Jammerbugt would give the total less Jammerbugt)
+    assert places["849"]["suppressed"] and places["849"]["obligations_freed"] is None
+    assert result["total"]["suppressed"] and result["total"]["rules"][0]["suppressed"]
     assert result["minutes_per_obligation"] == {"LAS-74c": 120}
-    assert result["total"]["rules"][0]["obligations_freed"] == -21
     assert service.projection.snapshot() == before  # nothing stored changed
 
     again = server.get(f"/what-if/{job['id']}")
@@ -86,8 +92,10 @@ def test_t11_never_existed_gives_back_its_waived_reassessments(reporting):
     assert exported.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(exported.text.removeprefix("\ufeff")), delimiter=";"))
     total = rows[-1]
-    assert (total["kommunenavn"], total["sparede pligter"], total["frigjorte timer"], total["undertrykt"]) == (
-        "I alt", "-21", "-42", "nej")
+    assert (total["kommunenavn"], total["sparede pligter"], total["undertrykt"]) == ("I alt", "", "ja")
+    (whole,) = [r for r in rows if r["kommune"] == "851" and not (r["måned"] or r["år"] or r["regel"])]
+    assert (whole["kommunenavn"], whole["sparede pligter"], whole["frigjorte timer"], whole["undertrykt"]) == (
+        "Aalborg", "-42", "-84", "nej")
 
 
 @pytest.mark.parametrize("reporting", [0.0], indirect=True)
@@ -102,7 +110,8 @@ def test_a_scenario_not_answered_at_once_is_a_job_to_ask_again(reporting):
         assert seen <= job["progress"] <= 1 and time.monotonic() < deadline  # the share of cases folded, growing
         seen = job["progress"]
         time.sleep(0.05)
-    assert (job["status"], job["progress"], job["result"]["total"]["obligations_freed"]) == ("done", 1.0, -21)
+    aalborg = next(m for m in job["result"]["municipalities"] if m["municipality"] == "851")
+    assert (job["status"], job["progress"], aalborg["obligations_freed"]) == ("done", 1.0, -42)
 
 
 @pytest.mark.parametrize(("body", "field"), [
