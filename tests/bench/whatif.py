@@ -72,13 +72,12 @@ def measure(database_url: str, kafka: str, events: int) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(headers={"Authorization": AUTHORIZATION}, timeout=300) as http, CpuSteal() as steal:
-            while True:  # asked once ready, as a load balancer sends requests (its consumer has joined the group)
+            while True:
                 try:
-                    if http.get(base + "/readyz", timeout=1).status_code == 200:
-                        break
+                    http.get(base + "/healthz", timeout=1)
+                    break
                 except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+                    time.sleep(0.2)
             for _ in range(REPEATS):
                 for name, scenario in (("one", ONE_PLACE), ("national", NATIONAL)):
                     seconds, result = ask(http, base, scenario)
@@ -103,7 +102,7 @@ def measure(database_url: str, kafka: str, events: int) -> None:
         print(f"{label:<55}{worst:>12.1f}{worst / rebuilt:>10.2f}  < {target} s: {'met' if worst < target else 'MISSED'}"
               f"  (runs: {runs})")
     print("    clock: POST /what-if sent -> GET /what-if/{id} answers done (polled every 50 ms); the slower of "
-          f"{REPEATS} runs,\n    the first once the service started is ready (its pool's processes spawned then)")
+          f"{REPEATS} runs,\n    the first after the service started (its pool's processes spawned then)")
     print(f"national: {national['cases_folded']:,} cases folded, {national['total']['obligations_freed']} obligations "
           f"freed; one municipality: {one['cases_folded']:,} cases folded, "
           f"{one['total']['obligations_freed']} freed; cpu steal during the scenarios: {steal.share:.0%}")
