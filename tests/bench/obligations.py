@@ -44,6 +44,7 @@ CASES = int(os.environ.get("BENCH_CASES", "100000"))
 P = TypeVar("P", bound=CaseProjection)
 TOPIC, PARTITIONS = "bench-history", 6
 CONSUMERS_PER_CORE = 2  # each waits for fetches about half its time (README, Benchmarks)
+rebuilt: float | None = None  # seconds the rebuild took in this run, for the what-if benchmark beside it
 
 
 def publish_history(kafka: str, cases: int) -> int:
@@ -205,6 +206,7 @@ def full_count_adds(sample: int = 5000) -> tuple[int, int]:
 
 
 def main() -> None:
+    global rebuilt
     with connect_admin() as admin, kafka_broker() as kafka, fresh_database(admin) as url:
         started = time.perf_counter()
         events = publish_history(kafka, CASES)
@@ -214,6 +216,7 @@ def main() -> None:
         with CpuSteal() as steal:
             raw = raw_consume(kafka, events)
             rate, projection, stop_consumers = rebuild(obligations_projection, url, kafka, events, processes)
+            rebuilt = events / rate
             consumed = sorted(stream_to_projection(kafka, projection))
             stop_consumers()
             with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -82,7 +83,9 @@ def latencies(database_url: str, kafka: str, store: ReportingStore) -> tuple[lis
         server.wait(timeout=30)
 
 
-def main() -> None:
+def main(then: Callable[[str, str, int], None] | None = None) -> None:
+    """The benchmark, then `then(database_url, kafka, events)` over the store it built, while
+    the store and the broker are still there (the what-if benchmark: no second population)."""
     with connect_admin() as admin, kafka_broker() as kafka, fresh_database(admin) as url:
         events = publish_history(kafka, CASES)
         print(f"\nreporting: {CASES:,} synthetic cases, {events:,} events")
@@ -95,6 +98,13 @@ def main() -> None:
             started, after_change, repeated = latencies(url, kafka, store)
             stop_consumers()
             store.engine.dispose()
+        report(raw, processes, rate, started, after_change, repeated, steal)
+        if then is not None:
+            then(url, kafka, events)
+
+
+def report(raw: float, processes: int, rate: float, started: list[float], after_change: list[float],
+           repeated: list[float], steal: CpuSteal) -> None:
     print(f"{'measure':<55}{'value':>12}{'x raw':>8}  target")
     print(f"{'raw kafka-python consume, events/s':<55}{raw:>12,.0f}{1:>8.2f}")
     print("    clock: seek to the topic's start -> every message polled (no decoding into events)")
