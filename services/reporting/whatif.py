@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from threading import Lock
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -513,6 +513,10 @@ class WhatIfs:
             conn.execute(update(what_if).where(what_if.c.id == job).values(**values, updated_at=datetime.now(UTC)))
 
     def get(self, job: str) -> dict[str, Any] | None:
+        try:
+            UUID(job)
+        except ValueError:  # no job's id (one with a NUL the database would refuse, too)
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(select(what_if).where(what_if.c.id == job)).first()
         if row is None:

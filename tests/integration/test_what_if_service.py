@@ -141,8 +141,9 @@ def test_only_evaluators_and_admins_ask_and_an_unknown_job_is_not_found(reportin
     evaluator = {"authorization": f"Bearer {issuer.token(EVALUATOR)}"}
     job = server.post("/what-if", json=WITHOUT_T11, headers=evaluator).json()
     assert server.get(f"/what-if/{job['id']}", headers=caseworker).status_code == 403
-    missing = server.get("/what-if/no-such-job", headers=evaluator)
-    assert missing.status_code == 404 and missing.json()["errors"] == [{"field": "job", "reason": "not asked here"}]
+    for unknown in ("no-such-job", "%00", "00000000-0000-0000-0000-000000000000"):
+        missing = server.get(f"/what-if/{unknown}", headers=evaluator)
+        assert missing.status_code == 404 and missing.json()["errors"] == [{"field": "job", "reason": "not asked here"}]
 
 
 def test_twenty_years_of_months_are_answered(reporting):
