@@ -4,6 +4,7 @@ services served by uvicorn on free ports."""
 
 import functools
 import os
+import socket
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 import uvicorn
 
-from tests.infra import DatabasePool, Issuer, connect_admin, free_port, kafka_broker
+from tests.infra import DatabasePool, Issuer, connect_admin, kafka_broker
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,11 +81,16 @@ first); its client sends `token` unless told otherwise."""
 
     def __init__(self, app, token: str | None = None, port: int | None = None) -> None:
         self.token = token
-        self.port = port or free_port()
+        # bound here and handed to uvicorn: a port found free and bound later can be taken in
+        # between by another process's connection (seen: "address already in use")
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port or 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> httpx.Client:
         self.thread.start()
@@ -101,6 +107,7 @@ first); its client sends `token` unless told otherwise."""
         self.client.close()
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
 
 
 @pytest.fixture
