@@ -28,6 +28,7 @@ from shared.settings import sqlalchemy_url
 from shared.stream.connect import publisher_factory
 
 RELAY_LOCK_ID = 0x46524953  # "FRIS": the PostgreSQL advisory lock that elects one relay
+SCHEMA_LOCK_ID = 0x46534348  # "FSCH": held while a case service or relay makes the event store's tables
 log = logging.getLogger(__name__)
 
 
@@ -111,8 +112,27 @@ def bootstrap(settings: CaseSettings) -> CaseService:
 
 
 def build_cases(settings: CaseSettings, catalog: Catalog | None = None) -> Cases:
-    return Cases(settings.eventsourcing_env("case.sqlite"), create_engine(sqlalchemy_url(settings, "case_keys.sqlite"), pool_pre_ping=True),
-                 settings.pseudonym_key.get_secret_value().encode(), catalog)
+    """The event store, its tables made (the relay's tracking table too) while no other process
+    makes them: PostgreSQL's CREATE TABLE IF NOT EXISTS fails when two run at once."""
+    with _schema_lock(settings.database_url):
+        cases = Cases(settings.eventsourcing_env("case.sqlite"),
+                      create_engine(sqlalchemy_url(settings, "case_keys.sqlite"), pool_pre_ping=True),
+                      settings.pseudonym_key.get_secret_value().encode(), catalog)
+        cases.factory.tracking_recorder()
+    return cases
+
+
+@contextmanager
+def _schema_lock(database_url: str | None) -> Iterator[None]:
+    if database_url is None:  # SQLite: one process writes the file's schema at a time anyway
+        yield
+        return
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
 def build_relay(settings: CaseSettings, cases: Cases) -> Relay:

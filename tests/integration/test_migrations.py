@@ -346,3 +346,15 @@ def test_a_fresh_database_migrated_to_head_has_the_schema_create_all_gives(datab
         assert found[table] == expected[table], table
     assert append_only_functions(migrated) == {f"{s}_audit": f"{s}_append_only" for s in ALL}
     migrated.dispose()
+
+
+@pytest.mark.integration
+def test_case_services_and_relays_starting_together_on_one_database_do_not_race(database_url):
+    """The event store's tables (eventsourcing's, made when first used) and the relay's tracking
+    table: several processes making them at once on an empty database all start."""
+    env = os.environ | {"DATABASE_URL": database_url}
+    start = ("from services.case.bootstrap import build_cases; from services.case.settings import CaseSettings; "
+             "cases = build_cases(CaseSettings()); cases.factory.tracking_recorder(); cases.close()")
+    commands = [subprocess.Popen([sys.executable, "-c", start], env=env, stderr=subprocess.PIPE) for _ in range(6)]
+    finished = [(c.wait(timeout=60), c.stderr.read().decode()[-300:]) for c in commands]
+    assert [code for code, _ in finished] == [0] * len(commands), finished
