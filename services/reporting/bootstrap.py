@@ -16,7 +16,7 @@ from services.consuming import ConsumingService, consuming
 from services.reporting.facts import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
-from services.reporting.whatif import WhatIfs, spawned
+from services.reporting.whatif import WhatIfs
 from shared import tracing
 from shared.catalog import Catalog
 from shared.settings import sqlalchemy_url
@@ -38,9 +38,6 @@ class ReportingService(ConsumingService):
 
     def start(self) -> "ReportingService":
         super().start()
-        if self.pool is not None:  # its processes started now, not while the first scenario waits for them
-            for _ in range(getattr(self.pool, "_max_workers", 1)):
-                self.pool.submit(spawned)
         threading.Thread(target=self._keep_facts, name="reporting-facts", daemon=True).start()
         return self
 

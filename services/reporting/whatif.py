@@ -305,11 +305,6 @@ def fold_cases_in_worker(job: tuple[str, Run, Sequence[str]]) -> Cells:
     return Cells(dict(cells.numbers), dict(cells.citizens), cells.cases)
 
 
-def spawned() -> None:
-    """Nothing: a task that has a pool's process start, and import this module and the fold,
-    before a scenario waits for it (spawning one takes about 1.5 s of imports)."""
-
-
 def simulate(engine: Engine, run: Run, case_ids: Sequence[str], pool: Executor | None,
              progress: Callable[[float], None]) -> Cells:
     """The cells of these cases, folded at most `CHUNK` at a time, reporting the share done
