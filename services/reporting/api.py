@@ -39,6 +39,7 @@ from services.reporting.whatif import (
     ScenarioError,
     counted,
     months_between,
+    rules_changed,
 )
 from shared import openapi
 from shared.app import service_app
@@ -192,7 +193,7 @@ def create_app(service_factory: Callable[[], ReportingService] | None = None, se
             raise Problem(422, "invalid-request", "Invalid request", errors=[FieldError(
                 "from", f"{first} to {last} is more than {MAX_MONTHS} months: ask for fewer with from and to")])
         places = asked.scenario.municipalities(catalog)
-        run = Run(catalog, scenario_catalog, first, last, as_of, asked.scenario.rules_changed(catalog))
+        run = Run(catalog, scenario_catalog, first, last, as_of, rules_changed(catalog, scenario_catalog) or None)
         try:
             job, future = service.what_ifs.start(asked.model_dump(mode="json", by_alias=True), asked.scenario, run,
                                                  places, caller.subject)

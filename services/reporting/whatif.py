@@ -111,24 +111,12 @@ class Scenario(BaseModel):
         nothing (compared with the catalog in force everywhere)."""
         if self.rules or not (self.trials or self.without_trials):
             return None
-        changed = [*self.trials, *(catalog.trials[t] for t in self.without_trials),
-                   *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
-        return frozenset(m for trial in changed for m in trial.municipalities)
-
-    def rules_changed(self, catalog: Catalog) -> frozenset[str] | None:
-        """The rules whose obligations it can change: those of the trials' effects it adds,
-        changes or leaves out, and the rules it changes; None (all) if it changes nothing."""
-        if not (self.trials or self.without_trials or self.rules):
-            return None
-        changed = [*self.trials, *(catalog.trials[t] for t in self.without_trials),
-                   *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
-        return frozenset({e.rule for t in changed for e in t.effects if e.effect != "permit"} | {r.id for r in self.rules})
+        return frozenset(m for trial in self._trials_changed(catalog) for m in trial.municipalities)
 
     def months(self, catalog: Catalog, reach: date) -> tuple[date, date]:
         """The months it can change by default: from the first day a change applies to the last
         (`reach`, as far as the fold looks ahead, for a change that does not end)."""
-        trials = [*self.trials, *(catalog.trials[t] for t in self.without_trials),
-                  *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
+        trials = self._trials_changed(catalog)
         starts = [t.period.start for t in trials]
         ends = [t.period.end or reach for t in trials]
         for rule in self.rules:
@@ -142,6 +130,19 @@ class Scenario(BaseModel):
         if not starts:  # nothing changed: every trial's time, to compare with
             starts = [t.period.start for t in catalog.trials.values()]
         return min(starts, default=reach).replace(day=1), min(max(ends, default=reach), reach)
+
+    def _trials_changed(self, catalog: Catalog) -> list[Trial]:
+        """The trials it adds or changes, as it has them, and those it changes or leaves out, as the
+        catalog has them."""
+        return [*self.trials, *(catalog.trials[t] for t in self.without_trials),
+                *(catalog.trials[t.id] for t in self.trials if t.id in catalog.trials)]
+
+
+def rules_changed(today: Catalog, scenario: Catalog) -> frozenset[str]:
+    """The rules whose obligations a scenario's catalog can change: the rule itself, or the trials
+    touching it (the fold derives each rule's occurrences on their own)."""
+    return frozenset(rule for rule in scenario.rules if scenario.rules[rule] != today.rules.get(rule)
+                     or scenario.trials_touching(rule) != today.trials_touching(rule))
 
 
 def _parameters_unlike(where: str, rule: Rule, today: Rule) -> list[tuple[str, str]]:
@@ -197,7 +198,8 @@ def _unlike(value: Any, examples: list[Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Run:
-    """What one run folds and counts: both catalogs, the months, today, the rules (None: all)."""
+    """What one run folds and counts: both catalogs, the months, today, the rules counted (None:
+    all, for a scenario that changes none: `rules_changed`)."""
 
     today: Catalog
     scenario: Catalog
@@ -265,9 +267,8 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
     """The cells of these cases: each folded under the catalog in force, and under the scenario
     only the rules it changes (a rule itself, or the trials touching it): the fold derives each
     rule's occurrences on their own, so the others' are those in force."""
-    changed = [rule for rule in run.scenario.rules if run.scenario.rules[rule] != run.today.rules.get(rule)
-               or run.scenario.trials_touching(rule) != run.today.trials_touching(rule)]
-    scenario = Catalog({rule: run.scenario.rules[rule] for rule in changed}, run.scenario.trials)
+    scenario = Catalog({rule: run.scenario.rules[rule] for rule in rules_changed(run.today, run.scenario)},
+                       run.scenario.trials)
     _, _, e, _, _ = store_tables("reporting")
     cells = Cells()
     histories: dict[str, list[StoredEvent]] = defaultdict(list)

@@ -25,6 +25,7 @@ from services.reporting.whatif import (
     answer,
     counted,
     protected,
+    rules_changed,
     simulate,
     touched_cases,
 )
@@ -41,17 +42,22 @@ AS_OF = date(2025, 6, 1)
 HORIZON = timedelta(days=400)  # the reporting store folds this far past a case's last date or today
 
 
-@pytest.fixture(scope="module")
-def population():
-    """1,500 cases from 2016 to 2024, stored as the reporting service stores them."""
-    histories = [stream_events(d) for d in Population(seed=21, start=date(2016, 1, 1), end=date(2024, 12, 31)).cases(1500)]
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    store = ReportingStore(engine, CATALOG, today=lambda: AS_OF)
+def stored(seed: int, cases: int) -> tuple[list, ReportingStore]:
+    """`cases` cases from 2016 to 2024, stored as the reporting service stores them (SQLite in memory)."""
+    histories = [stream_events(d) for d in Population(seed=seed, start=date(2016, 1, 1), end=date(2024, 12, 31)).cases(cases)]
+    store = ReportingStore(create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool),
+                           CATALOG, today=lambda: AS_OF)
     deliveries = [Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)]
     for start in range(0, len(deliveries), 5000):
         store.store(deliveries[start:start + 5000])
     store.refresh()
-    return histories, engine
+    return histories, store
+
+
+@pytest.fixture(scope="module")
+def population():
+    histories, store = stored(21, 1500)
+    return histories, store.engine
 
 
 def trial(**changes) -> Trial:
@@ -61,7 +67,7 @@ def trial(**changes) -> Trial:
 def simulated(engine, scenario: Scenario):
     changed = scenario.applied_to(CATALOG)
     first, last = counted(*scenario.months(CATALOG, AS_OF + HORIZON), AS_OF + HORIZON)
-    run = Run(CATALOG, changed, first, last, AS_OF, scenario.rules_changed(CATALOG))
+    run = Run(CATALOG, changed, first, last, AS_OF, rules_changed(CATALOG, changed) or None)
     places = scenario.municipalities(CATALOG)
     return simulate(engine, run, touched_cases(engine, places), None, lambda share: None), run, places
 

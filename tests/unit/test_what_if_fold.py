@@ -2,36 +2,21 @@
 its own way, against the plain reference: every stored history (as the store hands it out)
 folded whole under both catalogs."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.pool import StaticPool
 
-from services.reporting.store import ReportingStore
 from services.reporting.whatif import Cells, Run, Scenario, simulate, touched_cases
-from shared.catalog import Catalog, Trial
+from shared.catalog import Trial
 from shared.municipalities import municipalities
 from shared.obligations import fold_timeline
-from shared.population import Population
-from shared.stream import Delivery
 from shared.timeline import Timeline
-from tests.unit.test_evaluation import stream_events
-
-CATALOG = Catalog.load()
-T11 = CATALOG.trials["T11"]
-AS_OF = date(2025, 6, 1)
-HORIZON = timedelta(days=400)  # the reporting store folds this far past a case's last date or today
+from tests.unit.test_what_if import AS_OF, CATALOG, HORIZON, T11, stored
 
 
 @pytest.fixture(scope="module")
 def store():
-    histories = [stream_events(d) for d in Population(seed=33, start=date(2016, 1, 1), end=date(2024, 12, 31)).cases(600)]
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    store = ReportingStore(engine, CATALOG, today=lambda: AS_OF)
-    store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
-    store.refresh()
-    return store
+    return stored(33, 600)[1]
 
 
 def rule_changed() -> Scenario:
