@@ -35,6 +35,7 @@ class ReportingService(ConsumingService):
     snapshot: Path | None = None  # where the facts are kept between runs (`Facts.save`); None: not kept
     _saved: tuple[int | None, int] = (None, 0)  # the clock of the facts last saved or read
     _saving: Lock = field(default_factory=Lock)
+    _facts_read: threading.Event = field(default_factory=threading.Event)  # at start (`_keep_facts`)
 
     def start(self) -> "ReportingService":
         super().start()
@@ -52,9 +53,19 @@ class ReportingService(ConsumingService):
                 self._facts = (read or self._facts).refreshed(self.projection.engine)
         except Exception:  # the database not reachable yet: the first question reads them
             log.exception("could not read the facts at start")
+        finally:
+            self._facts_read.set()
         while not self._stop.is_set():
             self.save_facts()
             self._stop.wait(SNAPSHOT_EVERY)
+
+    def readiness(self) -> dict[str, str]:
+        """Not ready while the facts are read at start: the first questions would wait for them,
+        and a scenario asked meanwhile would share the processor with the reading."""
+        failing = super().readiness()
+        if not failing and not self._facts_read.is_set():
+            failing = {"facts": "being read into memory"}
+        return failing
 
     @property
     def _database(self) -> str:

@@ -264,11 +264,13 @@ def touched_cases(engine: Engine, places: frozenset[str] | None) -> list[str]:
 
 
 def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
-    """The cells of these cases: each folded under the catalog in force, and under the scenario
-    only the rules it changes (a rule itself, or the trials touching it): the fold derives each
-    rule's occurrences on their own, so the others' are those in force."""
-    scenario = Catalog({rule: run.scenario.rules[rule] for rule in rules_changed(run.today, run.scenario)},
-                       run.scenario.trials)
+    """The cells of these cases: each folded under the catalog in force for the rules counted, and
+    under the scenario only for the rules it changes (a rule itself, or the trials touching it):
+    the fold derives each rule's occurrences on their own, so the others' are those in force."""
+    changed = rules_changed(run.today, run.scenario)
+    counted = run.today.rules if run.rules is None else run.rules
+    today_ = Catalog({rule: run.today.rules[rule] for rule in counted if rule in run.today.rules}, run.today.trials)
+    scenario = Catalog({rule: run.scenario.rules[rule] for rule in changed}, run.scenario.trials)
     _, _, e, _, _ = store_tables("reporting")
     cells = Cells()
     histories: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -277,7 +279,7 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
         # takes a third of the CPU time the driver's JSON parsing does, a scenario reads every event
         for case_id, name, data, permitted_by in conn.execute(
                 select(e.c.case_id, e.c.name, cast(e.c.data, Text), e.c.permitted_by)
-                .where(e.c.case_id.in_(list(case_ids))).order_by(e.c.case_id, e.c.sequence)):
+                .where(e.c.case_id.in_(list(case_ids))).order_by(e.c.case_id, e.c.sequence)).all():
             histories[case_id].append(StoredEvent(name, orjson.loads(data), permitted_by))
         citizen_of = dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen)
                                        .where(citizens.c.case_id.in_(list(case_ids)))).all())
@@ -286,11 +288,11 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
             continue
         timeline = Timeline.build(events)
         horizon = max(timeline.last_date or run.as_of, run.as_of) + HORIZON  # as the store's own
-        today = fold_timeline(timeline, run.today, horizon, trials=True, complete=True)
+        today = fold_timeline(timeline, today_, horizon, trials=True, complete=True)
         cells.add(citizen_of.get(case_id, case_id),  # a case without a citizen counts as one, as in the evaluation
                   today,
-                  [o for o in today if o.rule not in scenario.rules]
-                  + fold_timeline(timeline, scenario, horizon, trials=True, complete=True), run)
+                  [o for o in today if o.rule not in changed]
+                  + (fold_timeline(timeline, scenario, horizon, trials=True, complete=True) if changed else []), run)
     return cells
 
 

@@ -3,6 +3,7 @@ the database, and with the cases derived since read on top, those of a fresh loa
 another database or code, or a broken one, is not read; a database whose clock is behind the
 snapshot's is read afresh. The oracle: `Facts.load`, the facts read from the database alone."""
 
+import threading
 import time
 from datetime import date
 
@@ -125,3 +126,32 @@ def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histor
         assert second.cached(("numbers",), evaluation) == answered
     finally:
         second.close()
+
+
+def test_a_reporting_service_is_not_ready_until_its_facts_are_read(tmp_path, histories, monkeypatch):
+    """Its first questions would wait for them, and a scenario asked meanwhile shares the CPU
+    with the reading: a rolling restart routes to the instances that have them."""
+    settings = ReportingSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path, run_consumer=False)
+    first = bootstrap(settings)
+    add(first.projection, histories[:50])
+    first.close()
+    (tmp_path / "reporting-facts.npz").unlink()
+    gate = threading.Event()
+
+    def held(*args):
+        gate.wait(30)
+        return None  # no snapshot: read from the database
+
+    monkeypatch.setattr(Facts, "read", held)
+    service = bootstrap(settings)
+    try:
+        assert service.readiness() == {"facts": "being read into memory"}
+        gate.set()
+        deadline = time.monotonic() + 30
+        while service.readiness():
+            assert time.monotonic() < deadline, service.readiness()
+            time.sleep(0.01)
+        assert service._facts.tick == service.projection.tick()
+    finally:
+        gate.set()
+        service.close()
