@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit bench faults soak mutation clean
+.PHONY: run test unit bench bench-scale faults soak mutation clean
 
 $(STAMP): pyproject.toml
 	@# the browser tests drive Debian's Chromium (Playwright never downloads one)
@@ -33,6 +33,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# the pipeline at 10,000, 100,000 and 1,000,000 cases (BENCH_SCALE_SIZES), up to an hour; writes docs/scale.svg
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.bench.scale
 
 # fault injection and the long schemathesis run (tests/faults, 15-20 minutes; not in `make test`)
 faults: $(STAMP)

@@ -32,7 +32,7 @@ from shared.stream.kafka import KafkaPublisher
 from tests.bench.access import AUTHORIZATION
 from tests.bench.load import post_all
 from tests.bench.steal import CpuSteal
-from tests.infra import connect_admin, free_port, fresh_database, kafka_broker
+from tests.infra import connect_admin, free_port, fresh_database, kafka_broker, wait_for_port
 
 BATCH_EVENTS = int(os.environ.get("BENCH_BATCH_EVENTS", "60000"))
 SINGLE_EVENTS = int(os.environ.get("BENCH_SINGLE_EVENTS", "12000"))
@@ -170,6 +170,26 @@ def single_posts(database_url: str, kafka: str, n: int, clients: int = CLIENTS) 
     return sum(len(b) for b in bodies) / elapsed
 
 
+def bare_posts(n: int, clients: int = CLIENTS) -> float:
+    """Single posts as `single_posts` sends them, to a bare FastAPI endpoint served the same way."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.bench.bare:app", "--port", str(port), "--log-level", "warning",
+         "--no-access-log", "--workers", os.environ.get("BENCH_WORKERS", "1")])
+    try:
+        wait_for_port(port)
+        per_client = [case_events(f"bare{c}", n // clients // 10, 10) for c in range(clients)]
+        bodies = [[json.dumps(d).encode() for d in documents] for documents in per_client]
+        start = time.perf_counter()
+        statuses = asyncio.run(post_all(port, "/events", "application/cloudevents+json", bodies, AUTHORIZATION))
+        elapsed = time.perf_counter() - start
+        assert set(statuses) == {201}, set(statuses)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return sum(len(b) for b in bodies) / elapsed
+
+
 def main() -> None:
     with connect_admin() as admin, kafka_broker() as kafka, CpuSteal() as steal:
         raw = raw_produce(kafka, BATCH_EVENTS)
@@ -179,6 +199,7 @@ def main() -> None:
             batch = batch_ingest(url, kafka, BATCH_EVENTS)
         with fresh_database(admin) as url:
             single = single_posts(url, kafka, SINGLE_EVENTS)
+        bare = bare_posts(SINGLE_EVENTS)
     rows = [
         ("raw kafka-python produce (relay settings)", raw, None,
          "first batch of 5,000 handed to the producer -> the broker acknowledged the last"),
@@ -195,4 +216,8 @@ def main() -> None:
         verdict = "" if target is None else f">= {target:,}: {'met' if rate >= target else 'MISSED'}"
         print(f"{name:<55}{rate:>10,.0f}{rate / raw:>8.2f}{rate / naive:>9.1f}  {verdict}")
         print(f"    clock: {clock}")
+    print(f"{f'bare FastAPI endpoint, single, {CLIENTS} clients':<55}{bare:>10,.0f}{bare / raw:>8.2f}{bare / naive:>9.1f}")
+    print("    clock: first POST sent -> last answered; the same bodies, route and uvicorn settings, each body\n"
+          "    parsed as JSON and nothing else")
+    print(f"single posts / bare endpoint: {single / bare:.2f}  >= 0.6: {'met' if single / bare >= 0.6 else 'MISSED'}")
     print(f"cpu steal during the run: {steal.share:.0%}")

@@ -92,8 +92,14 @@ def consume(projection: Callable[[Engine], CaseProjection], database_url: str, k
     Consumer(projection(create_engine(database_url)), stream, "bench").run(stop)
 
 
+def peak_rss(pid: int) -> int:
+    """A process's peak resident memory so far (VmHWM), bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+
 def rebuild(projection: Callable[[Engine], P], database_url: str, kafka: str, expected: int,
-            processes: int) -> tuple[float, P, Callable[[], None]]:
+            processes: int) -> tuple[float, P, Callable[[], int]]:
     """Events/s of `processes` consumer processes in one group building `projection` from scratch;
     they keep running until the returned function stops them."""
     url = database_url.replace("postgresql://", "postgresql+psycopg://")
@@ -110,10 +116,13 @@ def rebuild(projection: Callable[[Engine], P], database_url: str, kafka: str, ex
             break
     elapsed = time.perf_counter() - start
 
-    def stop_consumers() -> None:
+    def stop_consumers() -> int:
+        """Stop them; the largest peak RSS of one of them, bytes."""
+        peak = max(peak_rss(consumer.pid) for consumer in consumers)
         stop.set()
         for consumer in consumers:
             consumer.join()
+        return peak
 
     return expected / elapsed, built, stop_consumers
 
