@@ -83,6 +83,17 @@ class ReportingDerivation(Derivation):
 
     def __init__(self, catalog: Catalog, today: Callable[[], date]) -> None:
         self.catalog, self.today = catalog, today
+        self._tried: dict[frozenset[str], Catalog | None] = {}
+
+    def tried_in(self, places: frozenset[str]) -> Catalog | None:
+        """The catalog's rules a trial touches in one of `places`, with the trials; None: none.
+        Under the trials, the other rules' occurrences are the ordinary ones (the fold asks
+        only the trials of a case's municipalities, and derives each rule's on their own)."""
+        if places not in self._tried:
+            rules = {rule_id: rule for rule_id, rule in self.catalog.rules.items()
+                     if any(not places.isdisjoint(t.municipalities) for t in self.catalog.trials_touching(rule_id))}
+            self._tried[places] = Catalog(rules, self.catalog.trials) if rules else None
+        return self._tried[places]
 
     def inputs(self) -> bytes:
         return self.catalog.fingerprint()
@@ -95,9 +106,16 @@ class ReportingDerivation(Derivation):
             rows[citizens].append({"case_id": case_id, "citizen": timeline.citizen})
         rows[responsibility] = [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
                                  "fold_version": fold_version.FOLD_VERSION} for start, until, m in timeline.responsibility()]
-        for regime, with_trials in (("ordinary", False), ("trials", True)):
-            # every occurrence the rules required, a missed one too (the full count, issue 14.9)
-            for n, o in enumerate(fold_timeline(timeline, self.catalog, horizon, trials=with_trials, complete=True)):
+        # every occurrence the rules required, a missed one too (the full count, issue 14.9)
+        ordinary = fold_timeline(timeline, self.catalog, horizon, trials=False, complete=True)
+        under_trials = ordinary
+        if tried := self.tried_in(frozenset(m for _, m in timeline.municipalities)):
+            # in the whole fold's order: by due date and rule, a rule's own in the order folded
+            under_trials = sorted([o for o in ordinary if o.rule not in tried.rules]
+                                  + fold_timeline(timeline, tried, horizon, trials=True, complete=True),
+                                  key=lambda o: (o.due, o.rule))
+        for regime, folded in (("ordinary", ordinary), ("trials", under_trials)):
+            for n, o in enumerate(folded):
                 rows[obligations].append({
                     "case_id": case_id, "regime": regime, "n": n, "rule": o.rule, "due": o.due, "deadline": o.deadline,
                     "basis": o.basis, "done_on": o.done_on, "trial": o.exemption.trial if o.exemption else None,

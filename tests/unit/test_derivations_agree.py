@@ -11,11 +11,13 @@ from datetime import date
 
 from services.obligations.projection import ObligationsDerivation
 from services.obligations.projection import obligations as stored_obligations
-from services.reporting.store import ReportingDerivation
+from services.reporting.store import HORIZON, ReportingDerivation
 from services.reporting.store import obligations as reporting_obligations
 from shared.catalog import Catalog
+from shared.obligations import fold_timeline
 from shared.population import Population
 from shared.projection import StoredEvent
+from shared.timeline import Timeline
 from tests.fold_events import ended, ev, opened, started
 from tests.unit.test_evaluation import stream_events
 
@@ -72,3 +74,31 @@ def test_both_services_list_the_same_obligations_but_the_full_counts_missed_chai
             assert any(r == rule and basis == "required" and done is None and d < due
                        for r, d, _, basis, done, _ in worklist), (docs[0]["subject"], rule, due)
     assert differing  # the population has such chains: the comparison is not empty
+
+
+def test_reporting_folds_under_the_trials_only_the_rules_a_trial_touches_where_the_case_has_been():
+    """The oracle: both regimes as two whole folds of the catalog, the ordinary rules and with
+    the trials, numbered in the fold's order. Over a population moving between municipalities
+    with and without trials, every row the same, in the same order."""
+    derivation = ReportingDerivation(CATALOG, lambda: TODAY)
+    # on ledighedsydelse in Aarhus (no trial), then in Aalborg under T11 (LAS-74c waived there)
+    moved = [opened(AARHUS, "2017-01-02"), started("ledighedsydelse", "2017-01-02"),
+             ev("case.moved", "2019-01-01", municipality="851")]
+    cases = [("moved", [StoredEvent(e.name, e.data) for e in moved])] + [
+        (docs[0]["subject"], [StoredEvent(e.name, e.data) for e in stream_events(docs)])
+        for docs in Population(seed=11).cases(400)]
+    tried = 0
+    for case_id, history in cases:
+        timeline = Timeline.build(history)
+        horizon = max(timeline.last_date or TODAY, TODAY) + HORIZON
+        expected = [(regime, n, o.rule, o.due, o.deadline, o.basis, o.done_on, o.exemption and o.exemption.trial,
+                     o.municipality)
+                    for regime, trials in (("ordinary", False), ("trials", True))
+                    for n, o in enumerate(fold_timeline(timeline, CATALOG, horizon, trials=trials, complete=True))]
+        rows = derivation.derive(case_id, history)[reporting_obligations]
+        assert [(r["regime"], r["n"], r["rule"], r["due"], r["deadline"], r["basis"], r["done_on"], r["trial"],
+                 r["municipality"]) for r in rows] == expected, case_id
+        tried += any(r[7] for r in expected)
+        if case_id == "moved":
+            assert {r[7] for r in expected} == {None, "T11"}
+    assert 10 < tried < 390  # cases with a trial's exemption, and cases without
