@@ -89,7 +89,8 @@ def obligations_projection(engine: Engine) -> ObligationsProjection:
 def consume(projection: Callable[[Engine], CaseProjection], database_url: str, kafka: str, stop) -> None:
     """One consumer process of the group: what `python -m services.run_consumer` runs."""
     stream = KafkaStream(kafka, TOPIC, session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_records=5000)
-    Consumer(projection(create_engine(database_url)), stream, "bench").run(stop)
+    built = projection(create_engine(database_url))
+    Consumer(built, stream, built.group).run(stop)  # its own group, as in production
 
 
 def peak_rss(pid: int) -> int:

@@ -21,14 +21,16 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+from sqlalchemy import Engine
 
+from services.obligations.projection import ObligationsProjection
+from shared.catalog import Catalog
 from shared.population import Population
 from tests.bench.access import AUTHORIZATION
 from tests.bench.ingest import CaseServer
 from tests.bench.obligations import (
     CONSUMERS_PER_CORE,
     TOPIC,
-    obligations_projection,
     peak_rss,
     raw_consume,
     rebuild,
@@ -47,6 +49,12 @@ COSTS = [("ingest", "indlæsning (POST, gemt og publiceret)", lambda f: f["event
          ("obligations", "forpligtelser, genopbygning", lambda f: f["events"] / f["obligations"] / f["cases"]),
          ("reporting", "rapportering, genopbygning", lambda f: f["events"] / f["reporting"] / f["cases"]),
          ("reevaluate", "genberegning efter ændret forsøg", lambda f: f["reevaluate"] / f["cases"])]
+
+
+def scaled_obligations(engine: Engine) -> ObligationsProjection:
+    """The obligations projection in a consumer group of its own: both projections read one
+    broker here, and a group the other projection's consumers left rebalances for minutes."""
+    return ObligationsProjection(engine, Catalog.load(), group="bench-obligations")
 
 
 def database_size(url: str) -> int:
@@ -117,7 +125,7 @@ def measure(cases: int) -> dict[str, Any]:
         figures["events"] = events
         figures["raw"] = raw_consume(kafka, events)
         with fresh_database(admin) as url:
-            figures["obligations"], projection, stop = rebuild(obligations_projection, url, kafka, events, processes)
+            figures["obligations"], projection, stop = rebuild(scaled_obligations, url, kafka, events, processes)
             figures["rss_obligations"] = stop()
             with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
                 _, figures["reevaluate"] = reevaluate(projection, pool)
