@@ -31,6 +31,7 @@ from shared.projection import store_tables
 OPEN = date.max.toordinal()  # the end of what has not ended
 NONE = -1  # the code of a missing name (no municipality responsible, no trial)
 QUERY_IDS = 1000  # case ids per query when loading changed cases
+ROWS_AT_ONCE = 50_000  # rows read from the database before they are made columns
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
@@ -163,56 +164,64 @@ class Facts:
         def who(case_id: str) -> str:  # a case without a citizen counts as one
             return citizen_of.get(case_id, case_id)
 
-        o = obligations
-        rows = conn.execute(select(o.c.case_id, o.c.regime, o.c.basis, o.c.due, o.c.deadline, o.c.done_on, o.c.rule,
-                                   o.c.municipality, o.c.trial).where(of(o))).all()
-        case, regime, basis, due, deadline, done_on, rule, municipality, trial = _transposed(rows, 9)
-        obligation_columns = Columns(
-            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), due=_days(due),
-            on_time=_days(done_on) <= _days(deadline), rule=codes["rule"].codes(rule),
-            municipality=codes["municipality"].codes(municipality), trial=codes["trial"].codes(trial))
-        ordinary = np.fromiter((r == "ordinary" for r in regime), bool, len(rows))
-        required = np.fromiter((b == "required" for b in basis), bool, len(rows))
+        def obligation_columns(rows: Sequence[Any]) -> dict[str, Columns]:
+            case, regime, basis, due, deadline, done_on, rule, municipality, trial = _transposed(rows, 9)
+            columns = Columns(
+                case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), due=_days(due),
+                on_time=_days(done_on) <= _days(deadline), rule=codes["rule"].codes(rule),
+                municipality=codes["municipality"].codes(municipality), trial=codes["trial"].codes(trial))
+            ordinary = np.fromiter((r == "ordinary" for r in regime), bool, len(rows))
+            required = np.fromiter((b == "required" for b in basis), bool, len(rows))
+            return {"ordinary": columns.where(ordinary), "required": columns.where(~ordinary & required),
+                    "waived": columns.where(~ordinary & ~required)}
 
-        s, r = spells, responsibility
-        rows = conn.execute(
-            select(s.c.case_id, s.c.benefit, s.c.start, s.c.end, r.c.valid_from, r.c.valid_to, r.c.municipality)
-            .join(r, and_(r.c.case_id == s.c.case_id, or_(s.c.end.is_(None), r.c.valid_from <= s.c.end),
-                          or_(r.c.valid_to.is_(None), s.c.start < r.c.valid_to)))
-            .where(of(s))).all()
-        case, benefit, start, end, valid_from, valid_to, municipality = _transposed(rows, 7)
-        start, end = _days(start), _days(end)
-        segment_columns = Columns(
-            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)),
-            benefit=np.fromiter((BENEFIT.get(b, 0) for b in benefit), np.int8, len(rows)), start=start, end=end,
-            lo=np.maximum(start, _days(valid_from)),
-            hi=np.minimum(end, _days(valid_to) - 1),  # valid_to is exclusive; OPEN - 1 is still far enough
-            municipality=codes["municipality"].codes(municipality))
+        def segment_columns(rows: Sequence[Any]) -> dict[str, Columns]:
+            case, benefit, start, end, valid_from, valid_to, municipality = _transposed(rows, 7)
+            start, end = _days(start), _days(end)
+            return {"segments": Columns(
+                case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)),
+                benefit=np.fromiter((BENEFIT.get(b, 0) for b in benefit), np.int8, len(rows)), start=start, end=end,
+                lo=np.maximum(start, _days(valid_from)),
+                hi=np.minimum(end, _days(valid_to) - 1),  # valid_to is exclusive; OPEN - 1 is still far enough
+                municipality=codes["municipality"].codes(municipality))}
 
-        e = occurrences
-        rows = conn.execute(
-            select(e.c.case_id, e.c.name, e.c.day, e.c.detail, e.c.reason, e.c.permitted_by, r.c.municipality)
-            .outerjoin(r, and_(r.c.case_id == e.c.case_id, r.c.valid_from <= e.c.day,
-                               or_(r.c.valid_to.is_(None), e.c.day < r.c.valid_to)))
-            .where(of(e))).all()
-        case, name, day, detail, reason, permitted_by, municipality = _transposed(rows, 7)
-        exit_ = np.fromiter((n in ("benefit.ended", "case.closed") and why == "job" for n, why in zip(name, reason)),
-                            bool, len(rows))
-        occurrence_columns = Columns(
-            case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), day=_days(day),
-            municipality=codes["municipality"].codes(municipality),
-            talk=np.fromiter((n == "conversation.held" for n in name), bool, len(rows)), exit=exit_,
-            exit_rf=exit_ & np.fromiter((n == "benefit.ended" and d == "ressourceforloeb" for n, d in zip(name, detail)),
-                                        bool, len(rows)),
-            permitted_by=codes["trial"].codes(permitted_by))
+        def occurrence_columns(rows: Sequence[Any]) -> dict[str, Columns]:
+            case, name, day, detail, reason, permitted_by, municipality = _transposed(rows, 7)
+            exit_ = np.fromiter((n in ("benefit.ended", "case.closed") and why == "job" for n, why in zip(name, reason)),
+                                bool, len(rows))
+            return {"occurrences": Columns(
+                case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), day=_days(day),
+                municipality=codes["municipality"].codes(municipality),
+                talk=np.fromiter((n == "conversation.held" for n in name), bool, len(rows)), exit=exit_,
+                exit_rf=exit_ & np.fromiter((n == "benefit.ended" and d == "ressourceforloeb" for n, d in zip(name, detail)),
+                                            bool, len(rows)),
+                permitted_by=codes["trial"].codes(permitted_by))}
 
-        rows = conn.execute(select(r.c.case_id, r.c.municipality).where(of(r))).all()
-        case, municipality = _transposed(rows, 2)
-        responsible_columns = Columns(case=codes["case"].codes(case), municipality=codes["municipality"].codes(municipality))
-        return {"ordinary": obligation_columns.where(ordinary), "required": obligation_columns.where(~ordinary & required),
-                "waived": obligation_columns.where(~ordinary & ~required),
-                "segments": segment_columns, "occurrences": occurrence_columns,
-                "responsible": responsible_columns}, set(citizen_of)
+        def responsible_columns(rows: Sequence[Any]) -> dict[str, Columns]:
+            case, municipality = _transposed(rows, 2)
+            return {"responsible": Columns(case=codes["case"].codes(case),
+                                           municipality=codes["municipality"].codes(municipality))}
+
+        o, s, r, e = obligations, spells, responsibility, occurrences
+        queries = [
+            (select(o.c.case_id, o.c.regime, o.c.basis, o.c.due, o.c.deadline, o.c.done_on, o.c.rule, o.c.municipality,
+                    o.c.trial).where(of(o)), obligation_columns),
+            (select(s.c.case_id, s.c.benefit, s.c.start, s.c.end, r.c.valid_from, r.c.valid_to, r.c.municipality)
+             .join(r, and_(r.c.case_id == s.c.case_id, or_(s.c.end.is_(None), r.c.valid_from <= s.c.end),
+                           or_(r.c.valid_to.is_(None), s.c.start < r.c.valid_to)))
+             .where(of(s)), segment_columns),
+            (select(e.c.case_id, e.c.name, e.c.day, e.c.detail, e.c.reason, e.c.permitted_by, r.c.municipality)
+             .outerjoin(r, and_(r.c.case_id == e.c.case_id, r.c.valid_from <= e.c.day,
+                                or_(r.c.valid_to.is_(None), e.c.day < r.c.valid_to)))
+             .where(of(e)), occurrence_columns),
+            (select(r.c.case_id, r.c.municipality).where(of(r)), responsible_columns)]
+        tables: dict[str, Columns] = {}
+        for query, columns in queries:
+            # ROWS_AT_ONCE rows as Python objects at a time: a million cases' would take gigabytes
+            result = conn.execution_options(stream_results=True, yield_per=ROWS_AT_ONCE).execute(query)
+            parts = [columns(rows) for rows in result.partitions()] or [columns([])]
+            tables |= {name: Columns.concat([part[name] for part in parts]) for name in parts[0]}
+        return tables, set(citizen_of)
 
     def save(self, path: Path, database: str) -> None:
         """Write these facts to `path` (numpy's npz: arrays and JSON, nothing a reader executes),

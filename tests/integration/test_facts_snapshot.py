@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 
 from services.reporting.bootstrap import bootstrap
 from services.reporting.evaluation import comparison_default, evaluate, periods_for
+from services.reporting import facts as facts_module
 from services.reporting.facts import TABLES, Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
@@ -155,3 +156,10 @@ def test_a_reporting_service_is_not_ready_until_its_facts_are_read(tmp_path, his
     finally:
         gate.set()
         service.close()
+
+
+def test_facts_read_a_few_rows_at_a_time_are_those_read_at_once(tmp_path, histories, monkeypatch):
+    store = store_of(tmp_path / "db.sqlite", histories)
+    at_once = Facts.load(store.engine)
+    monkeypatch.setattr(facts_module, "ROWS_AT_ONCE", 7)  # every table in many parts
+    same(Facts.load(store.engine), at_once)
