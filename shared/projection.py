@@ -319,7 +319,7 @@ class CaseProjection:
             insert_many(conn, self.case_events, rows)
             for case_id, events in new.items():
                 histories[case_id] += events
-            failed = _derive(conn, derivation, histories, self.case_events)
+            failed = _derive(conn, derivation, histories, self.case_events, [c for c in new if c in known])
             last_sequence = {row["case_id"]: row["sequence"] for row in rows}
             had_failed = [case_id for case_id in new if case_id in known and known[case_id][2]]
             _record_failures(conn, self.failed_cases, had_failed, failed, last_sequence, derivation.release)
@@ -469,7 +469,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
         if not stale:
             return 0
         case_ids = [row.case_id for row in stale]
-        failed = _derive(conn, derivation, stored_histories(conn, case_events, case_ids), case_events)
+        failed = _derive(conn, derivation, stored_histories(conn, case_events, case_ids), case_events, case_ids)
         _record_failures(conn, failed_cases, [row.case_id for row in stale if row.had_failed], failed,
                          {row.case_id: row.last_sequence for row in stale}, derivation.release)
         conn.execute(update(cases).where(cases.c.case_id == bindparam("id")).values(derived_version=bindparam("v")),
@@ -493,11 +493,12 @@ def stored_histories(conn, case_events: Table, case_ids: list[str]) -> dict[str,
 
 
 def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]],
-            case_events: Table) -> dict[str, Failure]:
-    """What `derivation` derives from these cases' events, in place of what it derived before;
-    returns the cases it failed for, which keep nothing derived. An erased case's events are
-    deleted (its row stays, so redelivered events are skipped), even if deriving what is kept
-    of it failed: the erasure comes first."""
+            case_events: Table, derived_before: list[str]) -> dict[str, Failure]:
+    """What `derivation` derives from these cases' events, in place of what it derived before
+    for those `derived_before` (a case stored for the first time has nothing to replace: in a
+    rebuild, most of a batch); returns the cases it failed for, which keep nothing derived. An
+    erased case's events are deleted (its row stays, so redelivered events are skipped), even
+    if deriving what is kept of it failed: the erasure comes first."""
     rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
     erased = []
     failed: dict[str, Failure] = {}
@@ -515,7 +516,8 @@ def _derive(conn, derivation: Derivation, histories: dict[str, list[StoredEvent]
         for table, table_rows in derived.items():
             rows[table] += table_rows
     for table in derivation.tables:
-        conn.execute(delete(table).where(_among(conn, table.c.case_id, list(histories))))
+        if derived_before:
+            conn.execute(delete(table).where(_among(conn, table.c.case_id, derived_before)))
         insert_many(conn, table, rows[table])
     if erased:
         conn.execute(delete(case_events).where(_among(conn, case_events.c.case_id, erased)))
