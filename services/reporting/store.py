@@ -85,6 +85,9 @@ class ReportingDerivation(Derivation):
         self.catalog, self.today = catalog, today
         self._tried: dict[frozenset[str], Catalog | None] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tried": {}}  # sent to worker processes with every job: made again there
+
     def tried_in(self, places: frozenset[str]) -> Catalog | None:
         """The catalog's rules a trial touches in one of `places`, with the trials; None: none.
         Under the trials, the other rules' occurrences are the ordinary ones (the fold asks
