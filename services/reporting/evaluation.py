@@ -230,7 +230,7 @@ def _discreet(citizens: int) -> int | None:
 
 def _citizens_on_benefit(facts: Facts, first: date, last: date) -> dict[str, int]:
     """Distinct citizens on a benefit at some time in [first, last], per municipality responsible."""
-    s = facts.segments
+    s = facts.rows("segments")
     if not s:
         return {}
     during = s.where((s["lo"] <= last.toordinal()) & (s["hi"] >= first.toordinal()), *WHO)
@@ -449,9 +449,9 @@ def _obligations(facts: Facts, trial: Trial, lo: int, hi: int) -> tuple[Columns,
     the fold named another trial, earlier in the catalog (SHARED_RULE). Another trial's waivers
     are never this one's savings."""
     touched = _rules_mask(facts, trial)
-    ordinary, done = _dated(facts.ordinary, "due", lo, hi), _dated(facts.required, "due", lo, hi)
+    ordinary, done = facts.dated("ordinary", lo, hi), facts.dated("required", lo, hi)
     ordinary, done = ordinary.where(touched[ordinary["rule"]]), done.where(touched[done["rule"]])
-    waived = _dated(facts.waived, "due", lo, hi)
+    waived = facts.dated("waived", lo, hi)
     waived = waived.where(touched[waived["rule"]])
     own = covers(facts, trial, waived, ("waive", "suspend"))
     by_others = waived.where(~own)
@@ -491,13 +491,13 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
     if not set(wanted) - set(out):
         return {metric: c for metric, c in out.items() if metric in wanted}
 
-    s = facts.segments
+    s = facts.rows("segments")
     days = np.minimum(s["hi"], hi) - np.maximum(s["lo"], lo) + 1
     on_benefit = s.where(days > 0, "municipality", "citizen", "benefit")
     days = days[days > 0]
     has_days = np.zeros(facts.places + 1, bool)
     has_days[on_benefit["municipality"]] = True
-    happened = _dated(facts.occurrences, "day", lo, hi)
+    happened = facts.dated("occurrences", lo, hi)
     talks = happened.where(happened["talk"] & has_days[happened["municipality"]], *WHO)
     out["conversations_held_per_100_months"] = Contributions(
         "per_100_months", np.concatenate([on_benefit["municipality"], talks["municipality"]]),
@@ -529,12 +529,6 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
     trial_code = facts.codes["trial"].index.get(trial.id, NONE - 1)
     out["permitted_actions"] = _counted(happened.where(happened["permitted_by"] == trial_code, *WHO))
     return {metric: c for metric, c in out.items() if metric in wanted}
-
-
-def _dated(facts: Columns, day: str, lo: int, hi: int) -> Columns:
-    """The rows (in `day` order) dated within [lo, hi]: a slice, no copy."""
-    first, last = np.searchsorted(facts[day], [lo, hi + 1])
-    return Columns({name: column[first:last] for name, column in facts.items()})
 
 
 def _counted(facts: Columns, kind: str = "count", numerator: np.ndarray | None = None,

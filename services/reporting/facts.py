@@ -33,6 +33,7 @@ NONE = -1  # the code of a missing name (no municipality responsible, no trial)
 QUERY_IDS = 1000  # case ids per query when loading changed cases
 ROWS_AT_ONCE = 50_000  # rows read from the database before they are made columns
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
+MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables', they are merged in
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
@@ -85,7 +86,8 @@ def _days(values: Iterable[date | None]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Facts:
-    """ordinary (by due date): the obligations under the ordinary rules, the counterfactual
+    """The tables (`rows`, `dated`):
+    ordinary (by due date): the obligations under the ordinary rules, the counterfactual
     without trials: case, citizen, due, on_time, rule, municipality.
     required (by due date): the obligations required with the trials applied, likewise.
     waived (by due date): the obligations a trial waived or suspended, likewise; `trial` the one
@@ -105,12 +107,12 @@ class Facts:
     places: int = 0
     citizens: int = 0
     anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
-    ordinary: Columns = field(default_factory=Columns)
-    required: Columns = field(default_factory=Columns)
-    waived: Columns = field(default_factory=Columns)
-    segments: Columns = field(default_factory=Columns)
-    occurrences: Columns = field(default_factory=Columns)
-    responsible: Columns = field(default_factory=Columns)
+    # the tables by name (TABLES), dated ones in date order, as last merged; the cases read again
+    # since: their rows in `recent` (likewise ordered), their rows in `tables` superseded
+    # (`stale`, by case code). A change then costs what it changed, not a copy of every table.
+    tables: dict[str, Columns] = field(default_factory=lambda: {name: Columns() for name in TABLES})
+    recent: dict[str, Columns] = field(default_factory=dict)
+    stale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
     def load(cls, engine: Engine) -> "Facts":
@@ -132,7 +134,7 @@ class Facts:
                 # and its facts, read now under an id not yet known, are replaced then
                 anonymous = self._anonymous(conn)
                 return replace(Facts(self.codes), tick=tick, epoch=epoch, anonymous=anonymous,
-                               **_by_date(self._load(conn, None)[0]), **_counts(self.codes))
+                               tables=_by_date(self._load(conn, None)[0]), **_counts(self.codes))
             loaded, cited = [], set()
             for i in range(0, len(changed), QUERY_IDS):
                 tables, with_citizen = self._load(conn, changed[i:i + QUERY_IDS])
@@ -143,10 +145,34 @@ class Facts:
             new = list(anonymous - self.anonymous)
             loaded += [self._load(conn, new[i:i + QUERY_IDS])[0] for i in range(0, len(new), QUERY_IDS)]
         # a new anonymous id's facts may have been read already, by a full load while it was written
-        gone = np.fromiter((self.codes["case"].index.get(c, NONE) for c in changed + new), np.int32)
-        return replace(self, tick=tick, anonymous=anonymous, **_counts(self.codes), **{
-            name: _updated(getattr(self, name), gone, Columns.concat([part[name] for part in loaded]), DATED.get(name))
-            for name in ("ordinary", "required", "waived", "segments", "occurrences", "responsible")})
+        gone = np.zeros(len(self.codes["case"]), bool)
+        gone[[self.codes["case"].index[c] for c in changed + new if c in self.codes["case"].index]] = True
+        stale = gone.copy()
+        stale[:len(self.stale)] |= self.stale
+        recent = {name: _joined(_without(self.recent.get(name, Columns()), gone),
+                                _ordered(Columns.concat([part[name] for part in loaded]), DATED.get(name)), DATED.get(name))
+                  for name in TABLES}
+        refreshed = replace(self, tick=tick, anonymous=anonymous, recent=recent, stale=stale, **_counts(self.codes))
+        rows = sum(len(table["case"]) for table in self.tables.values() if table)
+        if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
+            return refreshed.merged()
+        return refreshed
+
+    def rows(self, table: str) -> Columns:
+        """Every row of a table (TABLES) now, dated ones in date order."""
+        return _joined(_without(self.tables[table], self.stale), self.recent.get(table, Columns()), DATED.get(table))
+
+    def dated(self, table: str, lo: int, hi: int) -> Columns:
+        """The rows of a dated table dated within [lo, hi] (ordinal days), in date order."""
+        day = DATED[table]
+        return _joined(_without(_slice(self.tables[table], day, lo, hi), self.stale),
+                       _slice(self.recent.get(table, Columns()), day, lo, hi), day)
+
+    def merged(self) -> "Facts":
+        """These facts with the recent rows merged into the tables."""
+        if not self.recent:
+            return self
+        return replace(self, tables={name: self.rows(name) for name in TABLES}, recent={}, stale=np.zeros(0, bool))
 
     @staticmethod
     def _anonymous(conn) -> frozenset[str]:
@@ -229,7 +255,7 @@ class Facts:
         meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch, "places": self.places,
                 "citizens": self.citizens, "anonymous": sorted(self.anonymous),
                 "codes": {name: list(codes.names) for name, codes in self.codes.items()}}
-        arrays = {f"{table}.{column}": values for table in TABLES for column, values in getattr(self, table).items()}
+        arrays = {f"{table}.{column}": values for table in TABLES for column, values in self.rows(table).items()}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
             np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -255,12 +281,12 @@ class Facts:
             for each in names:
                 codes[name].code(each)
         return cls(codes, meta["tick"], meta["epoch"], meta["places"], meta["citizens"], frozenset(meta["anonymous"]),
-                   **tables)
+                   tables)
 
     def municipalities(self) -> set[str]:
         """Every municipality ever responsible for a case."""
-        names = self.codes["municipality"].names
-        return {names[m] for m in np.unique(self.responsible["municipality"])} if self.responsible else set()
+        names, responsible = self.codes["municipality"].names, self.rows("responsible")
+        return {names[m] for m in np.unique(responsible["municipality"])} if responsible else set()
 
 
 def snapshot_key(database: str) -> str:
@@ -278,20 +304,38 @@ def _counts(codes: dict[str, Codes]) -> dict[str, int]:
 def _by_date(tables: dict[str, Columns]) -> dict[str, Columns]:
     """The tables, obligations in due-date and occurrences in day order, so that a period is a
     slice."""
-    return {name: table.where(np.argsort(table[DATED[name]], kind="stable")) if name in DATED else table
-            for name, table in tables.items()}
+    return {name: _ordered(table, DATED.get(name)) for name, table in tables.items()}
 
 
-def _updated(kept: Columns, gone: np.ndarray, new: Columns, day: str | None) -> Columns:
-    """The kept rows but those of the cases gone, and the new rows; in `day` order if given."""
-    staying = ~np.isin(kept["case"], gone)
-    if not staying.all():
-        kept = kept.where(staying)
+def _slice(rows: Columns, day: str, lo: int, hi: int) -> Columns:
+    """The rows (in `day` order) dated within [lo, hi]: a slice, no copy."""
+    if not rows:
+        return rows
+    first, last = np.searchsorted(rows[day], [lo, hi + 1])
+    return Columns({name: column[first:last] for name, column in rows.items()})
+
+
+def _without(rows: Columns, cases: np.ndarray) -> Columns:
+    """The rows but those of the cases `cases` marks (a mask over case codes)."""
+    if not rows or not cases.any():
+        return rows
+    keep = ~cases[rows["case"]]
+    return rows if keep.all() else rows.where(keep)
+
+
+def _ordered(rows: Columns, day: str | None) -> Columns:
+    return rows.where(np.argsort(rows[day], kind="stable")) if rows and day else rows
+
+
+def _joined(kept: Columns, new: Columns, day: str | None) -> Columns:
+    """The kept rows and the new ones after them (both in `day` order, if given: the new ones
+    after the kept ones of their day)."""
     if not new or not len(new["case"]):
         return kept
+    if not kept:
+        return new
     if day is None:
         return Columns.concat([kept, new])
-    new = new.where(np.argsort(new[day], kind="stable"))
     at = np.searchsorted(kept[day], new[day], side="right")
     return Columns({name: np.insert(column, at, new[name]) for name, column in kept.items()})
 

@@ -7,19 +7,19 @@ import threading
 import time
 from datetime import date
 
-import numpy as np
 import pytest
 from sqlalchemy import create_engine
 
+from services.reporting import facts as facts_module
 from services.reporting.bootstrap import bootstrap
 from services.reporting.evaluation import comparison_default, evaluate, periods_for
-from services.reporting import facts as facts_module
-from services.reporting.facts import TABLES, Facts
+from services.reporting.facts import Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
 from shared.population import Population
 from shared.stream import Delivery
+from tests.facts_compare import same_facts
 from tests.unit.test_evaluation import stream_events
 
 CATALOG = Catalog.load()
@@ -40,22 +40,6 @@ def add(store: ReportingStore, histories) -> None:
     store.refresh()
 
 
-def same(a: Facts, b: Facts) -> None:
-    assert (a.tick, a.epoch, a.anonymous) == (b.tick, b.epoch, b.anonymous)
-    for table in TABLES:
-        left, right = getattr(a, table), getattr(b, table)
-        assert set(left) == set(right), table
-        # the same rows, in any order within a day: decode the codes, then sort
-        decoded = [sorted(zip(*(_names(x, column, left[column]) for column in sorted(left)))) for x, left in
-                   ((a, left), (b, right))]
-        assert decoded[0] == decoded[1], table
-
-
-def _names(facts: Facts, column: str, values: np.ndarray) -> list:
-    codes = facts.codes.get(column)
-    return [codes.names[v] if codes is not None and v >= 0 else v.item() for v in values]
-
-
 def evaluation(facts: Facts) -> list:
     trial = CATALOG.trials["T11"]
     periods = periods_for(trial, date(2019, 1, 1), date(2020, 12, 31), TODAY)
@@ -72,7 +56,7 @@ def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, his
     loaded = Facts.load(store.engine)
     loaded.save(tmp_path / "facts.npz", DATABASE)
     read = Facts.read(tmp_path / "facts.npz", DATABASE)
-    same(read, loaded)
+    same_facts(read, loaded)
     assert evaluation(read) == evaluation(loaded)
     assert read.refreshed(store.engine) is read  # nothing derived since: nothing read again
 
@@ -84,7 +68,7 @@ def test_cases_derived_since_the_snapshot_are_read_on_top_of_it(tmp_path, histor
     assert len(Facts.load(store.engine).codes["case"]) == 320
     read = Facts.read(tmp_path / "facts.npz", DATABASE).refreshed(store.engine)
     fresh = Facts.load(store.engine)
-    same(read, fresh)
+    same_facts(read, fresh)
     assert evaluation(read) == evaluation(fresh)
 
 
@@ -96,7 +80,7 @@ def test_a_database_whose_clock_is_behind_the_snapshot_is_read_afresh(tmp_path, 
     other = store_of(tmp_path / "new.sqlite", histories[:50])  # made again at the same address: fewer ticks
     read = Facts.read(tmp_path / "facts.npz", DATABASE)
     assert read.tick > other.tick()
-    same(read.refreshed(other.engine), Facts.load(other.engine))
+    same_facts(read.refreshed(other.engine), Facts.load(other.engine))
 
 
 def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, histories):
@@ -116,7 +100,7 @@ def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histor
     answered = first.cached(("numbers",), evaluation)
     first.close()  # writes the snapshot
     snapshot = Facts.read(tmp_path / "reporting-facts.npz", first._database)
-    same(snapshot, Facts.load(first.projection.engine))
+    same_facts(snapshot, Facts.load(first.projection.engine))
 
     second = bootstrap(settings)
     try:
@@ -162,4 +146,4 @@ def test_facts_read_a_few_rows_at_a_time_are_those_read_at_once(tmp_path, histor
     store = store_of(tmp_path / "db.sqlite", histories)
     at_once = Facts.load(store.engine)
     monkeypatch.setattr(facts_module, "ROWS_AT_ONCE", 7)  # every table in many parts
-    same(Facts.load(store.engine), at_once)
+    same_facts(Facts.load(store.engine), at_once)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from services.reporting import facts as facts_module
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     BOOTSTRAP_REPLICATES,
@@ -33,6 +34,7 @@ from shared.obligations import fold
 from shared.population import Population
 from shared.stream import Delivery
 from tests.built import built
+from tests.facts_compare import same_facts
 
 CATALOG = Catalog.load()
 TODAY = date(2023, 6, 1)
@@ -450,6 +452,55 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
     assert evaluate(rebuilt, CATALOG, T11, periods, ["751"]) == evaluate(afresh, CATALOG, T11, periods, ["751"])
 
 
+def test_cases_read_again_are_kept_beside_the_tables_until_merged(monkeypatch, tmp_path):
+    """A refresh of a few cases leaves the sorted tables as they are (a million cases' would be
+    copied for each change) and keeps the cases' rows beside them: a case changed twice, new
+    cases, then a merge. At each step the numbers, the comparison group, the municipalities and
+    every table's rows are those of facts read afresh; so are a snapshot's written meanwhile."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [stream_events(docs) for docs in Population(seed=7, start=date(2016, 1, 1)).cases(200)]
+    offsets = iter(range(10**6))
+    thirds = [(h[:len(h) // 3], h[len(h) // 3:2 * len(h) // 3], h[2 * len(h) // 3:]) for h in histories[180:190]]
+
+    def deliver(events):
+        store.store([Delivery(0, next(offsets), e) for e in events])
+        store.refresh()
+
+    def same_as_afresh(facts: Facts) -> None:
+        afresh = Facts.load(engine)
+        same_facts(facts, afresh)
+        assert facts.municipalities() == afresh.municipalities()
+        for trial in (T11, CATALOG.trials["T2"]):
+            periods = periods_for(trial, None, None, TODAY)
+            default = comparison_default(afresh, CATALOG, trial, periods)
+            assert comparison_default(facts, CATALOG, trial, periods) == default
+            assert evaluate(facts, CATALOG, trial, periods, default[0]) == evaluate(afresh, CATALOG, trial, periods,
+                                                                                   default[0])
+
+    deliver([e for h in histories[:170] for e in h] + [e for first, _, _ in thirds for e in first])
+    kept = Facts.load(engine)
+    monkeypatch.setattr(facts_module, "MERGE_SHARE", 1.0)  # on a few hundred cases, 5 % is a few
+
+    deliver([e for _, second, _ in thirds for e in second] + [e for h in histories[170:175] for e in h])
+    once = kept.refreshed(engine)
+    assert once.tables is kept.tables and once.recent  # the tables not copied
+    same_as_afresh(once)
+
+    deliver([e for _, _, third in thirds for e in third] + [e for h in histories[175:180] for e in h])
+    twice = once.refreshed(engine)
+    assert twice.tables is kept.tables
+    same_as_afresh(twice)
+    twice.save(tmp_path / "facts.npz", "db")
+    same_as_afresh(Facts.read(tmp_path / "facts.npz", "db"))
+
+    monkeypatch.setattr(facts_module, "MERGE_SHARE", 0.0)  # any row read again: merged
+    deliver([e for h in histories[190:] for e in h])
+    merged = twice.refreshed(engine)
+    assert merged.tables is not kept.tables and not merged.recent
+    same_as_afresh(merged)
+
+
 @pytest.mark.parametrize("citizens", [RESAMPLED_UP_TO // 2, 5 * RESAMPLED_UP_TO])
 @pytest.mark.parametrize("metric", ["conversations per day on benefit", "obligations on time"])
 def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(citizens, metric):
@@ -505,7 +556,7 @@ def test_requests_asking_the_same_at_once_share_one_computation():
         computed.append(facts.tick)
         started.set()
         time.sleep(0.3)
-        return len(facts.ordinary["due"])
+        return len(facts.rows("ordinary")["due"])
 
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(service.cached, ("key",), slow)
