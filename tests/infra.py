@@ -192,9 +192,9 @@ class Issuer:
         """A token of exactly these claims, signed with the issuer's key."""
         return jwt.encode(claims, _signing_key(self._key), algorithm="RS256", headers={"kid": DEV_KEY_ID})
 
-    def everything(self) -> str:
+    def everything(self, lifetime: int = 3600) -> str:
         """Every role, for every municipality: for tests about something else than access."""
-        return self.token(*ROLES, municipalities=municipalities(), subject="test-everything")
+        return self.token(*ROLES, municipalities=municipalities(), subject="test-everything", lifetime=lifetime)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -9,4 +9,6 @@ from tests.infra import Issuer
 
 _issuer = Issuer(Path(tempfile.mkdtemp(prefix="frisag-bench-issuer-")))
 os.environ["AUTH_JWKS_URL"] = _issuer.jwks_url
-AUTHORIZATION = f"Bearer {_issuer.everything()}"
+# valid for the longest run (`make bench-scale`: about 1.5 hours): an hour's token expired in its
+# last phase, the service answered 401, and the bench dropped its database as it unwound
+AUTHORIZATION = f"Bearer {_issuer.everything(lifetime=12 * 3600)}"

@@ -107,7 +107,9 @@ def rebuild(projection: Callable[[Engine], P], database_url: str, kafka: str, ex
     built = projection(create_engine(url))  # migrated once, here
     spawn = multiprocessing.get_context("spawn")
     stop = spawn.Event()
-    consumers = [spawn.Process(target=consume, args=(projection, url, kafka, stop)) for _ in range(processes)]
+    # daemons: a bench that fails ends them as it exits, rather than waiting for them for ever
+    consumers = [spawn.Process(target=consume, args=(projection, url, kafka, stop), daemon=True)
+                 for _ in range(processes)]
     start = time.perf_counter()
     for consumer in consumers:
         consumer.start()

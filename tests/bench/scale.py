@@ -113,35 +113,39 @@ def ingest(database_url: str, kafka: str, batches: Path) -> tuple[float, int, in
 
 
 def measure(cases: int) -> dict[str, Any]:
-    """Every figure of one size."""
+    """Every figure of one size, each printed as it is measured (a run that fails later keeps it)."""
     figures: dict[str, Any] = {"cases": cases}
+
+    def note(**measured: Any) -> None:
+        figures.update(measured)
+        print(f"{cases:,} cases: {json.dumps(measured)}", flush=True)
+
     processes = CONSUMERS_PER_CORE * (os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as folder, connect_admin() as admin, kafka_broker() as kafka, \
             CpuSteal() as steal:
         batches = population_batches(cases, Path(folder))
         with fresh_database(admin) as url:
-            figures["ingest"], events, figures["rss_case"] = ingest(url, kafka, batches)
-            figures["db_case"] = database_size(url)
-        figures["events"] = events
-        figures["raw"] = raw_consume(kafka, events)
+            rate, events, rss = ingest(url, kafka, batches)
+            note(ingest=rate, events=events, rss_case=rss, db_case=database_size(url))
+        note(raw=raw_consume(kafka, events))
         with fresh_database(admin) as url:
-            figures["obligations"], projection, stop = rebuild(scaled_obligations, url, kafka, events, processes)
-            figures["rss_obligations"] = stop()
+            rate, projection, stop = rebuild(scaled_obligations, url, kafka, events, processes)
+            note(obligations=rate, rss_obligations=stop())
             with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-                _, figures["reevaluate"] = reevaluate(projection, pool)
-            figures["db_obligations"] = database_size(url)
+                note(reevaluate=reevaluate(projection, pool)[1])
+            note(db_obligations=database_size(url))
             projection.engine.dispose()
         with fresh_database(admin) as url:
-            figures["reporting"], store, stop = rebuild(reporting_store, url, kafka, events, os.cpu_count() or 1)
+            rate, store, stop = rebuild(reporting_store, url, kafka, events, os.cpu_count() or 1)
+            note(reporting=rate)
             with store.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
             latency = latencies(url, kafka, store)
-            figures["rss_reporting_consumers"] = stop()
-            figures["db_reporting"] = database_size(url)
+            note(rss_reporting_consumers=stop(), db_reporting=database_size(url))
             store.engine.dispose()
-        figures |= {"first_after_start": latency.started[0], "first_after_restart": latency.restarted,
-                    "after_change_p95": p95(latency.after_change), "repeated_p95": p95(latency.repeated),
-                    "rss_reporting": latency.peak_rss, "steal": steal.share}
+        note(first_after_start=latency.started[0], first_after_restart=latency.restarted,
+             after_change_p95=p95(latency.after_change), repeated_p95=p95(latency.repeated),
+             rss_reporting=latency.peak_rss, steal=steal.share)
     return figures
 
 
