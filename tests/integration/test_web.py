@@ -149,10 +149,11 @@ def context(browser, frisag) -> Iterator[tuple[playwright.BrowserContext, list[s
 
 
 def follow(locator: playwright.Locator) -> None:
-    """Click a link or a form's button and wait for the page it leads to: click() returns when the
-    navigation commits, before the new page's title and body are parsed."""
-    locator.click()
-    locator.page.wait_for_load_state()
+    """Click a link or a form's button and wait until the page it leads to has loaded. Waiting for
+    the load state after the click is not enough: it may see the old page, still loaded, and return
+    before the navigation commits, and the next read then finds the new page empty."""
+    with locator.page.expect_navigation():
+        locator.click()
 
 def signed_in(context: playwright.BrowserContext, base: str, municipality: str = "851",
               caseworker: str = "", role: str = "Sagsbehandler", landing: str | None = None) -> playwright.Page:
