@@ -3,10 +3,10 @@ rows in every table, whatever the codes each gave its names and the order within
 
 import numpy as np
 
-from services.reporting.facts import TABLES, Facts
+from services.reporting.facts import TABLES, FactParts
 
 
-def same_facts(a: Facts, b: Facts) -> None:
+def same_facts(a: FactParts, b: FactParts) -> None:
     assert (a.tick, a.epoch, a.anonymous) == (b.tick, b.epoch, b.anonymous)
     for table in TABLES:
         left, right = a.rows(table), b.rows(table)
@@ -17,6 +17,6 @@ def same_facts(a: Facts, b: Facts) -> None:
         assert decoded[0] == decoded[1], table
 
 
-def _names(facts: Facts, column: str, values: np.ndarray) -> list:
+def _names(facts: FactParts, column: str, values: np.ndarray) -> list:
     codes = facts.codes.get(column)
     return [codes.names[v] if codes is not None and v >= 0 else v.item() for v in values]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine
 
 from services.consuming import ConsumingService, consuming
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from services.reporting.whatif import WhatIfs
@@ -28,18 +28,20 @@ SNAPSHOT_EVERY = 300.0  # seconds between writing the facts to the snapshot, whe
 @dataclass
 class ReportingService(ConsumingService):
     projection: ReportingStore
-    _facts: Facts = field(default_factory=Facts)
+    _facts: FactParts = field(default_factory=FactParts)
     # the store's clock, and the answers computed (or being computed) then
     _answers: tuple[tuple[int, int] | None, dict[tuple, Future]] = field(default_factory=lambda: (None, {}))
     _lock: Lock = field(default_factory=Lock)
-    snapshot: Path | None = None  # where the facts are kept between runs (`Facts.save`); None: not kept
+    snapshot: Path | None = None  # where the facts are kept between runs (`FactParts.save`); None: not kept
     _saved: tuple[int | None, int] = (None, 0)  # the clock of the facts last saved or read
     _saving: Lock = field(default_factory=Lock)
     _facts_read: threading.Event = field(default_factory=threading.Event)  # at start (`_keep_facts`)
+    _keeper: threading.Thread | None = None
 
     def start(self) -> "ReportingService":
         super().start()
-        threading.Thread(target=self._keep_facts, name="reporting-facts", daemon=True).start()
+        self._keeper = threading.Thread(target=self._keep_facts, name="reporting-facts", daemon=True)
+        self._keeper.start()
         return self
 
     def _keep_facts(self) -> None:
@@ -47,7 +49,7 @@ class ReportingService(ConsumingService):
         the database), so that the first question finds them; then save them now and then."""
         try:
             with self._lock:
-                read = Facts.read(self.snapshot, self._database) if self.snapshot else None
+                read = FactParts.read(self.snapshot, self._database) if self.snapshot else None
                 if read is not None:
                     self._saved = (read.tick, read.epoch)
                 self._facts = (read or self._facts).refreshed(self.projection.engine)
@@ -84,7 +86,7 @@ class ReportingService(ConsumingService):
             except OSError:  # a cache: the service goes on without it
                 log.exception("could not write the facts' snapshot to %s", self.snapshot)
 
-    def cached(self, key: tuple, compute: Callable[[Facts], Any]) -> Any:
+    def cached(self, key: tuple, compute: Callable[[FactParts], Any]) -> Any:
         """`compute(facts)` over the facts as the store has them now, remembered until cases are
         derived again; the facts are kept in memory and only changed cases read again. Requests
         asking the same while it is computed wait for that answer."""
@@ -112,6 +114,8 @@ class ReportingService(ConsumingService):
         if "what_ifs" in self.__dict__:  # made at its first use
             self.what_ifs.close()
         super().close()
+        if self._keeper is not None:  # stopped at once: after the facts are read, not before
+            self._facts_read.wait()
         self.save_facts()  # the next start reads them
 
 

@@ -20,9 +20,12 @@ responsible that day.
 How: for a period, each metric's facts become contributions (municipality, citizen, numerator,
 denominator, rule). Their cells, per municipality and rule, are computed once for all the
 municipalities asked about: sums by bincount, distinct citizens from sorted keys. A group's
-totals then count a citizen in several of its municipalities once.
+totals then count a citizen in several of its municipalities once. All of it part by part of
+the facts (`FactParts`: a citizen is in one part), each part's tallies remembered by the part,
+then added up: after a change only the changed cases' parts are tallied again.
 """
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from services.reporting.facts import NONE, OPEN, Columns, Facts
+from services.reporting.facts import NONE, OPEN, Columns, FactParts, Facts
 from shared.catalog import Catalog, Trial, add_duration
 from shared.dates import EARLIEST
 
@@ -204,7 +207,7 @@ COMPARISON_RULE = ("the municipalities with data outside the trial in which no o
                    "the smallest to twice the largest trial municipality's), where any is")
 
 
-def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]]
+def comparison_default(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]]
                        ) -> tuple[list[str], dict[str, list[str]], dict[str, Any]]:
     """The default comparison group (COMPARISON_RULE); those left out with the trials why; and
     the sizes compared: citizens per municipality, the range, and those left out by size."""
@@ -212,7 +215,10 @@ def comparison_default(facts: Facts, catalog: Catalog, trial: Trial, periods: di
     outside = sorted(facts.municipalities() - set(trial.municipalities))
     excluded = {m: found for m in outside if (found := other_trials(catalog, trial, m, first, last, True))}
     clean = [m for m in outside if m not in excluded]
-    citizens = _citizens_on_benefit(facts, first, last)
+    citizens: Counter[str] = Counter()
+    for part in facts.parts:
+        citizens.update(part.answer(("citizens on benefit", first, last), None,
+                                    lambda p: _citizens_on_benefit(p, first, last)))
     sizes = [citizens[m] for m in trial.municipalities if citizens.get(m)]
     low, high = (min(sizes) / 2, max(sizes) * 2) if sizes else (0, float("inf"))
     similar = [m for m in clean if low <= citizens.get(m, 0) <= high]
@@ -240,32 +246,69 @@ def _citizens_on_benefit(facts: Facts, first: date, last: date) -> dict[str, int
     return {names[m]: int(counts[m]) for m in np.flatnonzero(counts)}
 
 
-def evaluate(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
+def evaluate(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
              comparison: Iterable[str]) -> list[Row]:
-    groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
-    asked = groups["trial"] | groups["comparison"]
-    obligations = {period: _obligations(facts, trial, lo.toordinal(), hi.toordinal()) for period, (lo, hi) in periods.items()}
-    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS, obligations[period]), asked, facts)
-               for period, (lo, hi) in periods.items()}
+    comparison = list(comparison)
+    key = ("evaluate", trial.id, tuple(periods.items()), tuple(comparison))
+    parts = [part.answer(key, catalog, lambda p: _tallied(p, catalog, trial, periods, comparison)) for part in facts.parts]
+    shared = {period: _shared_added([p[1][period] for p in parts]) for period in periods}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
-    for group, members in groups.items():
+    for group in ("trial", "comparison"):
         for period in periods:
-            grouped = _grouped(tallies[period], members)
+            grouped = _combined([p[0][(group, period)] for p in parts])
             rows += _rows(grouped, group, period, facts) + _zeros(grouped, facts, trial, group, period)
             totals[(group, period)] = {metric: t.totals[NONE] for metric, t in grouped.items() if NONE in t.totals}
     rows = _protected(rows)
     for r in rows:  # a total hidden to protect a cell is hidden in the difference-in-differences too
         if r.suppressed and r.municipality is None and r.rule is None:
             totals[(r.group, r.period)].pop(r.metric, None)
-    places = {"trial": list(trial.municipalities), "comparison": list(comparison)}
+    places = {"trial": list(trial.municipalities), "comparison": comparison}
     context = _Context(catalog, trial)
-    shared = {period: _shared(facts, catalog, trial, obligations[period], groups) for period in periods}
     rows = [_with_shared(replace(r, other_trials_active=context.active(
         [r.municipality] if r.municipality else places[r.group], *periods[r.period])), shared[r.period]) for r in rows]
     everywhere = context.active([*places["trial"], *places["comparison"]], min(lo for lo, _ in periods.values()),
                                 max(hi for _, hi in periods.values()))
     return rows + [replace(r, other_trials_active=everywhere) for r in _differences_in_differences(totals)]
+
+
+def _tallied(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
+             comparison: list[str]) -> tuple[dict[tuple[str, str], dict[str, GroupTally]], dict[str, "Shared"]]:
+    """In one part of the facts: per (group, period) the metrics' tallies, and per period what
+    the trial's obligations share with other trials."""
+    groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
+    asked = groups["trial"] | groups["comparison"]
+    obligations = {period: _obligations(facts, trial, lo.toordinal(), hi.toordinal()) for period, (lo, hi) in periods.items()}
+    tallies = {period: _tallies(_contributions(facts, catalog, trial, lo, hi, METRICS, obligations[period]), asked, facts)
+               for period, (lo, hi) in periods.items()}
+    return ({(group, period): _grouped(tallies[period], members) for group, members in groups.items() for period in periods},
+            {period: _shared(facts, catalog, trial, obligations[period], groups) for period in periods})
+
+
+def _combined(parts: list[dict[str, GroupTally]]) -> dict[str, GroupTally]:
+    """A group's tallies in one period, of each part, added up: a citizen is in one part, so its
+    distinct citizens add up too."""
+    combined = {}
+    for metric in sorted({metric for part in parts for metric in part}):
+        tallies = [part[metric] for part in parts if metric in part]
+        combined[metric] = GroupTally(_cells_added([t.cells for t in tallies]), _cells_added([t.totals for t in tallies]),
+                                      _cells_added([{NONE: t.overall} for t in tallies])[NONE],
+                                      dict(sum((Counter(t.citizens_in) for t in tallies), Counter())))
+    return combined
+
+
+def _cells_added(parts: list[dict[Any, Cell]]) -> dict[Any, Cell]:
+    added: dict[Any, Cell] = {}
+    for cells in parts:
+        for key, cell in cells.items():
+            had = added.get(key)
+            if had is None:
+                added[key] = cell
+                continue
+            each = [c for c in (had.contributions, cell.contributions) if c is not None]
+            added[key] = Cell(cell.kind, had.numerator + cell.numerator, had.denominator + cell.denominator,
+                              had.n + cell.n, had.hits + cell.hits, np.concatenate(each) if each else None)
+    return added
 
 
 SHARED_RULE = ("an obligation that the effects of several trials change (the same rule, due where and when each "
@@ -314,6 +357,12 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Col
             hit = covers(facts, other, rows, NOT_PERMITS)
             for group, members in groups.items():
                 in_group = members[rows["municipality"]]
+                if metric == "obligations_waived":  # of every rule: another part may hold its hits
+                    for r in np.unique(rows["rule"][in_group]).tolist():
+                        of_rule = in_group & (rows["rule"] == r)
+                        shared.counts.setdefault((metric, group, rules[r]), {})[other.id] = _split(rows, of_rule, hit)
+                    shared.counts.setdefault(("caseworker_hours_freed", group, None), {})[other.id] = \
+                        _split(rows, in_group, hit)
                 if not (hit & in_group).any():
                     continue
                 by_rule = metric != "obligations_on_time_share"
@@ -325,13 +374,23 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Col
                         keys += [("caseworker_hours_freed", group, place, None) for place in (places[m], None)]
                     for key in keys:
                         shared.names.setdefault(key, set()).add(other.id)
-                if metric == "obligations_waived":
-                    for r in np.unique(rows["rule"][hit & in_group]).tolist():
-                        of_rule = in_group & (rows["rule"] == r)
-                        shared.counts.setdefault((metric, group, rules[r]), {})[other.id] = _split(rows, of_rule, hit)
-                    shared.counts.setdefault(("caseworker_hours_freed", group, None), {})[other.id] = \
-                        _split(rows, in_group, hit)
     return shared
+
+
+def _shared_added(parts: list[Shared]) -> Shared:
+    """What the parts' obligations share, added up (a citizen is in one part); of the counts,
+    those of the trials sharing some of them."""
+    added = Shared({}, {})
+    for part in parts:
+        for key, names in part.names.items():
+            added.names.setdefault(key, set()).update(names)
+        for key, by_other in part.counts.items():
+            into = added.counts.setdefault(key, {})
+            for other, split in by_other.items():
+                into[other] = tuple(a + b for a, b in zip(into.get(other, (0, 0, 0)), split))
+    added.counts = {key: found for key, by_other in added.counts.items()
+                    if (found := {other: split for other, split in by_other.items() if split[0]})}
+    return added
 
 
 def _split(rows: Columns, selected: np.ndarray, hit: np.ndarray) -> tuple[int, int, int]:
@@ -399,11 +458,28 @@ def _zeros(grouped: dict[str, GroupTally], facts: Facts, trial: Trial, group: st
                    for metric in counts if metric not in grouped]
 
 
-def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
+def series(facts: FactParts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
            comparison: Iterable[str]) -> list[Row]:
     """The metric month by month (each month its own period, named YYYY-MM), for the whole
     trial group and the whole comparison group; rules summed."""
-    rows = []
+    comparison = list(comparison)
+    key = ("series", trial.id, metric, start, end, tuple(comparison))
+    parts = [part.answer(key, catalog, lambda p: _monthly(p, catalog, trial, metric, start, end, comparison))
+             for part in facts.parts]
+    rows = [_row(metric, group, month, None, None, _cells_added([{NONE: p[(month, group)]} for p in parts])[NONE])
+            for month, group in parts[0]]
+    # the months of a group add up to its period's total, published beside them (the form)
+    rows = _protected(rows, lambda r: (r.metric, r.group), total_published=True)
+    places, context = {"trial": list(trial.municipalities), "comparison": comparison}, _Context(catalog, trial)
+    return [replace(r, other_trials_active=context.active(
+        places[r.group], max(start, date.fromisoformat(r.period + "-01")),
+        min(end, add_duration(date.fromisoformat(r.period + "-01"), "1m") - timedelta(days=1)))) for r in rows]
+
+
+def _monthly(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: date, end: date,
+             comparison: list[str]) -> dict[tuple[str, str], Cell]:
+    """In one part of the facts: per (month, group) the metric's cell for the whole group."""
+    cells = {}
     groups = {"trial": _members(facts, trial.municipalities), "comparison": _members(facts, comparison)}
     asked = groups["trial"] | groups["comparison"]
     month = start.replace(day=1)
@@ -414,15 +490,10 @@ def series(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: dat
         for group, members in groups.items():
             grouped = _grouped(tallies, members).get(metric)
             # nothing there: a count of 0, a rate or share of no one (no value)
-            rows.append(_row(metric, group, month.strftime("%Y-%m"), None, None,
-                             grouped.overall if grouped else Cell(contributions[metric].kind, 0, 0, 0)))
+            cells[(month.strftime("%Y-%m"), group)] = (grouped.overall if grouped
+                                                       else Cell(contributions[metric].kind, 0, 0, 0))
         month = add_duration(month, "1m")
-    # the months of a group add up to its period's total, published beside them (the form)
-    rows = _protected(rows, lambda r: (r.metric, r.group), total_published=True)
-    places, context = {"trial": list(trial.municipalities), "comparison": list(comparison)}, _Context(catalog, trial)
-    return [replace(r, other_trials_active=context.active(
-        places[r.group], max(start, date.fromisoformat(r.period + "-01")),
-        min(end, add_duration(date.fromisoformat(r.period + "-01"), "1m") - timedelta(days=1)))) for r in rows]
+    return cells
 
 
 def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:

@@ -6,8 +6,12 @@ Days are ordinals (`date.toordinal`), names are small integer codes. Where a fac
 own; a benefit spell is cut into segments, one per municipality responsible during it; a
 dated occurrence gets the one responsible that day.
 
-`refreshed` loads again only the cases derived since the store's clock last ticked for it
-(`shared.projection`): under a live stream a few cases change between two questions, not all.
+The facts are kept in parts (`FactParts`), each the cases of some citizens (a citizen's code
+modulo the number of parts): every number is a sum over citizens, distinct citizens too, so a
+question is answered part by part and the parts' tallies added up, and a part remembers its
+answers. `refreshed` loads again only the cases derived since the store's clock last ticked for
+it (`shared.projection`): under a live stream a few cases change between two questions, not all,
+and only their parts are asked again.
 `save` and `read` keep them in a file between runs (the reporting service's snapshot): a service
 that starts reads it and then only the cases derived since, not every fact from the database.
 """
@@ -20,7 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from threading import Lock
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from sqlalchemy import Engine, and_, or_, select
@@ -34,9 +39,13 @@ QUERY_IDS = 1000  # case ids per query when loading changed cases
 ROWS_AT_ONCE = 50_000  # rows read from the database before they are made columns
 FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything again
 MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables', they are merged in
+PART_CITIZENS = 20_000  # citizens per part, about: a change costs its part's answers, not everyone's
+MOST_PARTS = 64
+ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its citizens' contributions
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
+_remembering = Lock()
 # what a snapshot must have been written by to be read: this module and the store's tables
 _SOURCES = (Path(__file__), Path(__file__).with_name("store.py"))
 
@@ -80,13 +89,17 @@ class Columns(dict[str, np.ndarray]):
         return Columns({name: np.concatenate([p[name] for p in parts]) for name in parts[0]}) if parts else Columns()
 
 
+T = TypeVar("T")
+
+
 def _days(values: Iterable[date | None]) -> np.ndarray:
     return np.fromiter((OPEN if d is None else d.toordinal() for d in values), np.int32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy columns: equal only to itself
 class Facts:
-    """The tables (`rows`, `dated`):
+    """One part of the facts (`FactParts`): the rows of some citizens' cases, the citizens coded
+    within the part. The tables (`rows`, `dated`):
     ordinary (by due date): the obligations under the ordinary rules, the counterfactual
     without trials: case, citizen, due, on_time, rule, municipality.
     required (by due date): the obligations required with the trials applied, likewise.
@@ -96,29 +109,88 @@ class Facts:
     and hi of the segment (inclusive), municipality.
     occurrences (by day): case, citizen, day, municipality, talk, exit (to a job), exit_rf (from
     ressourceforløb to a job), permitted_by (a trial).
-    responsible: case, municipality (every municipality ever responsible for the case)."""
+    responsible: case, citizen, municipality (every municipality ever responsible for the case)."""
 
     codes: dict[str, Codes] = field(default_factory=lambda: {k: Codes() for k in (
         "case", "citizen", "municipality", "rule", "trial")})
-    tick: int | None = None  # the store's clock when loaded; None before
-    epoch: int = 0  # the clock's epoch: when it moves, everything derived was dropped
-    # how many municipalities and citizens were coded when loaded: the codes grow as other
-    # threads load more, the columns here stay below these
+    # how many municipalities were coded, and citizens in the part, when last changed: the codes
+    # grow as other threads load more, the columns here stay below these
     places: int = 0
     citizens: int = 0
-    anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
     # the tables by name (TABLES), dated ones in date order, as last merged; the cases read again
     # since: their rows in `recent` (likewise ordered), their rows in `tables` superseded
     # (`stale`, by case code). A change then costs what it changed, not a copy of every table.
     tables: dict[str, Columns] = field(default_factory=lambda: {name: Columns() for name in TABLES})
     recent: dict[str, Columns] = field(default_factory=dict)
     stale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    answers: dict[tuple, tuple[Any, Any]] = field(default_factory=dict, repr=False)  # `answer`
+
+    def rows(self, table: str) -> Columns:
+        """Every row of a table (TABLES) now, dated ones in date order."""
+        return _joined(_without(self.tables[table], self.stale), self.recent.get(table, Columns()), DATED.get(table))
+
+    def dated(self, table: str, lo: int, hi: int) -> Columns:
+        """The rows of a dated table dated within [lo, hi] (ordinal days), in date order."""
+        day = DATED[table]
+        return _joined(_without(_slice(self.tables[table], day, lo, hi), self.stale),
+                       _slice(self.recent.get(table, Columns()), day, lo, hi), day)
+
+    def merged(self) -> "Facts":
+        """This part with the recent rows merged into the tables."""
+        if not self.recent:
+            return self
+        return replace(self, tables={name: self.rows(name) for name in TABLES}, recent={}, stale=np.zeros(0, bool),
+                       answers={})
+
+    def changed(self, gone: np.ndarray, new: dict[str, Columns], citizens: int) -> "Facts":
+        """This part without the rows of the cases `gone` marks (a mask over case codes) and with
+        the `new` rows; merged once the rows read again exceed MERGE_SHARE of the tables'."""
+        stale = gone.copy()
+        stale[:len(self.stale)] |= self.stale
+        recent = {name: _joined(_without(self.recent.get(name, Columns()), gone),
+                                _ordered(new.get(name, Columns()), DATED.get(name)), DATED.get(name))
+                  for name in TABLES}
+        part = replace(self, recent=recent, stale=stale, places=len(self.codes["municipality"]),
+                       citizens=max(self.citizens, citizens), answers={})
+        rows = sum(len(table["case"]) for table in self.tables.values() if table)
+        if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
+            return part.merged()
+        return part
+
+    def answer(self, key: tuple, of: Any, compute: Callable[["Facts"], T]) -> T:
+        """`compute(self)`, remembered under `key` for the object `of` it depends on besides this
+        part (a catalog): a part never changes (a changed one is another), so an answer holds."""
+        with _remembering:
+            found = self.answers.get(key)
+        if found is not None and found[0] is of:
+            return found[1]
+        value = compute(self)
+        with _remembering:
+            if len(self.answers) >= ANSWERS_KEPT:
+                del self.answers[next(iter(self.answers))]
+            self.answers[key] = (of, value)
+        return value
+
+
+@dataclass(frozen=True, eq=False)
+class FactParts:
+    """The reporting store's facts as of its clock, in parts by citizen (`Facts`): citizen code c
+    is in part c % len(parts), coded c // len(parts) there."""
+
+    codes: dict[str, Codes] = field(default_factory=lambda: {k: Codes() for k in (
+        "case", "citizen", "municipality", "rule", "trial")})
+    tick: int | None = None  # the store's clock when loaded; None before
+    epoch: int = 0  # the clock's epoch: when it moves, everything derived was dropped
+    anonymous: frozenset[str] = frozenset()  # the ids erased cases' facts are kept under
+    parts: tuple[Facts, ...] = ()
+    case_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # per case code; -1: none
 
     @classmethod
-    def load(cls, engine: Engine) -> "Facts":
-        return cls().refreshed(engine)
+    def load(cls, engine: Engine, parts: int | None = None) -> "FactParts":
+        """The facts read from the database, in `parts` parts (by default, PART_CITIZENS citizens each)."""
+        return cls().refreshed(engine, parts)
 
-    def refreshed(self, engine: Engine) -> "Facts":
+    def refreshed(self, engine: Engine, parts: int | None = None) -> "FactParts":
         """These facts with the cases derived since loaded again (self when none were)."""
         _, _, _, cases, clock = store_tables("reporting")
         with engine.connect() as conn:
@@ -133,8 +205,7 @@ class Facts:
                 # read before the facts: an erasure committed in between is found next time,
                 # and its facts, read now under an id not yet known, are replaced then
                 anonymous = self._anonymous(conn)
-                return replace(Facts(self.codes), tick=tick, epoch=epoch, anonymous=anonymous,
-                               tables=_by_date(self._load(conn, None)[0]), **_counts(self.codes))
+                return _split(FactParts(self.codes, tick, epoch, anonymous), self._load(conn, None)[0], parts)
             loaded, cited = [], set()
             for i in range(0, len(changed), QUERY_IDS):
                 tables, with_citizen = self._load(conn, changed[i:i + QUERY_IDS])
@@ -147,32 +218,32 @@ class Facts:
         # a new anonymous id's facts may have been read already, by a full load while it was written
         gone = np.zeros(len(self.codes["case"]), bool)
         gone[[self.codes["case"].index[c] for c in changed + new if c in self.codes["case"].index]] = True
-        stale = gone.copy()
-        stale[:len(self.stale)] |= self.stale
-        recent = {name: _joined(_without(self.recent.get(name, Columns()), gone),
-                                _ordered(Columns.concat([part[name] for part in loaded]), DATED.get(name)), DATED.get(name))
-                  for name in TABLES}
-        refreshed = replace(self, tick=tick, anonymous=anonymous, recent=recent, stale=stale, **_counts(self.codes))
-        rows = sum(len(table["case"]) for table in self.tables.values() if table)
-        if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
-            return refreshed.merged()
-        return refreshed
+        new_rows = {name: Columns.concat([part[name] for part in loaded]) for name in TABLES}
+        count = len(self.parts)
+        if parts is None and count < MOST_PARTS and len(self.codes["citizen"]) > 2 * PART_CITIZENS * count:
+            # grown past its parts: split again
+            everything = {name: Columns.concat([_without(self.rows(name), gone), new_rows[name]]) for name in TABLES}
+            return _split(FactParts(self.codes, tick, epoch, anonymous), everything, None)
+        case_part = np.full(len(self.codes["case"]), -1, np.int16)
+        case_part[:len(self.case_part)] = self.case_part
+        touched = set(case_part[gone].tolist()) - {-1}
+        case_part[gone] = -1
+        split = {name: _parted(rows, count) for name, rows in new_rows.items()}
+        for name, by_part in split.items():
+            for k, rows in enumerate(by_part):
+                if rows and len(rows["case"]):
+                    case_part[rows["case"]] = k
+                    touched.add(k)
+        citizens = -(-len(self.codes["citizen"]) // count)
+        return replace(self, tick=tick, anonymous=anonymous, case_part=case_part, parts=tuple(
+            part.changed(gone, {name: split[name][k] for name in TABLES}, citizens) if k in touched else part
+            for k, part in enumerate(self.parts)))
 
     def rows(self, table: str) -> Columns:
-        """Every row of a table (TABLES) now, dated ones in date order."""
-        return _joined(_without(self.tables[table], self.stale), self.recent.get(table, Columns()), DATED.get(table))
-
-    def dated(self, table: str, lo: int, hi: int) -> Columns:
-        """The rows of a dated table dated within [lo, hi] (ordinal days), in date order."""
-        day = DATED[table]
-        return _joined(_without(_slice(self.tables[table], day, lo, hi), self.stale),
-                       _slice(self.recent.get(table, Columns()), day, lo, hi), day)
-
-    def merged(self) -> "Facts":
-        """These facts with the recent rows merged into the tables."""
-        if not self.recent:
-            return self
-        return replace(self, tables={name: self.rows(name) for name in TABLES}, recent={}, stale=np.zeros(0, bool))
+        """Every row of a table (TABLES), of every part, citizens with their own codes."""
+        count = len(self.parts)
+        return Columns.concat([Columns(rows, citizen=rows["citizen"] * count + k) if rows else rows
+                               for k, rows in enumerate(part.rows(table) for part in self.parts)])
 
     @staticmethod
     def _anonymous(conn) -> frozenset[str]:
@@ -225,7 +296,7 @@ class Facts:
 
         def responsible_columns(rows: Sequence[Any]) -> dict[str, Columns]:
             case, municipality = _transposed(rows, 2)
-            return {"responsible": Columns(case=codes["case"].codes(case),
+            return {"responsible": Columns(case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)),
                                            municipality=codes["municipality"].codes(municipality))}
 
         o, s, r, e = obligations, spells, responsibility, occurrences
@@ -252,41 +323,78 @@ class Facts:
     def save(self, path: Path, database: str) -> None:
         """Write these facts to `path` (numpy's npz: arrays and JSON, nothing a reader executes),
         replacing it at once, for the `database` they were read from."""
-        meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch, "places": self.places,
-                "citizens": self.citizens, "anonymous": sorted(self.anonymous),
+        meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
+                "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
                 "codes": {name: list(codes.names) for name, codes in self.codes.items()}}
-        arrays = {f"{table}.{column}": values for table in TABLES for column, values in self.rows(table).items()}
+        arrays = {f"{k}.{table}.{column}": values for k, part in enumerate(self.parts) for table in TABLES
+                  for column, values in part.rows(table).items()}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
-            np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+            np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), case_part=self.case_part, **arrays)
         os.replace(temporary, path)
 
     @classmethod
-    def read(cls, path: Path, database: str) -> "Facts | None":
+    def read(cls, path: Path, database: str) -> "FactParts | None":
         """The facts saved in `path` for `database` by this code; None if there are none such."""
         try:
             with np.load(path, allow_pickle=False) as saved:
                 meta = json.loads(saved["meta"].tobytes())
                 if meta["key"] != snapshot_key(database):
                     return None
-                tables: dict[str, Columns] = {table: Columns() for table in TABLES}
+                tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
                 for name in saved.files:
-                    if name != "meta":
-                        table, column = name.split(".", 1)
-                        tables[table][column] = saved[name]
+                    if name not in ("meta", "case_part"):
+                        k, table, column = name.split(".", 2)
+                        tables[int(k)][table][column] = saved[name]
+                case_part = saved["case_part"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # none, cut short, or of another format
             return None
         codes = {name: Codes() for name in meta["codes"]}
         for name, names in meta["codes"].items():
             for each in names:
                 codes[name].code(each)
-        return cls(codes, meta["tick"], meta["epoch"], meta["places"], meta["citizens"], frozenset(meta["anonymous"]),
-                   tables)
+        return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
+            Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)), case_part)
 
     def municipalities(self) -> set[str]:
         """Every municipality ever responsible for a case."""
-        names, responsible = self.codes["municipality"].names, self.rows("responsible")
-        return {names[m] for m in np.unique(responsible["municipality"])} if responsible else set()
+        names = self.codes["municipality"].names
+        return {names[m] for part in self.parts for m in part.answer(("municipalities",), None, _responsible)}
+
+
+def _responsible(part: Facts) -> list[int]:
+    responsible = part.rows("responsible")
+    return np.unique(responsible["municipality"]).tolist() if responsible else []
+
+
+def _split(facts: FactParts, tables: dict[str, Columns], parts: int | None) -> FactParts:
+    """The facts with these tables (every citizen's rows, in any order) in `parts` parts; by
+    default one per PART_CITIZENS citizens, up to MOST_PARTS."""
+    citizens = len(facts.codes["citizen"])
+    count = parts or min(MOST_PARTS, max(1, round(citizens / PART_CITIZENS)))
+    case_part = np.full(len(facts.codes["case"]), -1, np.int16)
+    by_table = {name: _parted(tables.get(name, Columns()), count) for name in TABLES}
+    for by_part in by_table.values():
+        for k, rows in enumerate(by_part):
+            if rows:
+                case_part[rows["case"]] = k
+    places, local = len(facts.codes["municipality"]), -(-citizens // count)
+    return replace(facts, case_part=case_part, parts=tuple(
+        Facts(facts.codes, places, local, {name: _ordered(by_table[name][k], DATED.get(name)) for name in TABLES})
+        for k in range(count)))
+
+
+def _parted(rows: Columns, count: int) -> list[Columns]:
+    """The rows of each part (their citizen's code modulo `count`), citizens coded within the
+    part (the code divided by `count`), in the order they were."""
+    if count == 1 or not rows:
+        return [rows] * count
+    part = (rows["citizen"] % count).astype(np.int16)
+    order = np.argsort(part, kind="stable")  # a radix sort: linear
+    ordered = rows.where(order)
+    ordered["citizen"] //= count
+    bounds = np.searchsorted(part[order], np.arange(count + 1))
+    return [Columns({name: column[lo:hi] for name, column in ordered.items()}) for lo, hi in zip(bounds, bounds[1:])]
 
 
 def snapshot_key(database: str) -> str:
@@ -295,16 +403,6 @@ def snapshot_key(database: str) -> str:
     for source in _SOURCES:
         digest.update(source.read_bytes())
     return digest.hexdigest()
-
-
-def _counts(codes: dict[str, Codes]) -> dict[str, int]:
-    return {"places": len(codes["municipality"]), "citizens": len(codes["citizen"])}
-
-
-def _by_date(tables: dict[str, Columns]) -> dict[str, Columns]:
-    """The tables, obligations in due-date and occurrences in day order, so that a period is a
-    slice."""
-    return {name: _ordered(table, DATED.get(name)) for name, table in tables.items()}
 
 
 def _slice(rows: Columns, day: str, lo: int, hi: int) -> Columns:

@@ -1,7 +1,7 @@
 """The reporting facts kept in a snapshot between runs: read back, they are the facts read from
 the database, and with the cases derived since read on top, those of a fresh load; a snapshot of
 another database or code, or a broken one, is not read; a database whose clock is behind the
-snapshot's is read afresh. The oracle: `Facts.load`, the facts read from the database alone."""
+snapshot's is read afresh. The oracle: `FactParts.load`, the facts read from the database alone."""
 
 import threading
 import time
@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 from services.reporting import facts as facts_module
 from services.reporting.bootstrap import bootstrap
 from services.reporting.evaluation import comparison_default, evaluate, periods_for
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
@@ -40,7 +40,7 @@ def add(store: ReportingStore, histories) -> None:
     store.refresh()
 
 
-def evaluation(facts: Facts) -> list:
+def evaluation(facts: FactParts) -> list:
     trial = CATALOG.trials["T11"]
     periods = periods_for(trial, date(2019, 1, 1), date(2020, 12, 31), TODAY)
     return evaluate(facts, CATALOG, trial, periods, comparison_default(facts, CATALOG, trial, periods)[0])
@@ -53,9 +53,9 @@ def histories():
 
 def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories)
-    loaded = Facts.load(store.engine)
+    loaded = FactParts.load(store.engine)
     loaded.save(tmp_path / "facts.npz", DATABASE)
-    read = Facts.read(tmp_path / "facts.npz", DATABASE)
+    read = FactParts.read(tmp_path / "facts.npz", DATABASE)
     same_facts(read, loaded)
     assert evaluation(read) == evaluation(loaded)
     assert read.refreshed(store.engine) is read  # nothing derived since: nothing read again
@@ -63,11 +63,11 @@ def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, his
 
 def test_cases_derived_since_the_snapshot_are_read_on_top_of_it(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories[:300])
-    Facts.load(store.engine).save(tmp_path / "facts.npz", DATABASE)
+    FactParts.load(store.engine).save(tmp_path / "facts.npz", DATABASE)
     add(store, histories[300:320])  # 20 more cases: under the share that reads everything again
-    assert len(Facts.load(store.engine).codes["case"]) == 320
-    read = Facts.read(tmp_path / "facts.npz", DATABASE).refreshed(store.engine)
-    fresh = Facts.load(store.engine)
+    assert len(FactParts.load(store.engine).codes["case"]) == 320
+    read = FactParts.read(tmp_path / "facts.npz", DATABASE).refreshed(store.engine)
+    fresh = FactParts.load(store.engine)
     same_facts(read, fresh)
     assert evaluation(read) == evaluation(fresh)
 
@@ -76,21 +76,21 @@ def test_a_database_whose_clock_is_behind_the_snapshot_is_read_afresh(tmp_path, 
     old = store_of(tmp_path / "old.sqlite", histories[:100])
     for start in range(100, 400, 100):  # a clock that ticked four times
         add(old, histories[start:start + 100])
-    Facts.load(old.engine).save(tmp_path / "facts.npz", DATABASE)
+    FactParts.load(old.engine).save(tmp_path / "facts.npz", DATABASE)
     other = store_of(tmp_path / "new.sqlite", histories[:50])  # made again at the same address: fewer ticks
-    read = Facts.read(tmp_path / "facts.npz", DATABASE)
+    read = FactParts.read(tmp_path / "facts.npz", DATABASE)
     assert read.tick > other.tick()
-    same_facts(read.refreshed(other.engine), Facts.load(other.engine))
+    same_facts(read.refreshed(other.engine), FactParts.load(other.engine))
 
 
 def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories[:50])
     path = tmp_path / "facts.npz"
-    Facts.load(store.engine).save(path, DATABASE)
-    assert Facts.read(path, "postgresql://elsewhere/frisag") is None
-    assert Facts.read(tmp_path / "none.npz", DATABASE) is None
+    FactParts.load(store.engine).save(path, DATABASE)
+    assert FactParts.read(path, "postgresql://elsewhere/frisag") is None
+    assert FactParts.read(tmp_path / "none.npz", DATABASE) is None
     path.write_bytes(path.read_bytes()[:1000])  # cut short
-    assert Facts.read(path, DATABASE) is None
+    assert FactParts.read(path, DATABASE) is None
 
 
 def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histories):
@@ -99,8 +99,8 @@ def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histor
     add(first.projection, histories[:200])
     answered = first.cached(("numbers",), evaluation)
     first.close()  # writes the snapshot
-    snapshot = Facts.read(tmp_path / "reporting-facts.npz", first._database)
-    same_facts(snapshot, Facts.load(first.projection.engine))
+    snapshot = FactParts.read(tmp_path / "reporting-facts.npz", first._database)
+    same_facts(snapshot, FactParts.load(first.projection.engine))
 
     second = bootstrap(settings)
     try:
@@ -127,7 +127,7 @@ def test_a_reporting_service_is_not_ready_until_its_facts_are_read(tmp_path, his
         gate.wait(30)
         return None  # no snapshot: read from the database
 
-    monkeypatch.setattr(Facts, "read", held)
+    monkeypatch.setattr(FactParts, "read", held)
     service = bootstrap(settings)
     try:
         assert service.readiness() == {"facts": "being read into memory"}
@@ -144,6 +144,6 @@ def test_a_reporting_service_is_not_ready_until_its_facts_are_read(tmp_path, his
 
 def test_facts_read_a_few_rows_at_a_time_are_those_read_at_once(tmp_path, histories, monkeypatch):
     store = store_of(tmp_path / "db.sqlite", histories)
-    at_once = Facts.load(store.engine)
+    at_once = FactParts.load(store.engine)
     monkeypatch.setattr(facts_module, "ROWS_AT_ONCE", 7)  # every table in many parts
-    same_facts(Facts.load(store.engine), at_once)
+    same_facts(FactParts.load(store.engine), at_once)

@@ -27,7 +27,7 @@ from services.reporting import evaluation, form
 from services.reporting.api import CSV_COLUMNS, GROUPS_DA, PERIODS_DA, create_app
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import Row, evaluate, periods_for, series
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.metrics import CATALOG as METRICS
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
@@ -249,7 +249,7 @@ def same_cells(view: list[Row], answer: list[Row], name: str, tolerance: float =
 def test_no_suppressed_value_can_be_derived_from_one_answer(issuer, seed, cases, trial, metric):
     histories = [stream_events(docs) for docs in Population(seed=seed, start=date(2016, 1, 1)).cases(cases)]
     store = store_of(histories)
-    facts, t = Facts.load(store.engine), CATALOG.trials[trial]
+    facts, t = FactParts.load(store.engine), CATALOG.trials[trial]
     with reporting_app(store, issuer.everything()) as app:
         answer = app.get(f"/trials/{trial}/evaluation", params=PERIOD).json()
         csv_answer = app.get(f"/trials/{trial}/evaluation", params=PERIOD, headers={"Accept": "text/csv"}).text

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from services.reporting import evaluation as evaluation_module
 from services.reporting import facts as facts_module
 from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
@@ -25,7 +26,7 @@ from services.reporting.evaluation import (
     resampled_sums,
     series,
 )
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.store import ReportingStore
 from shared import cpr
 from shared.catalog import Catalog, add_duration
@@ -51,14 +52,14 @@ def stream_events(documents: list[dict]) -> list[StreamEvent]:
     return events
 
 
-def stored(histories) -> Facts:
+def stored(histories) -> FactParts:
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
     deliveries = [Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)]
     for start in range(0, len(deliveries), 5000):
         store.store(deliveries[start:start + 5000])
     store.refresh()
-    return Facts.load(engine)
+    return FactParts.load(engine)
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +245,7 @@ def evaluated(histories, trial=T11, comparison=("751",), lo=date(2019, 1, 1), hi
     store.refresh()
     periods = periods_for(T11, lo, hi, TODAY)
     return {(r.metric, r.group, r.period, r.municipality): r
-            for r in evaluate(Facts.load(engine), CATALOG, trial, periods, list(comparison))}
+            for r in evaluate(FactParts.load(engine), CATALOG, trial, periods, list(comparison))}
 
 
 def test_a_municipality_with_3_citizens_is_suppressed_and_they_count_in_a_total_of_5_or_more():
@@ -422,20 +423,20 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
         store.refresh()
 
     deliver([e for h in histories[:280] for e in h] + [e for h in histories[280:290] for e in h[:len(h) // 2]])
-    kept = Facts.load(engine)
+    kept = FactParts.load(engine)
     erased = histories[0][0]
     erasure = StreamEvent("x", "t", "dk.frisag.case.erased", erased.subject, None,
                           {"date": "2023-01-02", "reason": "request"}, len(histories[0]) + 1, 0)
     deliver([e for h in histories[280:290] for e in h[len(h) // 2:]] + [e for h in histories[290:] for e in h] + [erasure])
     read = []
-    original = Facts._load
-    monkeypatch.setattr(Facts, "_load", lambda self, conn, case_ids: read.append(case_ids) or original(self, conn, case_ids))
+    original = FactParts._load
+    monkeypatch.setattr(FactParts, "_load", lambda self, conn, case_ids: read.append(case_ids) or original(self, conn, case_ids))
 
     refreshed = kept.refreshed(engine)
 
     assert refreshed.tick > kept.tick and refreshed.anonymous and not kept.anonymous
     assert None not in read and sum(map(len, read)) == 10 + 10 + 1 + 1  # changed, new, erased, kept anonymously
-    afresh = Facts.load(engine)
+    afresh = FactParts.load(engine)
     for trial in (T11, CATALOG.trials["T2"]):
         periods = periods_for(trial, None, None, TODAY)
         default = comparison_default(afresh, CATALOG, trial, periods)
@@ -446,7 +447,7 @@ def test_facts_kept_and_refreshed_give_the_numbers_of_facts_read_afresh(monkeypa
 
     store.clear()  # a rebuild: everything again, the erased case kept under another new id
     deliver([e for h in histories for e in h] + [erasure])
-    rebuilt, afresh = refreshed.refreshed(engine), Facts.load(engine)
+    rebuilt, afresh = refreshed.refreshed(engine), FactParts.load(engine)
     assert rebuilt.epoch == refreshed.epoch + 1 and rebuilt.anonymous.isdisjoint(refreshed.anonymous)
     periods = periods_for(T11, None, None, TODAY)
     assert evaluate(rebuilt, CATALOG, T11, periods, ["751"]) == evaluate(afresh, CATALOG, T11, periods, ["751"])
@@ -467,8 +468,8 @@ def test_cases_read_again_are_kept_beside_the_tables_until_merged(monkeypatch, t
         store.store([Delivery(0, next(offsets), e) for e in events])
         store.refresh()
 
-    def same_as_afresh(facts: Facts) -> None:
-        afresh = Facts.load(engine)
+    def same_as_afresh(facts: FactParts) -> None:
+        afresh = FactParts.load(engine)
         same_facts(facts, afresh)
         assert facts.municipalities() == afresh.municipalities()
         for trial in (T11, CATALOG.trials["T2"]):
@@ -479,25 +480,26 @@ def test_cases_read_again_are_kept_beside_the_tables_until_merged(monkeypatch, t
                                                                                    default[0])
 
     deliver([e for h in histories[:170] for e in h] + [e for first, _, _ in thirds for e in first])
-    kept = Facts.load(engine)
+    kept = FactParts.load(engine)
     monkeypatch.setattr(facts_module, "MERGE_SHARE", 1.0)  # on a few hundred cases, 5 % is a few
 
     deliver([e for _, second, _ in thirds for e in second] + [e for h in histories[170:175] for e in h])
     once = kept.refreshed(engine)
-    assert once.tables is kept.tables and once.recent  # the tables not copied
+    (part,) = kept.parts  # a few hundred cases: one part
+    assert once.parts[0].tables is part.tables and once.parts[0].recent  # the tables not copied
     same_as_afresh(once)
 
     deliver([e for _, _, third in thirds for e in third] + [e for h in histories[175:180] for e in h])
     twice = once.refreshed(engine)
-    assert twice.tables is kept.tables
+    assert twice.parts[0].tables is part.tables
     same_as_afresh(twice)
     twice.save(tmp_path / "facts.npz", "db")
-    same_as_afresh(Facts.read(tmp_path / "facts.npz", "db"))
+    same_as_afresh(FactParts.read(tmp_path / "facts.npz", "db"))
 
     monkeypatch.setattr(facts_module, "MERGE_SHARE", 0.0)  # any row read again: merged
     deliver([e for h in histories[190:] for e in h])
     merged = twice.refreshed(engine)
-    assert merged.tables is not kept.tables and not merged.recent
+    assert merged.parts[0].tables is not part.tables and not merged.parts[0].recent
     same_as_afresh(merged)
 
 
@@ -698,3 +700,62 @@ def test_a_period_of_one_day_has_a_baseline_of_the_day_before_the_trial():
     for day in (date(2018, 7, 1), date(2022, 12, 31)):
         assert periods_for(T11, day, day, TODAY) == {"baseline": (date(2018, 6, 30), date(2018, 6, 30)),
                                                      "trial": (day, day)}
+
+
+def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_its_parts_again(monkeypatch):
+    """Facts kept in parts by citizen (a million cases' would be tallied whole for each change)
+    give the numbers, comparison group, series and municipalities of facts in one part; after a
+    change only the parts of the changed cases' citizens are new objects and tallied again; grown
+    past twice its citizens per part, the facts are split again. The oracle: one part, read afresh."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(240)]
+    offsets = iter(range(10**6))
+
+    def deliver(events):
+        store.store([Delivery(0, next(offsets), e) for e in events])
+        store.refresh()
+
+    def same_as_one_part(facts: FactParts) -> None:
+        one = FactParts.load(engine, parts=1)
+        same_facts(facts, one)
+        assert facts.municipalities() == one.municipalities()
+        for trial in (T11, CATALOG.trials["T2"]):
+            periods = periods_for(trial, None, None, TODAY)
+            default = comparison_default(one, CATALOG, trial, periods)
+            assert comparison_default(facts, CATALOG, trial, periods) == default
+            assert evaluate(facts, CATALOG, trial, periods, default[0]) == evaluate(one, CATALOG, trial, periods,
+                                                                                   default[0])
+            for metric in ("obligations_waived", "exits_to_job_share", "ly_avg_spell_days"):
+                assert series(facts, CATALOG, trial, metric, *periods["trial"], default[0]) == series(
+                    one, CATALOG, trial, metric, *periods["trial"], default[0])
+
+    halves = [(h[:len(h) // 2], h[len(h) // 2:]) for h in histories[:10]]
+    deliver([e for first, _ in halves for e in first] + [e for h in histories[10:200] for e in h])
+    five = FactParts.load(engine, parts=5)
+    assert len(five.parts) == 5 and all(len(part.rows("ordinary")["case"]) for part in five.parts)
+    same_as_one_part(five)
+
+    tallied = []
+    original = evaluation_module._tallied
+    monkeypatch.setattr(evaluation_module, "_tallied", lambda facts, *rest: tallied.append(facts) or original(facts, *rest))
+    periods = periods_for(T11, None, None, TODAY)
+    evaluate(five, CATALOG, T11, periods, ["751"])
+    assert len(tallied) == 5
+    evaluate(five, CATALOG, T11, periods, ["751"])
+    assert len(tallied) == 5  # each part remembers its tallies
+
+    deliver([e for _, second in halves[:2] for e in second])  # two cases changed
+    changed = five.refreshed(engine)
+    new = [k for k, part in enumerate(changed.parts) if part is not five.parts[k]]
+    assert 1 <= len(new) <= 2
+    tallied.clear()
+    evaluate(changed, CATALOG, T11, periods, ["751"])
+    assert [changed.parts.index(part) for part in tallied] == new
+    same_as_one_part(changed)
+
+    monkeypatch.setattr(facts_module, "PART_CITIZENS", 10)  # 5 parts: split again past 100 citizens
+    deliver([e for _, second in halves[2:] for e in second] + [e for h in histories[200:] for e in h])
+    grown = changed.refreshed(engine)
+    assert len(grown.parts) == round(len(grown.codes["citizen"]) / 10)
+    same_as_one_part(grown)

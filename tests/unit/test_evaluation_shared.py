@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from services.reporting import form
 from services.reporting.evaluation import evaluate, periods_for, sharing
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog, Period, Trial
 from shared.stream import Delivery
@@ -37,13 +37,13 @@ T25 = T6.model_copy(update={"id": "T25", "title": "Test: LÆ285 fritaget i Jamme
 TWO_WAIVERS = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25})
 
 
-def stored(cases: list[list[dict]], catalog: Catalog) -> Facts:
+def stored(cases: list[list[dict]], catalog: Catalog) -> FactParts:
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, catalog, today=lambda: TODAY)
     events = [e for documents in cases for e in stream_events(documents)]
     store.store([Delivery(0, i, e) for i, e in enumerate(events)])
     store.refresh()
-    return Facts.load(engine)
+    return FactParts.load(engine)
 
 
 def citizen(case_id: str, municipality: str, serial: int, benefit: str, start: str, end: str | None,
@@ -77,7 +77,7 @@ def by_key(rows) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sickness() -> Facts:
+def sickness() -> FactParts:
     cases, serial = [], 0
     for municipality, count, end in (("849", 6, "2019-06-30"), ("773", 5, "2019-06-30"), ("849", 2, "2019-03-01"),
                                      ("751", 5, "2019-06-30")):
@@ -87,7 +87,7 @@ def sickness() -> Facts:
     return stored(cases, TWO_WAIVERS)
 
 
-def evaluated(facts: Facts, catalog: Catalog, trial: str, comparison: list[str]) -> dict:
+def evaluated(facts: FactParts, catalog: Catalog, trial: str, comparison: list[str]) -> dict:
     t = catalog.trials[trial]
     periods = periods_for(t, date(2019, 1, 1), date(2020, 12, 31), TODAY)
     return by_key(evaluate(facts, catalog, t, periods, comparison))
@@ -129,7 +129,7 @@ def test_a_shared_count_that_would_reveal_fewer_than_5_citizens_is_not_published
 
 
 @pytest.fixture(scope="module")
-def rehab() -> Facts:
+def rehab() -> FactParts:
     return stored([citizen(f"r-{i}", "849", i, "ressourceforloeb", "2018-08-01", None,
                            event("target-group.assessed", f"r-{i}", trial="T17", in_target_group=True, date="2018-08-01"))
                    for i in range(6)], CATALOG)

@@ -11,7 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from services.reporting import evaluation, form
 from services.reporting.evaluation import comparison_default, evaluate, periods_for, series
-from services.reporting.facts import NONE, Facts
+from services.reporting.facts import NONE, FactParts
 from services.reporting.store import ReportingStore
 from shared.stream import Delivery
 from tests.events import benefit_ended, benefit_started, event, opened
@@ -31,16 +31,16 @@ def ly_case(case_id: str, municipality: str, serial: int, ends_with_job: bool) -
     return documents
 
 
-def stored(cases: list[list[dict]]) -> Facts:
+def stored(cases: list[list[dict]]) -> FactParts:
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
     events = [e for documents in cases for e in stream_events(documents)]
     store.store([Delivery(0, i, e) for i, e in enumerate(events)])
     store.refresh()
-    return Facts.load(engine)
+    return FactParts.load(engine)
 
 
-def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(2020, 12, 31)) -> form.Answer:
+def answer_of(facts: FactParts, comparison=("751",), lo=date(2019, 1, 1), hi=date(2020, 12, 31)) -> form.Answer:
     periods = periods_for(T11, lo, hi, TODAY)
     metric = T11.headline_metric
     months = [r for lo_, hi_ in form.chart_spans(T11, periods)
@@ -50,7 +50,7 @@ def answer_of(facts: Facts, comparison=("751",), lo=date(2019, 1, 1), hi=date(20
 
 
 @pytest.fixture(scope="module")
-def facts() -> Facts:
+def facts() -> FactParts:
     places = [("851", 6), ("787", 3), ("751", 5)]
     cases, serial = [], 0
     for municipality, count in places:
@@ -187,7 +187,7 @@ def test_the_size_range_holds_its_bounds_and_counts_citizens_on_a_benefit_on_the
     day = timedelta(days=1)
     throughout = (date(2016, 1, 1), None)
 
-    def facts_of(spells: dict[str, list[tuple[date, date | None]]]) -> Facts:
+    def facts_of(spells: dict[str, list[tuple[date, date | None]]]) -> FactParts:
         cases = []
         for municipality, spans in spells.items():
             for start, end in spans:
@@ -326,6 +326,7 @@ def test_each_citizens_contribution_to_a_group_total_adds_up_to_it(facts):
     """The difference-in-differences' interval resamples the citizens of each group total by
     their own (numerator, denominator): for each of its metrics these add up to the total's (a
     citizen share: hits and citizens), one pair per citizen counted."""
+    (facts,) = facts.parts  # a few cases: one part
     lo, hi = periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY)["trial"]
     asked = evaluation._members(facts, [*T11.municipalities, "751"])
     contributions = evaluation._contributions(facts, CATALOG, T11, lo, hi, evaluation.DID_METRICS)
@@ -353,7 +354,7 @@ def test_ly_over_18_months_counts_a_citizen_once_in_each_municipality_with_more_
             cases.append([opened(f"{m}-{i}", municipality=m, date="2016-01-01", cpr=cpr),
                           benefit_started(f"{m}-{i}", date="2016-01-01" if m in ("851", "461") else "2018-12-01")])
     facts = stored(cases)
-    assert (facts.places, facts.citizens) == (6, 5)
+    assert (facts.parts[0].places, facts.parts[0].citizens) == (6, 5)
     rows = evaluate(facts, CATALOG, T11, periods_for(T11, date(2019, 1, 1), date(2020, 12, 31), TODAY), ["461"])
     assert {(r.group, r.municipality): (r.value, r.n) for r in rows
             if (r.metric, r.period) == ("ly_over_18m_at_start", "trial")} == \

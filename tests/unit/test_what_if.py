@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from services.reporting.evaluation import evaluate, periods_for
-from services.reporting.facts import Facts
+from services.reporting.facts import FactParts
 from services.reporting.store import ReportingStore
 from services.reporting.whatif import (
     REQUIRED_SCENARIO,
@@ -94,7 +94,7 @@ def test_t11_never_existing_gives_back_what_the_evaluation_says_t11_waived(popul
     cells, run, places = simulated(engine, scenario)
     assert (run.first, run.last) == (date(2018, 1, 1), T11.period.end)  # whole years: T11 began 2018-07-01
     periods = periods_for(T11, T11.period.start, T11.period.end, AS_OF)
-    rows = evaluate(Facts.load(engine), CATALOG, T11, periods, ["751"])
+    rows = evaluate(FactParts.load(engine), CATALOG, T11, periods, ["751"])
     evaluated = {(r.metric, r.rule, r.municipality): r for r in rows if (r.group, r.period) == ("trial", "trial")}
     back = defaultdict(int)  # per municipality: required without T11 that were waived with it
     for (place, _, rule), numbers in cells.numbers.items():
