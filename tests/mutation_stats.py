@@ -4,6 +4,10 @@ calls counts for every test that uses the fixture, not only for the first one (d
 setup it ran). Without it, a mutant of `evaluate` would be tried against one of the tests that
 check the rows of test_evaluation's `world`, and survive the checks of all the others.
 
+For the same reason a part of the reporting facts remembers its answers for one test only while
+the stats are collected: a test asking what an earlier one asked of a module's facts would
+otherwise reach none of the code the answer comes from.
+
 The fixture's setup time counts for each such test too: mutmut runs a mutant's tests fastest
 first and sets its time limit from their times, and a test that reads a population of 1,500
 folded cases is not a fast one, however quick its own body."""
@@ -20,6 +24,23 @@ _seconds: dict[int, float] = {}  # id(fixture definition) -> how long its setup 
 
 def _collecting() -> bool:
     return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
+_test_number = 0  # of the test running: what a part of the facts remembers is remembered per test
+
+
+def pytest_configure(config) -> None:
+    if _collecting():
+        from services.reporting.facts import Facts
+
+        remembered = Facts.answer
+        Facts.answer = lambda part, key, of, compute: remembered(part, (_test_number, key), of, compute)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    global _test_number
+    _test_number += 1
 
 
 @pytest.hookimpl(wrapper=True)

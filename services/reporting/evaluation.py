@@ -128,7 +128,6 @@ class Tally:
     cells: dict[tuple[int, int], Cell]  # (rule, municipality) -> cell; rule NONE for metrics not by rule
     keys: np.ndarray  # distinct (rule, municipality, citizen), sorted, as rule * places * citizens + ...
     key_place: np.ndarray  # the municipality of each key
-    citizens_in: dict[int, int]  # municipality -> distinct citizens over all rules
     hit_keys: np.ndarray | None  # citizen_share: distinct (municipality, citizen) counted in a cell
     rows: tuple[np.ndarray, ...]  # municipality, citizen, numerator, denominator per fact
     places: int
@@ -142,7 +141,6 @@ class GroupTally:
     cells: dict[tuple[int, int], Cell]
     totals: dict[int, Cell]  # rule -> the group's total
     overall: Cell  # the group's total over all rules
-    citizens_in: dict[int, int]  # municipality -> distinct citizens over all rules
 
 
 class PeriodError(ValueError):
@@ -292,8 +290,7 @@ def _combined(parts: list[dict[str, GroupTally]]) -> dict[str, GroupTally]:
     for metric in sorted({metric for part in parts for metric in part}):
         tallies = [part[metric] for part in parts if metric in part]
         combined[metric] = GroupTally(_cells_added([t.cells for t in tallies]), _cells_added([t.totals for t in tallies]),
-                                      _cells_added([{NONE: t.overall} for t in tallies])[NONE],
-                                      dict(sum((Counter(t.citizens_in) for t in tallies), Counter())))
+                                      _cells_added([{NONE: t.overall} for t in tallies])[NONE])
     return combined
 
 
@@ -650,13 +647,7 @@ def _tally(c: Contributions, asked: np.ndarray, citizens: int) -> Tally:
     as_number = int if c.numerator is None else float
     cells = {(int(k) // places if c.rule is not None else NONE, int(k) % places):
              Cell(c.kind, as_number(sums[k]), float(denominators[k]), int(n[k])) for k in np.flatnonzero(facts)}
-    key_place = keys // citizens % places
-    if c.rule is not None:
-        by_place = np.bincount(_distinct(key_place * citizens + keys % citizens) // citizens, minlength=places)
-        citizens_in = {p: int(by_place[p]) for _, p in cells}
-    else:
-        citizens_in = {p: cell.n for (_, p), cell in cells.items()}
-    return Tally(c.kind, c.rule is not None, cells, keys, key_place, citizens_in, None, rows, places, citizens)
+    return Tally(c.kind, c.rule is not None, cells, keys, keys // citizens % places, None, rows, places, citizens)
 
 
 def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndarray], asked: np.ndarray,
@@ -672,8 +663,7 @@ def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndar
     n = np.bincount(keys // citizens, minlength=len(asked))
     hit_n = np.bincount(hit_keys[_within(hit_keys, keys)] // citizens, minlength=len(asked))
     cells = {(NONE, int(p)): Cell("citizen_share", 0, 0, int(n[p]), int(hit_n[p])) for p in np.flatnonzero(n)}
-    return Tally("citizen_share", False, cells, keys, keys // citizens, {p: c.n for (_, p), c in cells.items()},
-                 hit_keys, rows, len(asked), citizens)
+    return Tally("citizen_share", False, cells, keys, keys // citizens, hit_keys, rows, len(asked), citizens)
 
 
 def _grouped(tallies: dict[str, Tally], members: np.ndarray) -> dict[str, GroupTally]:
@@ -686,7 +676,7 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
     several of its municipalities counts once."""
     cells = {key: cell for key, cell in t.cells.items() if members[key[1]]}
     if not cells:
-        return GroupTally({}, {}, Cell(t.kind, 0, 0, 0), {})
+        return GroupTally({}, {}, Cell(t.kind, 0, 0, 0))
     citizens, places = t.citizens, t.places
     keys = t.keys[members[t.key_place]]
     who = _present(keys % citizens, citizens)
@@ -696,7 +686,7 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
         hit_keys = t.hit_keys[members[t.hit_keys // citizens]]  # (municipality, citizen)
         counted = _within(who, _present(hit_keys % citizens, citizens))
         total = Cell(t.kind, 0, 0, len(who), int(counted.sum()), np.column_stack((counted.astype(float), np.ones(len(who)))))
-        return GroupTally(cells, {NONE: total}, total, t.citizens_in)
+        return GroupTally(cells, {NONE: total}, total)
     totals = {}
     for r in {rule for rule, _ in cells}:
         parts = [cell for (rule, _), cell in cells.items() if rule == r]
@@ -712,7 +702,7 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
     if t.kind != "count":
         totals[NONE].contributions = _per_citizen(row_who[in_group], numerator[in_group], denominator[in_group],
                                                   citizens)
-    return GroupTally(cells, totals, overall, t.citizens_in)
+    return GroupTally(cells, totals, overall)
 
 
 def _per_citizen(who: np.ndarray, numerator: np.ndarray, denominator: np.ndarray, citizens: int) -> np.ndarray:

@@ -735,6 +735,9 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     five = FactParts.load(engine, parts=5)
     assert len(five.parts) == 5 and all(len(part.rows("ordinary")["case"]) for part in five.parts)
     same_as_one_part(five)
+    first_half = periods_for(T11, date(2019, 1, 1), date(2019, 6, 30), TODAY)  # asked of the same facts again
+    assert comparison_default(five, CATALOG, T11, first_half) == comparison_default(
+        FactParts.load(engine, parts=1), CATALOG, T11, first_half)
 
     tallied = []
     original = evaluation_module._tallied
@@ -759,3 +762,35 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     grown = changed.refreshed(engine)
     assert len(grown.parts) == round(len(grown.codes["citizen"]) / 10)
     same_as_one_part(grown)
+
+
+def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part():
+    """Each cell, group total and overall total (sums, distinct citizens, hits, each citizen's
+    contribution): of the facts in 4 parts added up, as of the same facts in one."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for docs in Population(seed=13, start=date(2016, 1, 1)).cases(150) for e in stream_events(docs)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    (one,), four = FactParts.load(engine, parts=1).parts, FactParts.load(engine, parts=4).parts
+    periods = periods_for(T11, None, None, TODAY)
+
+    def same(a, b) -> None:
+        assert (a.kind, a.n, a.hits) == (b.kind, b.n, b.hits)
+        assert (a.numerator, a.denominator) == pytest.approx((b.numerator, b.denominator))
+        if b.contributions is None:
+            assert a.contributions is None
+        else:
+            assert sorted(map(tuple, a.contributions)) == pytest.approx(sorted(map(tuple, b.contributions)))
+
+    whole = evaluation_module._tallied(one, CATALOG, T11, periods, ["751"])[0]
+    parts = [evaluation_module._tallied(part, CATALOG, T11, periods, ["751"])[0] for part in four]
+    for key, tallies in whole.items():
+        added = evaluation_module._combined([part[key] for part in parts])
+        assert set(added) == set(tallies) and tallies, key
+        for metric, tally in tallies.items():
+            same(added[metric].overall, tally.overall)
+            for cells in ("cells", "totals"):
+                assert set(getattr(added[metric], cells)) == set(getattr(tally, cells)), (key, metric)
+                for cell, expected in getattr(tally, cells).items():
+                    same(getattr(added[metric], cells)[cell], expected)

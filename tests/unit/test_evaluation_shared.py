@@ -23,7 +23,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from services.reporting import form
-from services.reporting.evaluation import evaluate, periods_for, sharing
+from services.reporting.evaluation import evaluate, periods_for, series, sharing
 from services.reporting.facts import FactParts
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog, Period, Trial
@@ -37,13 +37,13 @@ T25 = T6.model_copy(update={"id": "T25", "title": "Test: LÆ285 fritaget i Jamme
 TWO_WAIVERS = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25})
 
 
-def stored(cases: list[list[dict]], catalog: Catalog) -> FactParts:
+def stored(cases: list[list[dict]], catalog: Catalog, parts: int | None = None) -> FactParts:
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, catalog, today=lambda: TODAY)
     events = [e for documents in cases for e in stream_events(documents)]
     store.store([Delivery(0, i, e) for i, e in enumerate(events)])
     store.refresh()
-    return FactParts.load(engine)
+    return FactParts.load(engine, parts)
 
 
 def citizen(case_id: str, municipality: str, serial: int, benefit: str, start: str, end: str | None,
@@ -224,16 +224,19 @@ def test_a_shared_count_is_published_from_5_shared_citizens_and_a_rest_of_none_o
     assert t6[("caseworker_hours_freed", None, "trial", "trial", None)].shared_with == (("T25", published),)
 
 
-def test_the_number_shared_counts_obligations_per_rule_and_for_hours_all_rules():
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_the_number_shared_counts_obligations_per_rule_and_for_hours_all_rules(parts):
     """T25 waives LÆ285 and the sygedagpenge follow-ups in Jammerbugt and Morsø, T26 both in
     Jammerbugt only. 6 citizens in Jammerbugt and 5 in Morsø, sick 1 February to 30 June 2019:
     each has 1 LÆ285 (29 March) and 4 follow-ups (29 March, 26 April, 24 May, 21 June). Shared
     with T26: the 6 LÆ285 and 24 follow-ups of Jammerbugt (6 citizens; the rest, Morsø's, 5), 30
-    for hours freed: obligations, not citizens, each rule's its own."""
+    for hours freed: obligations, not citizens, each rule's its own. The same with the facts in
+    3 or 7 parts, the citizens of each municipality spread over them (some part then holds Morsø's
+    citizens alone: none shared, yet counted in the rest)."""
     t25 = made("T25", ["849", "773"], ("SDP-LAE285", "waive"), ("SDP-opfoelgning", "waive"))
     t26 = made("T26", ["849"], ("SDP-LAE285", "waive"), ("SDP-opfoelgning", "waive"))
     catalog = Catalog(CATALOG.rules, {"T25": t25, "T26": t26})
-    facts = stored(spells(("849", 6, "sygedagpenge"), ("773", 5, "sygedagpenge")), catalog)
+    facts = stored(spells(("849", 6, "sygedagpenge"), ("773", 5, "sygedagpenge")), catalog, parts)
     rows = evaluated(facts, catalog, "T25", ["751"])
     waived = ("obligations_waived", "SDP-opfoelgning", "trial", "trial")
     assert (rows[(*waived, None)].value, rows[(*waived, "849")].value, rows[(*waived, "773")].value) == (44, 24, 20)
@@ -262,17 +265,20 @@ def test_hours_freed_shared_are_not_published_where_a_rules_share_would_reveal_a
     assert (hours.value, hours.shared_with) == (pytest.approx(11 * 20 / 60 + 7 * 60 / 60, abs=0.01), (("T26", None),))
 
 
-def test_hours_freed_shared_with_each_trial_count_the_rules_it_shares():
+@pytest.mark.parametrize("parts", [1, 4])
+def test_hours_freed_shared_with_each_trial_count_the_rules_it_shares(parts):
     """T25 waives LÆ285 and the first offer in Jammerbugt and Morsø; T26 waives LÆ285 and T27 the
     offer, in Jammerbugt only. In Jammerbugt 6 sick and 5 on kontanthjælp, in Morsø 5 sick. Of
     T25's hours freed, T26 shares the 6 LÆ285 (6 citizens, a rest of 10) and T27 the 5 offers
-    (5, a rest of 11): each published, a rule the other trial does not share no hindrance."""
+    (5, a rest of 11): each published, a rule the other trial does not share no hindrance. The
+    same with the facts in 4 parts."""
     t25 = made("T25", ["849", "773"], ("SDP-LAE285", "waive"), ("LAB-tilbud", "waive"))
     t26 = made("T26", ["849"], ("SDP-LAE285", "waive"))
     t27 = made("T27", ["849"], ("LAB-tilbud", "waive"))
     catalog = Catalog(CATALOG.rules, {"T25": t25, "T26": t26, "T27": t27})
     facts = stored(spells(("849", 6, "sygedagpenge"), ("849", 5, "kontanthjaelp"), ("773", 5, "sygedagpenge")),
-                   catalog)
+                   catalog, parts)
+    assert len(facts.parts) == parts
     rows = evaluated(facts, catalog, "T25", ["751"])
     assert rows[("obligations_waived", "SDP-LAE285", "trial", "trial", None)].shared_with == (("T26", 6),)
     assert rows[("obligations_waived", "LAB-tilbud", "trial", "trial", None)].shared_with == (("T27", 5),)
@@ -364,3 +370,6 @@ def test_the_hours_freed_of_a_rule_the_catalog_no_longer_has_are_0():
         rows = evaluated(facts, evaluated_with, "T27", ["751"])
         assert rows[("obligations_waived", "SDP-opfoelgning", "trial", "trial", None)].value == 20
         assert rows[("caseworker_hours_freed", None, "trial", "trial", None)].value == hours
+        months = series(facts, evaluated_with, t27, "caseworker_hours_freed", date(2019, 1, 1), date(2019, 12, 31),
+                        ["751"])
+        assert sum(r.value for r in months if r.group == "trial") == hours
