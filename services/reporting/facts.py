@@ -326,8 +326,11 @@ class FactParts:
         meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
                 "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
                 "codes": {name: list(codes.names) for name, codes in self.codes.items()}}
-        arrays = {f"{k}.{table}.{column}": values for k, part in enumerate(self.parts) for table in TABLES
-                  for column, values in part.rows(table).items()}
+        arrays = {}
+        for table in TABLES:  # a column's parts one after the other: a few arrays read fast, not thousands
+            rows = [part.rows(table) for part in self.parts]
+            arrays[f"{table}.parts"] = np.cumsum([0] + [len(r["case"]) if r else 0 for r in rows])
+            arrays |= {f"{table}.{column}": values for column, values in Columns.concat(rows).items()}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
             np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), case_part=self.case_part, **arrays)
@@ -343,9 +346,11 @@ class FactParts:
                     return None
                 tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
                 for name in saved.files:
-                    if name not in ("meta", "case_part"):
-                        k, table, column = name.split(".", 2)
-                        tables[int(k)][table][column] = saved[name]
+                    if name not in ("meta", "case_part") and not name.endswith(".parts"):
+                        table, column = name.split(".", 1)
+                        values, bounds = saved[name], saved[f"{table}.parts"]
+                        for k, part in enumerate(tables):
+                            part[table][column] = values[bounds[k]:bounds[k + 1]]
                 case_part = saved["case_part"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # none, cut short, or of another format
             return None

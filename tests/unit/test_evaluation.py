@@ -702,11 +702,12 @@ def test_a_period_of_one_day_has_a_baseline_of_the_day_before_the_trial():
                                                      "trial": (day, day)}
 
 
-def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_its_parts_again(monkeypatch):
+def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_its_parts_again(monkeypatch, tmp_path):
     """Facts kept in parts by citizen (a million cases' would be tallied whole for each change)
     give the numbers, comparison group, series and municipalities of facts in one part; after a
-    change only the parts of the changed cases' citizens are new objects and tallied again; grown
-    past twice its citizens per part, the facts are split again. The oracle: one part, read afresh."""
+    change only the parts of the changed cases' citizens are new objects and tallied again; a
+    snapshot of them reads as they were; grown past twice its citizens per part, the facts are
+    split again. The oracle: one part, read afresh."""
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
     histories = [stream_events(docs) for docs in Population(seed=11, start=date(2016, 1, 1)).cases(240)]
@@ -756,6 +757,10 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     evaluate(changed, CATALOG, T11, periods, ["751"])
     assert [changed.parts.index(part) for part in tallied] == new
     same_as_one_part(changed)
+    changed.save(tmp_path / "facts.npz", "db")  # a snapshot of facts in parts, some rows read again
+    read = FactParts.read(tmp_path / "facts.npz", "db")
+    assert len(read.parts) == 5
+    same_as_one_part(read)
 
     monkeypatch.setattr(facts_module, "PART_CITIZENS", 10)  # 5 parts: split again past 100 citizens
     deliver([e for _, second in halves[2:] for e in second] + [e for h in histories[200:] for e in h])
