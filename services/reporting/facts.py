@@ -20,12 +20,12 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from threading import Lock
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Engine, and_, or_, select
@@ -229,11 +229,7 @@ class FactParts:
         touched = set(case_part[gone].tolist()) - {-1}
         case_part[gone] = -1
         split = {name: _parted(rows, count) for name, rows in new_rows.items()}
-        for name, by_part in split.items():
-            for k, rows in enumerate(by_part):
-                if rows and len(rows["case"]):
-                    case_part[rows["case"]] = k
-                    touched.add(k)
+        touched |= _placed(case_part, split)
         citizens = -(-len(self.codes["citizen"]) // count)
         return replace(self, tick=tick, anonymous=anonymous, case_part=case_part, parts=tuple(
             part.changed(gone, {name: split[name][k] for name in TABLES}, citizens) if k in touched else part
@@ -379,14 +375,23 @@ def _split(facts: FactParts, tables: dict[str, Columns], parts: int | None) -> F
     count = parts or min(MOST_PARTS, max(1, round(citizens / PART_CITIZENS)))
     case_part = np.full(len(facts.codes["case"]), -1, np.int16)
     by_table = {name: _parted(tables.get(name, Columns()), count) for name in TABLES}
-    for by_part in by_table.values():
-        for k, rows in enumerate(by_part):
-            if rows:
-                case_part[rows["case"]] = k
+    _placed(case_part, by_table)
     places, local = len(facts.codes["municipality"]), -(-citizens // count)
     return replace(facts, case_part=case_part, parts=tuple(
         Facts(facts.codes, places, local, {name: _ordered(by_table[name][k], DATED.get(name)) for name in TABLES})
         for k in range(count)))
+
+
+def _placed(case_part: np.ndarray, by_table: dict[str, list[Columns]]) -> set[int]:
+    """Each case of these rows (per table, per part) marked in `case_part` with its part; the
+    parts that have rows."""
+    placed = set()
+    for by_part in by_table.values():
+        for k, rows in enumerate(by_part):
+            if rows and len(rows["case"]):
+                case_part[rows["case"]] = k
+                placed.add(k)
+    return placed
 
 
 def _parted(rows: Columns, count: int) -> list[Columns]:
