@@ -54,9 +54,9 @@ class Codes:
     """Names as small integers, in order of first appearance; only ever growing, so columns
     coded earlier stay valid."""
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.names: list[str] = []
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.names: list[str] = list(names)
+        self.index: dict[str, int] = dict(zip(self.names, range(len(self.names))))
 
     def code(self, name: str | None) -> int:
         if name is None:
@@ -350,10 +350,7 @@ class FactParts:
                 case_part = saved["case_part"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # none, cut short, or of another format
             return None
-        codes = {name: Codes() for name in meta["codes"]}
-        for name, names in meta["codes"].items():
-            for each in names:
-                codes[name].code(each)
+        codes = {name: Codes(names) for name, names in meta["codes"].items()}
         return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
             Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)), case_part)
 

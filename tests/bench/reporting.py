@@ -2,7 +2,9 @@
 100,000 cases, next to the raw consume rate of the same topic, and the evaluation endpoint's
 latency over that population under a live stream: before each question a new case is
 published and derived, so every answer is a first answer after a change (the facts of the
-changed case read again, every number computed again). Target (issue 4): p95 under 500 ms.
+changed case read again, its part of the facts tallied again). Targets: p95 under 500 ms at
+100,000 cases (issue 4), under 200 ms at 1,000,000 (issue 21); at 1,000,000 the first answer
+after a restart under 3 s and the service under 2 GiB (issue 21).
 """
 
 import os
@@ -160,10 +162,13 @@ def report(raw: float, processes: int, rate: float, latency: Latencies, steal: C
           f"< 3 s: {'met' if latency.restarted < 3 else 'MISSED'}")
     print("    clock: the service process started again (the snapshot of its facts written at its stop) ->\n"
           "    the answer to GET /trials/T11/evaluation, asked until it listens, read")
+    limit = 200 if CASES >= 1_000_000 else 500  # ms: issue 21's target at a million cases, issue 4's below
     for name, seconds in (("after a change", latency.after_change), ("repeated", latency.repeated)):
         p95 = sorted(seconds)[int(0.95 * len(seconds)) - 1]
-        print(f"{f'evaluation, {name}, p95 ms':<55}{p95 * 1000:>12.0f}{'':>8}  < 500 ms: {'met' if p95 < 0.5 else 'MISSED'}")
+        print(f"{f'evaluation, {name}, p95 ms':<55}{p95 * 1000:>12.0f}{'':>8}  < {limit} ms: "
+              f"{'met' if p95 * 1000 < limit else 'MISSED'}")
     print("    clock (both): GET /trials/{trial}/evaluation sent -> its answer read; after a change: asked once\n"
           "    the new case is derived in the store (its derivation is not in the time)")
-    print(f"{'reporting service process, peak RSS, MiB':<55}{latency.peak_rss / 2**20:>12,.0f}")
+    print(f"{'reporting service process, peak RSS, MiB':<55}{latency.peak_rss / 2**20:>12,.0f}{'':>8}  < 2 GiB: "
+          f"{'met' if latency.peak_rss < 2**31 else 'MISSED'}")
     print(f"cpu steal during the run: {steal.share:.0%}")

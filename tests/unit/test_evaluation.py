@@ -20,6 +20,7 @@ from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
     PeriodError,
     Row,
+    Spread,
     comparison_default,
     evaluate,
     periods_for,
@@ -516,7 +517,7 @@ def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(ci
         numerator, denominator = rng.poisson(rng.exponential(3, citizens)), rng.integers(30, 2000, citizens)
     contributions = np.column_stack((numerator, denominator)).astype(float)
 
-    sums = resampled_sums(contributions, np.random.default_rng(2))
+    sums = resampled_sums(Spread.of(contributions), np.random.default_rng(2))
     one_by_one = np.concatenate([contributions[rng.integers(0, citizens, (100, citizens))].sum(axis=1)
                                  for _ in range(20)])
 
@@ -531,11 +532,13 @@ def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_nor
     """Issue 16, at the boundary: 2,000 citizens are still resampled one by one (each replicate
     sums whole numbers); from 2,001 the sums are drawn from their normal limit: n times the
     citizens' mean, n times their covariance as a population (each draw is one of all n
-    citizens: divided by n, not n - 1), computed here by hand."""
+    citizens: divided by n, not n - 1), computed here by hand; the citizens in two parts of the
+    facts, as a group total adds them up."""
     rng = np.random.default_rng(3)
     denominator = rng.integers(1, 12, citizens)
     contributions = np.column_stack((rng.binomial(denominator, 0.7), denominator)).astype(float)
-    sums = resampled_sums(contributions, np.random.default_rng(4))
+    half = citizens // 2
+    sums = resampled_sums(Spread.of(contributions[:half]) + Spread.of(contributions[half:]), np.random.default_rng(4))
     assert sums.shape == (BOOTSTRAP_REPLICATES, 2)
     assert np.array_equal(sums, np.round(sums)) == (citizens <= RESAMPLED_UP_TO)
     if citizens > RESAMPLED_UP_TO:
@@ -783,10 +786,12 @@ def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part()
     def same(a, b) -> None:
         assert (a.kind, a.n, a.hits) == (b.kind, b.n, b.hits)
         assert (a.numerator, a.denominator) == pytest.approx((b.numerator, b.denominator))
-        if b.contributions is None:
-            assert a.contributions is None
+        if b.spread is None:
+            assert a.spread is None
         else:
-            assert sorted(map(tuple, a.contributions)) == pytest.approx(sorted(map(tuple, b.contributions)))
+            assert sorted(map(tuple, a.spread.pairs)) == pytest.approx(sorted(map(tuple, b.spread.pairs)))
+            assert (a.spread.n, *a.spread.sums, *a.spread.products.flat) == pytest.approx(
+                (b.spread.n, *b.spread.sums, *b.spread.products.flat))
 
     whole = evaluation_module._tallied(one, CATALOG, T11, periods, ["751"])[0]
     parts = [evaluation_module._tallied(part, CATALOG, T11, periods, ["751"])[0] for part in four]
@@ -795,7 +800,10 @@ def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part()
         assert set(added) == set(tallies) and tallies, key
         for metric, tally in tallies.items():
             same(added[metric].overall, tally.overall)
-            for cells in ("cells", "totals"):
-                assert set(getattr(added[metric], cells)) == set(getattr(tally, cells)), (key, metric)
-                for cell, expected in getattr(tally, cells).items():
-                    same(getattr(added[metric], cells)[cell], expected)
+            assert set(added[metric].totals) == set(tally.totals), (key, metric)
+            for rule, expected in tally.totals.items():
+                same(added[metric].totals[rule], expected)
+            cells, expected = added[metric].cells, tally.cells
+            assert (cells.rule.tolist(), cells.place.tolist()) == (expected.rule.tolist(), expected.place.tolist())
+            for i in range(len(expected)):
+                same(cells.cell(i), expected.cell(i))
