@@ -129,4 +129,4 @@ def bootstrap(settings: ReportingSettings) -> ReportingService:
     store = ReportingStore(engine, Catalog.load(settings.catalog_dir), settings.reporting_group)
     return consuming(ReportingService, store, settings, run=settings.run_consumer, group=settings.reporting_group,
                      batch_size=settings.consumer_batch_size, workers=settings.refold_workers,
-                     snapshot=settings.data_dir / "reporting-facts.npz")
+                     snapshot=settings.data_dir / "reporting-facts.bin")

@@ -19,7 +19,6 @@ that starts reads it and then only the cases derived since, not every fact from 
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -41,7 +40,8 @@ FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything agai
 MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables', they are merged in
 PART_CITIZENS = 20_000  # citizens per part, about: a change costs its part's answers, not everyone's
 MOST_PARTS = 64
-ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its citizens' contributions
+ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its tallies
+SNAPSHOT_FORMAT = b"frisag reporting facts 2\n"  # a snapshot's first bytes (`FactParts.save`)
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
@@ -56,14 +56,26 @@ class Codes:
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         self.names: list[str] = list(names)
-        self.index: dict[str, int] = dict(zip(self.names, range(len(self.names))))
+        self._index: dict[str, int] | None = None
+        self._indexing = Lock()
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Name -> code, made when first asked: a million cases' take a second, and the first
+        answers after a restart need none (only a change does). A name is added only after."""
+        if self._index is None:
+            with self._indexing:
+                if self._index is None:
+                    self._index = dict(zip(self.names, range(len(self.names))))
+        return self._index
 
     def code(self, name: str | None) -> int:
         if name is None:
             return NONE
-        found = self.index.get(name)
+        index = self.index
+        found = index.get(name)
         if found is None:
-            found = self.index[name] = len(self.names)
+            found = index[name] = len(self.names)
             self.names.append(name)
         return found
 
@@ -156,6 +168,12 @@ class Facts:
         if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
             return part.merged()
         return part
+
+    def knows(self, key: tuple, of: Any) -> bool:
+        """Whether `answer` remembers the answer under `key` for `of`."""
+        with _remembering:
+            found = self.answers.get(key)
+        return found is not None and found[0] is of
 
     def answer(self, key: tuple, of: Any, compute: Callable[["Facts"], T]) -> T:
         """`compute(self)`, remembered under `key` for the object `of` it depends on besides this
@@ -317,42 +335,60 @@ class FactParts:
         return tables, set(citizen_of)
 
     def save(self, path: Path, database: str) -> None:
-        """Write these facts to `path` (numpy's npz: arrays and JSON, nothing a reader executes),
-        replacing it at once, for the `database` they were read from."""
-        meta = {"key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
-                "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
-                "codes": {name: list(codes.names) for name, codes in self.codes.items()}}
-        arrays = {}
-        for table in TABLES:  # a column's parts one after the other: a few arrays read fast, not thousands
+        """Write these facts to `path`, replacing it at once, for the `database` they were read
+        from: SNAPSHOT_FORMAT, a JSON header (nothing a reader executes) and each column's
+        bytes, which a restart reads in one go rather than array by array from a zip file."""
+        arrays = {"case_part": self.case_part}
+        for table in TABLES:  # a column's parts one after the other: a few arrays, not thousands
             rows = [part.rows(table) for part in self.parts]
             arrays[f"{table}.parts"] = np.cumsum([0] + [len(r["case"]) if r else 0 for r in rows])
             arrays |= {f"{table}.{column}": values for column, values in Columns.concat(rows).items()}
+        layout, size = {}, 0
+        for name, values in arrays.items():
+            layout[name] = [values.dtype.str, len(values), size]
+            size += -(-values.nbytes // 64) * 64  # each array aligned
+        header = json.dumps({
+            "key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
+            "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
+            "codes": {name: list(codes.names) for name, codes in self.codes.items()}, "arrays": layout}).encode()
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
-            np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), case_part=self.case_part, **arrays)
+            out.write(SNAPSHOT_FORMAT + len(header).to_bytes(8, "little") + header)
+            start = out.tell()
+            for name, values in arrays.items():
+                out.seek(start + layout[name][2])
+                out.write(np.ascontiguousarray(values).tobytes())
+            out.truncate(start + size)
         os.replace(temporary, path)
 
     @classmethod
     def read(cls, path: Path, database: str) -> "FactParts | None":
         """The facts saved in `path` for `database` by this code; None if there are none such."""
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                meta = json.loads(saved["meta"].tobytes())
+            with path.open("rb") as saved:
+                if saved.read(len(SNAPSHOT_FORMAT)) != SNAPSHOT_FORMAT:
+                    return None
+                meta = json.loads(saved.read(int.from_bytes(saved.read(8), "little")))
                 if meta["key"] != snapshot_key(database):
                     return None
-                tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
-                for name in saved.files:
-                    if name not in ("meta", "case_part") and not name.endswith(".parts"):
-                        table, column = name.split(".", 1)
-                        values, bounds = saved[name], saved[f"{table}.parts"]
-                        for k, part in enumerate(tables):
-                            part[table][column] = values[bounds[k]:bounds[k + 1]]
-                case_part = saved["case_part"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # none, cut short, or of another format
+                data = bytearray(os.fstat(saved.fileno()).st_size - saved.tell())  # writable: the arrays too
+                saved.readinto(data)
+            # a file cut short has fewer bytes than an array needs: ValueError
+            arrays = {name: np.frombuffer(data, dtype, count, offset) for name, (dtype, count, offset)
+                      in meta["arrays"].items()}
+            tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
+            for name, values in arrays.items():
+                if name != "case_part" and not name.endswith(".parts"):
+                    table, column = name.split(".", 1)
+                    bounds = arrays[f"{table}.parts"]
+                    for k, part in enumerate(tables):
+                        part[table][column] = values[bounds[k]:bounds[k + 1]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, cut short, or of another format
             return None
         codes = {name: Codes(names) for name, names in meta["codes"].items()}
         return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
-            Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)), case_part)
+            Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)),
+            arrays["case_part"])
 
     def municipalities(self) -> set[str]:
         """Every municipality ever responsible for a case."""

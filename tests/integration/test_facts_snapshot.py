@@ -54,8 +54,8 @@ def histories():
 def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories)
     loaded = FactParts.load(store.engine)
-    loaded.save(tmp_path / "facts.npz", DATABASE)
-    read = FactParts.read(tmp_path / "facts.npz", DATABASE)
+    loaded.save(tmp_path / "facts.bin", DATABASE)
+    read = FactParts.read(tmp_path / "facts.bin", DATABASE)
     same_facts(read, loaded)
     assert evaluation(read) == evaluation(loaded)
     assert read.refreshed(store.engine) is read  # nothing derived since: nothing read again
@@ -63,10 +63,10 @@ def test_facts_saved_and_read_are_the_facts_read_from_the_database(tmp_path, his
 
 def test_cases_derived_since_the_snapshot_are_read_on_top_of_it(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories[:300])
-    FactParts.load(store.engine).save(tmp_path / "facts.npz", DATABASE)
+    FactParts.load(store.engine).save(tmp_path / "facts.bin", DATABASE)
     add(store, histories[300:320])  # 20 more cases: under the share that reads everything again
     assert len(FactParts.load(store.engine).codes["case"]) == 320
-    read = FactParts.read(tmp_path / "facts.npz", DATABASE).refreshed(store.engine)
+    read = FactParts.read(tmp_path / "facts.bin", DATABASE).refreshed(store.engine)
     fresh = FactParts.load(store.engine)
     same_facts(read, fresh)
     assert evaluation(read) == evaluation(fresh)
@@ -76,21 +76,27 @@ def test_a_database_whose_clock_is_behind_the_snapshot_is_read_afresh(tmp_path, 
     old = store_of(tmp_path / "old.sqlite", histories[:100])
     for start in range(100, 400, 100):  # a clock that ticked four times
         add(old, histories[start:start + 100])
-    FactParts.load(old.engine).save(tmp_path / "facts.npz", DATABASE)
+    FactParts.load(old.engine).save(tmp_path / "facts.bin", DATABASE)
     other = store_of(tmp_path / "new.sqlite", histories[:50])  # made again at the same address: fewer ticks
-    read = FactParts.read(tmp_path / "facts.npz", DATABASE)
+    read = FactParts.read(tmp_path / "facts.bin", DATABASE)
     assert read.tick > other.tick()
     same_facts(read.refreshed(other.engine), FactParts.load(other.engine))
 
 
 def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, histories):
     store = store_of(tmp_path / "db.sqlite", histories[:50])
-    path = tmp_path / "facts.npz"
+    path = tmp_path / "facts.bin"
     FactParts.load(store.engine).save(path, DATABASE)
     assert FactParts.read(path, "postgresql://elsewhere/frisag") is None
-    assert FactParts.read(tmp_path / "none.npz", DATABASE) is None
-    path.write_bytes(path.read_bytes()[:1000])  # cut short
+    assert FactParts.read(tmp_path / "none.bin", DATABASE) is None
+    whole = path.read_bytes()
+    for cut in (whole[:1000], whole[:-100]):  # cut short in its header, in its last column
+        path.write_bytes(cut)
+        assert FactParts.read(path, DATABASE) is None
+    path.write_bytes(b"PK\x03\x04" + whole[4:])  # another format (the numpy zip file of earlier releases)
     assert FactParts.read(path, DATABASE) is None
+    path.write_bytes(whole)
+    assert FactParts.read(path, DATABASE) is not None
 
 
 def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histories):
@@ -99,7 +105,7 @@ def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histor
     add(first.projection, histories[:200])
     answered = first.cached(("numbers",), evaluation)
     first.close()  # writes the snapshot
-    snapshot = FactParts.read(tmp_path / "reporting-facts.npz", first._database)
+    snapshot = FactParts.read(tmp_path / "reporting-facts.bin", first._database)
     same_facts(snapshot, FactParts.load(first.projection.engine))
 
     second = bootstrap(settings)
@@ -120,7 +126,7 @@ def test_a_reporting_service_is_not_ready_until_its_facts_are_read(tmp_path, his
     first = bootstrap(settings)
     add(first.projection, histories[:50])
     first.close()
-    (tmp_path / "reporting-facts.npz").unlink()
+    (tmp_path / "reporting-facts.bin").unlink()
     gate = threading.Event()
 
     def held(*args):

@@ -494,8 +494,8 @@ def test_cases_read_again_are_kept_beside_the_tables_until_merged(monkeypatch, t
     twice = once.refreshed(engine)
     assert twice.parts[0].tables is part.tables
     same_as_afresh(twice)
-    twice.save(tmp_path / "facts.npz", "db")
-    same_as_afresh(FactParts.read(tmp_path / "facts.npz", "db"))
+    twice.save(tmp_path / "facts.bin", "db")
+    same_as_afresh(FactParts.read(tmp_path / "facts.bin", "db"))
 
     monkeypatch.setattr(facts_module, "MERGE_SHARE", 0.0)  # any row read again: merged
     deliver([e for h in histories[190:] for e in h])
@@ -760,8 +760,8 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     evaluate(changed, CATALOG, T11, periods, ["751"])
     assert [changed.parts.index(part) for part in tallied] == new
     same_as_one_part(changed)
-    changed.save(tmp_path / "facts.npz", "db")  # a snapshot of facts in parts, some rows read again
-    read = FactParts.read(tmp_path / "facts.npz", "db")
+    changed.save(tmp_path / "facts.bin", "db")  # a snapshot of facts in parts, some rows read again
+    read = FactParts.read(tmp_path / "facts.bin", "db")
     assert len(read.parts) == 5
     same_as_one_part(read)
 
