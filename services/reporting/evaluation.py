@@ -40,9 +40,6 @@ from shared.catalog import Catalog, Trial, add_duration
 from shared.dates import EARLIEST
 
 SUPPRESS_BELOW = 5
-# parts are tallied side by side: numpy lets go of the interpreter in its loops over a part's
-# columns (a first answer at 1,000,000 cases in about two thirds of the time on 2 cores)
-TALLYING = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reporting-tally")
 DAYS_PER_MONTH = 365.25 / 12
 DID_METRICS = ("ly_avg_spell_days", "obligations_on_time_share", "exits_to_job_share",
                "exits_to_job_share_ressourceforloeb", "conversations_held_per_100_months")
@@ -55,6 +52,17 @@ METRICS = ("obligations_required_ordinary", "obligations_required", "obligations
            "exits_to_job_share_ressourceforloeb", "permitted_actions")
 OBLIGATION_COUNTS = ("obligations_required_ordinary", "obligations_required", "obligations_waived")
 WHO = ("municipality", "citizen")  # the columns a count needs
+
+
+def _tallying() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reporting-tally")
+
+
+# parts are tallied side by side: numpy lets go of the interpreter in its loops over a part's
+# columns (a first answer at 1,000,000 cases in about two thirds of the time on 2 cores). A forked
+# child has none of its parent's threads (mutmut forks a worker per mutant): a pool of its own.
+TALLYING = _tallying()
+os.register_at_fork(after_in_child=lambda: globals().update(TALLYING=_tallying()))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The evaluation numbers against a plain-Python recomputation from the generated events of a
 synthetic population (the reporting store in SQLite in memory; no files, no network)."""
 
+import multiprocessing
 import threading
 import time
 from collections import defaultdict
@@ -807,3 +808,25 @@ def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part()
             assert (cells.rule.tolist(), cells.place.tolist()) == (expected.rule.tolist(), expected.place.tolist())
             for i in range(len(expected)):
                 same(cells.cell(i), expected.cell(i))
+
+
+def test_a_forked_child_tallies_the_parts_with_threads_of_its_own(tmp_path):
+    """The parts are tallied side by side in a pool of threads; a process forked after the pool's
+    threads started (mutmut forks one per mutant) has none of them, and must not wait for ever
+    on work no thread takes: it answers as its parent does."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for docs in Population(seed=13, start=date(2016, 1, 1)).cases(60) for e in stream_events(docs)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    periods = periods_for(T11, None, None, TODAY)
+    expected = evaluate(FactParts.load(engine, parts=3), CATALOG, T11, periods, ["751"])  # the pool's threads started
+    fork = multiprocessing.get_context("fork")
+    with fork.Pool(1) as child:
+        answer = child.apply_async(_evaluated_in_parts, (engine.url.render_as_string(), 3))
+        assert answer.get(timeout=30) == expected
+
+
+def _evaluated_in_parts(url: str, parts: int) -> list:
+    engine = create_engine(url)
+    return evaluate(FactParts.load(engine, parts=parts), CATALOG, T11, periods_for(T11, None, None, TODAY), ["751"])
