@@ -46,6 +46,7 @@ DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
 _remembering = Lock()
+_indexing = Lock()  # `Codes.index`, made once
 # what a snapshot must have been written by to be read: this module and the store's tables
 _SOURCES = (Path(__file__), Path(__file__).with_name("store.py"))
 
@@ -57,14 +58,13 @@ class Codes:
     def __init__(self, names: Iterable[str] = ()) -> None:
         self.names: list[str] = list(names)
         self._index: dict[str, int] | None = None
-        self._indexing = Lock()
 
     @property
     def index(self) -> dict[str, int]:
         """Name -> code, made when first asked: a million cases' take a second, and the first
         answers after a restart need none (only a change does). A name is added only after."""
         if self._index is None:
-            with self._indexing:
+            with _indexing:
                 if self._index is None:
                     self._index = dict(zip(self.names, range(len(self.names))))
         return self._index
