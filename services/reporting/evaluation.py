@@ -25,8 +25,10 @@ the facts (`FactParts`: a citizen is in one part), each part's tallies remembere
 then added up: after a change only the changed cases' parts are tallied again.
 """
 
+import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -50,6 +52,17 @@ METRICS = ("obligations_required_ordinary", "obligations_required", "obligations
            "exits_to_job_share_ressourceforloeb", "permitted_actions")
 OBLIGATION_COUNTS = ("obligations_required_ordinary", "obligations_required", "obligations_waived")
 WHO = ("municipality", "citizen")  # the columns a count needs
+
+
+def _tallying() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reporting-tally")
+
+
+# parts are tallied side by side: numpy lets go of the interpreter in its loops over a part's
+# columns (a first answer at 1,000,000 cases in about two thirds of the time on 2 cores). A forked
+# child has none of its parent's threads (mutmut forks a worker per mutant): a pool of its own.
+TALLYING = _tallying()
+os.register_at_fork(after_in_child=lambda: globals().update(TALLYING=_tallying()))
 
 
 @dataclass(frozen=True)
@@ -90,8 +103,7 @@ class Cell:
     denominator: float
     n: int
     hits: int = 0  # citizen_share: of the n citizens, those counted
-    # a group total of a rate or share: each citizen's (numerator, denominator), for the bootstrap
-    contributions: np.ndarray | None = None
+    spread: "Spread | None" = None  # a group total of a rate or share: its citizens, for the bootstrap
 
     def value(self) -> float | None:
         if self.kind == "count":
@@ -103,6 +115,64 @@ class Cell:
         if self.kind == "per_100_months":
             return round(100 * self.numerator / (self.denominator / DAYS_PER_MONTH), 4)
         return round(self.numerator / self.denominator, 4)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """What the bootstrap needs of the citizens behind a rate or share, each a (numerator,
+    denominator): their number, sums and sums of products (the mean and covariance of the
+    normal limit), and up to RESAMPLED_UP_TO citizens the pairs themselves. Adds up across
+    parts of the facts without going back to the pairs."""
+
+    n: int
+    sums: np.ndarray  # (numerator, denominator)
+    products: np.ndarray  # 2 x 2
+    pairs: np.ndarray | None  # None past RESAMPLED_UP_TO citizens
+
+    @classmethod
+    def of(cls, pairs: np.ndarray) -> "Spread":
+        return cls(len(pairs), pairs.sum(axis=0), pairs.T @ pairs, pairs if len(pairs) <= RESAMPLED_UP_TO else None)
+
+    def __add__(self, other: "Spread") -> "Spread":
+        n = self.n + other.n
+        pairs = np.concatenate((self.pairs, other.pairs)) if n <= RESAMPLED_UP_TO else None
+        return Spread(n, self.sums + other.sums, self.products + other.products, pairs)
+
+
+@dataclass
+class Cells:
+    """A metric's cells as columns, one entry per (rule, municipality) with facts: the parts of
+    the facts' cells added up as arrays, made `Cell`s only for the rows published."""
+
+    kind: str
+    rule: np.ndarray  # NONE for the metrics not by rule
+    place: np.ndarray
+    numerator: np.ndarray  # whole numbers for a count of facts
+    denominator: np.ndarray
+    n: np.ndarray
+    hits: np.ndarray  # citizen_share
+
+    def __len__(self) -> int:
+        return len(self.place)
+
+    def where(self, mask: np.ndarray) -> "Cells":
+        return Cells(self.kind, *(column[mask] for column in self._columns()))
+
+    def cell(self, i: int) -> Cell:
+        return Cell(self.kind, self.numerator[i].item(), float(self.denominator[i]), int(self.n[i]), int(self.hits[i]))
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return self.rule, self.place, self.numerator, self.denominator, self.n, self.hits
+
+    @staticmethod
+    def added(parts: list["Cells"]) -> "Cells":
+        """The parts' cells added up: a citizen is in one part, so distinct citizens add up too."""
+        columns = [np.concatenate(column) for column in zip(*(c._columns() for c in parts))]
+        rule, place = columns[0], columns[1]
+        width = int(place.max(initial=0)) + 1
+        keys, at = np.unique((rule + 1) * width + place, return_inverse=True)
+        return Cells(parts[0].kind, keys // width - 1, keys % width,
+                     *(np.bincount(at, column, len(keys)).astype(column.dtype) for column in columns[2:]))
 
 
 @dataclass
@@ -125,7 +195,7 @@ class Tally:
 
     kind: str
     by_rule: bool
-    cells: dict[tuple[int, int], Cell]  # (rule, municipality) -> cell; rule NONE for metrics not by rule
+    cells: Cells
     keys: np.ndarray  # distinct (rule, municipality, citizen), sorted, as rule * places * citizens + ...
     key_place: np.ndarray  # the municipality of each key
     hit_keys: np.ndarray | None  # citizen_share: distinct (municipality, citizen) counted in a cell
@@ -138,7 +208,7 @@ class Tally:
 class GroupTally:
     """A metric in one group and period."""
 
-    cells: dict[tuple[int, int], Cell]
+    cells: Cells
     totals: dict[int, Cell]  # rule -> the group's total
     overall: Cell  # the group's total over all rules
 
@@ -214,9 +284,9 @@ def comparison_default(facts: FactParts, catalog: Catalog, trial: Trial, periods
     excluded = {m: found for m in outside if (found := other_trials(catalog, trial, m, first, last, True))}
     clean = [m for m in outside if m not in excluded]
     citizens: Counter[str] = Counter()
-    for part in facts.parts:
-        citizens.update(part.answer(("citizens on benefit", first, last), None,
-                                    lambda p: _citizens_on_benefit(p, first, last)))
+    for found in _each_part(facts, ("citizens on benefit", first, last), None,
+                            lambda p: _citizens_on_benefit(p, first, last)):
+        citizens.update(found)
     sizes = [citizens[m] for m in trial.municipalities if citizens.get(m)]
     low, high = (min(sizes) / 2, max(sizes) * 2) if sizes else (0, float("inf"))
     similar = [m for m in clean if low <= citizens.get(m, 0) <= high]
@@ -248,7 +318,7 @@ def evaluate(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str
              comparison: Iterable[str]) -> list[Row]:
     comparison = list(comparison)
     key = ("evaluate", trial.id, tuple(periods.items()), tuple(comparison))
-    parts = [part.answer(key, catalog, lambda p: _tallied(p, catalog, trial, periods, comparison)) for part in facts.parts]
+    parts = _each_part(facts, key, catalog, lambda p: _tallied(p, catalog, trial, periods, comparison))
     shared = {period: _shared_added([p[1][period] for p in parts]) for period in periods}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
@@ -270,6 +340,17 @@ def evaluate(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str
     return rows + [replace(r, other_trials_active=everywhere) for r in _differences_in_differences(totals)]
 
 
+def _each_part(facts: FactParts, key: tuple, of: Any, compute: Callable[[Facts], Any]) -> list:
+    """`compute` of each part of the facts, in order, as the part remembers it (`Facts.answer`);
+    the parts that must compute it side by side when several must (one alone is computed here:
+    threads taking turns would cost it more than they save)."""
+    missing = [part for part in facts.parts if not part.knows(key, of)]
+    if len(missing) > 1:
+        for _ in TALLYING.map(lambda part: part.answer(key, of, compute), missing):
+            pass
+    return [part.answer(key, of, compute) for part in facts.parts]
+
+
 def _tallied(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
              comparison: list[str]) -> tuple[dict[tuple[str, str], dict[str, GroupTally]], dict[str, "Shared"]]:
     """In one part of the facts: per (group, period) the metrics' tallies, and per period what
@@ -289,7 +370,7 @@ def _combined(parts: list[dict[str, GroupTally]]) -> dict[str, GroupTally]:
     combined = {}
     for metric in sorted({metric for part in parts for metric in part}):
         tallies = [part[metric] for part in parts if metric in part]
-        combined[metric] = GroupTally(_cells_added([t.cells for t in tallies]), _cells_added([t.totals for t in tallies]),
+        combined[metric] = GroupTally(Cells.added([t.cells for t in tallies]), _cells_added([t.totals for t in tallies]),
                                       _cells_added([{NONE: t.overall} for t in tallies])[NONE])
     return combined
 
@@ -302,9 +383,9 @@ def _cells_added(parts: list[dict[Any, Cell]]) -> dict[Any, Cell]:
             if had is None:
                 added[key] = cell
                 continue
-            each = [c for c in (had.contributions, cell.contributions) if c is not None]
+            spreads = [c for c in (had.spread, cell.spread) if c is not None]
             added[key] = Cell(cell.kind, had.numerator + cell.numerator, had.denominator + cell.denominator,
-                              had.n + cell.n, had.hits + cell.hits, np.concatenate(each) if each else None)
+                              had.n + cell.n, had.hits + cell.hits, sum(spreads[1:], spreads[0]) if spreads else None)
     return added
 
 
@@ -461,8 +542,7 @@ def series(facts: FactParts, catalog: Catalog, trial: Trial, metric: str, start:
     trial group and the whole comparison group; rules summed."""
     comparison = list(comparison)
     key = ("series", trial.id, metric, start, end, tuple(comparison))
-    parts = [part.answer(key, catalog, lambda p: _monthly(p, catalog, trial, metric, start, end, comparison))
-             for part in facts.parts]
+    parts = _each_part(facts, key, catalog, lambda p: _monthly(p, catalog, trial, metric, start, end, comparison))
     rows = [_row(metric, group, month, None, None, _cells_added([{NONE: p[(month, group)]} for p in parts])[NONE])
             for month, group in parts[0]]
     # the months of a group add up to its period's total, published beside them (the form)
@@ -624,7 +704,7 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
 
 def _tallies(contributions: dict[str, Contributions], asked: np.ndarray, facts: Facts) -> dict[str, Tally]:
     tallies = {metric: _tally(c, asked, facts.citizens) for metric, c in contributions.items()}
-    return {metric: t for metric, t in tallies.items() if t.cells}
+    return {metric: t for metric, t in tallies.items() if len(t.cells)}
 
 
 def _tally(c: Contributions, asked: np.ndarray, citizens: int) -> Tally:
@@ -644,9 +724,9 @@ def _tally(c: Contributions, asked: np.ndarray, citizens: int) -> Tally:
     denominators = np.bincount(key, denominator, size)
     keys = _distinct(key * citizens + who)  # (rule, municipality, citizen)
     n = np.bincount(keys // citizens, minlength=size)
-    as_number = int if c.numerator is None else float
-    cells = {(int(k) // places if c.rule is not None else NONE, int(k) % places):
-             Cell(c.kind, as_number(sums[k]), float(denominators[k]), int(n[k])) for k in np.flatnonzero(facts)}
+    present = np.flatnonzero(facts)
+    cells = Cells(c.kind, present // places if c.rule is not None else np.full(len(present), NONE), present % places,
+                  sums[present], denominators[present], n[present], np.zeros(len(present), np.int64))
     return Tally(c.kind, c.rule is not None, cells, keys, keys // citizens % places, None, rows, places, citizens)
 
 
@@ -662,20 +742,22 @@ def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndar
     hit_keys = _distinct(hit_m[counted].astype(np.int64) * citizens + hit_who[counted])
     n = np.bincount(keys // citizens, minlength=len(asked))
     hit_n = np.bincount(hit_keys[_within(hit_keys, keys)] // citizens, minlength=len(asked))
-    cells = {(NONE, int(p)): Cell("citizen_share", 0, 0, int(n[p]), int(hit_n[p])) for p in np.flatnonzero(n)}
+    present = np.flatnonzero(n)
+    none = np.zeros(len(present))
+    cells = Cells("citizen_share", np.full(len(present), NONE), present, none, none, n[present], hit_n[present])
     return Tally("citizen_share", False, cells, keys, keys // citizens, hit_keys, rows, len(asked), citizens)
 
 
 def _grouped(tallies: dict[str, Tally], members: np.ndarray) -> dict[str, GroupTally]:
     grouped = {metric: _group(t, members) for metric, t in tallies.items()}
-    return {metric: g for metric, g in grouped.items() if g.cells}
+    return {metric: g for metric, g in grouped.items() if len(g.cells)}
 
 
 def _group(t: Tally, members: np.ndarray) -> GroupTally:
     """The tally's cells in the group's municipalities, and the group's totals: a citizen in
     several of its municipalities counts once."""
-    cells = {key: cell for key, cell in t.cells.items() if members[key[1]]}
-    if not cells:
+    cells = t.cells.where(members[t.cells.place])
+    if not len(cells):
         return GroupTally({}, {}, Cell(t.kind, 0, 0, 0))
     citizens, places = t.citizens, t.places
     keys = t.keys[members[t.key_place]]
@@ -685,12 +767,13 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
     if t.kind == "citizen_share":
         hit_keys = t.hit_keys[members[t.hit_keys // citizens]]  # (municipality, citizen)
         counted = _within(who, _present(hit_keys % citizens, citizens))
-        total = Cell(t.kind, 0, 0, len(who), int(counted.sum()), np.column_stack((counted.astype(float), np.ones(len(who)))))
+        total = Cell(t.kind, 0, 0, len(who), int(counted.sum()),
+                     Spread.of(np.column_stack((counted.astype(float), np.ones(len(who))))))
         return GroupTally(cells, {NONE: total}, total)
     totals = {}
-    for r in {rule for rule, _ in cells}:
-        parts = [cell for (rule, _), cell in cells.items() if rule == r]
-        totals[r] = Cell(t.kind, sum(p.numerator for p in parts), sum(p.denominator for p in parts), 0)
+    for r in np.unique(cells.rule).tolist():
+        of_rule = cells.rule == r
+        totals[r] = Cell(t.kind, cells.numerator[of_rule].sum().item(), float(cells.denominator[of_rule].sum()), 0)
     if t.by_rule:
         by_rule = np.bincount(_distinct(keys // (citizens * places) * citizens + keys % citizens) // citizens)
         for r, total in totals.items():
@@ -700,14 +783,15 @@ def _group(t: Tally, members: np.ndarray) -> GroupTally:
     overall = Cell(t.kind, sum(c.numerator for c in totals.values()), sum(c.denominator for c in totals.values()),
                    len(who))
     if t.kind != "count":
-        totals[NONE].contributions = _per_citizen(row_who[in_group], numerator[in_group], denominator[in_group],
+        totals[NONE].spread = _per_citizen(row_who[in_group], numerator[in_group], denominator[in_group],
                                                   citizens)
     return GroupTally(cells, totals, overall)
 
 
-def _per_citizen(who: np.ndarray, numerator: np.ndarray, denominator: np.ndarray, citizens: int) -> np.ndarray:
+def _per_citizen(who: np.ndarray, numerator: np.ndarray, denominator: np.ndarray, citizens: int) -> Spread:
     present = _present(who, citizens)
-    return np.column_stack((np.bincount(who, numerator, citizens)[present], np.bincount(who, denominator, citizens)[present]))
+    return Spread.of(np.column_stack((np.bincount(who, numerator, citizens)[present],
+                                      np.bincount(who, denominator, citizens)[present])))
 
 
 def _sorted_pairs(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -721,8 +805,8 @@ def _rows(tallies: dict[str, GroupTally], group: str, period: str, facts: Facts)
     for metric, tally in sorted(tallies.items()):
         for rule in sorted(tally.totals, key=lambda r: rules[r] if r != NONE else ""):
             name = rules[rule] if rule != NONE else None
-            for m in sorted((m for r, m in tally.cells if r == rule), key=lambda m: places[m]):
-                rows.append(_row(metric, group, period, places[m], name, tally.cells[(rule, m)]))
+            for i in sorted(np.flatnonzero(tally.cells.rule == rule).tolist(), key=lambda i: places[tally.cells.place[i]]):
+                rows.append(_row(metric, group, period, places[tally.cells.place[i]], name, tally.cells.cell(i)))
             rows.append(_row(metric, group, period, None, name, tally.totals[rule]))
     return rows
 
@@ -746,7 +830,7 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
         rng = np.random.default_rng(2016)
         replicates = np.zeros(BOOTSTRAP_REPLICATES)
         for sign, cell in zip((1, -1, -1, 1), cells):
-            sums = resampled_sums(cell.contributions, rng)
+            sums = resampled_sums(cell.spread, rng)
             with np.errstate(divide="ignore", invalid="ignore"):
                 replicates += sign * sums[:, 0] / sums[:, 1] * _scale(cell)
         replicates[~np.isfinite(replicates)] = np.nan  # a resample with no denominator has no rate: left out
@@ -756,19 +840,20 @@ def _differences_in_differences(totals: dict[tuple[str, str], dict[str, Cell]]) 
     return rows
 
 
-def resampled_sums(contributions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def resampled_sums(spread: Spread, rng: np.random.Generator) -> np.ndarray:
     """The (numerator, denominator) sums of the citizens resampled with replacement, once per
-    replicate: each citizen's (numerator, denominator) a row of `contributions`. Past
-    RESAMPLED_UP_TO citizens the sums are drawn from their normal limit, with the same mean and
-    covariance: with thousands of citizens that differs from resampling them one by one by less
-    than 400 replicates' own error, at a cost that does not grow with the citizens."""
-    n = len(contributions)
-    if n <= RESAMPLED_UP_TO:
+    replicate. Past RESAMPLED_UP_TO citizens the sums are drawn from their normal limit, with the
+    same mean and covariance: with thousands of citizens that differs from resampling them one by
+    one by less than 400 replicates' own error, at a cost that does not grow with the citizens."""
+    n = spread.n
+    if spread.pairs is not None:
         # in order, so that the draws depend on what the citizens contribute, not on who they are
-        ordered = _sorted_pairs(contributions[:, 0], contributions[:, 1])
+        ordered = _sorted_pairs(spread.pairs[:, 0], spread.pairs[:, 1])
         return ordered[rng.integers(0, n, (BOOTSTRAP_REPLICATES, n))].sum(axis=1)
-    covariance = np.cov(contributions, rowvar=False, bias=True)
-    return rng.multivariate_normal(n * contributions.mean(axis=0), n * covariance, size=BOOTSTRAP_REPLICATES)
+    covariance = spread.products - np.outer(spread.sums, spread.sums) / n  # n times the citizens' covariance
+    # (the svd of a matrix made symmetric: rounding can leave a variance of alike citizens at -1e-9)
+    return rng.multivariate_normal(spread.sums, (covariance + covariance.T) / 2, size=BOOTSTRAP_REPLICATES,
+                                   check_valid="ignore")
 
 
 def _did(values: list[float | None]) -> float | None:

@@ -40,7 +40,7 @@ FULL_LOAD_SHARE = 0.2  # above this share of cases changed, load everything agai
 MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables', they are merged in
 PART_CITIZENS = 20_000  # citizens per part, about: a change costs its part's answers, not everyone's
 MOST_PARTS = 64
-ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its citizens' contributions
+ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its tallies
 SNAPSHOT_FORMAT = b"frisag reporting facts 2\n"  # a snapshot's first bytes (`FactParts.save`)
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
@@ -168,6 +168,12 @@ class Facts:
         if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
             return part.merged()
         return part
+
+    def knows(self, key: tuple, of: Any) -> bool:
+        """Whether `answer` remembers the answer under `key` for `of`."""
+        with _remembering:
+            found = self.answers.get(key)
+        return found is not None and found[0] is of
 
     def answer(self, key: tuple, of: Any, compute: Callable[["Facts"], T]) -> T:
         """`compute(self)`, remembered under `key` for the object `of` it depends on besides this

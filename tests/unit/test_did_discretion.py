@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from services.reporting import evaluation
-from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, Row, _differences_in_differences
+from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, Row, Spread, _differences_in_differences
 
 
 def share(citizens: int, hits: int) -> Cell:
     """A share over `citizens`, `hits` of them counted: each citizen's (numerator, denominator)."""
     contributions = np.array([(1.0 if i < hits else 0.0, 1.0) for i in range(citizens)])
-    return Cell("share", float(hits), float(citizens), citizens, contributions=contributions)
+    return Cell("share", float(hits), float(citizens), citizens, spread=Spread.of(contributions))
 
 
 @pytest.mark.parametrize("smallest, published", [(4, False), (5, True), (6, True)])
@@ -32,7 +32,7 @@ def test_the_smallest_of_the_four_cells_decides_whether_the_did_is_published(sma
 
 def per_citizen(kind: str, numerators: np.ndarray, denominators: np.ndarray) -> Cell:
     contributions = np.column_stack((numerators, denominators)).astype(float)
-    return Cell(kind, float(numerators.sum()), float(denominators.sum()), len(numerators), contributions=contributions)
+    return Cell(kind, float(numerators.sum()), float(denominators.sum()), len(numerators), spread=Spread.of(contributions))
 
 
 @pytest.mark.parametrize("citizens", [1500, 3000])  # resampled one by one, and past RESAMPLED_UP_TO from the normal limit
@@ -72,7 +72,7 @@ def test_the_did_interval_is_on_the_scale_of_its_metric_as_resampling_the_citize
 def alike(kind: str, citizens: int, numerator: float, denominator: float) -> Cell:
     """`citizens` citizens who each contribute (numerator, denominator): every resample is alike."""
     contributions = np.tile([numerator, denominator], (citizens, 1))
-    return Cell(kind, citizens * numerator, citizens * denominator, citizens, contributions=contributions)
+    return Cell(kind, citizens * numerator, citizens * denominator, citizens, spread=Spread.of(contributions))
 
 
 def not_computed(metric: str) -> Row:
@@ -130,12 +130,12 @@ def test_the_interval_is_the_2_5th_and_97_5th_percentile_of_the_replicates_to_4_
     0.906818... and 389.025 / 11 = 35.365909..., each given to 4 decimals."""
     metric = DID_METRICS[1]
     totals = {key: {metric: alike("share", 5, 1, 2)} for key in DID_CELLS}
-    during = totals[DID_CELLS[0]][metric].contributions
+    during = totals[DID_CELLS[0]][metric].spread
     shuffled = np.random.default_rng(0).permutation(400).astype(float)
 
-    def resampled(contributions, rng):
-        numerators = shuffled if contributions is during else np.zeros(400)
-        return np.column_stack((numerators, np.full(400, 11.0 if contributions is during else 1.0)))
+    def resampled(spread, rng):
+        numerators = shuffled if spread is during else np.zeros(400)
+        return np.column_stack((numerators, np.full(400, 11.0 if spread is during else 1.0)))
 
     monkeypatch.setattr(evaluation, "resampled_sums", resampled)
     [row] = [r for r in _differences_in_differences(totals) if r.of == metric]
@@ -152,8 +152,8 @@ def conversations_did(with_days: int) -> Row:
     5 had (a conversation each; 2 had neither); the comparison group 1 / 2 in both periods."""
     during = np.array([(DAY, 1)] * with_days + [(DAY, 0)] * (5 - with_days))
     before = np.array([(DAY, 1), (DAY, 1), (DAY, 1), (0, 0), (0, 0)])
-    totals = {DID_CELLS[0]: {CONVERSATIONS: Cell("per_100_months", 5 * DAY, with_days, 5, contributions=during)},
-              DID_CELLS[1]: {CONVERSATIONS: Cell("per_100_months", 3 * DAY, 3, 5, contributions=before)},
+    totals = {DID_CELLS[0]: {CONVERSATIONS: Cell("per_100_months", 5 * DAY, with_days, 5, spread=Spread.of(during))},
+              DID_CELLS[1]: {CONVERSATIONS: Cell("per_100_months", 3 * DAY, 3, 5, spread=Spread.of(before))},
               DID_CELLS[2]: {CONVERSATIONS: alike("per_100_months", 5, DAY, 2)},
               DID_CELLS[3]: {CONVERSATIONS: alike("per_100_months", 5, DAY, 2)}}
     with warnings.catch_warnings():
@@ -186,3 +186,20 @@ def test_an_interval_leaves_out_resamples_with_no_denominator_however_many_there
     row = conversations_did(with_days=2)
     assert row.value == pytest.approx(1.5, abs=1e-4)
     assert row.ci95 == pytest.approx((0.25, 4.0), abs=1e-4)
+
+
+@pytest.mark.parametrize("first, second", [(1000, 1000), (1000, 1001), (3000, 5)])
+def test_spreads_add_up_as_the_citizens_put_together(first, second):
+    """A group total adds up its parts' citizens: their number, sums and sums of products as of
+    all the citizens together, the pairs kept up to RESAMPLED_UP_TO (2,000) citizens, on and after."""
+    rng = np.random.default_rng(21)
+    a, b = rng.integers(0, 400, (first, 2)).astype(float), rng.integers(0, 400, (second, 2)).astype(float)
+    added, together = Spread.of(a) + Spread.of(b), np.concatenate((a, b))
+    assert added.n == first + second
+    assert np.array_equal(added.sums, together.sum(axis=0))
+    assert np.allclose(added.products, [[(together[:, i] * together[:, j]).sum() for j in (0, 1)] for i in (0, 1)])
+    if first + second <= 2000:
+        assert np.array_equal(added.pairs, together)
+    else:
+        assert added.pairs is None
+

@@ -1,8 +1,10 @@
 """The evaluation numbers against a plain-Python recomputation from the generated events of a
 synthetic population (the reporting store in SQLite in memory; no files, no network)."""
 
+import multiprocessing
 import threading
 import time
+import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -20,6 +22,7 @@ from services.reporting.evaluation import (
     RESAMPLED_UP_TO,
     PeriodError,
     Row,
+    Spread,
     comparison_default,
     evaluate,
     periods_for,
@@ -516,7 +519,7 @@ def test_the_bootstrap_interval_is_that_of_resampling_the_citizens_one_by_one(ci
         numerator, denominator = rng.poisson(rng.exponential(3, citizens)), rng.integers(30, 2000, citizens)
     contributions = np.column_stack((numerator, denominator)).astype(float)
 
-    sums = resampled_sums(contributions, np.random.default_rng(2))
+    sums = resampled_sums(Spread.of(contributions), np.random.default_rng(2))
     one_by_one = np.concatenate([contributions[rng.integers(0, citizens, (100, citizens))].sum(axis=1)
                                  for _ in range(20)])
 
@@ -531,11 +534,13 @@ def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_nor
     """Issue 16, at the boundary: 2,000 citizens are still resampled one by one (each replicate
     sums whole numbers); from 2,001 the sums are drawn from their normal limit: n times the
     citizens' mean, n times their covariance as a population (each draw is one of all n
-    citizens: divided by n, not n - 1), computed here by hand."""
+    citizens: divided by n, not n - 1), computed here by hand; the citizens in two parts of the
+    facts, as a group total adds them up."""
     rng = np.random.default_rng(3)
     denominator = rng.integers(1, 12, citizens)
     contributions = np.column_stack((rng.binomial(denominator, 0.7), denominator)).astype(float)
-    sums = resampled_sums(contributions, np.random.default_rng(4))
+    half = citizens // 2
+    sums = resampled_sums(Spread.of(contributions[:half]) + Spread.of(contributions[half:]), np.random.default_rng(4))
     assert sums.shape == (BOOTSTRAP_REPLICATES, 2)
     assert np.array_equal(sums, np.round(sums)) == (citizens <= RESAMPLED_UP_TO)
     if citizens > RESAMPLED_UP_TO:
@@ -544,6 +549,18 @@ def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_nor
         population = centred.T @ centred / citizens
         expected = np.random.default_rng(4).multivariate_normal(mean, citizens * population, size=BOOTSTRAP_REPLICATES)
         assert np.allclose(sums - mean, expected - mean, rtol=0, atol=1e-6)
+
+
+def test_citizens_all_alike_past_resampled_up_to_give_their_sums_without_a_warning():
+    """Alike citizens have no spread: every replicate is their sums, and the covariance that
+    rounding leaves a hair below zero is no cause for numpy's warning (nor for an error)."""
+    citizens = 3 * RESAMPLED_UP_TO + 7
+    contributions = np.tile([3.3, 731.1], (citizens, 1))  # conversations, days on benefit
+    spread = Spread.of(contributions[:1000]) + Spread.of(contributions[1000:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sums = resampled_sums(spread, np.random.default_rng(5))
+    assert np.allclose(sums, [3.3 * citizens, 731.1 * citizens], rtol=1e-5, atol=0)
 
 
 def test_requests_asking_the_same_at_once_share_one_computation():
@@ -783,10 +800,12 @@ def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part()
     def same(a, b) -> None:
         assert (a.kind, a.n, a.hits) == (b.kind, b.n, b.hits)
         assert (a.numerator, a.denominator) == pytest.approx((b.numerator, b.denominator))
-        if b.contributions is None:
-            assert a.contributions is None
+        if b.spread is None:
+            assert a.spread is None
         else:
-            assert sorted(map(tuple, a.contributions)) == pytest.approx(sorted(map(tuple, b.contributions)))
+            assert sorted(map(tuple, a.spread.pairs)) == pytest.approx(sorted(map(tuple, b.spread.pairs)))
+            assert (a.spread.n, *a.spread.sums, *a.spread.products.flat) == pytest.approx(
+                (b.spread.n, *b.spread.sums, *b.spread.products.flat))
 
     whole = evaluation_module._tallied(one, CATALOG, T11, periods, ["751"])[0]
     parts = [evaluation_module._tallied(part, CATALOG, T11, periods, ["751"])[0] for part in four]
@@ -795,7 +814,32 @@ def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part()
         assert set(added) == set(tallies) and tallies, key
         for metric, tally in tallies.items():
             same(added[metric].overall, tally.overall)
-            for cells in ("cells", "totals"):
-                assert set(getattr(added[metric], cells)) == set(getattr(tally, cells)), (key, metric)
-                for cell, expected in getattr(tally, cells).items():
-                    same(getattr(added[metric], cells)[cell], expected)
+            assert set(added[metric].totals) == set(tally.totals), (key, metric)
+            for rule, expected in tally.totals.items():
+                same(added[metric].totals[rule], expected)
+            cells, expected = added[metric].cells, tally.cells
+            assert (cells.rule.tolist(), cells.place.tolist()) == (expected.rule.tolist(), expected.place.tolist())
+            for i in range(len(expected)):
+                same(cells.cell(i), expected.cell(i))
+
+
+def test_a_forked_child_tallies_the_parts_with_threads_of_its_own(tmp_path):
+    """The parts are tallied side by side in a pool of threads; a process forked after the pool's
+    threads started (mutmut forks one per mutant) has none of them, and must not wait for ever
+    on work no thread takes: it answers as its parent does."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for docs in Population(seed=13, start=date(2016, 1, 1)).cases(60) for e in stream_events(docs)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    periods = periods_for(T11, None, None, TODAY)
+    expected = evaluate(FactParts.load(engine, parts=3), CATALOG, T11, periods, ["751"])  # the pool's threads started
+    fork = multiprocessing.get_context("fork")
+    with fork.Pool(1) as child:
+        answer = child.apply_async(_evaluated_in_parts, (engine.url.render_as_string(), 3))
+        assert answer.get(timeout=30) == expected
+
+
+def _evaluated_in_parts(url: str, parts: int) -> list:
+    engine = create_engine(url)
+    return evaluate(FactParts.load(engine, parts=parts), CATALOG, T11, periods_for(T11, None, None, TODAY), ["751"])

@@ -335,9 +335,10 @@ def test_each_citizens_contribution_to_a_group_total_adds_up_to_it(facts):
     assert set(evaluation.DID_METRICS) - set(grouped) == {"obligations_on_time_share", "exits_to_job_share_ressourceforloeb"}
     for metric in set(evaluation.DID_METRICS) & set(grouped):
         total = grouped[metric].totals[NONE]
-        numerator, denominator = total.contributions.sum(axis=0)
+        numerator, denominator = total.spread.pairs.sum(axis=0)
         expected = (total.hits, total.n) if total.kind == "citizen_share" else (total.numerator, total.denominator)
-        assert len(total.contributions) == total.n and (numerator, denominator) == pytest.approx(expected), metric
+        assert len(total.spread.pairs) == total.spread.n == total.n, metric
+        assert (numerator, denominator) == pytest.approx(expected) == tuple(total.spread.sums), metric
         assert denominator > 0, metric
 
 
