@@ -33,8 +33,9 @@ def pytest_configure(config) -> None:
     if _collecting():
         from services.reporting.facts import Facts
 
-        remembered = Facts.answer
+        remembered, knows = Facts.answer, Facts.knows
         Facts.answer = lambda part, key, of, compute: remembered(part, (_test_number, key), of, compute)
+        Facts.knows = lambda part, key, of: knows(part, (_test_number, key), of)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -55,7 +55,7 @@ WHO = ("municipality", "citizen")  # the columns a count needs
 
 
 def _tallying() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reporting-tally")
+    return ThreadPoolExecutor(os.cpu_count() or 1)
 
 
 # parts are tallied side by side: numpy lets go of the interpreter in its loops over a part's

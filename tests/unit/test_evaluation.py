@@ -540,6 +540,8 @@ def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_nor
     denominator = rng.integers(1, 12, citizens)
     contributions = np.column_stack((rng.binomial(denominator, 0.7), denominator)).astype(float)
     half = citizens // 2
+    for spread in (Spread.of(contributions), Spread.of(contributions[:half]) + Spread.of(contributions[half:])):
+        assert (spread.pairs is not None) == (citizens <= RESAMPLED_UP_TO)  # kept only to be resampled
     sums = resampled_sums(Spread.of(contributions[:half]) + Spread.of(contributions[half:]), np.random.default_rng(4))
     assert sums.shape == (BOOTSTRAP_REPLICATES, 2)
     assert np.array_equal(sums, np.round(sums)) == (citizens <= RESAMPLED_UP_TO)
@@ -838,6 +840,38 @@ def test_a_forked_child_tallies_the_parts_with_threads_of_its_own(tmp_path):
     with fork.Pool(1) as child:
         answer = child.apply_async(_evaluated_in_parts, (engine.url.render_as_string(), 3))
         assert answer.get(timeout=30) == expected
+
+
+def test_the_parts_that_must_be_tallied_are_tallied_side_by_side_one_alone_by_the_asker(tmp_path):
+    """Several parts that do not know an answer compute it in the tally threads at once; a part
+    that knows it is not asked again; one part alone computes it in the asking thread (threads
+    taking turns would cost it more than they save). Each part's answer, in the parts' order."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    events = [e for docs in Population(seed=13, start=date(2016, 1, 1)).cases(30) for e in stream_events(docs)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(events)])
+    store.refresh()
+    facts = FactParts.load(engine, parts=3)
+    computed: dict[int, str] = {}  # part -> the thread that computed its answer
+
+    def compute(part) -> int:
+        computed[facts.parts.index(part)] = threading.current_thread().name
+        return facts.parts.index(part)
+
+    def asked(key: tuple, known: list[int]) -> dict[int, str]:
+        for k in known:
+            facts.parts[k].answer(key, CATALOG, lambda part: facts.parts.index(part))
+        computed.clear()
+        assert evaluation_module._each_part(facts, key, CATALOG, compute) == [0, 1, 2]
+        return dict(computed)
+
+    here = threading.current_thread().name
+    for known in ([], [0]):  # three, then two, that do not know it
+        by = asked(("tallied", len(known)), known)
+        assert sorted(by) == sorted({0, 1, 2} - set(known))
+        assert here not in by.values(), by
+    assert asked(("tallied", 2), [0, 2]) == {1: here}  # one alone
+    assert asked(("tallied", 2), []) == {}  # every part knows it now
 
 
 def _evaluated_in_parts(url: str, parts: int) -> list:
