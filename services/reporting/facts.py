@@ -281,10 +281,11 @@ class FactParts:
                 case=codes["case"].codes(case), citizen=codes["citizen"].codes(map(who, case)), due=_days(due),
                 on_time=_days(done_on) <= _days(deadline), rule=codes["rule"].codes(rule),
                 municipality=codes["municipality"].codes(municipality), trial=codes["trial"].codes(trial))
-            ordinary = np.fromiter((r == "ordinary" for r in regime), bool, len(rows))
+            ordinary = np.fromiter((r != "trials" for r in regime), bool, len(rows))  # or both
+            trials = np.fromiter((r != "ordinary" for r in regime), bool, len(rows))
             required = np.fromiter((b == "required" for b in basis), bool, len(rows))
-            return {"ordinary": columns.where(ordinary), "required": columns.where(~ordinary & required),
-                    "waived": columns.where(~ordinary & ~required)}
+            return {"ordinary": columns.where(ordinary), "required": columns.where(trials & required),
+                    "waived": columns.where(trials & ~required)}
 
         def segment_columns(rows: Sequence[Any]) -> dict[str, Columns]:
             case, benefit, start, end, valid_from, valid_to, municipality = _transposed(rows, 7)
