@@ -41,12 +41,13 @@ MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables',
 PART_CITIZENS = 20_000  # citizens per part, about: a change costs its part's answers, not everyone's
 MOST_PARTS = 64
 ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its tallies
-SNAPSHOT_FORMAT = b"frisag reporting facts 2\n"  # a snapshot's first bytes (`FactParts.save`)
+SNAPSHOT_FORMAT = b"frisag reporting facts 3\n"  # a snapshot's first bytes (`FactParts.save`)
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
 _remembering = Lock()
 _indexing = Lock()  # `Codes.index`, made once
+_unpacking = Lock()  # `Codes.names` of a snapshot, made once
 # what a snapshot must have been written by to be read: this module and the store's tables
 _SOURCES = (Path(__file__), Path(__file__).with_name("store.py"))
 
@@ -56,8 +57,31 @@ class Codes:
     coded earlier stay valid."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        self.names: list[str] = list(names)
+        self._names: list[str] | None = list(names)
+        self._packed: tuple[np.ndarray, int] | None = None
         self._index: dict[str, int] | None = None
+
+    @classmethod
+    def packed(cls, joined: np.ndarray, count: int) -> "Codes":
+        """The names of a snapshot (`pack`), made a list when first asked: a million cases' and
+        citizens' take a quarter of a second, and the first answers after a restart need none."""
+        codes = cls()
+        codes._names, codes._packed = None, (joined, count)
+        return codes
+
+    def pack(self) -> np.ndarray:
+        """The names as UTF-8 bytes, each ended by a newline (none has one: ids the events' schemas
+        restrict, pseudonyms, codes)."""
+        return np.frombuffer("".join(f"{name}\n" for name in self.names).encode(), np.uint8)
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            with _unpacking:
+                if self._names is None:
+                    joined, _ = self._packed
+                    self._names = joined.tobytes().decode().split("\n")[:-1]
+        return self._names
 
     @property
     def index(self) -> dict[str, int]:
@@ -83,7 +107,7 @@ class Codes:
         return np.fromiter(map(self.code, names), np.int32)
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self._names) if self._names is not None else self._packed[1]
 
 
 class Columns(dict[str, np.ndarray]):
@@ -339,7 +363,7 @@ class FactParts:
         """Write these facts to `path`, replacing it at once, for the `database` they were read
         from: SNAPSHOT_FORMAT, a JSON header (nothing a reader executes) and each column's
         bytes, which a restart reads in one go rather than array by array from a zip file."""
-        arrays = {"case_part": self.case_part}
+        arrays = {"case_part": self.case_part} | {f"codes.{name}": codes.pack() for name, codes in self.codes.items()}
         for table in TABLES:  # a column's parts one after the other: a few arrays, not thousands
             rows = [part.rows(table) for part in self.parts]
             arrays[f"{table}.parts"] = np.cumsum([0] + [len(r["case"]) if r else 0 for r in rows])
@@ -351,7 +375,7 @@ class FactParts:
         header = json.dumps({
             "key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
             "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
-            "codes": {name: list(codes.names) for name, codes in self.codes.items()}, "arrays": layout}).encode()
+            "codes": {name: len(codes) for name, codes in self.codes.items()}, "arrays": layout}).encode()
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
             out.write(SNAPSHOT_FORMAT + len(header).to_bytes(8, "little") + header)
@@ -379,14 +403,14 @@ class FactParts:
                       in meta["arrays"].items()}
             tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
             for name, values in arrays.items():
-                if name != "case_part" and not name.endswith(".parts"):
+                if name != "case_part" and not name.endswith(".parts") and not name.startswith("codes."):
                     table, column = name.split(".", 1)
                     bounds = arrays[f"{table}.parts"]
                     for k, part in enumerate(tables):
                         part[table][column] = values[bounds[k]:bounds[k + 1]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, cut short, or of another format
             return None
-        codes = {name: Codes(names) for name, names in meta["codes"].items()}
+        codes = {name: Codes.packed(arrays[f"codes.{name}"], count) for name, count in meta["codes"].items()}
         return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
             Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)),
             arrays["case_part"])
