@@ -25,15 +25,14 @@ from threading import Lock
 from typing import Any
 from uuid import UUID, uuid4
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, Text, cast, create_engine, insert, select, update
+from sqlalchemy import Engine, create_engine, insert, select, update
 
 from services.reporting.store import ANONYMOUS, HORIZON, citizens, responsibility, what_if
 from shared.catalog import Catalog, Rule, Trial, parse_duration
 from shared.municipalities import municipalities
 from shared.obligations import Obligation, fold_timeline
-from shared.projection import ERASED, StoredEvent, store_tables
+from shared.projection import ERASED, store_tables, stored_histories
 from shared.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -273,14 +272,8 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
     scenario = Catalog({rule: run.scenario.rules[rule] for rule in changed}, run.scenario.trials)
     _, _, e, _, _ = store_tables("reporting")
     cells = Cells()
-    histories: dict[str, list[StoredEvent]] = defaultdict(list)
     with engine.connect() as conn:
-        # as `stored_histories`, but each event's data read as text and parsed by orjson: that
-        # takes a third of the CPU time the driver's JSON parsing does, a scenario reads every event
-        for case_id, name, data, permitted_by in conn.execute(
-                select(e.c.case_id, e.c.name, cast(e.c.data, Text), e.c.permitted_by)
-                .where(e.c.case_id.in_(list(case_ids))).order_by(e.c.case_id, e.c.sequence)).all():
-            histories[case_id].append(StoredEvent(name, orjson.loads(data), permitted_by))
+        histories = stored_histories(conn, e, list(case_ids))
         citizen_of = dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen)
                                        .where(citizens.c.case_id.in_(list(case_ids)))).all())
     for case_id, events in histories.items():
