@@ -288,7 +288,7 @@ class CaseProjection:
             return 0
         cases = self.cases
         with self.derivations.use() as derivation, self.engine.begin() as conn:
-            _through_keys(conn)
+            through_keys(conn)
             offsets = self._positions(conn)
             by_case: dict[str, list] = defaultdict(list)
             for d in deliveries:
@@ -465,7 +465,7 @@ def derive(engine: Engine, prefix: str, derivation: Derivation, case_ids: Sequen
     _, _, case_events, cases, clock = store_tables(prefix)
     failed_cases = failed_cases_table(prefix)
     with engine.begin() as conn:
-        _through_keys(conn)
+        through_keys(conn)
         stale = conn.execute(select(cases.c.case_id, cases.c.last_sequence,
                                     _has_failed(failed_cases, cases))
                              .where(_among(conn, cases.c.case_id, list(case_ids)), cases.c.version > cases.c.derived_version)
@@ -574,8 +574,8 @@ def _among(conn, column: Column, values: list) -> ColumnElement[bool]:
     return column.in_(values)
 
 
-def _through_keys(conn) -> None:
-    """The transaction's statements name their cases (`_among`): on PostgreSQL, read them through
+def through_keys(conn) -> None:
+    """The transaction's statements name their cases: on PostgreSQL, read them through
     the keys whatever the statistics say. With none (autovacuum off, or behind a rebuild) it took
     50 case ids for a fifth of a table and read all of it, each batch: at a million cases two
     seconds a batch (tests/integration/test_projection_plans.py)."""

@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import Engine, and_, or_, select
 
 from services.reporting.store import ANONYMOUS, citizens, obligations, occurrences, responsibility, spells
-from shared.projection import store_tables
+from shared.projection import store_tables, through_keys
 
 OPEN = date.max.toordinal()  # the end of what has not ended
 NONE = -1  # the code of a missing name (no municipality responsible, no trial)
@@ -249,6 +249,7 @@ class FactParts:
                 anonymous = self._anonymous(conn)
                 return _split(FactParts(self.codes, tick, epoch, anonymous), self._load(conn, None)[0], parts)
             loaded, cited = [], set()
+            through_keys(conn)
             for i in range(0, len(changed), QUERY_IDS):
                 tables, with_citizen = self._load(conn, changed[i:i + QUERY_IDS])
                 loaded.append(tables)
