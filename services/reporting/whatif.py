@@ -32,7 +32,7 @@ from services.reporting.store import ANONYMOUS, HORIZON, citizens, responsibilit
 from shared.catalog import Catalog, Rule, Trial, parse_duration
 from shared.municipalities import municipalities
 from shared.obligations import Obligation, fold_timeline
-from shared.projection import ERASED, store_tables, stored_histories
+from shared.projection import ERASED, store_tables, stored_histories, through_keys
 from shared.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,7 @@ def fold_cases(engine: Engine, run: Run, case_ids: Sequence[str]) -> Cells:
     _, _, e, _, _ = store_tables("reporting")
     cells = Cells()
     with engine.connect() as conn:
+        through_keys(conn)
         histories = stored_histories(conn, e, list(case_ids))
         citizen_of = dict(conn.execute(select(citizens.c.case_id, citizens.c.citizen)
                                        .where(citizens.c.case_id.in_(list(case_ids)))).all())

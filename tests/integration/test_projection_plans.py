@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, event
 from services.obligations.projection import ObligationsProjection
 from services.reporting.facts import FactParts
 from services.reporting.store import ReportingStore
+from services.reporting.whatif import Run, fold_cases
 from shared.catalog import Catalog
 from shared.events import StreamEvent
 from shared.stream import Delivery
@@ -96,5 +97,20 @@ def test_the_facts_of_changed_cases_are_read_through_the_keys_without_statistics
     assert store.store([Delivery(0, offset + i, e) for i, e in enumerate(changed)]) == 100
     refreshed = facts.refreshed(engine)
     assert refreshed.tick > facts.tick
+    engine.dispose()
+    assert scans == []
+
+
+@pytest.mark.integration
+def test_a_what_if_folds_its_cases_read_through_the_keys_without_statistics(database_url):
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    catalog = Catalog.load()
+    store = ReportingStore(engine, catalog)
+    without_statistics(engine, (*REPORTING_KEYED, "reporting_case_events"))
+    store_cases(store, range(3000), 0)
+    scans = seq_scans_naming_cases(engine, (*REPORTING_KEYED, "reporting_case_events"))
+    cells = fold_cases(engine, Run(catalog, catalog, date(2019, 1, 1), date(2019, 12, 31), TODAY),
+                       [f"c-{i}" for i in range(1000, 3000)])  # a what-if's chunk of 2,000 cases
+    assert cells.cases == 2000  # every one folded
     engine.dispose()
     assert scans == []
