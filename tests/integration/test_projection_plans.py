@@ -1,9 +1,10 @@
 """A projection's writes, the reporting service reading the facts of the cases changed since it
 last read, and a what-if reading its chunk of cases find those cases through the keys, whatever
-PostgreSQL's statistics say (issue 21). With none (autovacuum off, or behind a rebuild), PostgreSQL guessed that 50 case ids match
-a fifth of a table and read the whole table for each batch: at a million cases two seconds a
-batch, and a re-evaluation of every case took 381 s instead of 195. The plans are read with
-EXPLAIN of each statement, in its own transaction, as it is sent."""
+PostgreSQL's statistics say (issue 21). With none (autovacuum off, or behind a rebuild),
+PostgreSQL guessed that 50 case ids match a fifth of a table and read the whole table for each
+batch: at a million cases two seconds a batch, and a re-evaluation of every case took 381 s
+instead of 195. The plans are read with EXPLAIN of each statement, in its own transaction, as it
+is sent."""
 
 from datetime import date
 
