@@ -1,7 +1,8 @@
 """The reporting facts kept in a snapshot between runs: read back, they are the facts read from
 the database, and with the cases derived since read on top, those of a fresh load; a snapshot of
 another database or code, or a broken one, is not read; a database whose clock is behind the
-snapshot's is read afresh. The oracle: `FactParts.load`, the facts read from the database alone."""
+snapshot's is read afresh; facts read from a snapshot stay as read when it is written again. The
+oracle: `FactParts.load`, the facts read from the database alone."""
 
 import threading
 import time
@@ -73,6 +74,20 @@ def test_cases_derived_since_the_snapshot_are_read_on_top_of_it(tmp_path, histor
     fresh = FactParts.load(store.engine)
     same_facts(read, fresh)
     assert evaluation(read) == evaluation(fresh)
+
+
+def test_facts_read_from_a_snapshot_stay_as_read_when_the_snapshot_is_written_again(tmp_path, histories):
+    # the service answers from the facts it read while it saves newer ones to the same file
+    store = store_of(tmp_path / "db.sqlite", histories[:200])
+    path = tmp_path / "facts.bin"
+    loaded = FactParts.load(store.engine)
+    loaded.save(path, DATABASE)
+    read = FactParts.read(path, DATABASE)
+    add(store, histories[200:])
+    FactParts.load(store.engine).save(path, DATABASE)
+    same_facts(read, loaded)
+    assert evaluation(read) == evaluation(loaded)
+    same_facts(FactParts.read(path, DATABASE), FactParts.load(store.engine))
 
 
 def test_a_database_whose_clock_is_behind_the_snapshot_is_read_afresh(tmp_path, histories):
