@@ -849,7 +849,9 @@ def resampled_sums(spread: Spread, rng: np.random.Generator) -> np.ndarray:
     if spread.pairs is not None:
         # in order, so that the draws depend on what the citizens contribute, not on who they are
         ordered = _sorted_pairs(spread.pairs[:, 0], spread.pairs[:, 1])
-        return ordered[rng.integers(0, n, (BOOTSTRAP_REPLICATES, n))].sum(axis=1)
+        drawn = rng.integers(0, n, (BOOTSTRAP_REPLICATES, n))
+        # a column at a time, summed along contiguous rows: a seventh of the time of the pairs'
+        return np.column_stack([ordered[:, k][drawn].sum(axis=1) for k in (0, 1)])
     covariance = spread.products - np.outer(spread.sums, spread.sums) / n  # n times the citizens' covariance
     # (the svd of a matrix made symmetric: rounding can leave a variance of alike citizens at -1e-9)
     return rng.multivariate_normal(spread.sums, (covariance + covariance.T) / 2, size=BOOTSTRAP_REPLICATES,
