@@ -643,10 +643,11 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
     days = np.minimum(s["hi"], hi) - np.maximum(s["lo"], lo) + 1
     on_benefit = s.where(days > 0, "municipality", "citizen", "benefit")
     days = days[days > 0]
-    has_days = np.zeros(facts.places + 1, bool)
-    has_days[on_benefit["municipality"]] = True
     happened = facts.dated("occurrences", lo, hi)
-    talks = happened.where(happened["talk"] & has_days[happened["municipality"]], *WHO)
+    # a conversation counts where its citizen was on a benefit in the period: the months it is
+    # counted against (a sum over citizens, like every number)
+    talks = happened.where(happened["talk"], *WHO)
+    talks = talks.where(_within(_keys(talks, facts.citizens), _distinct(_keys(on_benefit, facts.citizens))))
     out["conversations_held_per_100_months"] = Contributions(
         "per_100_months", np.concatenate([on_benefit["municipality"], talks["municipality"]]),
         np.concatenate([on_benefit["citizen"], talks["citizen"]]),
@@ -682,6 +683,11 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
 def _counted(facts: Columns, kind: str = "count", numerator: np.ndarray | None = None,
              denominator: np.ndarray | None = None, rule: np.ndarray | None = None) -> Contributions:
     return Contributions(kind, facts["municipality"], facts["citizen"], numerator, denominator, rule)
+
+
+def _keys(rows: Columns, citizens: int) -> np.ndarray:
+    """(municipality, citizen) of each row as one number: municipality * citizens + citizen."""
+    return rows["municipality"].astype(np.int64) * citizens + rows["citizen"]
 
 
 def _present(codes: np.ndarray, size: int) -> np.ndarray:
@@ -732,14 +738,12 @@ def _tally(c: Contributions, asked: np.ndarray, citizens: int) -> Tally:
 
 def _share_tally(m: np.ndarray, who: np.ndarray, hits: tuple[np.ndarray, np.ndarray], asked: np.ndarray,
                  citizens: int, rows: tuple[np.ndarray, ...]) -> Tally:
-    """Of the citizens in a municipality's cell, the share counted (hit) there; a hit counts only
-    where the metric has a cell."""
+    """Of the citizens in a municipality's cell, the share counted (hit) there; in a group's
+    total, of its citizens those hit in any of its municipalities."""
     keys = _distinct(m * citizens + who)  # (municipality, citizen)
-    has_cell = np.zeros(len(asked), bool)
-    has_cell[keys // citizens] = True
     hit_m, hit_who = hits
-    counted = has_cell[hit_m]
-    hit_keys = _distinct(hit_m[counted].astype(np.int64) * citizens + hit_who[counted])
+    asked_hit = asked[hit_m]
+    hit_keys = _distinct(hit_m[asked_hit].astype(np.int64) * citizens + hit_who[asked_hit])
     n = np.bincount(keys // citizens, minlength=len(asked))
     hit_n = np.bincount(hit_keys[_within(hit_keys, keys)] // citizens, minlength=len(asked))
     present = np.flatnonzero(n)

@@ -65,8 +65,10 @@ CATALOG = {m.id: m for m in [
            ("benefit.started", "benefit.ended", "case.closed")),
     Metric("conversations_held_per_100_months", "Samtaler pr. 100 måneder på ydelse",
            "Conversations per 100 months on benefit", "pr. 100 måneder",
-           "Afholdte samtaler i perioden pr. 100 borgermåneder på en ydelse.",
-           "Conversations held in the period per 100 citizen-months on any benefit.",
+           "Afholdte samtaler i perioden med borgere på en ydelse i kommunen i perioden, "
+           "pr. 100 borgermåneder på en ydelse.",
+           "Conversations held in the period with citizens on a benefit in the municipality during it, "
+           "per 100 citizen-months on any benefit.",
            ("conversation.held", "benefit.started", "benefit.ended")),
     Metric("exits_to_job_share", "Andel afgået til job", "Share exiting to a job", "andel",
            "Af borgerne på en ydelse i perioden: andelen, hvis ydelse eller sag sluttede med job.",

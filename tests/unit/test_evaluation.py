@@ -302,12 +302,14 @@ def test_conversations_per_100_months_on_benefit(world):
     for group, members in groups(comparison).items():
         for period, (lo, hi) in periods.items():
             per_case = {h[0].subject: benefit_days(h, lo, hi, members) for h in histories}
-            places = {m for days in per_case.values() for m in days}
+            places = defaultdict(set)  # per citizen: where on a benefit in the period, of all their cases
+            for h in histories:
+                places[h[0].data["citizen"]] |= set(per_case[h[0].subject])
             total_days = sum(sum(d.values()) for d in per_case.values())
             who = {h[0].data["citizen"] for h in histories if per_case[h[0].subject]}
             talks = sum(1 for h in histories for e in h if e.name == "conversation.held"
                         and lo <= date.fromisoformat(e.data["date"]) <= hi
-                        and responsible(h, date.fromisoformat(e.data["date"])) in places)
+                        and responsible(h, date.fromisoformat(e.data["date"])) in places[h[0].data["citizen"]])
             expect(rows, "conversations_held_per_100_months", group, period,
                    100 * talks / (total_days / (365.25 / 12)), len(who))
 
@@ -786,6 +788,48 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     grown = changed.refreshed(engine)
     assert len(grown.parts) == round(len(grown.codes["citizen"]) / 10)
     same_as_one_part(grown)
+
+
+def test_a_citizens_conversations_and_exits_count_by_what_the_citizen_did_whoever_shares_their_part():
+    """Every number is a sum over citizens, so that facts in parts give those of one part: a
+    conversation counts where its citizen was on a benefit in the period (the months it is
+    counted against), an exit to a job where the group's citizen was responsible for on the day,
+    whoever else is on a benefit there. Rebild (840): one citizen on a benefit all year (D), one
+    with a conversation and no benefit (B), one who came from Aalborg (851) after their benefit
+    ended there and left for a job (C); Aalborg: 6 on a benefit all year, none exits. In one part
+    or three (D in another than B's and C's), B's conversation never counts and C's exit does (hand-computed: 1 of 8 on a benefit)."""
+    def case(case_id, serial, municipality, *later):
+        return stream_events([
+            {"id": f"{case_id}-{i}", "source": "t", "type": f"dk.frisag.{name}", "subject": case_id, "time": None,
+             "data": data}
+            for i, (name, data) in enumerate([
+                ("case.opened", {"cpr": f"010170-{serial:04d}", "municipality": municipality, "date": "2019-01-01"}),
+                *later])])
+
+    on_benefit = ("benefit.started", {"benefit": "ledighedsydelse", "date": "2019-01-01"})
+    histories = [case("d", 1, "840", on_benefit),
+                 case("b", 2, "840", ("conversation.held", {"date": "2019-06-03", "kind": "jobsamtale"})),
+                 case("c", 3, "851", on_benefit,
+                      ("benefit.ended", {"benefit": "ledighedsydelse", "date": "2019-03-31", "reason": "other"}),
+                      ("case.moved", {"municipality": "840", "date": "2019-04-01"}),
+                      ("case.closed", {"date": "2019-05-01", "reason": "job"}))]
+    histories += [case(f"a{i}", 10 + i, "851", on_benefit) for i in range(6)]
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
+    store.refresh()
+    periods = periods_for(T11, date(2019, 1, 1), date(2019, 12, 31), TODAY)
+    for parts in (1, 3):
+        facts = FactParts.load(engine, parts)
+        citizen = {h[0].subject: h[0].data["citizen"] for h in histories}
+        part = {c: facts.codes["citizen"].index[citizen[c]] % parts for c in "dbc"}
+        assert parts == 1 or part["d"] not in (part["b"], part["c"])  # D alone in Rebild in its part
+        rows = {(r.metric, r.group, r.period, r.municipality): r
+                for r in evaluate(facts, CATALOG, T11, periods, ["751"])}
+        exits = rows[("exits_to_job_share", "trial", "trial", None)]
+        assert (exits.value, exits.n) == (0.125, 8), parts
+        talks = rows[("conversations_held_per_100_months", "trial", "trial", None)]
+        assert (talks.value, talks.n) == (0, 8), parts
 
 
 def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part():
