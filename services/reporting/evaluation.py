@@ -22,7 +22,8 @@ denominator, rule). Their cells, per municipality and rule, are computed once fo
 municipalities asked about: sums by bincount, distinct citizens from sorted keys. A group's
 totals then count a citizen in several of its municipalities once. All of it part by part of
 the facts (`FactParts`: a citizen is in one part), each part's tallies remembered by the part,
-then added up: after a change only the changed cases' parts are tallied again.
+then added up: after a change only the changed cases' parts are tallied again, each by its
+earlier tallies less those of its changed citizens then, plus theirs now (`_tallied_again`).
 """
 
 import os
@@ -105,6 +106,22 @@ class Cell:
     hits: int = 0  # citizen_share: of the n citizens, those counted
     spread: "Spread | None" = None  # a group total of a rate or share: its citizens, for the bootstrap
 
+    def plus(self, other: "Cell") -> "Cell":
+        spreads = [c for c in (self.spread, other.spread) if c is not None]
+        return Cell(other.kind, self.numerator + other.numerator, self.denominator + other.denominator,
+                    self.n + other.n, self.hits + other.hits, sum(spreads[1:], spreads[0]) if spreads else None)
+
+    def less(self, other: "Cell | None") -> "Cell":
+        """This cell without the contributions of some of its citizens (`other`: theirs; None, or
+        without a spread: of none). A cell left with no one is one of nothing, as a tally gives it."""
+        if other is None:
+            return self
+        if self.n == other.n:
+            return Cell(self.kind, 0, 0, 0)
+        return Cell(self.kind, self.numerator - other.numerator, self.denominator - other.denominator,
+                    self.n - other.n, self.hits - other.hits,
+                    self.spread.less(other.spread) if other.spread else self.spread)
+
     def value(self) -> float | None:
         if self.kind == "count":
             return round(self.numerator, 2) if isinstance(self.numerator, float) else self.numerator
@@ -138,6 +155,26 @@ class Spread:
         pairs = np.concatenate((self.pairs, other.pairs)) if n <= RESAMPLED_UP_TO else None
         return Spread(n, self.sums + other.sums, self.products + other.products, pairs)
 
+    def less(self, other: "Spread") -> "Spread":
+        """This spread without some of its citizens (`other`: theirs); Recount where the citizens
+        left are few enough to be resampled one by one, but were too many to keep their pairs."""
+        n = self.n - other.n
+        pairs = None
+        if n <= RESAMPLED_UP_TO:
+            if self.pairs is None:
+                raise Recount
+            # pairs are resampled in order of what they are (`resampled_sums`): alike ones are one
+            values, at = np.unique(np.concatenate((self.pairs, other.pairs)), axis=0, return_inverse=True)
+            at = at.reshape(-1)
+            kept = np.bincount(at[:len(self.pairs)], minlength=len(values)) - np.bincount(at[len(self.pairs):],
+                                                                                        minlength=len(values))
+            pairs = np.repeat(values, kept, axis=0)
+        return Spread(n, self.sums - other.sums, self.products - other.products, pairs)
+
+
+class Recount(Exception):
+    """An answer that cannot be updated by its changed citizens (`Spread.less`): computed again."""
+
 
 @dataclass
 class Cells:
@@ -163,6 +200,13 @@ class Cells:
 
     def _columns(self) -> tuple[np.ndarray, ...]:
         return self.rule, self.place, self.numerator, self.denominator, self.n, self.hits
+
+    def less(self, other: "Cells") -> "Cells":
+        """These cells without the contributions of some of their citizens (`other`: theirs): the
+        cells left with citizens."""
+        left = Cells.added([self, Cells(other.kind, other.rule, other.place, -other.numerator, -other.denominator,
+                                        -other.n, -other.hits)])
+        return left.where(left.n > 0)
 
     @staticmethod
     def added(parts: list["Cells"]) -> "Cells":
@@ -285,7 +329,8 @@ def comparison_default(facts: FactParts, catalog: Catalog, trial: Trial, periods
     clean = [m for m in outside if m not in excluded]
     citizens: Counter[str] = Counter()
     for found in _each_part(facts, ("citizens on benefit", first, last), None,
-                            lambda p: _citizens_on_benefit(p, first, last)):
+                            lambda p: _citizens_on_benefit(p, first, last),
+                            lambda then, gone, now: Counter(then) - Counter(gone) + Counter(now)):
         citizens.update(found)
     sizes = [citizens[m] for m in trial.municipalities if citizens.get(m)]
     low, high = (min(sizes) / 2, max(sizes) * 2) if sizes else (0, float("inf"))
@@ -318,7 +363,8 @@ def evaluate(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str
              comparison: Iterable[str]) -> list[Row]:
     comparison = list(comparison)
     key = ("evaluate", trial.id, tuple(periods.items()), tuple(comparison))
-    parts = _each_part(facts, key, catalog, lambda p: _tallied(p, catalog, trial, periods, comparison))
+    parts = _each_part(facts, key, catalog, lambda p: _tallied(p, catalog, trial, periods, comparison),
+                       _tallied_again)
     shared = {period: _shared_added([p[1][period] for p in parts]) for period in periods}
     rows: list[Row] = []
     totals: dict[tuple[str, str], dict[str, Cell]] = {}
@@ -340,15 +386,16 @@ def evaluate(facts: FactParts, catalog: Catalog, trial: Trial, periods: dict[str
     return rows + [replace(r, other_trials_active=everywhere) for r in _differences_in_differences(totals)]
 
 
-def _each_part(facts: FactParts, key: tuple, of: Any, compute: Callable[[Facts], Any]) -> list:
-    """`compute` of each part of the facts, in order, as the part remembers it (`Facts.answer`);
-    the parts that must compute it side by side when several must (one alone is computed here:
-    threads taking turns would cost it more than they save)."""
+def _each_part(facts: FactParts, key: tuple, of: Any, compute: Callable[[Facts], Any],
+               update: Callable | None = None) -> list:
+    """`compute` of each part of the facts, in order, as the part remembers it or updates it
+    (`Facts.answer`); the parts that must compute it side by side when several must (one alone
+    is computed here: threads taking turns would cost it more than they save)."""
     missing = [part for part in facts.parts if not part.knows(key, of)]
     if len(missing) > 1:
-        for _ in TALLYING.map(lambda part: part.answer(key, of, compute), missing):
+        for _ in TALLYING.map(lambda part: part.answer(key, of, compute, update), missing):
             pass
-    return [part.answer(key, of, compute) for part in facts.parts]
+    return [part.answer(key, of, compute, update) for part in facts.parts]
 
 
 def _tallied(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tuple[date, date]],
@@ -362,6 +409,33 @@ def _tallied(facts: Facts, catalog: Catalog, trial: Trial, periods: dict[str, tu
                for period, (lo, hi) in periods.items()}
     return ({(group, period): _grouped(tallies[period], members) for group, members in groups.items() for period in periods},
             {period: _shared(facts, catalog, trial, obligations[period], groups) for period in periods})
+
+
+def _tallied_again(then: tuple, gone: tuple, now: tuple) -> tuple | None:
+    """A part's `_tallied` after some of its citizens changed: what it was (`then`), less what
+    they contributed then (`gone`), plus what they contribute now (`now`); None where that
+    cannot be done (`Recount`)."""
+    try:
+        groups = {key: _combined([_less(tallies, gone[0][key]), now[0][key]]) for key, tallies in then[0].items()}
+    except Recount:
+        return None
+    return groups, {period: _shared_sum([shared, gone[1][period], now[1][period]], (1, -1, 1))
+                    for period, shared in then[1].items()}
+
+
+def _less(tallies: dict[str, GroupTally], gone: dict[str, GroupTally]) -> dict[str, GroupTally]:
+    """A group's tallies without the contributions of some of its citizens (`gone`: theirs)."""
+    left = {}
+    for metric, tally in tallies.items():
+        theirs = gone.get(metric)
+        if theirs is None:
+            left[metric] = tally
+            continue
+        cells = tally.cells.less(theirs.cells)
+        if len(cells):
+            left[metric] = GroupTally(cells, {r: tally.totals[r].less(theirs.totals.get(r)) for r in np.unique(cells.rule).tolist()},
+                                      tally.overall.less(theirs.overall))
+    return left
 
 
 def _combined(parts: list[dict[str, GroupTally]]) -> dict[str, GroupTally]:
@@ -380,12 +454,7 @@ def _cells_added(parts: list[dict[Any, Cell]]) -> dict[Any, Cell]:
     for cells in parts:
         for key, cell in cells.items():
             had = added.get(key)
-            if had is None:
-                added[key] = cell
-                continue
-            spreads = [c for c in (had.spread, cell.spread) if c is not None]
-            added[key] = Cell(cell.kind, had.numerator + cell.numerator, had.denominator + cell.denominator,
-                              had.n + cell.n, had.hits + cell.hits, sum(spreads[1:], spreads[0]) if spreads else None)
+            added[key] = cell if had is None else had.plus(cell)
     return added
 
 
@@ -407,11 +476,11 @@ def sharing(catalog: Catalog, trial: Trial) -> list[Trial]:
 @dataclass
 class Shared:
     """In one period, per row key (metric, group, municipality or None, rule or None): the other
-    trials that change some of its obligations too; per group total of waived obligations (by
-    rule) and hours freed: for each of them (the obligations shared, their citizens, the
-    citizens of the rest)."""
+    trials that change some of its obligations too, each with how many; per group total of
+    waived obligations (by rule) and hours freed: for each of them (the obligations shared,
+    their citizens, the citizens of the rest). Sums over citizens, so that parts add up."""
 
-    names: dict[tuple, set[str]]
+    names: dict[tuple, dict[str, int]]
     counts: dict[tuple, dict[str, tuple[int, int, int]]]
 
 
@@ -444,30 +513,40 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Col
                 if not (hit & in_group).any():
                     continue
                 by_rule = metric != "obligations_on_time_share"
-                cells = _distinct(rows["municipality"][hit & in_group].astype(np.int64) * len(rules)
-                                  + rows["rule"][hit & in_group])
-                for m, r in zip((cells // len(rules)).tolist(), (cells % len(rules)).tolist()):
+                cells, sizes = np.unique(rows["municipality"][hit & in_group].astype(np.int64) * len(rules)
+                                         + rows["rule"][hit & in_group], return_counts=True)
+                for m, r, size in zip((cells // len(rules)).tolist(), (cells % len(rules)).tolist(), sizes.tolist()):
                     keys = [(metric, group, place, rules[r] if by_rule else None) for place in (places[m], None)]
                     if metric == "obligations_waived":
                         keys += [("caseworker_hours_freed", group, place, None) for place in (places[m], None)]
                     for key in keys:
-                        shared.names.setdefault(key, set()).add(other.id)
+                        into = shared.names.setdefault(key, {})
+                        into[other.id] = into.get(other.id, 0) + size
     return shared
 
 
 def _shared_added(parts: list[Shared]) -> Shared:
-    """What the parts' obligations share, added up (a citizen is in one part); of the counts,
-    those of the trials sharing some of them."""
+    """What the parts' obligations share, added up (a citizen is in one part); of the trials
+    sharing, those that share some."""
+    added = _shared_sum(parts, (1,) * len(parts))
+    return Shared({key: found for key, by_other in added.names.items()
+                   if (found := {other: size for other, size in by_other.items() if size})},
+                  {key: found for key, by_other in added.counts.items()
+                   if (found := {other: split for other, split in by_other.items() if split[0]})})
+
+
+def _shared_sum(parts: list[Shared], signs: tuple[int, ...]) -> Shared:
+    """The parts' sharing added up, each part's times its sign (-1: taken away)."""
     added = Shared({}, {})
-    for part in parts:
-        for key, names in part.names.items():
-            added.names.setdefault(key, set()).update(names)
+    for part, sign in zip(parts, signs):
+        for key, by_other in part.names.items():
+            into = added.names.setdefault(key, {})
+            for other, size in by_other.items():
+                into[other] = into.get(other, 0) + sign * size
         for key, by_other in part.counts.items():
             into = added.counts.setdefault(key, {})
             for other, split in by_other.items():
-                into[other] = tuple(a + b for a, b in zip(into.get(other, (0, 0, 0)), split))
-    added.counts = {key: found for key, by_other in added.counts.items()
-                    if (found := {other: split for other, split in by_other.items() if split[0]})}
+                into[other] = tuple(a + sign * b for a, b in zip(into.get(other, (0, 0, 0)), split))
     return added
 
 
@@ -542,7 +621,8 @@ def series(facts: FactParts, catalog: Catalog, trial: Trial, metric: str, start:
     trial group and the whole comparison group; rules summed."""
     comparison = list(comparison)
     key = ("series", trial.id, metric, start, end, tuple(comparison))
-    parts = _each_part(facts, key, catalog, lambda p: _monthly(p, catalog, trial, metric, start, end, comparison))
+    parts = _each_part(facts, key, catalog, lambda p: _monthly(p, catalog, trial, metric, start, end, comparison),
+                       _monthly_again)
     rows = [_row(metric, group, month, None, None, _cells_added([{NONE: p[(month, group)]} for p in parts])[NONE])
             for month, group in parts[0]]
     # the months of a group add up to its period's total, published beside them (the form)
@@ -571,6 +651,14 @@ def _monthly(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: d
                                                        else Cell(contributions[metric].kind, 0, 0, 0))
         month = add_duration(month, "1m")
     return cells
+
+
+def _monthly_again(then: dict, gone: dict, now: dict) -> dict | None:
+    """A part's `_monthly` after some of its citizens changed (as `_tallied_again`)."""
+    try:
+        return {key: cell.less(gone[key]).plus(now[key]) for key, cell in then.items()}
+    except Recount:
+        return None
 
 
 def _members(facts: Facts, municipalities: Iterable[str]) -> np.ndarray:

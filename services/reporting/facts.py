@@ -11,7 +11,9 @@ modulo the number of parts): every number is a sum over citizens, distinct citiz
 question is answered part by part and the parts' tallies added up, and a part remembers its
 answers. `refreshed` loads again only the cases derived since the store's clock last ticked for
 it (`shared.projection`): under a live stream a few cases change between two questions, not all,
-and only their parts are asked again.
+and only their parts are asked again; such a part updates what it answered before it changed by
+what its changed citizens contributed then and contribute now (`Earlier`), rather than going
+over all its citizens again.
 `save` and `read` keep them in a file between runs (the reporting service's snapshot): a service
 that starts reads it and then only the cases derived since, not every fact from the database.
 """
@@ -42,6 +44,9 @@ MERGE_SHARE = 0.05  # once the rows read again exceed this share of the tables',
 PART_CITIZENS = 20_000  # citizens per part, about: a change costs its part's answers, not everyone's
 MOST_PARTS = 64
 ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each holds its tallies
+# changed citizens, as a share of a part's, up to which its earlier answers are updated rather than
+# computed again (updating costs what two answers of the changed citizens alone cost)
+CHANGED_SHARE = 0.1
 SNAPSHOT_FORMAT = b"frisag reporting facts 3\n"  # a snapshot's first bytes (`FactParts.save`)
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
@@ -161,6 +166,7 @@ class Facts:
     recent: dict[str, Columns] = field(default_factory=dict)
     stale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     answers: dict[tuple, tuple[Any, Any]] = field(default_factory=dict, repr=False)  # `answer`
+    earlier: "Earlier | None" = field(default=None, repr=False)  # the part before its citizens changed
 
     def rows(self, table: str) -> Columns:
         """Every row of a table (TABLES) now, dated ones in date order."""
@@ -187,12 +193,45 @@ class Facts:
         recent = {name: _joined(_without(self.recent.get(name, Columns()), gone),
                                 _ordered(new.get(name, Columns()), DATED.get(name)), DATED.get(name))
                   for name in TABLES}
+        who = np.concatenate([rows["citizen"][gone[rows["case"]]] for rows in (*self.tables.values(), *self.recent.values())
+                              if rows] + [rows["citizen"] for rows in new.values() if rows])
         part = replace(self, recent=recent, stale=stale, places=len(self.codes["municipality"]),
-                       citizens=max(self.citizens, citizens), answers={})
+                       citizens=max(self.citizens, citizens), answers={}, earlier=self._earlier(np.unique(who)))
         rows = sum(len(table["case"]) for table in self.tables.values() if table)
         if sum(len(table["case"]) for table in recent.values() if table) > MERGE_SHARE * rows:
             return part.merged()
         return part
+
+    def _earlier(self, changed: np.ndarray) -> "Earlier | None":
+        """What a part made of this one by changing these citizens (distinct codes) updates its
+        answers from: the earliest part it can, while the citizens changed since are few enough."""
+        with _remembering:
+            answered = bool(self.answers)
+        then = self.earlier
+        if then is not None:
+            more = np.setdiff1d(changed, then.citizens, assume_unique=True)
+            citizens = np.union1d(then.citizens, more)
+            if len(citizens) <= CHANGED_SHARE * self.citizens:  # their rows as they were: these unchanged since
+                return Earlier(then.answers, citizens, then.facts.with_rows_of(self.of_citizens(more)))
+        if answered and len(changed) <= CHANGED_SHARE * self.citizens:
+            return Earlier(self.answers, changed, self.of_citizens(changed))
+        return None
+
+    def of_citizens(self, citizens: np.ndarray) -> "Facts":
+        """This part's rows of these citizens (codes within the part), in the order they are here."""
+        chosen = np.zeros(max(self.citizens, int(citizens.max(initial=-1)) + 1), bool)
+        chosen[citizens] = True
+
+        def of(rows: Columns) -> Columns:
+            return rows.where(np.flatnonzero(chosen[rows["citizen"]])) if rows else rows
+
+        return Facts(self.codes, self.places, self.citizens, {name: _joined(
+            _without(of(self.tables[name]), self.stale), of(self.recent.get(name, Columns())), DATED.get(name))
+            for name in TABLES})
+
+    def with_rows_of(self, other: "Facts") -> "Facts":
+        """The rows of this part (of some citizens) and of another of other citizens, together."""
+        return replace(self, tables={name: _joined(self.rows(name), other.rows(name), DATED.get(name)) for name in TABLES})
 
     def knows(self, key: tuple, of: Any) -> bool:
         """Whether `answer` remembers the answer under `key` for `of`."""
@@ -200,19 +239,39 @@ class Facts:
             found = self.answers.get(key)
         return found is not None and found[0] is of
 
-    def answer(self, key: tuple, of: Any, compute: Callable[["Facts"], T]) -> T:
+    def answer(self, key: tuple, of: Any, compute: Callable[["Facts"], T],
+               update: Callable[[T, T, T], T | None] | None = None) -> T:
         """`compute(self)`, remembered under `key` for the object `of` it depends on besides this
-        part (a catalog): a part never changes (a changed one is another), so an answer holds."""
+        part (a catalog): a part never changes (a changed one is another), so an answer holds.
+        Given `update`, a sum over citizens: the earlier part's answer updated where it gave one,
+        `update(then, compute(its rows of the citizens changed since), compute(their rows now))`,
+        unless that gives None."""
         with _remembering:
             found = self.answers.get(key)
+            then = self.earlier.answers.get(key) if self.earlier is not None and update is not None else None
         if found is not None and found[0] is of:
             return found[1]
-        value = compute(self)
+        value = None
+        if then is not None and then[0] is of:
+            value = update(then[1], compute(self.earlier.facts), compute(self.of_citizens(self.earlier.citizens)))
+        if value is None:
+            value = compute(self)
         with _remembering:
             if len(self.answers) >= ANSWERS_KEPT:
                 del self.answers[next(iter(self.answers))]
             self.answers[key] = (of, value)
         return value
+
+
+@dataclass(frozen=True, eq=False)
+class Earlier:
+    """A part as it was before some of its citizens changed, for what it answered: every number
+    is a sum over citizens, so its answers less what those citizens contributed then, plus what
+    they contribute now, are the answers now."""
+
+    answers: dict[tuple, tuple[Any, Any]]  # the earlier part's own (`Facts.answers`)
+    citizens: np.ndarray  # the citizens changed since (codes within the part, distinct, sorted)
+    facts: Facts  # the earlier part's rows of them
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,7 @@ from services.reporting.bootstrap import ReportingService
 from services.reporting.evaluation import (
     BOOTSTRAP_REPLICATES,
     RESAMPLED_UP_TO,
+    Cell,
     PeriodError,
     Row,
     Spread,
@@ -726,8 +727,8 @@ def test_a_period_of_one_day_has_a_baseline_of_the_day_before_the_trial():
 def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_its_parts_again(monkeypatch, tmp_path):
     """Facts kept in parts by citizen (a million cases' would be tallied whole for each change)
     give the numbers, comparison group, series and municipalities of facts in one part; after a
-    change only the parts of the changed cases' citizens are new objects and tallied again; a
-    snapshot of them reads as they were; grown past twice its citizens per part, the facts are
+    change only the parts of the changed cases' citizens are new objects, and their answers are
+    updated by the changed citizens' rows alone, change after change; a snapshot of them reads as they were; grown past twice its citizens per part, the facts are
     split again. The oracle: one part, read afresh."""
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
@@ -776,15 +777,21 @@ def test_facts_in_parts_give_the_numbers_of_one_part_and_a_change_tallies_only_i
     assert 1 <= len(new) <= 2
     tallied.clear()
     evaluate(changed, CATALOG, T11, periods, ["751"])
-    assert [changed.parts.index(part) for part in tallied] == new
+    # a changed part's tallies updated by its changed citizens' rows, then and now: not tallied whole
+    assert len(tallied) == 2 * len(new)
+    assert all(0 < len(np.unique(facts.rows("responsible")["citizen"])) <= 2 for facts in tallied)
     same_as_one_part(changed)
+    for first, second in halves[2:6]:  # one case changed at a time, every answer updated again
+        deliver(second)
+        changed = changed.refreshed(engine)
+        same_as_one_part(changed)
     changed.save(tmp_path / "facts.bin", "db")  # a snapshot of facts in parts, some rows read again
     read = FactParts.read(tmp_path / "facts.bin", "db")
     assert len(read.parts) == 5
     same_as_one_part(read)
 
     monkeypatch.setattr(facts_module, "PART_CITIZENS", 10)  # 5 parts: split again past 100 citizens
-    deliver([e for _, second in halves[2:] for e in second] + [e for h in histories[200:] for e in h])
+    deliver([e for _, second in halves[6:] for e in second] + [e for h in histories[200:] for e in h])
     grown = changed.refreshed(engine)
     assert len(grown.parts) == round(len(grown.codes["citizen"]) / 10)
     same_as_one_part(grown)
@@ -830,6 +837,61 @@ def test_a_citizens_conversations_and_exits_count_by_what_the_citizen_did_whoeve
         assert (exits.value, exits.n) == (0.125, 8), parts
         talks = rows[("conversations_held_per_100_months", "trial", "trial", None)]
         assert (talks.value, talks.n) == (0, 8), parts
+
+
+def test_answers_updated_by_changed_citizens_are_those_of_the_facts_read_afresh(monkeypatch):
+    """Cases moved into and out of municipalities where trials share obligations, and closed for
+    a job: every answer of the changed parts, updated by their changed citizens' rows then and
+    now, is the answer of the same facts read afresh and tallied whole (as published, in JSON)."""
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [stream_events(docs) for docs in Population(seed=17, start=date(2016, 1, 1)).cases(400)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
+    store.refresh()
+    trials = [CATALOG.trials[t] for t in ("T2", "T9", "T23")]  # 15 answers: a part remembers 16
+
+    def answers(facts: FactParts) -> list:
+        found = []
+        for trial in trials:
+            periods = periods_for(trial, None, None, TODAY)
+            default = comparison_default(facts, CATALOG, trial, periods)
+            found.append(default)
+            found += [r.as_json() for r in evaluate(facts, CATALOG, trial, periods, default[0])]
+            for metric in ("obligations_waived", "caseworker_hours_freed", "exits_to_job_share"):
+                found += [r.as_json() for r in series(facts, CATALOG, trial, metric, *periods["trial"], default[0])]
+        return found
+
+    kept = FactParts.load(engine, parts=2)
+    answers(kept)
+    open_cases = [h for h in histories if not any(e.name == "case.closed" for e in h)]
+    changes = []
+    for i, h in enumerate(open_cases[:16]):
+        name, data = (("case.moved", {"municipality": ("813", "849", "820", "851")[i % 4], "date": "2018-09-01"})
+                      if i % 2 else ("case.closed", {"reason": "job", "date": "2019-03-01"}))
+        changes.append(h[-1]._replace(id=f"{h[-1].id}-changed", type=f"dk.frisag.{name}", data=data,
+                                      sequence=h[-1].sequence + 1))
+    store.store([Delivery(0, len(histories) * 100 + i, e) for i, e in enumerate(changes)])
+    store.refresh()
+    changed = kept.refreshed(engine)
+    assert all(part.earlier is not None for part in changed.parts)  # both changed, updatable
+    tallied = []
+    for name in ("_tallied", "_monthly"):
+        monkeypatch.setattr(evaluation_module, name, lambda facts, *rest, original=getattr(evaluation_module, name):
+                            tallied.append(facts) or original(facts, *rest))
+    updated, updated_from = answers(changed), list(tallied)
+    assert updated == answers(FactParts.load(engine, parts=2))
+    # of the changed citizens' rows alone (then and now), every answer: none tallied whole
+    assert updated_from and all(len(np.unique(f.rows("responsible")["citizen"])) <= 16 for f in updated_from)
+
+
+@pytest.mark.parametrize("numerator", [3, 1.5])
+def test_a_cell_left_with_no_one_is_one_of_nothing_as_a_tally_gives_it(numerator):
+    """Hours freed (a sum of fractions) or obligations (a whole number): with its citizens gone,
+    0 as a whole number, as a month with nothing to count is published, not 0.0."""
+    cell = Cell("count", numerator, 0.0, 2)
+    left = cell.less(Cell("count", numerator, 0.0, 2))
+    assert left == Cell("count", 0, 0, 0) and type(left.value()) is int and type(left.numerator) is int
+    assert cell.less(Cell("count", 1, 0.0, 1)) == Cell("count", numerator - 1, 0.0, 1)
 
 
 def test_a_groups_tallies_of_parts_added_up_are_those_of_the_facts_in_one_part():

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
+from services.reporting import facts as facts_module
 from services.reporting import form
 from services.reporting.evaluation import evaluate, periods_for, series, sharing
 from services.reporting.facts import FactParts
@@ -126,6 +127,35 @@ def test_a_shared_count_that_would_reveal_fewer_than_5_citizens_is_not_published
     total = t6[("obligations_waived", "SDP-LAE285", "trial", "trial", None)]
     assert (total.value, total.shared_with) == (10, (("T25", None),))
     assert t6[("obligations_waived", "SDP-LAE285", "trial", "trial", "773")].suppressed
+
+
+def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_read_afresh(monkeypatch):
+    """As above, the 6 in Jammerbugt still on sygedagpenge: 2 of them at a time end it on 1 March,
+    before LÆ285 is due. After each change the answers of the facts in 2 parts, updated by the
+    changed citizens' rows alone (any share of a part's), are those of the facts read afresh: T25
+    shares 4, then 2 (named, not counted: fewer than 5 citizens), then none."""
+    monkeypatch.setattr(facts_module, "CHANGED_SHARE", 1.0)
+    cases = [citizen(f"s-{i}", "849", i, "sygedagpenge", "2019-02-01", None) for i in range(6)]
+    cases += [citizen(f"s-{i}", m, i, "sygedagpenge", "2019-02-01", "2019-06-30") for i, m in
+              zip(range(6, 16), ["773"] * 5 + ["751"] * 5)]
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, TWO_WAIVERS, today=lambda: TODAY)
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for documents in cases for e in stream_events(documents))])
+    store.refresh()
+    facts = FactParts.load(engine, parts=2)
+    for trial in ("T6", "T25"):
+        evaluated(facts, TWO_WAIVERS, trial, ["751"])
+    waived = ("obligations_waived", "SDP-LAE285", "trial", "trial", None)
+    for ended, shared in ((range(2), (("T25", None),)), (range(2, 4), (("T25", None),)), (range(4, 6), ())):
+        store.store([Delivery(0, 1000 + i, stream_events(cases[i] + [benefit_ended(f"s-{i}", "sygedagpenge", "2019-03-01")])[-1])
+                     for i in ended])
+        store.refresh()
+        facts = facts.refreshed(engine)
+        assert any(part.earlier is not None for part in facts.parts)
+        afresh = FactParts.load(engine, parts=2)
+        for trial in ("T6", "T25"):
+            assert evaluated(facts, TWO_WAIVERS, trial, ["751"]) == evaluated(afresh, TWO_WAIVERS, trial, ["751"])
+        assert evaluated(facts, TWO_WAIVERS, "T6", ["751"])[waived].shared_with == shared
 
 
 @pytest.fixture(scope="module")
