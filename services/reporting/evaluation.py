@@ -735,7 +735,9 @@ def _contributions(facts: Facts, catalog: Catalog, trial: Trial, first: date, la
     # a conversation counts where its citizen was on a benefit in the period: the months it is
     # counted against (a sum over citizens, like every number)
     talks = happened.where(happened["talk"], *WHO)
-    talks = talks.where(_within(_keys(talks, facts.citizens), _distinct(_keys(on_benefit, facts.citizens))))
+    on_benefit_at = np.zeros((facts.places + 1) * facts.citizens, bool)
+    on_benefit_at[_keys(on_benefit, facts.citizens)] = True
+    talks = talks.where(on_benefit_at[_keys(talks, facts.citizens)])
     out["conversations_held_per_100_months"] = Contributions(
         "per_100_months", np.concatenate([on_benefit["municipality"], talks["municipality"]]),
         np.concatenate([on_benefit["citizen"], talks["citizen"]]),
@@ -774,8 +776,9 @@ def _counted(facts: Columns, kind: str = "count", numerator: np.ndarray | None =
 
 
 def _keys(rows: Columns, citizens: int) -> np.ndarray:
-    """(municipality, citizen) of each row as one number: municipality * citizens + citizen."""
-    return rows["municipality"].astype(np.int64) * citizens + rows["citizen"]
+    """(municipality, citizen) of each row as one index: (municipality + 1) * citizens + citizen,
+    those of no municipality (NONE) first."""
+    return (rows["municipality"].astype(np.int64) + 1) * citizens + rows["citizen"]
 
 
 def _present(codes: np.ndarray, size: int) -> np.ndarray:
