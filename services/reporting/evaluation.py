@@ -433,8 +433,8 @@ def _less(tallies: dict[str, GroupTally], gone: dict[str, GroupTally]) -> dict[s
             continue
         cells = tally.cells.less(theirs.cells)
         if len(cells):
-            left[metric] = GroupTally(cells, {r: tally.totals[r].less(theirs.totals.get(r)) for r in np.unique(cells.rule).tolist()},
-                                      tally.overall.less(theirs.overall))
+            totals = {r: tally.totals[r].less(theirs.totals.get(r)) for r in np.unique(cells.rule).tolist()}
+            left[metric] = GroupTally(cells, totals, tally.overall.less(theirs.overall))
     return left
 
 

@@ -193,8 +193,10 @@ class Facts:
         recent = {name: _joined(_without(self.recent.get(name, Columns()), gone),
                                 _ordered(new.get(name, Columns()), DATED.get(name)), DATED.get(name))
                   for name in TABLES}
-        who = np.concatenate([rows["citizen"][gone[rows["case"]]] for rows in (*self.tables.values(), *self.recent.values())
-                              if rows] + [rows["citizen"] for rows in new.values() if rows])
+        # the changed citizens: of the cases gone, and of the new rows
+        who = np.concatenate([rows["citizen"][gone[rows["case"]]] for rows in (*self.tables.values(),
+                                                                              *self.recent.values()) if rows]
+                             + [rows["citizen"] for rows in new.values() if rows])
         part = replace(self, recent=recent, stale=stale, places=len(self.codes["municipality"]),
                        citizens=max(self.citizens, citizens), answers={}, earlier=self._earlier(np.unique(who)))
         rows = sum(len(table["case"]) for table in self.tables.values() if table)
@@ -231,7 +233,8 @@ class Facts:
 
     def with_rows_of(self, other: "Facts") -> "Facts":
         """The rows of this part (of some citizens) and of another of other citizens, together."""
-        return replace(self, tables={name: _joined(self.rows(name), other.rows(name), DATED.get(name)) for name in TABLES})
+        return replace(self, tables={name: _joined(self.rows(name), other.rows(name), DATED.get(name))
+                                     for name in TABLES})
 
     def knows(self, key: tuple, of: Any) -> bool:
         """Whether `answer` remembers the answer under `key` for `of`."""
