@@ -106,10 +106,14 @@ class Cell:
     hits: int = 0  # citizen_share: of the n citizens, those counted
     spread: "Spread | None" = None  # a group total of a rate or share: its citizens, for the bootstrap
 
-    def plus(self, other: "Cell") -> "Cell":
-        spreads = [c for c in (self.spread, other.spread) if c is not None]
-        return Cell(other.kind, self.numerator + other.numerator, self.denominator + other.denominator,
-                    self.n + other.n, self.hits + other.hits, sum(spreads[1:], spreads[0]) if spreads else None)
+    @staticmethod
+    def total(cells: list["Cell"]) -> "Cell":
+        """Cells of different citizens added up (one object made, however many: parts' totals)."""
+        if len(cells) == 1:
+            return cells[0]
+        spreads = [c.spread for c in cells if c.spread is not None]
+        return Cell(cells[0].kind, sum(c.numerator for c in cells), sum(c.denominator for c in cells),
+                    sum(c.n for c in cells), sum(c.hits for c in cells), Spread.total(spreads) if spreads else None)
 
     def less(self, other: "Cell | None") -> "Cell":
         """This cell without the contributions of some of its citizens (`other`: theirs; None, or
@@ -150,10 +154,12 @@ class Spread:
     def of(cls, pairs: np.ndarray) -> "Spread":
         return cls(len(pairs), pairs.sum(axis=0), pairs.T @ pairs, pairs if len(pairs) <= RESAMPLED_UP_TO else None)
 
-    def __add__(self, other: "Spread") -> "Spread":
-        n = self.n + other.n
-        pairs = np.concatenate((self.pairs, other.pairs)) if n <= RESAMPLED_UP_TO else None
-        return Spread(n, self.sums + other.sums, self.products + other.products, pairs)
+    @staticmethod
+    def total(spreads: list["Spread"]) -> "Spread":
+        """Spreads of different citizens added up."""
+        n = sum(s.n for s in spreads)
+        pairs = np.concatenate([s.pairs for s in spreads]) if n <= RESAMPLED_UP_TO else None
+        return Spread(n, sum(s.sums for s in spreads), sum(s.products for s in spreads), pairs)
 
     def less(self, other: "Spread") -> "Spread":
         """This spread without some of its citizens (`other`: theirs); Recount where the citizens
@@ -450,12 +456,11 @@ def _combined(parts: list[dict[str, GroupTally]]) -> dict[str, GroupTally]:
 
 
 def _cells_added(parts: list[dict[Any, Cell]]) -> dict[Any, Cell]:
-    added: dict[Any, Cell] = {}
+    by_key: dict[Any, list[Cell]] = {}
     for cells in parts:
         for key, cell in cells.items():
-            had = added.get(key)
-            added[key] = cell if had is None else had.plus(cell)
-    return added
+            by_key.setdefault(key, []).append(cell)
+    return {key: Cell.total(cells) for key, cells in by_key.items()}
 
 
 SHARED_RULE = ("an obligation that the effects of several trials change (the same rule, due where and when each "
@@ -656,7 +661,7 @@ def _monthly(facts: Facts, catalog: Catalog, trial: Trial, metric: str, start: d
 def _monthly_again(then: dict, gone: dict, now: dict) -> dict | None:
     """A part's `_monthly` after some of its citizens changed (as `_tallied_again`)."""
     try:
-        return {key: cell.less(gone[key]).plus(now[key]) for key, cell in then.items()}
+        return {key: Cell.total([cell.less(gone[key]), now[key]]) for key, cell in then.items()}
     except Recount:
         return None
 

@@ -194,7 +194,7 @@ def test_spreads_add_up_as_the_citizens_put_together(first, second):
     all the citizens together, the pairs kept up to RESAMPLED_UP_TO (2,000) citizens, on and after."""
     rng = np.random.default_rng(21)
     a, b = rng.integers(0, 400, (first, 2)).astype(float), rng.integers(0, 400, (second, 2)).astype(float)
-    added, together = Spread.of(a) + Spread.of(b), np.concatenate((a, b))
+    added, together = Spread.total([Spread.of(a), Spread.of(b)]), np.concatenate((a, b))
     assert added.n == first + second
     assert np.array_equal(added.sums, together.sum(axis=0))
     assert np.allclose(added.products, [[(together[:, i] * together[:, j]).sum() for j in (0, 1)] for i in (0, 1)])

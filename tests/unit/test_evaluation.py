@@ -543,9 +543,10 @@ def test_citizens_up_to_resampled_up_to_are_resampled_one_by_one_past_it_the_nor
     denominator = rng.integers(1, 12, citizens)
     contributions = np.column_stack((rng.binomial(denominator, 0.7), denominator)).astype(float)
     half = citizens // 2
-    for spread in (Spread.of(contributions), Spread.of(contributions[:half]) + Spread.of(contributions[half:])):
+    in_two_parts = Spread.total([Spread.of(contributions[:half]), Spread.of(contributions[half:])])
+    for spread in (Spread.of(contributions), in_two_parts):
         assert (spread.pairs is not None) == (citizens <= RESAMPLED_UP_TO)  # kept only to be resampled
-    sums = resampled_sums(Spread.of(contributions[:half]) + Spread.of(contributions[half:]), np.random.default_rng(4))
+    sums = resampled_sums(in_two_parts, np.random.default_rng(4))
     assert sums.shape == (BOOTSTRAP_REPLICATES, 2)
     assert np.array_equal(sums, np.round(sums)) == (citizens <= RESAMPLED_UP_TO)
     if citizens > RESAMPLED_UP_TO:
@@ -561,7 +562,7 @@ def test_citizens_all_alike_past_resampled_up_to_give_their_sums_without_a_warni
     rounding leaves a hair below zero is no cause for numpy's warning (nor for an error)."""
     citizens = 3 * RESAMPLED_UP_TO + 7
     contributions = np.tile([3.3, 731.1], (citizens, 1))  # conversations, days on benefit
-    spread = Spread.of(contributions[:1000]) + Spread.of(contributions[1000:])
+    spread = Spread.total([Spread.of(contributions[:1000]), Spread.of(contributions[1000:])])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sums = resampled_sums(spread, np.random.default_rng(5))
