@@ -166,7 +166,7 @@ class Facts:
     recent: dict[str, Columns] = field(default_factory=dict)
     stale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     answers: dict[tuple, tuple[Any, Any]] = field(default_factory=dict, repr=False)  # `answer`
-    earlier: "Earlier | None" = field(default=None, repr=False)  # the part before its citizens changed
+    earlier: tuple["Earlier", ...] = field(default=(), repr=False)  # parts before its citizens changed
 
     def rows(self, table: str) -> Columns:
         """Every row of a table (TABLES) now, dated ones in date order."""
@@ -204,20 +204,26 @@ class Facts:
             return part.merged()
         return part
 
-    def _earlier(self, changed: np.ndarray) -> "Earlier | None":
+    def _earlier(self, changed: np.ndarray) -> tuple["Earlier", ...]:
         """What a part made of this one by changing these citizens (distinct codes) updates its
-        answers from: the earliest part it can, while the citizens changed since are few enough."""
+        answers from: this part's answers, then those of the parts this one updates from that
+        answered other questions, while the citizens changed since each are few enough."""
         with _remembering:
-            answered = bool(self.answers)
-        then = self.earlier
-        if then is not None:
-            more = np.setdiff1d(changed, then.citizens, assume_unique=True)
-            citizens = np.union1d(then.citizens, more)
-            if len(citizens) <= CHANGED_SHARE * self.citizens:  # their rows as they were: these unchanged since
-                return Earlier(then.answers, citizens, then.facts.with_rows_of(self.of_citizens(more)))
-        if answered and len(changed) <= CHANGED_SHARE * self.citizens:
-            return Earlier(self.answers, changed, self.of_citizens(changed))
-        return None
+            bases = [(set(self.answers), self.answers, np.zeros(0, changed.dtype), None)]
+            bases += [(set(e.answers), e.answers, e.citizens, e.facts) for e in self.earlier]
+        if not any(keys for keys, *_ in bases):
+            return ()
+        rows = self.of_citizens(changed)  # as they were wherever they had not changed since
+        found, covered = [], set()
+        for keys, answers, citizens, facts in bases:
+            more = np.setdiff1d(changed, citizens, assume_unique=True)
+            if keys <= covered or len(citizens) + len(more) > CHANGED_SHARE * self.citizens:
+                continue
+            more_rows = rows.of_citizens(more)
+            found.append(Earlier(answers, np.union1d(citizens, more),
+                                 more_rows if facts is None else facts.with_rows_of(more_rows)))
+            covered |= keys
+        return tuple(found)
 
     def of_citizens(self, citizens: np.ndarray) -> "Facts":
         """This part's rows of these citizens (codes within the part), in the order they are here."""
@@ -246,17 +252,18 @@ class Facts:
                update: Callable[[T, T, T], T | None] | None = None) -> T:
         """`compute(self)`, remembered under `key` for the object `of` it depends on besides this
         part (a catalog): a part never changes (a changed one is another), so an answer holds.
-        Given `update`, a sum over citizens: the earlier part's answer updated where it gave one,
+        Given `update`, a sum over citizens: an earlier part's answer updated where one gave it,
         `update(then, compute(its rows of the citizens changed since), compute(their rows now))`,
         unless that gives None."""
         with _remembering:
             found = self.answers.get(key)
-            then = self.earlier.answers.get(key) if self.earlier is not None and update is not None else None
+            earlier = [(e, then) for e in self.earlier if update and (then := e.answers.get(key)) and then[0] is of]
         if found is not None and found[0] is of:
             return found[1]
         value = None
-        if then is not None and then[0] is of:
-            value = update(then[1], compute(self.earlier.facts), compute(self.of_citizens(self.earlier.citizens)))
+        if earlier:
+            e, then = earlier[0]  # the latest: the fewest citizens changed since
+            value = update(then[1], compute(e.facts), compute(self.of_citizens(e.citizens)))
         if value is None:
             value = compute(self)
         with _remembering:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
-from kafka.admin import KafkaAdminClient
 from sqlalchemy import create_engine, select
 
 from services.case.api import create_app as case_app

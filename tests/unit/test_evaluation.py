@@ -874,7 +874,7 @@ def test_answers_updated_by_changed_citizens_are_those_of_the_facts_read_afresh(
     store.store([Delivery(0, len(histories) * 100 + i, e) for i, e in enumerate(changes)])
     store.refresh()
     changed = kept.refreshed(engine)
-    assert all(part.earlier is not None for part in changed.parts)  # both changed, updatable
+    assert all(part.earlier for part in changed.parts)  # both changed, updatable
     tallied = []
     for name in ("_tallied", "_monthly"):
         monkeypatch.setattr(evaluation_module, name, lambda facts, *rest, original=getattr(evaluation_module, name):
@@ -883,6 +883,46 @@ def test_answers_updated_by_changed_citizens_are_those_of_the_facts_read_afresh(
     assert updated == answers(FactParts.load(engine, parts=2))
     # of the changed citizens' rows alone (then and now), every answer: none tallied whole
     assert updated_from and all(len(np.unique(f.rows("responsible")["citizen"])) <= 16 for f in updated_from)
+
+
+def test_a_question_first_asked_after_a_change_is_updated_at_the_next_one(monkeypatch):
+    """T11 asked, a change, T2 asked for the first time (tallied whole), another change: both are
+    updated by the changed citizens' rows, T11 from the facts before the first change and T2
+    from those before the second, and both are the numbers of the facts read afresh."""
+    monkeypatch.setattr(facts_module, "CHANGED_SHARE", 1.0)  # parts of a few dozen citizens
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, CATALOG, today=lambda: TODAY)
+    histories = [stream_events(docs) for docs in Population(seed=19, start=date(2016, 1, 1)).cases(120)]
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for h in histories for e in h)])
+    store.refresh()
+    open_cases = iter(h for h in histories if not any(e.name == "case.closed" for e in h))
+    questions = {t: (CATALOG.trials[t], periods_for(CATALOG.trials[t], None, None, TODAY)) for t in ("T11", "T2")}
+
+    def ask(facts: FactParts, trial: str) -> list[Row]:
+        return evaluate(facts, CATALOG, questions[trial][0], questions[trial][1], ["751"])
+
+    offsets = iter(range(10**6, 10**7))
+
+    def change(facts: FactParts) -> FactParts:
+        h = next(open_cases)
+        store.store([Delivery(0, next(offsets), h[-1]._replace(
+            id=f"{h[-1].id}-closed", type="dk.frisag.case.closed", data={"reason": "job", "date": "2019-03-01"},
+            sequence=h[-1].sequence + 1))])
+        store.refresh()
+        return facts.refreshed(engine)
+
+    facts = FactParts.load(engine, parts=1)  # every change in the one part
+    ask(facts, "T11")
+    facts = change(facts)
+    ask(facts, "T11"), ask(facts, "T2")
+    facts = change(facts)
+    tallied = []
+    original = evaluation_module._tallied
+    monkeypatch.setattr(evaluation_module, "_tallied", lambda f, *rest: tallied.append(f) or original(f, *rest))
+    answers = {trial: ask(facts, trial) for trial in questions}
+    assert tallied and all(len(np.unique(f.rows("responsible")["citizen"])) <= 2 for f in tallied)
+    afresh = FactParts.load(engine, parts=1)
+    assert answers == {trial: ask(afresh, trial) for trial in questions}
 
 
 @pytest.mark.parametrize("numerator", [3, 1.5])

@@ -151,7 +151,7 @@ def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_
                      for i in ended])
         store.refresh()
         facts = facts.refreshed(engine)
-        assert any(part.earlier is not None for part in facts.parts)
+        assert any(part.earlier for part in facts.parts)
         afresh = FactParts.load(engine, parts=2)
         for trial in ("T6", "T25"):
             assert evaluated(facts, TWO_WAIVERS, trial, ["751"]) == evaluated(afresh, TWO_WAIVERS, trial, ["751"])

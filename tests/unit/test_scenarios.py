@@ -4,7 +4,6 @@ named rules expected out (rule, due, status, exemption). One test runs them all;
 that every rule and every trial with a concrete effect has its scenarios."""
 
 from datetime import date
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
