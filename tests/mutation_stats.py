@@ -34,7 +34,8 @@ def pytest_configure(config) -> None:
         from services.reporting.facts import Facts
 
         remembered, knows = Facts.answer, Facts.knows
-        Facts.answer = lambda part, key, of, compute: remembered(part, (_test_number, key), of, compute)
+        Facts.answer = lambda part, key, of, compute, update=None: remembered(part, (_test_number, key), of, compute,
+                                                                               update)
         Facts.knows = lambda part, key, of: knows(part, (_test_number, key), of)
 
 
