@@ -112,8 +112,9 @@ class Cell:
         if len(cells) == 1:
             return cells[0]
         spreads = [c.spread for c in cells if c.spread is not None]
-        return Cell(cells[0].kind, sum(c.numerator for c in cells), sum(c.denominator for c in cells),
-                    sum(c.n for c in cells), sum(c.hits for c in cells), Spread.total(spreads) if spreads else None)
+        return replace(cells[0], numerator=sum(c.numerator for c in cells), denominator=sum(c.denominator for c in cells),
+                       n=sum(c.n for c in cells), hits=sum(c.hits for c in cells),
+                       spread=Spread.total(spreads) if spreads else None)
 
     def less(self, other: "Cell | None") -> "Cell":
         """This cell without the contributions of some of its citizens (`other`: theirs; None, or
@@ -171,9 +172,8 @@ class Spread:
                 raise Recount
             # pairs are resampled in order of what they are (`resampled_sums`): alike ones are one
             values, at = np.unique(np.concatenate((self.pairs, other.pairs)), axis=0, return_inverse=True)
-            at = at.reshape(-1)
-            kept = np.bincount(at[:len(self.pairs)], minlength=len(values)) - np.bincount(at[len(self.pairs):],
-                                                                                        minlength=len(values))
+            # every value is one of these citizens': the first count is as long as the values
+            kept = np.bincount(at[:len(self.pairs)]) - np.bincount(at[len(self.pairs):], minlength=len(values))
             pairs = np.repeat(values, kept, axis=0)
         return Spread(n, self.sums - other.sums, self.products - other.products, pairs)
 
@@ -210,8 +210,8 @@ class Cells:
     def less(self, other: "Cells") -> "Cells":
         """These cells without the contributions of some of their citizens (`other`: theirs): the
         cells left with citizens."""
-        left = Cells.added([self, Cells(other.kind, other.rule, other.place, -other.numerator, -other.denominator,
-                                        -other.n, -other.hits)])
+        left = Cells.added([self, replace(other, numerator=-other.numerator, denominator=-other.denominator,
+                                          n=-other.n, hits=-other.hits)])
         return left.where(left.n > 0)
 
     @staticmethod

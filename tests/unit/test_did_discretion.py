@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from services.reporting import evaluation
-from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, Row, Spread, _differences_in_differences
+from services.reporting.evaluation import DID_CELLS, DID_METRICS, Cell, Recount, Row, Spread, _differences_in_differences
 
 
 def share(citizens: int, hits: int) -> Cell:
@@ -203,3 +203,27 @@ def test_spreads_add_up_as_the_citizens_put_together(first, second):
     else:
         assert added.pairs is None
 
+
+
+@pytest.mark.parametrize("kept, gone", [(2000, 101), (2001, 100), (1500, 500), (1999, 0)])
+def test_a_spread_less_some_of_its_citizens_is_that_of_the_citizens_left(kept, gone):
+    """Some citizens taken out of a group total (a part's changed citizens): their number, sums,
+    sums of products and, up to RESAMPLED_UP_TO (2,000) citizens left, on and after, the pairs
+    of the citizens left (as a multiset: alike pairs are one; drawn many times over, so many
+    alike) are those of the citizens left, computed by hand."""
+    rng = np.random.default_rng(22)
+    pairs = rng.integers(0, 6, (kept + gone, 2)).astype(float)
+    taken = rng.permutation(kept + gone)[:gone]
+    left = np.delete(pairs, taken, axis=0)
+    spread = Spread.of(pairs) if kept + gone <= 2000 else Spread(kept + gone, pairs.sum(axis=0), pairs.T @ pairs, None)
+    if spread.pairs is None and kept <= 2000:  # pairs not kept: cannot be updated
+        with pytest.raises(Recount):
+            spread.less(Spread.of(pairs[taken]))
+        spread = Spread(kept + gone, pairs.sum(axis=0), pairs.T @ pairs, pairs)  # kept, to try the rest
+    less = spread.less(Spread.of(pairs[taken]))
+    assert less.n == kept
+    assert np.array_equal(less.sums, left.sum(axis=0)) and np.array_equal(less.products, left.T @ left)
+    if kept <= 2000:
+        assert sorted(map(tuple, less.pairs.tolist())) == sorted(map(tuple, left.tolist()))
+    else:
+        assert less.pairs is None

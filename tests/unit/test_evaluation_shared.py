@@ -130,14 +130,16 @@ def test_a_shared_count_that_would_reveal_fewer_than_5_citizens_is_not_published
 
 
 def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_read_afresh(monkeypatch):
-    """As above, the 6 in Jammerbugt still on sygedagpenge: 2 of them at a time end it on 1 March,
-    before LÆ285 is due. After each change the answers of the facts in 2 parts, updated by the
-    changed citizens' rows alone (any share of a part's), are those of the facts read afresh: T25
-    shares 4, then 2 (named, not counted: fewer than 5 citizens), then none."""
+    """As above, the 6 in Jammerbugt still on sygedagpenge (25 in Aarhus): 2 of them at a time end
+    it on 1 March, before LÆ285 is due; then 6 others start it there. After each change the
+    answers of the facts in 2 parts, updated by the changed citizens' rows alone (any share of a
+    part's), are those of the facts read afresh: T25 shares 4, then 2 (named, not counted: fewer
+    than 5 citizens), then none, then the 6 newcomers' 6."""
     monkeypatch.setattr(facts_module, "CHANGED_SHARE", 1.0)
     cases = [citizen(f"s-{i}", "849", i, "sygedagpenge", "2019-02-01", None) for i in range(6)]
     cases += [citizen(f"s-{i}", m, i, "sygedagpenge", "2019-02-01", "2019-06-30") for i, m in
-              zip(range(6, 16), ["773"] * 5 + ["751"] * 5)]
+              zip(range(6, 36), ["773"] * 5 + ["751"] * 25)]
+    joining = [citizen(f"s-{i}", "849", i, "sygedagpenge", "2019-02-01", None) for i in range(36, 42)]
     engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
     store = ReportingStore(engine, TWO_WAIVERS, today=lambda: TODAY)
     store.store([Delivery(0, i, e) for i, e in enumerate(e for documents in cases for e in stream_events(documents))])
@@ -146,9 +148,11 @@ def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_
     for trial in ("T6", "T25"):
         evaluated(facts, TWO_WAIVERS, trial, ["751"])
     waived = ("obligations_waived", "SDP-LAE285", "trial", "trial", None)
-    for ended, shared in ((range(2), (("T25", None),)), (range(2, 4), (("T25", None),)), (range(4, 6), ())):
-        store.store([Delivery(0, 1000 + i, stream_events(cases[i] + [benefit_ended(f"s-{i}", "sygedagpenge", "2019-03-01")])[-1])
-                     for i in ended])
+    rounds = [[stream_events(cases[i] + [benefit_ended(f"s-{i}", "sygedagpenge", "2019-03-01")])[-1] for i in ended]
+              for ended in (range(2), range(2, 4), range(4, 6))] + [[e for c in joining for e in stream_events(c)]]
+    offsets = iter(range(1000, 2000))
+    for events, shared in zip(rounds, ((("T25", None),), (("T25", None),), (), (("T25", 6),))):
+        store.store([Delivery(0, next(offsets), e) for e in events])
         store.refresh()
         facts = facts.refreshed(engine)
         assert any(part.earlier for part in facts.parts)
