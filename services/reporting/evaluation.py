@@ -525,8 +525,7 @@ def _shared(facts: Facts, catalog: Catalog, trial: Trial, obligations: tuple[Col
                     if metric == "obligations_waived":
                         keys += [("caseworker_hours_freed", group, place, None) for place in (places[m], None)]
                     for key in keys:
-                        into = shared.names.setdefault(key, {})
-                        into[other.id] = into.get(other.id, 0) + size
+                        shared.names.setdefault(key, Counter())[other.id] += size
     return shared
 
 
@@ -535,7 +534,7 @@ def _shared_added(parts: list[Shared]) -> Shared:
     sharing, those that share some."""
     added = _shared_sum(parts, (1,) * len(parts))
     return Shared({key: found for key, by_other in added.names.items()
-                   if (found := {other: size for other, size in by_other.items() if size})},
+                   if (found := {other: size for other, size in by_other.items() if size > 0})},
                   {key: found for key, by_other in added.counts.items()
                    if (found := {other: split for other, split in by_other.items() if split[0]})})
 

@@ -876,7 +876,7 @@ def test_answers_updated_by_changed_citizens_are_those_of_the_facts_read_afresh(
     changed = kept.refreshed(engine)
     assert all(part.earlier for part in changed.parts)  # both changed, updatable
     tallied = []
-    for name in ("_tallied", "_monthly"):
+    for name in ("_tallied", "_monthly", "_citizens_on_benefit"):
         monkeypatch.setattr(evaluation_module, name, lambda facts, *rest, original=getattr(evaluation_module, name):
                             tallied.append(facts) or original(facts, *rest))
     updated, updated_from = answers(changed), list(tallied)
