@@ -544,9 +544,9 @@ def _shared_sum(parts: list[Shared], signs: tuple[int, ...]) -> Shared:
     added = Shared({}, {})
     for part, sign in zip(parts, signs):
         for key, by_other in part.names.items():
-            into = added.names.setdefault(key, {})
+            into = added.names.setdefault(key, Counter())
             for other, size in by_other.items():
-                into[other] = into.get(other, 0) + sign * size
+                into[other] += sign * size
         for key, by_other in part.counts.items():
             into = added.counts.setdefault(key, {})
             for other, split in by_other.items():
