@@ -133,8 +133,8 @@ def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_
     """As above, the 6 in Jammerbugt still on sygedagpenge (25 in Aarhus): 2 of them at a time end
     it on 1 March, before LÆ285 is due; then 6 others start it there. After each change the
     answers of the facts in 2 parts, updated by the changed citizens' rows alone (any share of a
-    part's), are those of the facts read afresh: T25 shares 4, then 2 (named, not counted: fewer
-    than 5 citizens), then none, then the 6 newcomers' 6."""
+    part's), are those of the facts read afresh: T25 shares 4, then 2, then 1 (named, not counted:
+    fewer than 5 citizens), then none, then the 6 newcomers' 6."""
     monkeypatch.setattr(facts_module, "CHANGED_SHARE", 1.0)
     cases = [citizen(f"s-{i}", "849", i, "sygedagpenge", "2019-02-01", None) for i in range(6)]
     cases += [citizen(f"s-{i}", m, i, "sygedagpenge", "2019-02-01", "2019-06-30") for i, m in
@@ -149,9 +149,9 @@ def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_
         evaluated(facts, TWO_WAIVERS, trial, ["751"])
     waived = ("obligations_waived", "SDP-LAE285", "trial", "trial", None)
     rounds = [[stream_events(cases[i] + [benefit_ended(f"s-{i}", "sygedagpenge", "2019-03-01")])[-1] for i in ended]
-              for ended in (range(2), range(2, 4), range(4, 6))] + [[e for c in joining for e in stream_events(c)]]
+              for ended in (range(2), range(2, 4), range(4, 5), range(5, 6))] + [[e for c in joining for e in stream_events(c)]]
     offsets = iter(range(1000, 2000))
-    for events, shared in zip(rounds, ((("T25", None),), (("T25", None),), (), (("T25", 6),))):
+    for events, shared in zip(rounds, ((("T25", None),), (("T25", None),), (("T25", None),), (), (("T25", 6),))):
         store.store([Delivery(0, next(offsets), e) for e in events])
         store.refresh()
         facts = facts.refreshed(engine)
@@ -160,6 +160,32 @@ def test_what_trials_share_updated_by_the_changed_citizens_is_that_of_the_facts_
         for trial in ("T6", "T25"):
             assert evaluated(facts, TWO_WAIVERS, trial, ["751"]) == evaluated(afresh, TWO_WAIVERS, trial, ["751"])
         assert evaluated(facts, TWO_WAIVERS, "T6", ["751"])[waived].shared_with == shared
+
+
+def test_a_total_shared_in_two_municipalities_updated_when_one_of_them_has_none_left(monkeypatch):
+    """T25 made to waive LÆ285 in both of T6's municipalities here (Jammerbugt 849, Morsø 773):
+    T6's total shares 11 with it, 6 and 5. Morsø's 5 end their sygedagpenge before it is due: the
+    total, updated by their rows alone, still names T25 for Jammerbugt's 6, as read afresh."""
+    monkeypatch.setattr(facts_module, "CHANGED_SHARE", 1.0)
+    both = Catalog(CATALOG.rules, {**CATALOG.trials, "T25": T25.model_copy(update={"municipalities": ["849", "773"]})})
+    cases = [citizen(f"s-{i}", m, i, "sygedagpenge", "2019-02-01", None) for i, m in
+             zip(range(11), ["849"] * 6 + ["773"] * 5)]
+    cases += [citizen(f"s-{i}", "751", i, "sygedagpenge", "2019-02-01", "2019-06-30") for i in range(11, 36)]
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    store = ReportingStore(engine, both, today=lambda: TODAY)
+    store.store([Delivery(0, i, e) for i, e in enumerate(e for documents in cases for e in stream_events(documents))])
+    store.refresh()
+    facts = FactParts.load(engine, parts=1)
+    waived = ("obligations_waived", "SDP-LAE285", "trial", "trial", None)
+    assert evaluated(facts, both, "T6", ["751"])[waived].shared_with == (("T25", 11),)
+    store.store([Delivery(0, 1000 + i, stream_events(cases[i] + [benefit_ended(f"s-{i}", "sygedagpenge", "2019-03-01")])[-1])
+                 for i in range(6, 11)])
+    store.refresh()
+    facts = facts.refreshed(engine)
+    assert facts.parts[0].earlier
+    updated = evaluated(facts, both, "T6", ["751"])
+    assert updated == evaluated(FactParts.load(engine, parts=1), both, "T6", ["751"])
+    assert updated[waived].shared_with == (("T25", 6),)
 
 
 @pytest.fixture(scope="module")
