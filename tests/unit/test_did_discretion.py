@@ -204,7 +204,6 @@ def test_spreads_add_up_as_the_citizens_put_together(first, second):
         assert added.pairs is None
 
 
-
 @pytest.mark.parametrize("kept, gone", [(2000, 101), (2001, 100), (1500, 500), (1999, 0)])
 def test_a_spread_less_some_of_its_citizens_is_that_of_the_citizens_left(kept, gone):
     """Some citizens taken out of a group total (a part's changed citizens): their number, sums,
