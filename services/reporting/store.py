@@ -21,7 +21,7 @@ metadata = MetaData()
 citizens = Table(
     "reporting_citizens", metadata,
     Column("case_id", String(64), primary_key=True),
-    Column("citizen", String(64), nullable=False, index=True),
+    Column("citizen", String(64), nullable=False),
 )
 responsibility = Table(
     "reporting_responsibility", metadata,
@@ -38,7 +38,7 @@ obligations = Table(  # each obligation under the ordinary rules, and with the t
     Column("regime", String(8), primary_key=True),
     Column("n", Integer, primary_key=True, autoincrement=False),
     Column("rule", String(64), nullable=False),
-    Column("due", Date, nullable=False, index=True),
+    Column("due", Date, nullable=False),
     Column("deadline", Date, nullable=False),
     Column("basis", String(16), nullable=False),
     Column("done_on", Date),
@@ -49,7 +49,7 @@ spells = Table(
     "reporting_spells", metadata,
     Column("case_id", String(64), primary_key=True),
     Column("n", Integer, primary_key=True, autoincrement=False),
-    Column("benefit", String(32), nullable=False, index=True),
+    Column("benefit", String(32), nullable=False),
     Column("start", Date, nullable=False),
     Column("end", Date),
     Column("end_reason", String(16)),
@@ -59,7 +59,7 @@ occurrences = Table(  # dated events the metrics count: conversations, exits, pe
     Column("case_id", String(64), primary_key=True),
     Column("n", Integer, primary_key=True, autoincrement=False),
     Column("name", String(64), nullable=False),
-    Column("day", Date, nullable=False, index=True),
+    Column("day", Date, nullable=False),
     Column("detail", String(64)),  # kind, benefit, offer or rule
     Column("reason", String(16)),
     Column("permitted_by", String(8)),  # the trial whose permission it needed
