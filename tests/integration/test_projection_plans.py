@@ -6,7 +6,7 @@ batch: at a million cases two seconds a batch, and a re-evaluation of every case
 instead of 195. The plans are read with EXPLAIN of each statement, in its own transaction, as it
 is sent.
 
-The same transactions turn the planner's table amiss off, which prices a statement that has no
+The same transactions turn the planner's table scans off, which prices a statement that has no
 other way in (the clock's tick: a table of one row) at ten billion, past PostgreSQL's JIT
 thresholds: each such statement was compiled to machine code first, about 0.1 s of a core, in
 every transaction that stored or derived cases (about half of PostgreSQL's CPU time in a
