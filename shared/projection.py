@@ -28,7 +28,7 @@ import sys
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -449,12 +449,16 @@ class CaseProjection:
                 conn.execute(delete(table))
             conn.execute(update(self.clock).values(epoch=self.clock.c.epoch + 1))
 
-    def snapshot(self) -> list[tuple]:
-        """Everything stored and derived, in a stable order: to compare with a rebuild."""
+    def snapshot(self, case_ids: Collection[str] | None = None) -> list[tuple]:
+        """Everything stored and derived (of these cases, or all), in a stable order: to compare
+        with a rebuild."""
         with self.engine.connect() as conn:
             rows = []
             for table in (self.case_events, *self.derivation.tables):
-                rows += [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                query = select(table).order_by(*table.primary_key.columns)
+                if case_ids is not None:
+                    query = query.where(_among(conn, table.c.case_id, list(case_ids)))
+                rows += [tuple(r) for r in conn.execute(query)]
         return rows
 
 

@@ -78,37 +78,44 @@ def population_batches(cases: int, folder: Path) -> Path:
     return path
 
 
-def ingest(database_url: str, kafka: str, batches: Path) -> tuple[float, int, int]:
-    """Events/s from the first POST to the relay having published the last event stored; the
-    events stored; the case service's peak RSS."""
-    server = CaseServer(database_url, kafka, TOPIC)
+def post_batches(url: str, batches: Path) -> None:
+    """Every line of `batches` POSTed to the case service at `url`, by CLIENTS clients at once."""
     headers = {"content-type": "application/cloudevents-batch+json", "authorization": AUTHORIZATION}
-    lines, lock = batches.open("rb"), threading.Lock()
+    lock, failures = threading.Lock(), []
 
-    def client() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=120) as http:
-            while True:
+    def client(lines) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while not failures:
                 with lock:
                     body = lines.readline()
                 if not body:
                     return
                 answer = http.post("/events", content=body, headers=headers)
-                assert answer.status_code == 201, answer.text
+                if answer.status_code != 201:
+                    failures.append(f"{answer.status_code} {answer.text[:500]}")
 
-    try:
-        start = time.perf_counter()
-        clients = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    with batches.open("rb") as lines:
+        clients = [threading.Thread(target=client, args=(lines,)) for _ in range(CLIENTS)]
         for thread in clients:
             thread.start()
         for thread in clients:
             thread.join()
+    assert not failures, failures[0]
+
+
+def ingest(database_url: str, kafka: str, batches: Path) -> tuple[float, int, int]:
+    """Events/s from the first POST to the relay having published the last event stored; the
+    events stored; the case service's peak RSS."""
+    server = CaseServer(database_url, kafka, TOPIC)
+    try:
+        start = time.perf_counter()
+        post_batches(f"http://127.0.0.1:{server.port}", batches)
         server.wait_published(timeout=600)
         elapsed = time.perf_counter() - start
         with psycopg.connect(database_url) as conn:
             events = conn.execute("SELECT count(*) FROM cases_events").fetchone()[0]
         return events / elapsed, events, peak_rss(server.process.pid)
     finally:
-        lines.close()
         server.close()
 
 

@@ -1,7 +1,10 @@
 """The soak (`make soak`, `python -m tests.faults.soak`): Frisag as separate processes on
 PostgreSQL and the broker (tests/faults/harness.py). First the single-POST capacity is measured
 (clients posting as fast as they are answered), then ingest runs steadily at half of it for
-SOAK_SECONDS (default 600) with readers on the worklist and the evaluation.
+SOAK_SECONDS (default 600) with readers on the worklist and the evaluation. With
+SOAK_PRELOAD_CASES, that many cases of the synthetic population (shared/population.py, as `make
+bench-scale` posts them) are stored first through the case service and projected by both services:
+the soak at a national store's size.
 
 The data has a steady shape, as a jobcenter's: each client keeps a caseload of open cases, gives
 each its next event in turn (a week apart, the last about today), and closes a case after 4 to 40
@@ -30,10 +33,13 @@ from pathlib import Path
 import httpx
 
 from tests.bench.access import AUTHORIZATION
+from tests.bench.scale import population_batches, post_batches
 from tests.faults.harness import PROJECTIONS, Broker, Clients, System, tally
 from tests.infra import connect_admin, fresh_database
 
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
+PRELOAD_CASES = int(os.environ.get("SOAK_PRELOAD_CASES", "0"))
+PRELOAD_WAIT = 3600  # seconds the projections may take to hold the preloaded cases after the last POST
 CAPACITY_SECONDS = 20
 SAMPLE_EVERY = 10  # seconds between lag lines
 WARM_UP = SOAK_SECONDS // 4  # memory is compared from here: imports done, caches filled, the caseload open
@@ -83,6 +89,31 @@ class Reader:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def preload(system: System, cases: int) -> None:
+    """The population's first `cases` cases POSTed in batches; returns when the relay has published
+    every event stored and both projections hold every case, without lag."""
+    with tempfile.TemporaryDirectory() as folder:
+        batches = population_batches(cases, Path(folder))
+        print(f"preloading {cases:,} cases of the synthetic population", flush=True)
+        started = time.monotonic()
+        post_batches(system.url("case"), batches)
+    posted = time.monotonic()
+    events = metric(system.url("case"), "frisag_events_stored_total")
+    print(f"posted {events:,} events in {posted - started:,.0f} s ({events / (posted - started):,.0f} events/s)", flush=True)
+    while True:
+        held = {name: metric(system.url(name), "frisag_projection_cases") for name in PROJECTIONS}
+        behind = lags(system)
+        if all(n == cases for n in held.values()) and not any(behind.values()):
+            break
+        if time.monotonic() - posted > PRELOAD_WAIT:
+            raise TimeoutError(f"the preloaded cases not projected {PRELOAD_WAIT} s after the last POST: "
+                               f"cases {held}, lag {behind}")
+        print(f"  {time.monotonic() - started:>6.0f} s: cases {held}, lag {behind}", flush=True)
+        time.sleep(30)
+    print(f"preloaded: {events:,} events of {cases:,} cases stored, published and projected in "
+          f"{time.monotonic() - started:,.0f} s", flush=True)
 
 
 def capacity(system: System, token: str) -> float:
@@ -176,6 +207,8 @@ def main() -> int:
         system = System(database_url, broker, token, broker.log.parent)
         try:
             system.start()
+            if PRELOAD_CASES:
+                preload(system, PRELOAD_CASES)
             problems = soak(system, token)
         finally:
             system.close()
