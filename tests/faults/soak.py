@@ -98,8 +98,9 @@ class Reader:
 
 
 def preload(system: System, cases: int) -> None:
-    """The population's first `cases` cases POSTed in batches; returns when the relay has published
-    every event stored and both projections hold every case, without lag."""
+    """The population's first `cases` cases POSTed in batches; once the relay has published every
+    event stored and both projections hold every case, without lag, the statistics gathered and
+    the first evaluation answered."""
     with tempfile.TemporaryDirectory() as folder:
         batches = population_batches(cases, Path(folder))
         print(f"preloading {cases:,} cases of the synthetic population", flush=True)
