@@ -62,7 +62,7 @@ class ObligationsDerivation(Derivation):
         return {obligations: [_row(case_id, n, o, caseworker) for n, o in enumerate(folded)],
                 responsibility: [{"case_id": case_id, "valid_from": start, "valid_to": until, "municipality": m,
                                   "folded_to": horizon, "fold_version": fold_version.FOLD_VERSION}
-                                 for start, until, m in timeline.responsibility()]}
+                                 for start, until, m in _worklist_periods(timeline)]}
 
 
 class ObligationsProjection(CaseProjection):
@@ -200,6 +200,17 @@ class ObligationsProjection(CaseProjection):
         with self.engine.connect() as conn:
             derived = conn.execute(select(func.count()).select_from(obligations)).scalar()
         return {**super().counts(), "obligations": derived}
+
+
+def _worklist_periods(timeline: Timeline) -> list[tuple[date, date | None, str]]:
+    """Whose worklist the case is on when: the responsible municipality's, up to its closing
+    day. After it, nothing can be done on the case (nothing follows case.closed), and a
+    municipality's worklist stays the size of its open caseload, not of every case it ever had."""
+    if timeline.closed is None:
+        return timeline.responsibility()
+    ends = timeline.closed + timedelta(days=1)
+    return [(start, ends if until is None else min(until, ends), m)
+            for start, until, m in timeline.responsibility() if start < ends]
 
 
 def _listed(query, as_of: date, municipality: str | None, caseworker: str | None, rule: str | None,

@@ -8,7 +8,9 @@ Hand-computed from the catalog, as of 1 March 2020, three citizens on ledighedsy
 - b, Aalborg from 30 January 2020, unassigned: jobsamtale 15 March (due), LAS-74c 29 January
   2021 waived by T11;
 - c, Aarhus (751, not in T11): jobsamtale 16 February (overdue), 2 April (upcoming), LAS-74c
-  1 January 2021 (upcoming)."""
+  1 January 2021 (upcoming);
+- d, København (101) from 2 January 2020, closed 20 February 2020 (job): jobsamtale 16 February
+  (overdue, never held: nothing can follow the closing)."""
 
 from datetime import date
 
@@ -28,7 +30,10 @@ CASES = [("a", "case.opened", {"date": "2020-01-02", "municipality": "851", "cit
          ("b", "case.opened", {"date": "2020-01-30", "municipality": "851", "citizen": "b"}),
          ("b", "benefit.started", {"date": "2020-01-30", "benefit": "ledighedsydelse"}),
          ("c", "case.opened", {"date": "2020-01-02", "municipality": "751", "citizen": "c"}),
-         ("c", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"})]
+         ("c", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
+         ("d", "case.opened", {"date": "2020-01-02", "municipality": "101", "citizen": "d"}),
+         ("d", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
+         ("d", "case.closed", {"date": "2020-02-20", "reason": "job"})]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -82,3 +87,16 @@ def test_counts_per_caseworker_and_status(projection):
         "due": 1, "upcoming": 1}
     assert projection.tally(as_of=date(2020, 3, 16), municipality="851", rule="LAB-jobsamtale")[None] == {
         "overdue": 1, "upcoming": 1}
+
+
+def test_a_closed_case_leaves_the_worklist_the_day_after_its_closing_day(projection):
+    """Its task can no longer be done (nothing follows case.closed): listed to the closing day,
+    not after, in the list and in the counts; its case page still shows it."""
+    jobsamtale = [("d", "LAB-jobsamtale", "2020-02-16")]
+    for day, expected in ((date(2020, 2, 19), jobsamtale), (date(2020, 2, 20), jobsamtale), (date(2020, 2, 21), [])):
+        items, total = projection.worklist(as_of=day, municipality="101")
+        assert [(o["case_id"], o["rule"], o["due"]) for o in items] == expected and total == len(expected), day
+        assert projection.tally(as_of=day, municipality="101") == ({None: {"overdue": 1}} if expected else {}), day
+    municipality, page, _ = projection.for_case("d", date(2020, 2, 21))
+    assert municipality == "101" and [(o["rule"], o["due"], o["status"]) for o in page] == [
+        ("LAB-jobsamtale", "2020-02-16", "overdue")]
