@@ -98,8 +98,12 @@ def post_batches(url: str, batches: Path) -> None:
         clients = [threading.Thread(target=client, args=(lines,)) for _ in range(CLIENTS)]
         for thread in clients:
             thread.start()
-        for thread in clients:
-            thread.join()
+        try:
+            for thread in clients:
+                thread.join()
+        except KeyboardInterrupt:
+            failures.append("interrupted")  # the clients stop after the batch they are posting
+            raise
     assert not failures, failures[0]
 
 

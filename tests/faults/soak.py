@@ -23,6 +23,7 @@ does not stay bounded, when anything acknowledged is lost or applied twice, or w
 memory moved by more than 10 % between the two."""
 
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -220,6 +221,9 @@ def soak(system: System, token: str) -> list[str]:
 
 
 def main() -> int:
+    # a shell starts a job in the background with Ctrl-C ignored: restored, so `kill -INT` stops
+    # an hour-long run cleanly (services stopped, database dropped)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     token = AUTHORIZATION.removeprefix("Bearer ")
     with connect_admin() as admin, fresh_database(admin) as database_url:
         broker = Broker(Path(tempfile.mkdtemp(prefix="frisag-soak-")))
