@@ -204,13 +204,16 @@ class ObligationsProjection(CaseProjection):
 
 def _worklist_periods(timeline: Timeline) -> list[tuple[date, date | None, str]]:
     """Whose worklist the case is on when: the responsible municipality's, up to its closing
-    day. After it, nothing can be done on the case (nothing follows case.closed), and a
-    municipality's worklist stays the size of its open caseload, not of every case it ever had."""
+    day. After it, nothing can be done on the case (nothing is posted after case.closed), and a
+    municipality's worklist stays the size of its open caseload, not of every case it ever had.
+    A period from after the closing day (a move dated later than a back-dated closing) is kept,
+    empty: the municipality was still responsible for the case once, for its change feed and
+    the catalog's re-marks."""
     if timeline.closed is None:
         return timeline.responsibility()
     ends = timeline.closed + timedelta(days=1)
-    return [(start, ends if until is None else min(until, ends), m)
-            for start, until, m in timeline.responsibility() if start < ends]
+    return [(start, max(start, ends if until is None else min(until, ends)), m)
+            for start, until, m in timeline.responsibility()]
 
 
 def _listed(query, as_of: date, municipality: str | None, caseworker: str | None, rule: str | None,

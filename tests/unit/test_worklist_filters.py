@@ -2,7 +2,8 @@
 counts per caseworker and status, on SQLite and on PostgreSQL (the trial is read from the
 stored JSON, which the two query differently).
 
-Hand-computed from the catalog, as of 1 March 2020, three citizens on ledighedsydelse:
+Hand-computed from the catalog, as of 1 March 2020 (d and e: about their closing day), citizens
+on ledighedsydelse:
 - a, Aalborg (851) from 2 January 2020, assigned cw-7: jobsamtale due 16 February (overdue),
   the next one 2 April (upcoming), LAS-74c 1 January 2021 waived by T11;
 - b, Aalborg from 30 January 2020, unassigned: jobsamtale 15 March (due), LAS-74c 29 January
@@ -10,7 +11,9 @@ Hand-computed from the catalog, as of 1 March 2020, three citizens on ledighedsy
 - c, Aarhus (751, not in T11): jobsamtale 16 February (overdue), 2 April (upcoming), LAS-74c
   1 January 2021 (upcoming);
 - d, København (101) from 2 January 2020, closed 20 February 2020 (job): jobsamtale 16 February
-  (overdue, never held: nothing can follow the closing)."""
+  (overdue, never held: nothing can follow the closing);
+- e, Frederiksberg (147) from 2 January 2020, moved to Gentofte (157) on 25 February, then
+  closed back-dated to 20 February: as d, in Frederiksberg; Gentofte never has it to do."""
 
 from datetime import date
 
@@ -33,7 +36,11 @@ CASES = [("a", "case.opened", {"date": "2020-01-02", "municipality": "851", "cit
          ("c", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
          ("d", "case.opened", {"date": "2020-01-02", "municipality": "101", "citizen": "d"}),
          ("d", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
-         ("d", "case.closed", {"date": "2020-02-20", "reason": "job"})]
+         ("d", "case.closed", {"date": "2020-02-20", "reason": "job"}),
+         ("e", "case.opened", {"date": "2020-01-02", "municipality": "147", "citizen": "e"}),
+         ("e", "benefit.started", {"date": "2020-01-02", "benefit": "ledighedsydelse"}),
+         ("e", "case.moved", {"date": "2020-02-25", "municipality": "157"}),
+         ("e", "case.closed", {"date": "2020-02-20", "reason": "job"})]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -89,14 +96,23 @@ def test_counts_per_caseworker_and_status(projection):
         "overdue": 1, "upcoming": 1}
 
 
-def test_a_closed_case_leaves_the_worklist_the_day_after_its_closing_day(projection):
-    """Its task can no longer be done (nothing follows case.closed): listed to the closing day,
-    not after, in the list and in the counts; its case page still shows it."""
-    jobsamtale = [("d", "LAB-jobsamtale", "2020-02-16")]
+@pytest.mark.parametrize("case_id, municipality", [("d", "101"), ("e", "147")])
+def test_a_closed_case_leaves_the_worklist_the_day_after_its_closing_day(projection, case_id, municipality):
+    """Its task can no longer be done (nothing is posted after case.closed): listed to the
+    closing day, not after, in the list and in the counts; its case page still shows it."""
+    jobsamtale = [(case_id, "LAB-jobsamtale", "2020-02-16")]
     for day, expected in ((date(2020, 2, 19), jobsamtale), (date(2020, 2, 20), jobsamtale), (date(2020, 2, 21), [])):
-        items, total = projection.worklist(as_of=day, municipality="101")
+        items, total = projection.worklist(as_of=day, municipality=municipality)
         assert [(o["case_id"], o["rule"], o["due"]) for o in items] == expected and total == len(expected), day
-        assert projection.tally(as_of=day, municipality="101") == ({None: {"overdue": 1}} if expected else {}), day
-    municipality, page, _ = projection.for_case("d", date(2020, 2, 21))
-    assert municipality == "101" and [(o["rule"], o["due"], o["status"]) for o in page] == [
-        ("LAB-jobsamtale", "2020-02-16", "overdue")]
+        assert projection.tally(as_of=day, municipality=municipality) == ({None: {"overdue": 1}} if expected else {}), day
+    _, page, _ = projection.for_case(case_id, date(2020, 2, 21))
+    assert [(o["rule"], o["due"], o["status"]) for o in page] == [("LAB-jobsamtale", "2020-02-16", "overdue")]
+
+
+def test_a_move_dated_after_a_back_dated_closing_lists_nothing_yet_keeps_the_case_known_there(projection):
+    """Gentofte was responsible for e from 25 February by its events, after the closing day:
+    nothing on its worklist then, yet its change feed and a catalog change there still reach e."""
+    for day in (date(2020, 2, 24), date(2020, 2, 25), date(2020, 2, 26)):
+        assert projection.worklist(as_of=day, municipality="157") == ([], 0), day
+    assert [case_id for _, case_id in projection.changes("157", 0)[1]] == ["e"]
+    assert projection.mark_stale_in(["157"]) == 1
