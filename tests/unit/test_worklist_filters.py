@@ -11,7 +11,7 @@ on ledighedsydelse:
 - c, Aarhus (751, not in T11): jobsamtale 16 February (overdue), 2 April (upcoming), LAS-74c
   1 January 2021 (upcoming);
 - d, København (101) from 2 January 2020, closed 20 February 2020 (job): jobsamtale 16 February
-  (overdue, never held: nothing can follow the closing);
+  (overdue, never held: nothing is posted after the closing);
 - e, Frederiksberg (147) from 2 January 2020, moved to Gentofte (157) on 25 February, then
   closed back-dated to 20 February: as d, in Frederiksberg; Gentofte never has it to do."""
 
