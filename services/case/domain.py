@@ -112,6 +112,8 @@ class Case(Aggregate):
             raise CaseConflict("type", "the case is already open")
         if self.closed_on is not None:
             raise CaseConflict("type", f"the case was closed on {self.closed_on}: nothing can follow case.closed")
+        if incoming.name == "case.closed" and data["date"] < (opened := self.history[0].data["date"]):
+            raise InvalidEvent("data.date", f"the case cannot close before it was opened on {opened}")
         if incoming.name == "benefit.started" and data["benefit"] in self.running_benefits:
             started = self.running_benefits[data["benefit"]]
             raise CaseConflict("data.benefit", f"{data['benefit']} already runs since {started}")

@@ -77,3 +77,13 @@ def test_another_event_under_a_used_key_is_refused_without_saying_where_it_was_s
     with pytest.raises(EventIdUsed) as caught:
         case.duplicate_of(other)
     assert caught.value == EventIdUsed(moved["source"], moved["id"])
+
+
+def test_a_case_cannot_close_before_it_opened():
+    """The day before its opening is refused (the closing's date named); on the opening day it
+    closes."""
+    case = case_with(opened("c", date="2019-01-01"))
+    problem = refused(case, event("case.closed", "c", date="2018-12-31", reason="job"))
+    assert (type(problem), problem.field) == (InvalidEvent, "data.date") and "2019-01-01" in problem.reason
+    case.append(parse_event(event("case.closed", "c", date="2019-01-01", reason="job")), CATALOG)
+    assert case.closed_on == "2019-01-01"
