@@ -47,7 +47,7 @@ ANSWERS_KEPT = 16  # answers a part remembers (the oldest forgotten first): each
 # changed citizens, as a share of a part's, up to which its earlier answers are updated rather than
 # computed again (updating costs what two answers of the changed citizens alone cost)
 CHANGED_SHARE = 0.1
-SNAPSHOT_FORMAT = b"frisag reporting facts 3\n"  # a snapshot's first bytes (`FactParts.save`)
+SNAPSHOT_FORMAT = b"frisag reporting facts 4\n"  # a snapshot's first bytes (`FactParts.save`)
 DATED = {"ordinary": "due", "required": "due", "waived": "due", "occurrences": "day"}  # tables kept in date order
 BENEFIT = {"ledighedsydelse": 1, "ressourceforloeb": 2}  # the benefits metrics single out; others 0
 TABLES = ("ordinary", "required", "waived", "segments", "occurrences", "responsible")
@@ -432,29 +432,35 @@ class FactParts:
 
     def save(self, path: Path, database: str) -> None:
         """Write these facts to `path`, replacing it at once, for the `database` they were read
-        from: SNAPSHOT_FORMAT, a JSON header (nothing a reader executes) and each column's
-        bytes, which a restart reads in one go rather than array by array from a zip file."""
-        arrays = {"case_part": self.case_part} | {f"codes.{name}": codes.pack() for name, codes in self.codes.items()}
-        for table in TABLES:  # a column's parts one after the other: a few arrays, not thousands
-            rows = [part.rows(table) for part in self.parts]
-            arrays[f"{table}.parts"] = np.cumsum([0] + [len(r["case"]) if r else 0 for r in rows])
-            arrays |= {f"{table}.{column}": values for column, values in Columns.concat(rows).items()}
-        layout, size = {}, 0
-        for name, values in arrays.items():
-            layout[name] = [values.dtype.str, len(values), size]
-            size += -(-values.nbytes // 64) * 64  # each array aligned
-        header = json.dumps({
-            "key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
-            "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
-            "codes": {name: len(codes) for name, codes in self.codes.items()}, "arrays": layout}).encode()
+        from: SNAPSHOT_FORMAT, each part's columns' bytes, then a JSON header (nothing a reader
+        executes) and the header's length; a restart maps the columns in one go rather than
+        array by array from a zip file. Written a part's table at a time: the facts are never
+        copied whole (a million cases' take a gigabyte), which would raise the process's peak
+        memory by as much."""
+        layout: dict[str, list] = {}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # replicas may share the folder
         with temporary.open("wb") as out:
-            out.write(SNAPSHOT_FORMAT + len(header).to_bytes(8, "little") + header)
-            start = out.tell()
-            for name, values in arrays.items():
-                out.seek(start + layout[name][2])
-                out.write(np.ascontiguousarray(values).tobytes())
-            out.truncate(start + size)
+            out.write(SNAPSHOT_FORMAT)
+
+            def write(name: str, values: np.ndarray) -> None:
+                start = -(-out.tell() // 64) * 64  # each array aligned
+                out.seek(start)
+                out.write(np.ascontiguousarray(values).data)
+                layout[name] = [values.dtype.str, len(values), start]
+
+            write("case_part", self.case_part)
+            for name, codes in self.codes.items():
+                write(f"codes.{name}", codes.pack())
+            for k, part in enumerate(self.parts):
+                for table in TABLES:
+                    for column, values in part.rows(table).items():
+                        write(f"part.{k}.{table}.{column}", values)
+            header = json.dumps({
+                "key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
+                "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
+                "codes": {name: len(codes) for name, codes in self.codes.items()}, "arrays": layout}).encode()
+            out.seek(0, os.SEEK_END)
+            out.write(header + len(header).to_bytes(8, "little"))
         os.replace(temporary, path)
 
     @classmethod
@@ -464,24 +470,25 @@ class FactParts:
             with path.open("rb") as saved:
                 if saved.read(len(SNAPSHOT_FORMAT)) != SNAPSHOT_FORMAT:
                     return None
-                meta = json.loads(saved.read(int.from_bytes(saved.read(8), "little")))
-                if meta["key"] != snapshot_key(database):
-                    return None
-                start = saved.tell()
                 # mapped, not read: the pages are read as the first answers touch them (a third
                 # of a second less to the first answer after a restart at a million cases), each
                 # page copied when written; a snapshot is replaced, never written in place
                 data = mmap.mmap(saved.fileno(), 0, access=mmap.ACCESS_COPY)
+            end = len(data) - 8
+            length = int.from_bytes(data[end:], "little")
+            if length > end - len(SNAPSHOT_FORMAT):  # cut short
+                return None
+            meta = json.loads(data[end - length:end])
+            if meta["key"] != snapshot_key(database):
+                return None
             # a file cut short has fewer bytes than an array needs: ValueError
-            arrays = {name: np.frombuffer(data, dtype, count, start + offset) for name, (dtype, count, offset)
+            arrays = {name: np.frombuffer(data, dtype, count, offset) for name, (dtype, count, offset)
                       in meta["arrays"].items()}
             tables: list[dict[str, Columns]] = [{table: Columns() for table in TABLES} for _ in meta["parts"]]
             for name, values in arrays.items():
-                if name != "case_part" and not name.endswith(".parts") and not name.startswith("codes."):
-                    table, column = name.split(".", 1)
-                    bounds = arrays[f"{table}.parts"]
-                    for k, part in enumerate(tables):
-                        part[table][column] = values[bounds[k]:bounds[k + 1]]
+                if name.startswith("part."):
+                    _, k, table, column = name.split(".")
+                    tables[int(k)][table][column] = values
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, cut short, or of another format
             return None
         codes = {name: Codes.packed(arrays[f"codes.{name}"], count) for name, count in meta["codes"].items()}

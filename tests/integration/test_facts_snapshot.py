@@ -6,15 +6,17 @@ oracle: `FactParts.load`, the facts read from the database alone."""
 
 import threading
 import time
+import tracemalloc
 from datetime import date
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine
 
 from services.reporting import facts as facts_module
 from services.reporting.bootstrap import bootstrap
 from services.reporting.evaluation import comparison_default, evaluate, periods_for
-from services.reporting.facts import FactParts
+from services.reporting.facts import DATED, TABLES, Codes, Columns, FactParts, Facts
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import ReportingStore
 from shared.catalog import Catalog
@@ -115,6 +117,47 @@ def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, historie
     assert FactParts.read(path, DATABASE) is None
     path.write_bytes(whole)
     assert FactParts.read(path, DATABASE) is not None
+
+
+def synthetic_facts(parts: int, rows: int) -> FactParts:
+    """Facts of random rows, `rows` per table in each of `parts` parts, each part with some cases
+    read again (their rows in `recent`, their earlier ones `stale`), as under a live stream."""
+    rng = np.random.default_rng(1)
+    cases = parts * rows // 10
+    codes = {name: Codes(f"{name}-{i}" for i in range(count)) for name, count in (
+        ("case", cases), ("citizen", cases), ("municipality", 98), ("rule", 20), ("trial", 24))}
+
+    def table(name: str, count: int) -> Columns:
+        columns = Columns(case=rng.integers(0, cases, count, np.int32), citizen=rng.integers(0, cases, count, np.int32),
+                          municipality=rng.integers(0, 98, count, np.int32))
+        if name in DATED:
+            columns[DATED[name]] = np.sort(rng.integers(736_000, 740_000, count, np.int32))
+        return columns
+
+    return FactParts(codes, 7, 0, frozenset(), tuple(
+        Facts(codes, 98, cases, {name: table(name, rows) for name in TABLES},
+              {name: table(name, rows // 20) for name in TABLES}, rng.random(cases) < 0.05)
+        for _ in range(parts)), np.zeros(cases, np.int16))
+
+
+def test_writing_a_snapshot_does_not_copy_the_facts_whole(tmp_path):
+    # a million cases' facts take a gigabyte: a copy of them all would raise the service's peak by as much
+    facts = synthetic_facts(parts=8, rows=50_000)
+    size = sum(column.nbytes for part in facts.parts for table in TABLES for column in part.rows(table).values())
+    tracemalloc.start()
+    try:
+        facts.save(tmp_path / "facts.bin", DATABASE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 4, (peak, size)  # one part's table at a time: a 48th of these facts, and its copy
+    read = FactParts.read(tmp_path / "facts.bin", DATABASE)
+    for written, part in zip(facts.parts, read.parts, strict=True):
+        for table in TABLES:
+            now, then = written.rows(table), part.rows(table)
+            assert set(now) == set(then)
+            for column in now:
+                np.testing.assert_array_equal(now[column], then[column])
 
 
 def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histories):
