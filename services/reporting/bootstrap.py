@@ -1,5 +1,6 @@
 """Wires the reporting service: its store of facts, the catalog, the stream consumer."""
 
+import ctypes
 import logging
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from shared.settings import sqlalchemy_url
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY = 300.0  # seconds between writing the facts to the snapshot, when they changed
+M_MMAP_THRESHOLD = -3  # glibc's `mallopt` parameter (malloc.h)
+MAPPED_FROM = 128 * 1024  # bytes: glibc's default threshold, kept fixed (`map_columns`)
 
 
 @dataclass
@@ -119,11 +122,23 @@ class ReportingService(ConsumingService):
         self.save_facts()  # the next start reads them
 
 
+def map_columns() -> None:
+    """Blocks of MAPPED_FROM bytes or more (the facts' columns and their copies) mapped, so that
+    each goes back to the system when freed. glibc raises that threshold to the largest block
+    freed (up to 32 MiB), and columns below it then come from heaps that keep what is freed
+    between live blocks: a service whose parts keep changing grew by a quarter in 450 s (the
+    soak at 100,000 cases). Another C library keeps its own policy."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, MAPPED_FROM)
+
+
 def projection_engine(settings: ReportingSettings) -> Engine:
     return create_engine(sqlalchemy_url(settings, "reporting.sqlite"), pool_pre_ping=True)
 
 
 def bootstrap(settings: ReportingSettings) -> ReportingService:
+    map_columns()
     tracing.configure(settings, "frisag-reporting")
     engine = projection_engine(settings)
     store = ReportingStore(engine, Catalog.load(settings.catalog_dir), settings.reporting_group)
