@@ -173,7 +173,8 @@ def soak(system: System, token: str) -> list[str]:
     started = time.monotonic()
     memory_start: dict[str, int] = {}
     history: list[dict[str, int]] = []
-    print(f"{'t (s)':>6} {'acknowledged':>12} {'relay lag':>10} {'obligations lag':>16} {'reporting lag':>14}", flush=True)
+    print(f"{'t (s)':>6} {'acknowledged':>12} {'relay lag':>10} {'obligations lag':>16} {'reporting lag':>14}  "
+          f"RSS MiB ({', '.join(system.services)})", flush=True)
     while (elapsed := time.monotonic() - started) < SOAK_SECONDS:
         time.sleep(min(SAMPLE_EVERY, max(0.0, SOAK_SECONDS - elapsed)))
         elapsed = time.monotonic() - started
@@ -183,7 +184,8 @@ def soak(system: System, token: str) -> list[str]:
         now = lags(system)
         history.append(now)
         print(f"{elapsed:>6.0f} {len(clients.acknowledged):>12,} {now['relay']:>10,} {now['obligations']:>16,} "
-              f"{now['reporting']:>14,}", flush=True)
+              f"{now['reporting']:>14,}  {' '.join(f'{s.rss_kib() / 1024:.0f}' for s in system.services.values())}",
+              flush=True)
     memory_end = {name: s.rss_kib() for name, s in system.services.items()}
     cases_end = metric(system.url("reporting"), "frisag_projection_cases")
     kept = len(clients.acknowledged) / (time.monotonic() - started)
