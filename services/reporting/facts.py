@@ -75,10 +75,10 @@ class Codes:
         codes._names, codes._packed = None, (joined, count)
         return codes
 
-    def pack(self) -> np.ndarray:
-        """The names as UTF-8 bytes, each ended by a newline (none has one: ids the events' schemas
-        restrict, pseudonyms, codes)."""
-        return np.frombuffer("".join(f"{name}\n" for name in self.names).encode(), np.uint8)
+    def pack(self, count: int) -> np.ndarray:
+        """The first `count` names as UTF-8 bytes, each ended by a newline (none has one: ids the
+        events' schemas restrict, pseudonyms, codes)."""
+        return np.frombuffer("".join(f"{name}\n" for name in self.names[:count]).encode(), np.uint8)
 
     @property
     def names(self) -> list[str]:
@@ -448,9 +448,11 @@ class FactParts:
                 out.write(np.ascontiguousarray(values).data)
                 layout[name] = [values.dtype.str, len(values), start]
 
+            # as many names as now: another thread may code more while the parts are written
+            counts = {name: len(codes) for name, codes in self.codes.items()}
             write("case_part", self.case_part)
             for name, codes in self.codes.items():
-                write(f"codes.{name}", codes.pack())
+                write(f"codes.{name}", codes.pack(counts[name]))
             for k, part in enumerate(self.parts):
                 for table in TABLES:
                     for column, values in part.rows(table).items():
@@ -458,7 +460,7 @@ class FactParts:
             header = json.dumps({
                 "key": snapshot_key(database), "tick": self.tick, "epoch": self.epoch,
                 "parts": [[part.places, part.citizens] for part in self.parts], "anonymous": sorted(self.anonymous),
-                "codes": {name: len(codes) for name, codes in self.codes.items()}, "arrays": layout}).encode()
+                "codes": counts, "arrays": layout}).encode()
             out.seek(0, os.SEEK_END)
             out.write(header + len(header).to_bytes(8, "little"))
         os.replace(temporary, path)
@@ -488,13 +490,15 @@ class FactParts:
             for name, values in arrays.items():
                 if name.startswith("part."):
                     _, k, table, column = name.split(".")
+                    if not 0 <= int(k) < len(tables):
+                        return None
                     tables[int(k)][table][column] = values
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, cut short, or of another format
+            codes = {name: Codes.packed(arrays[f"codes.{name}"], count) for name, count in meta["codes"].items()}
+            return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
+                Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)),
+                arrays["case_part"])
+        except Exception:  # none, cut short, or of another format: a cache, read again from the database
             return None
-        codes = {name: Codes.packed(arrays[f"codes.{name}"], count) for name, count in meta["codes"].items()}
-        return cls(codes, meta["tick"], meta["epoch"], frozenset(meta["anonymous"]), tuple(
-            Facts(codes, places, citizens, part) for (places, citizens), part in zip(meta["parts"], tables)),
-            arrays["case_part"])
 
     def municipalities(self) -> set[str]:
         """Every municipality ever responsible for a case."""

@@ -4,6 +4,7 @@ another database or code, or a broken one, is not read; a database whose clock i
 snapshot's is read afresh; facts read from a snapshot stay as read when it is written again. The
 oracle: `FactParts.load`, the facts read from the database alone."""
 
+import json
 import threading
 import time
 import tracemalloc
@@ -115,6 +116,17 @@ def test_a_snapshot_of_another_database_or_broken_is_not_read(tmp_path, historie
         assert FactParts.read(path, DATABASE) is None
     path.write_bytes(b"PK\x03\x04" + whole[4:])  # another format (the numpy zip file of earlier releases)
     assert FactParts.read(path, DATABASE) is None
+    length = int.from_bytes(whole[-8:], "little")
+    header = json.loads(whole[-8 - length:-8])
+    for name, (dtype, count, offset) in list(header["arrays"].items()):
+        if name.startswith("part.0."):
+            wrong = [(name.replace("part.0.", f"part.{k}.", 1), [dtype, count, offset]) for k in (-1, 1)]
+            wrong.append((name, [dtype, 10**30, offset]))
+            break
+    for bad in wrong:  # a part that is not there, a count beyond any file
+        written = json.dumps(header | {"arrays": header["arrays"] | dict([bad])}).encode()
+        path.write_bytes(whole[:-8 - length] + written + len(written).to_bytes(8, "little"))
+        assert FactParts.read(path, DATABASE) is None, bad
     path.write_bytes(whole)
     assert FactParts.read(path, DATABASE) is not None
 

@@ -2,7 +2,7 @@
 are numpy columns that a change replaces (a part merged, a snapshot written): with glibc's
 default, the largest block freed raises the size from which blocks are mapped (up to 32 MiB),
 and columns below it then come from heaps that keep what is freed between live blocks. In the
-soak at 100,000 cases the service grew by a quarter in 450 s (391 to 490 MiB), by 163 MiB that
+soak at 100,000 cases the service grew by a quarter in 400 s (391 to 490 MiB), by 163 MiB that
 `malloc_trim` then gave back. The oracle: the process's anonymous resident memory, before the
 columns are made and after they are freed, in a process of its own (the allocator's state is
 the process's)."""
