@@ -172,6 +172,21 @@ def test_writing_a_snapshot_does_not_copy_the_facts_whole(tmp_path):
                 np.testing.assert_array_equal(now[column], then[column])
 
 
+def test_names_coded_while_a_snapshot_is_written_are_not_counted_in_it(tmp_path, monkeypatch):
+    # the codes are shared with the service's facts, which another thread refreshes meanwhile
+    facts = synthetic_facts(parts=2, rows=100)
+    written = Facts.rows
+
+    def rows_as_a_case_is_coded(part, table):
+        facts.codes["case"].code(f"new-{len(facts.codes['case'])}")
+        return written(part, table)
+
+    monkeypatch.setattr(Facts, "rows", rows_as_a_case_is_coded)
+    facts.save(tmp_path / "facts.bin", DATABASE)
+    read = FactParts.read(tmp_path / "facts.bin", DATABASE)
+    assert len(read.codes["case"]) == len(read.codes["case"].names) == 20
+
+
 def test_a_reporting_service_keeps_its_facts_for_the_next_start(tmp_path, histories):
     settings = ReportingSettings(database_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path, run_consumer=False)
     first = bootstrap(settings)
