@@ -1,8 +1,10 @@
 """The reporting facts kept in a snapshot between runs: read back, they are the facts read from
 the database, and with the cases derived since read on top, those of a fresh load; a snapshot of
 another database or code, or a broken one, is not read; a database whose clock is behind the
-snapshot's is read afresh; facts read from a snapshot stay as read when it is written again. The
-oracle: `FactParts.load`, the facts read from the database alone."""
+snapshot's is read afresh; facts read from a snapshot stay as read when it is written again;
+writing one does not copy the facts whole, nor count names coded meanwhile. The oracles:
+`FactParts.load`, the facts read from the database alone; for synthetic facts, the columns
+written."""
 
 import json
 import threading
